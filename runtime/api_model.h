@@ -1,0 +1,16 @@
+// The C handle behind qisa_model*, for the library's other C API files and
+// for tests that look inside a loaded model.
+#pragma once
+
+#include <memory>
+
+#include "model.h"
+#include "qisa.h"
+
+struct qisa_model {
+  std::unique_ptr<qisa::Model> impl;
+};
+
+namespace qisa {
+const Model& model_of(const qisa_model* m);
+}  // namespace qisa

@@ -1,0 +1,47 @@
+// The quantum-inspired circuit of docs/math.md, simulated exactly on a
+// 2^n complex state: amplitude encoding, the RX-RY / CNOT ring / RY circuit,
+// and Pauli-string expectations in O(D).
+//
+// Conventions: qubit 0 is the most significant bit of a basis index, so
+// qubit j is bit (n-1-j). Angles are laid out a_0..a_{n-1}, b_0.., c_0...
+#pragma once
+
+#include <complex>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace qisa {
+
+using cplx = std::complex<double>;
+
+struct PauliString {
+  uint64_t x_mask = 0;  // X or Y on a qubit
+  uint64_t z_mask = 0;  // Z or Y on a qubit
+};
+
+// n = ceil(log2 d), at least 2.
+uint32_t qubits_for_width(uint64_t d);
+
+// state <- U(angles) state, gate by gate: O(n * 2^n).
+void apply_circuit(uint32_t n, std::span<const float> angles, std::span<cplx> state);
+
+// Column j of U(angles), i.e. U e_j.
+void circuit_column(uint32_t n, std::span<const float> angles, uint64_t j, std::span<cplx> column);
+
+// The dense unitary, row-major D x D.
+std::vector<cplx> circuit_unitary(uint32_t n, std::span<const float> angles);
+
+// out = P in.
+void apply_pauli(PauliString p, std::span<const cplx> in, std::span<cplx> out);
+
+// <phi| P |phi>, real for a Hermitian P.
+double pauli_expectation(PauliString p, std::span<const cplx> phi);
+
+// "XIZY"-style text for n qubits (qubit 0 first), and back. parse returns
+// false on a bad character or length.
+std::string pauli_to_string(uint32_t n, PauliString p);
+bool pauli_from_string(const std::string& s, PauliString* out);
+
+}  // namespace qisa

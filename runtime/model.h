@@ -1,0 +1,119 @@
+// The loaded model: an immutable description whose tensors point into the
+// file's bytes (mapped or owned). Built only by load_model() after every
+// check in model_loader.cpp has passed, so the engines can trust it.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "circuit.h"
+#include "qisa.h"
+
+namespace qisa {
+
+class ModelStorage;  // owns the bytes (mapping or buffer); model_storage.h
+
+struct TensorView {
+  std::string name;
+  qisa_dtype dtype = QISA_DTYPE_F32;
+  std::vector<uint64_t> shape;
+  const uint8_t* data = nullptr;
+  uint64_t bytes = 0;
+  uint64_t elements = 0;
+
+  uint64_t cols() const { return shape.empty() ? 1 : shape.back(); }
+  uint64_t rows() const { return cols() == 0 ? 0 : elements / cols(); }
+  uint64_t row_stride() const { return cols() == 0 ? 0 : bytes / rows(); }
+  const uint8_t* row(uint64_t r) const { return data + r * row_stride(); }
+  // f32 tensors only.
+  const float* f32() const { return reinterpret_cast<const float*>(data); }
+};
+
+enum class Encoding : uint8_t { Normalized = 0, Raw = 1 };
+enum class CircuitKind : uint8_t { RxRyCnotRy = 0, Dense = 1 };
+
+struct QuantumProjection {
+  uint32_t n_qubits = 0;
+  Encoding encoding = Encoding::Normalized;
+  CircuitKind circuit = CircuitKind::RxRyCnotRy;
+  std::vector<float> angles;                   // 3n
+  std::vector<PauliString> paulis;             // head size
+  const TensorView* unitary_re = nullptr;      // D x D
+  const TensorView* unitary_im = nullptr;      // D x D
+  const TensorView* observables_re = nullptr;  // h x D x D, optional
+  const TensorView* observables_im = nullptr;
+};
+
+// A linear map y = W x (+ b); W is [out, in].
+struct Linear {
+  const TensorView* weight = nullptr;
+  const TensorView* bias = nullptr;  // optional for q/k/v
+};
+
+struct Head {
+  qisa_attention_kind kind = QISA_ATTENTION_CSA;
+  float scale = 1.0f;
+  Linear q, k, v;                               // CSA: q, k, v; v3: q, k
+  std::optional<QuantumProjection> qq, qk, qv;  // v1, v2: all; v3: qv
+};
+
+struct Layer {
+  const TensorView *ln1_w = nullptr, *ln1_b = nullptr, *ln2_w = nullptr, *ln2_b = nullptr;
+  Linear proj, up, down;
+  std::vector<Head> heads;
+};
+
+struct ModelConfig {
+  uint32_t vocab_size = 0, n_ctx = 0, n_embd = 0, n_layer = 0, n_head = 0, n_ff = 0;
+  qisa_ln_placement ln_placement = QISA_LN_PRE;
+  float ln_eps = 1e-5f;
+  qisa_activation activation = QISA_ACTIVATION_RELU;
+  bool tied_lm_head = false;
+  bool reference_transposed = false;
+  uint32_t head_size() const { return n_embd / n_head; }
+};
+
+enum class TokenizerKind : uint8_t { Char = 0, ByteBPE = 1 };
+
+struct Tokenizer {
+  TokenizerKind kind = TokenizerKind::Char;
+  std::vector<std::string> pieces;
+  std::vector<std::string> merges;
+  int32_t bos_id = -1, eos_id = -1, unk_id = -1;
+};
+
+struct Model {
+  Model();
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  uint16_t format_major = 0, format_minor = 0;
+  ModelConfig config;
+  uint32_t n_qubits = 0;  // 0 when no head is quantum-inspired
+  Tokenizer tokenizer;
+  std::vector<TensorView> tensors;  // file order; never resized after load
+  std::map<std::string, std::string> metadata;
+  const TensorView *tok_emb = nullptr, *pos_emb = nullptr, *lnf_w = nullptr, *lnf_b = nullptr;
+  Linear lm_head;  // weight == tok_emb when tied
+  std::vector<Layer> layers;
+  uint64_t n_params = 0;
+  uint64_t file_bytes = 0;
+  std::unique_ptr<ModelStorage> storage;
+};
+
+struct LoadOptions {
+  bool check_unitaries = true;
+  bool check_weights_finite = false;
+};
+
+// Verifies `bytes` (which must outlive the model: the caller moves the
+// owning storage into the result) and builds the model. Throws qisa::Error.
+std::unique_ptr<Model> load_model(std::unique_ptr<ModelStorage> storage, const LoadOptions& options);
+
+}  // namespace qisa

@@ -1,0 +1,195 @@
+#include "synthetic_model.h"
+
+#include <cmath>
+
+#include "tensor_names.h"
+
+namespace qisa::writer {
+
+namespace {
+
+// splitmix64: small, portable, same stream on every platform.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : s_(seed) {}
+  uint64_t next() {
+    uint64_t z = (s_ += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+  float symmetric(float a) { return static_cast<float>((2.0 * uniform() - 1.0) * a); }
+
+ private:
+  uint64_t s_;
+};
+
+std::string utf8(uint32_t cp) {
+  std::string s;
+  if (cp < 0x80) {
+    s += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    s += static_cast<char>(0xc0 | (cp >> 6));
+    s += static_cast<char>(0x80 | (cp & 0x3f));
+  } else {
+    s += static_cast<char>(0xe0 | (cp >> 12));
+    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
+    s += static_cast<char>(0x80 | (cp & 0x3f));
+  }
+  return s;
+}
+
+}  // namespace
+
+std::vector<PauliString> draw_paulis(uint32_t n, uint32_t count, uint64_t seed) {
+  Rng rng(seed);
+  std::vector<PauliString> out;
+  while (out.size() < count) {
+    PauliString p;
+    for (uint32_t j = 0; j < n; ++j) {
+      if (rng.uniform() < 0.9) continue;
+      const uint64_t bit = uint64_t{1} << (n - 1 - j);
+      switch (rng.next() % 3) {
+        case 0: p.x_mask |= bit; break;  // X
+        case 1:
+          p.x_mask |= bit;
+          p.z_mask |= bit;
+          break;                          // Y
+        default: p.z_mask |= bit; break;  // Z
+      }
+    }
+    if ((p.x_mask | p.z_mask) != 0) out.push_back(p);
+  }
+  return out;
+}
+
+void dense_observables(uint32_t n, const std::vector<cplx>& u, const std::vector<PauliString>& paulis,
+                       std::vector<float>& re, std::vector<float>& im) {
+  const uint64_t D = uint64_t{1} << n;
+  re.assign(paulis.size() * D * D, 0.0f);
+  im.assign(paulis.size() * D * D, 0.0f);
+  std::vector<cplx> col(D), pcol(D);
+  for (size_t k = 0; k < paulis.size(); ++k) {
+    for (uint64_t c = 0; c < D; ++c) {
+      for (uint64_t r = 0; r < D; ++r) col[r] = u[r * D + c];
+      apply_pauli(paulis[k], col, pcol);
+      for (uint64_t r = 0; r < D; ++r) {  // (U^dag P U)[r][c] = sum_i conj(U[i][r]) (P U e_c)[i]
+        cplx acc = 0.0;
+        for (uint64_t i = 0; i < D; ++i) acc += std::conj(u[i * D + r]) * pcol[i];
+        re[(k * D + r) * D + c] = static_cast<float>(acc.real());
+        im[(k * D + r) * D + c] = static_cast<float>(acc.imag());
+      }
+    }
+  }
+}
+
+ModelDesc make_synthetic_model(const SyntheticSpec& s) {
+  Rng rng(s.seed);
+  ModelDesc d;
+  const uint32_t n_ff = s.n_ff ? s.n_ff : 4 * s.n_embd;
+  const uint32_t hs = s.n_embd / s.n_head;
+  d.config = {s.vocab_size,
+              s.n_ctx,
+              s.n_embd,
+              s.n_layer,
+              s.n_head,
+              n_ff,
+              s.ln_placement,
+              1e-5f,
+              s.activation,
+              s.tied_lm_head,
+              s.reference_transposed};
+  for (uint32_t i = 0; i < s.vocab_size; ++i) d.tokenizer.pieces.push_back(i < 95 ? utf8(32 + i) : utf8(0x100 + i));
+  d.metadata = {{"dataset", "synthetic"}, {"seed", std::to_string(s.seed)}};
+
+  auto random = [&](const std::string& name, std::vector<uint64_t> shape, float scale, qisa_dtype dt) {
+    uint64_t n = 1;
+    for (auto x : shape) n *= x;
+    std::vector<float> v(n);
+    for (auto& x : v) x = rng.symmetric(scale);
+    d.tensors.push_back(make_tensor(name, std::move(shape), v, dt));
+  };
+  auto constant = [&](const std::string& name, uint64_t n, float value) {
+    std::vector<float> v(n, value);
+    for (auto& x : v) x += rng.symmetric(0.05f);
+    d.tensors.push_back(make_tensor(name, {n}, v, QISA_DTYPE_F32));
+  };
+  const float wscale = 1.0f / std::sqrt(static_cast<float>(s.n_embd));
+  const qisa_dtype wd = s.weight_dtype;
+  random(names::kTokEmb, {s.vocab_size, s.n_embd}, 0.5f, wd);
+  random(names::kPosEmb, {s.n_ctx, s.n_embd}, 0.2f, wd);
+
+  const uint32_t n = qubits_for_width(s.n_embd);
+  const uint64_t D = uint64_t{1} << n;
+  auto projection = [&](const std::string& prefix, std::vector<PauliString> paulis) {
+    ProjectionDesc p;
+    p.n_qubits = n;
+    p.encoding = s.encoding;
+    p.angles.resize(3 * n);
+    for (auto& a : p.angles) a = rng.symmetric(3.14159265f);
+    p.paulis = std::move(paulis);
+    p.has_observables = s.observables;
+    const std::vector<cplx> u = circuit_unitary(n, p.angles);
+    std::vector<float> re(D * D), im(D * D);
+    for (uint64_t i = 0; i < D * D; ++i) {
+      re[i] = static_cast<float>(u[i].real());
+      im[i] = static_cast<float>(u[i].imag());
+    }
+    d.tensors.push_back(make_tensor(prefix + names::kUnitaryRe, {D, D}, re, s.unitary_dtype));
+    d.tensors.push_back(make_tensor(prefix + names::kUnitaryIm, {D, D}, im, s.unitary_dtype));
+    if (s.observables) {
+      std::vector<float> ore, oim;
+      dense_observables(n, u, p.paulis, ore, oim);
+      d.tensors.push_back(make_tensor(prefix + names::kObservablesRe, {hs, D, D}, ore, s.unitary_dtype));
+      d.tensors.push_back(make_tensor(prefix + names::kObservablesIm, {hs, D, D}, oim, s.unitary_dtype));
+    }
+    return p;
+  };
+
+  d.layers.resize(s.n_layer);
+  for (uint32_t l = 0; l < s.n_layer; ++l) {
+    const std::string p = names::layer(static_cast<int>(l));
+    constant(p + names::kLn1Weight, s.n_embd, 1.0f);
+    constant(p + names::kLn1Bias, s.n_embd, 0.0f);
+    for (uint32_t h = 0; h < s.n_head; ++h) {
+      HeadDesc head;
+      head.kind = s.kind;
+      const int li = static_cast<int>(l), hi = static_cast<int>(h);
+      const std::vector<PauliString> paulis = draw_paulis(n, hs, rng.next());
+      if (s.kind == QISA_ATTENTION_CSA) {
+        head.scale = 1.0f / std::sqrt(static_cast<float>(s.n_embd));
+        for (char role : {'q', 'k', 'v'})
+          random(names::proj(li, hi, role) + names::kWeight, {hs, s.n_embd}, wscale, wd);
+      } else if (s.kind == QISA_ATTENTION_QISA_V3) {
+        for (char role : {'q', 'k'}) {
+          random(names::proj(li, hi, role) + names::kWeight, {hs, s.n_embd}, wscale, wd);
+          random(names::proj(li, hi, role) + names::kBias, {hs}, 0.1f, QISA_DTYPE_F32);
+        }
+      } else {
+        // v1: q and k measure Z on qubit 0, h times; v2: the head's strings.
+        const std::vector<PauliString> z0(hs, PauliString{0, uint64_t{1} << (n - 1)});
+        const auto& qk = s.kind == QISA_ATTENTION_QISA_V1 ? z0 : paulis;
+        head.q = projection(names::proj(li, hi, 'q'), qk);
+        head.k = projection(names::proj(li, hi, 'k'), qk);
+      }
+      if (s.kind != QISA_ATTENTION_CSA) head.v = projection(names::proj(li, hi, 'v'), paulis);
+      d.layers[l].push_back(std::move(head));
+    }
+    random(p + names::kProjWeight, {s.n_embd, s.n_embd}, wscale, wd);
+    random(p + names::kProjBias, {s.n_embd}, 0.05f, QISA_DTYPE_F32);
+    constant(p + names::kLn2Weight, s.n_embd, 1.0f);
+    constant(p + names::kLn2Bias, s.n_embd, 0.0f);
+    random(p + names::kUpWeight, {n_ff, s.n_embd}, wscale, wd);
+    random(p + names::kUpBias, {n_ff}, 0.05f, QISA_DTYPE_F32);
+    random(p + names::kDownWeight, {s.n_embd, n_ff}, 1.0f / std::sqrt(static_cast<float>(n_ff)), wd);
+    random(p + names::kDownBias, {s.n_embd}, 0.05f, QISA_DTYPE_F32);
+  }
+  constant(names::kLnFWeight, s.n_embd, 1.0f);
+  constant(names::kLnFBias, s.n_embd, 0.0f);
+  if (!s.tied_lm_head) random(names::kLmHeadWeight, {s.vocab_size, s.n_embd}, wscale, wd);
+  random(names::kLmHeadBias, {s.vocab_size}, 0.05f, QISA_DTYPE_F32);
+  return d;
+}
+
+}  // namespace qisa::writer

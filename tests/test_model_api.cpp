@@ -1,0 +1,131 @@
+// The model part of the C API: argument checking, messages, queries.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <cstring>
+#include <set>
+
+#include "model_writer.h"
+#include "test_support.h"
+
+namespace qisa {
+namespace {
+
+TEST(ModelApi, NullArguments) {
+  qisa_model* m = reinterpret_cast<qisa_model*>(0x1);
+  char err[256];
+  EXPECT_EQ(qisa_model_load_file(nullptr, nullptr, &m, err, sizeof err), QISA_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(m, nullptr);
+  EXPECT_STREQ(err, "path is NULL");
+  EXPECT_EQ(qisa_model_load_file("x", nullptr, nullptr, err, sizeof err), QISA_ERR_INVALID_ARGUMENT);
+  EXPECT_STREQ(err, "out_model is NULL");
+  EXPECT_EQ(qisa_model_load_buffer(nullptr, 10, nullptr, &m, err, sizeof err), QISA_ERR_INVALID_ARGUMENT);
+  EXPECT_STREQ(err, "data is NULL");
+  EXPECT_EQ(qisa_model_get_info(nullptr, nullptr), QISA_ERR_INVALID_ARGUMENT);
+  qisa_attention_kind k;
+  EXPECT_EQ(qisa_model_head_kind(nullptr, 0, 0, &k), QISA_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(qisa_model_tensor_info(nullptr, 0, nullptr, nullptr, nullptr), QISA_ERR_INVALID_ARGUMENT);
+  const char* v;
+  EXPECT_EQ(qisa_model_metadata(nullptr, "seed", &v), QISA_ERR_INVALID_ARGUMENT);
+  qisa_model_free(nullptr);            // no-op
+  qisa_model_default_params(nullptr);  // no-op
+}
+
+TEST(ModelApi, ParamsStructSizeIsChecked) {
+  const auto bytes = writer::serialize(writer::make_synthetic_model({}));
+  qisa_model_params p;
+  qisa_model_default_params(&p);
+  p.struct_size = 8;
+  auto r = test::load_bytes(bytes, &p);
+  EXPECT_EQ(r.status, QISA_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(r.message.find("struct_size"), std::string::npos) << r.message;
+}
+
+TEST(ModelApi, FileErrors) {
+  qisa_model* m = nullptr;
+  char err[256];
+  EXPECT_EQ(qisa_model_load_file("/nonexistent/dir/m.qisa", nullptr, &m, err, sizeof err), QISA_ERR_IO);
+  EXPECT_NE(std::strstr(err, "cannot open '/nonexistent/dir/m.qisa'"), nullptr) << err;
+  EXPECT_EQ(qisa_model_load_file("/tmp", nullptr, &m, err, sizeof err), QISA_ERR_IO);
+  EXPECT_NE(std::strstr(err, "not a regular file"), nullptr) << err;
+  test::TempFile empty("empty.qisa");
+  std::fclose(std::fopen(empty.path().c_str(), "wb"));
+  EXPECT_EQ(qisa_model_load_file(empty.path().c_str(), nullptr, &m, err, sizeof err), QISA_ERR_NOT_A_MODEL);
+  EXPECT_NE(std::strstr(err, "is empty"), nullptr) << err;
+  EXPECT_EQ(m, nullptr);
+}
+
+TEST(ModelApi, MessageBufferIsTruncatedSafely) {
+  qisa_model* m = nullptr;
+  char tiny[6];
+  std::memset(tiny, 'x', sizeof tiny);
+  EXPECT_EQ(qisa_model_load_file("/nonexistent/m.qisa", nullptr, &m, tiny, sizeof tiny), QISA_ERR_IO);
+  EXPECT_STREQ(tiny, "canno");
+  char one[1] = {'x'};
+  EXPECT_EQ(qisa_model_load_file("/nonexistent/m.qisa", nullptr, &m, one, 1), QISA_ERR_IO);
+  EXPECT_EQ(one[0], '\0');
+  EXPECT_EQ(qisa_model_load_file("/nonexistent/m.qisa", nullptr, &m, nullptr, 100), QISA_ERR_IO);
+}
+
+TEST(ModelApi, StatusStringsAreDistinct) {
+  std::set<std::string> seen;
+  for (int s = QISA_OK; s <= QISA_ERR_INTERNAL; ++s) {
+    const char* str = qisa_status_string(static_cast<qisa_status>(s));
+    ASSERT_NE(str, nullptr);
+    EXPECT_TRUE(seen.insert(str).second) << str;
+  }
+  EXPECT_STREQ(qisa_status_string(static_cast<qisa_status>(999)), "unknown status");
+}
+
+TEST(ModelApi, Queries) {
+  writer::SyntheticSpec s;
+  s.kind = QISA_ATTENTION_QISA_V2;
+  s.n_layer = 3;
+  auto r = test::load_desc(writer::make_synthetic_model(s));
+  ASSERT_EQ(r.status, QISA_OK) << r.message;
+  qisa_model* m = r.model.get();
+
+  qisa_model_info info;
+  info.struct_size = sizeof(info) - 1;
+  EXPECT_EQ(qisa_model_get_info(m, &info), QISA_ERR_INVALID_ARGUMENT);
+  info.struct_size = sizeof(info);
+  ASSERT_EQ(qisa_model_get_info(m, &info), QISA_OK);
+  EXPECT_EQ(info.vocab_size, 65);
+  EXPECT_EQ(info.n_ctx, 16);
+  EXPECT_EQ(info.n_layer, 3);
+  EXPECT_EQ(info.n_ff, 64);
+  EXPECT_EQ(info.format_major, QISA_FORMAT_VERSION_MAJOR);
+  EXPECT_EQ(info.ln_placement, QISA_LN_PRE);
+  EXPECT_EQ(info.activation, QISA_ACTIVATION_RELU);
+  EXPECT_FLOAT_EQ(info.ln_eps, 1e-5f);
+
+  qisa_attention_kind k;
+  EXPECT_EQ(qisa_model_head_kind(m, 2, 0, &k), QISA_OK);
+  EXPECT_EQ(k, QISA_ATTENTION_QISA_V2);
+  EXPECT_EQ(qisa_model_head_kind(m, 3, 0, &k), QISA_ERR_OUT_OF_RANGE);
+  EXPECT_EQ(qisa_model_head_kind(m, 0, 1, &k), QISA_ERR_OUT_OF_RANGE);
+  EXPECT_EQ(qisa_model_head_kind(m, -1, 0, &k), QISA_ERR_OUT_OF_RANGE);
+
+  uint64_t total = 0;
+  for (uint64_t i = 0; i < info.n_tensors; ++i) {
+    const char* name = nullptr;
+    qisa_dtype dt;
+    uint64_t n = 0;
+    ASSERT_EQ(qisa_model_tensor_info(m, i, &name, &dt, &n), QISA_OK);
+    EXPECT_NE(name, nullptr);
+    EXPECT_EQ(dt, QISA_DTYPE_F32);
+    total += n;
+  }
+  EXPECT_EQ(total, info.n_params);
+  EXPECT_EQ(qisa_model_tensor_info(m, info.n_tensors, nullptr, nullptr, nullptr), QISA_ERR_OUT_OF_RANGE);
+
+  const char* v = nullptr;
+  ASSERT_EQ(qisa_model_metadata(m, "dataset", &v), QISA_OK);
+  EXPECT_STREQ(v, "synthetic");
+  EXPECT_EQ(qisa_model_metadata(m, "no-such-key", &v), QISA_ERR_OUT_OF_RANGE);
+  EXPECT_EQ(v, nullptr);
+}
+
+}  // namespace
+}  // namespace qisa
