@@ -18,7 +18,7 @@ TensorData make_tensor(std::string name, std::vector<uint64_t> shape, const std:
   const uint64_t cols = shape.empty() ? 1 : shape.back();
   const uint64_t rows = elements / cols;
   const uint64_t rb = *row_bytes(dtype, cols);
-  TensorData t{std::move(name), dtype, std::move(shape), std::vector<uint8_t>(rows * rb)};
+  TensorData t{std::move(name), static_cast<uint8_t>(dtype), std::move(shape), std::vector<uint8_t>(rows * rb)};
   for (uint64_t r = 0; r < rows; ++r) quantize_row(dtype, values.data() + r * cols, cols, t.bytes.data() + r * rb);
   return t;
 }
@@ -28,9 +28,9 @@ std::vector<float> tensor_values(const TensorData& t) {
   for (auto d : t.shape) elements *= d;
   const uint64_t cols = t.shape.empty() ? 1 : t.shape.back();
   const uint64_t rows = elements / cols;
-  const uint64_t rb = *row_bytes(t.dtype, cols);
+  const uint64_t rb = *row_bytes(static_cast<qisa_dtype>(t.dtype), cols);
   std::vector<float> out(elements);
-  for (uint64_t r = 0; r < rows; ++r) dequantize_row(t.dtype, t.bytes.data() + r * rb, cols, out.data() + r * cols);
+  for (uint64_t r = 0; r < rows; ++r) dequantize_row(static_cast<qisa_dtype>(t.dtype), t.bytes.data() + r * rb, cols, out.data() + r * cols);
   return out;
 }
 

@@ -16,7 +16,9 @@ namespace qisa::writer {
 
 struct TensorData {
   std::string name;
-  qisa_dtype dtype = QISA_DTYPE_F32;
+  // The values written to the file. Enums are held as their raw on-disk
+  // values so that tests can write out-of-range ones.
+  uint8_t dtype = QISA_DTYPE_F32;  // a qisa_dtype
   std::vector<uint64_t> shape;
   std::vector<uint8_t> bytes;
 };
@@ -37,7 +39,7 @@ struct ProjectionDesc {
 };
 
 struct HeadDesc {
-  qisa_attention_kind kind = QISA_ATTENTION_CSA;
+  uint8_t kind = QISA_ATTENTION_CSA;  // a qisa_attention_kind
   float scale = 1.0f;
   std::optional<ProjectionDesc> q, k, v;
 };

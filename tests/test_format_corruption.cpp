@@ -93,7 +93,7 @@ TEST(Corruption, ShapeAndSizeMismatches) {
   EXPECT_LOAD_FAILS(load_desc(d), QISA_ERR_INVALID_MODEL, "ln_f.weight", "64 data bytes", "expected 32");
 
   d = base_model();
-  d.find_tensor(names::kLnFWeight)->dtype = static_cast<qisa_dtype>(9);
+  d.find_tensor(names::kLnFWeight)->dtype = 9;
   EXPECT_LOAD_FAILS(load_desc(d), QISA_ERR_INVALID_MODEL, "unknown dtype 9");
 }
 
@@ -234,7 +234,7 @@ TEST(Corruption, StructureAgainstConfig) {
   EXPECT_LOAD_FAILS(load_desc(d), QISA_ERR_INVALID_MODEL, "CSA scale is -1");
 
   d = base_model();
-  d.layers[0][0].kind = static_cast<qisa_attention_kind>(7);
+  d.layers[0][0].kind = 7;
   EXPECT_LOAD_FAILS(load_desc(d), QISA_ERR_INVALID_MODEL, "attention kind 7");
 }
 

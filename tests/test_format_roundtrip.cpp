@@ -50,7 +50,7 @@ void expect_model_equal(const ModelDesc& d, const Model& m) {
     for (size_t h = 0; h < d.layers[l].size(); ++h) {
       const auto& want = d.layers[l][h];
       const auto& got = m.layers[l].heads[h];
-      EXPECT_EQ(got.kind, want.kind);
+      EXPECT_EQ(static_cast<int>(got.kind), want.kind);
       if (want.kind == QISA_ATTENTION_CSA) {
         EXPECT_EQ(got.scale, want.scale);
       }
@@ -73,7 +73,7 @@ void expect_model_equal(const ModelDesc& d, const Model& m) {
     const auto& want = d.tensors[i];
     const auto& got = m.tensors[i];
     EXPECT_EQ(got.name, want.name);
-    EXPECT_EQ(got.dtype, want.dtype) << want.name;
+    EXPECT_EQ(static_cast<int>(got.dtype), want.dtype) << want.name;
     EXPECT_EQ(got.shape, want.shape) << want.name;
     ASSERT_EQ(got.bytes, want.bytes.size()) << want.name;
     EXPECT_EQ(std::memcmp(got.data, want.bytes.data(), got.bytes), 0) << want.name;
