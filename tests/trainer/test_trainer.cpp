@@ -1,0 +1,245 @@
+// The LibTorch trainer against independent computations: the runtime's
+// gate-by-gate circuit, dense Pauli algebra, finite differences, causality,
+// a short training run, and export -> libqisa loader -> import.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cmath>
+
+#include "api_model.h"
+#include "circuit.h"
+#include "evaluation.h"
+#include "gpt_model.h"
+#include "metrics.h"
+#include "model_export.h"
+#include "quantum_projection.h"
+#include "synthetic_model.h"
+#include "text_data.h"
+
+namespace qisa::train {
+namespace {
+
+std::vector<float> values(const torch::Tensor& t) {
+  auto c = t.detach().to(torch::kFloat32).contiguous();
+  return {c.data_ptr<float>(), c.data_ptr<float>() + c.numel()};
+}
+
+TEST(TrainerCircuit, UnitaryMatchesGateByGateSimulationAndIsUnitary) {
+  for (int64_t n : {2, 3, 4, 5}) {
+    torch::manual_seed(n);
+    const auto paulis = writer::draw_paulis(static_cast<uint32_t>(n), 4, 9);
+    QuantumProjection p(n, paulis);
+    const auto [re, im] = p->unitary();
+    const int64_t D = int64_t{1} << n;
+    const auto ang = values(p->angles);
+    const auto ref = circuit_unitary(static_cast<uint32_t>(n), ang);  // runtime/circuit.cpp, gate by gate
+    const auto r = values(re), i = values(im);
+    double worst = 0;
+    for (int64_t k = 0; k < D * D; ++k) worst = std::max(worst, std::abs(cplx(r[k], i[k]) - ref[k]));
+    EXPECT_LT(worst, 1e-5) << "n=" << n;
+    // U^dag U = I
+    const auto gram_re = torch::matmul(re.t(), re) + torch::matmul(im.t(), im);
+    const auto gram_im = torch::matmul(re.t(), im) - torch::matmul(im.t(), re);
+    EXPECT_LT((gram_re - torch::eye(D)).abs().max().item<double>(), 1e-5);
+    EXPECT_LT(gram_im.abs().max().item<double>(), 1e-5);
+  }
+}
+
+TEST(TrainerCircuit, ExpectationsEqualDenseAlgebraOnBothPaths) {
+  const int64_t n = 4, D = 16;
+  torch::manual_seed(3);
+  std::vector<PauliString> paulis = writer::draw_paulis(4, 12, 5);
+  paulis.push_back({0b1111, 0b1010});  // Y X Y X: odd/even Y phases covered
+  paulis.push_back({0b0100, 0b0100});  // one Y
+  QuantumProjection p(n, paulis);
+  const auto x = torch::randn({7, 13});
+  const auto psi = encode_amplitudes(x, n, true);
+  EXPECT_LT((psi.norm(2, -1) - 1).abs().max().item<double>(), 1e-6);
+  const auto [re, im] = p->unitary();
+  const auto dense = p->measure_dense(psi, re, im), pauli = p->measure_pauli(psi, re, im);
+  const auto ur = values(re), ui = values(im), ps = values(psi);
+  for (int64_t row = 0; row < 7; ++row) {
+    std::vector<cplx> phi(D, 0.0), pphi(D);
+    for (int64_t a = 0; a < D; ++a)
+      for (int64_t b = 0; b < D; ++b) phi[a] += cplx(ur[a * D + b], ui[a * D + b]) * double(ps[row * D + b]);
+    for (size_t k = 0; k < paulis.size(); ++k) {
+      apply_pauli(paulis[k], phi, pphi);
+      cplx want = 0.0;
+      for (int64_t a = 0; a < D; ++a) want += std::conj(phi[a]) * pphi[a];  // <phi|P|phi>
+      EXPECT_NEAR(dense[row][static_cast<int64_t>(k)].item<double>(), want.real(), 1e-5);
+      EXPECT_NEAR(pauli[row][static_cast<int64_t>(k)].item<double>(), want.real(), 1e-5);
+    }
+  }
+  // A zero input encodes to the zero state: all expectations 0, no NaN.
+  const auto zero = p->forward(encode_amplitudes(torch::zeros({1, 13}), n, true));
+  EXPECT_EQ(zero.abs().max().item<double>(), 0.0);
+}
+
+TEST(TrainerGradient, QisaHeadMatchesFiniteDifferences) {
+  for (auto kind : {QISA_ATTENTION_QISA_V1, QISA_ATTENTION_QISA_V2, QISA_ATTENTION_QISA_V3}) {
+    torch::manual_seed(11);
+    ModelOptions o;
+    o.n_embd = 8;
+    o.n_head = 2;
+    o.attention = kind;
+    Head head(o, 0, 0);
+    // Module::to(dtype) would also convert the integer index buffers.
+    for (auto& t : head->parameters()) t.set_data(t.data().to(torch::kFloat64));
+    for (auto& t : head->buffers()) {
+      if (t.is_floating_point()) t.set_data(t.data().to(torch::kFloat64));
+    }
+    const auto x = torch::randn({2, 5, 8}, torch::kFloat64);
+    const auto w = torch::randn({2, 5, 4}, torch::kFloat64);
+    auto loss_fn = [&] { return (head(x) * w).sum(); };
+    auto loss = loss_fn();
+    loss.backward();
+    for (auto& param : head->parameters()) {
+      auto flat = param.data().view(-1);
+      const auto grad = param.grad().view(-1);
+      for (int64_t i = 0; i < std::min<int64_t>(flat.numel(), 6); ++i) {
+        const double orig = flat[i].item<double>(), eps = 1e-6;
+        torch::NoGradGuard ng;
+        flat[i] = orig + eps;
+        const double up = loss_fn().item<double>();
+        flat[i] = orig - eps;
+        const double down = loss_fn().item<double>();
+        flat[i] = orig;
+        const double fd = (up - down) / (2 * eps);
+        EXPECT_NEAR(grad[i].item<double>(), fd, 1e-6 + 1e-5 * std::abs(fd)) << attention_name(kind);
+      }
+    }
+  }
+}
+
+// Changing token t+1 never changes the logits at positions <= t; the
+// research code's transposed attention visibly does.
+TEST(TrainerCausality, FutureTokensDoNotLeakUnlessTransposed) {
+  for (auto kind : {QISA_ATTENTION_CSA, QISA_ATTENTION_QISA_V1, QISA_ATTENTION_QISA_V2, QISA_ATTENTION_QISA_V3}) {
+    for (bool transposed : {false, true}) {
+      torch::manual_seed(5);
+      ModelOptions o;
+      o.n_layer = 2;
+      o.attention = kind;
+      o.reference_transpose = transposed;
+      Gpt g(o);
+      g->eval();
+      torch::NoGradGuard ng;
+      auto a = torch::randint(0, 65, {1, 16}, torch::kInt64);
+      const auto la = g(a);
+      double leak = 0;
+      for (int64_t t = 0; t + 1 < 16; t += 3) {
+        auto b = a.clone();
+        b[0][t + 1] = (b[0][t + 1].item<int64_t>() + 7) % 65;
+        const auto lb = g(b);
+        leak = std::max(leak, (la.slice(1, 0, t + 1) - lb.slice(1, 0, t + 1)).abs().max().item<double>());
+      }
+      if (transposed) {
+        EXPECT_GT(leak, 1e-4) << attention_name(kind) << ": the transposed form should read future tokens";
+      } else {
+        EXPECT_EQ(leak, 0.0) << attention_name(kind) << " leaks future tokens";
+      }
+    }
+  }
+}
+
+std::string corpus() { return read_text_file(QISA_TEST_DATA).substr(0, 200000); }
+
+TEST(TrainerRun, ShortTrainingLowersTheLossAndIsReproducible) {
+  torch::set_num_threads(2);
+  const std::string text = corpus();
+  const CharVocab vocab = CharVocab::from_text(text);
+  const Split split = make_split(vocab.encode(text), "0.9");
+  auto run = [&](int64_t steps, std::vector<double>* curve) {
+    torch::manual_seed(42);
+    ModelOptions o;
+    o.vocab_size = static_cast<int64_t>(vocab.size());
+    o.n_layer = 2;
+    o.attention = QISA_ATTENTION_QISA_V3;
+    Gpt g(o);
+    torch::optim::AdamW opt(g->parameters(), torch::optim::AdamWOptions(3e-3));
+    std::mt19937_64 rng(42);
+    std::uniform_int_distribution<int64_t> pick(0, static_cast<int64_t>(split.train.size()) - 18);
+    const auto data = torch::tensor(split.train);
+    const auto offs = torch::arange(16);
+    const double before = evaluate(g, split.test, vocab, 256, 64, false).cross_entropy;
+    for (int64_t s = 0; s < steps; ++s) {
+      std::vector<int64_t> st(64);
+      for (auto& v : st) v = pick(rng);
+      const auto starts = torch::tensor(st).unsqueeze(1);
+      const auto x = data.index_select(0, (starts + offs).flatten()).view({64, 16});
+      const auto y = data.index_select(0, (starts + offs + 1).flatten()).view({64, 16});
+      auto loss = torch::nn::functional::cross_entropy(g(x).view({-1, o.vocab_size}), y.flatten());
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+      if (curve) curve->push_back(loss.item<double>());
+    }
+    const double after = evaluate(g, split.test, vocab, 256, 64, false).cross_entropy;
+    return std::make_pair(before, after);
+  };
+  std::vector<double> c1, c2;
+  const auto [before, after] = run(300, &c1);
+  EXPECT_GT(before, 3.9);              // about ln 65 = 4.17 untrained
+  EXPECT_LT(after, before - 1.0) << "300 steps: " << before << " -> " << after;
+  run(10, &c2);
+  for (size_t i = 0; i < c2.size(); ++i) EXPECT_EQ(c1[i], c2[i]) << "step " << i;  // same seed, same curve
+}
+
+TEST(TrainerExport, RoundTripsThroughTheRuntimeLoader) {
+  for (auto kind : {QISA_ATTENTION_CSA, QISA_ATTENTION_QISA_V1, QISA_ATTENTION_QISA_V2, QISA_ATTENTION_QISA_V3}) {
+    torch::manual_seed(8);
+    ModelOptions o;
+    o.n_layer = 2;
+    o.n_head = 2;
+    o.attention = kind;
+    Gpt g(o);
+    g->eval();
+    ExportOptions eo;
+    for (int i = 0; i < 65; ++i) eo.vocab.push_back(std::string(1, static_cast<char>(32 + i)));
+    eo.observables = kind != QISA_ATTENTION_CSA;
+    eo.metadata = {{"dataset", "unit-test"}};
+    const auto bytes = writer::serialize(export_model(g, eo));
+    qisa_model* handle = nullptr;
+    char err[512];
+    ASSERT_EQ(qisa_model_load_buffer(bytes.data(), bytes.size(), nullptr, &handle, err, sizeof err), QISA_OK)
+        << attention_name(kind) << ": " << err;
+    Gpt back = import_model(model_of(handle));
+    qisa_model_free(handle);
+    torch::NoGradGuard ng;
+    const auto idx = torch::randint(0, 65, {3, 16}, torch::kInt64);
+    EXPECT_LT((g(idx) - back(idx)).abs().max().item<double>(), 1e-5) << attention_name(kind);
+  }
+}
+
+TEST(TrainerData, SplitsVocabAndMetrics) {
+  const CharVocab v = CharVocab::from_text("hello world");
+  EXPECT_EQ(v.size(), 8u);  // " dehlorw"
+  EXPECT_EQ(v.pieces()[0], " ");
+  EXPECT_EQ(v.decode(v.encode("low")), "low");
+  try {
+    v.encode("hex");
+    FAIL() << "expected an error";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("'x' at byte 2"), std::string::npos) << e.what();
+  }
+  std::vector<int64_t> t(1000);
+  const Split s = make_split(t, "research");
+  EXPECT_EQ(s.train.size(), 640u);
+  EXPECT_EQ(s.test.size(), 40u);
+  EXPECT_EQ(make_split(t, "0.9").test.size(), 100u);
+  EXPECT_THROW(make_split(t, "1.5"), std::runtime_error);
+
+  EXPECT_DOUBLE_EQ(cer("abd", "abc"), 1.0 / 3);
+  EXPECT_DOUBLE_EQ(cer("", "abcd"), 1.0);
+  EXPECT_DOUBLE_EQ(wer("a x c", "a b c"), 1.0 / 3);
+  EXPECT_DOUBLE_EQ(sentence_bleu("the cat sat on the mat", "the cat sat on the mat"), 1.0);
+  // 5 words vs 6-word reference, all n-grams match: BLEU = BP = exp(1 - 6/5).
+  EXPECT_NEAR(sentence_bleu("the cat sat on the", "the cat sat on the mat"), std::exp(1.0 - 6.0 / 5.0), 1e-12);
+  // No 3- or 4-gram matches: p3 = 0.1/2, p4 = 0.1/1 (epsilon smoothing).
+  const double want = std::exp((std::log(3.0 / 4) + std::log(1.0 / 3) + std::log(0.05) + std::log(0.1)) / 4);
+  EXPECT_NEAR(sentence_bleu("a b x c", "a b y c"), want * 1.0, 1e-12) << "p1=3/4 p2=1/3";
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+}  // namespace
+}  // namespace qisa::train

@@ -1,0 +1,128 @@
+#include "gpt_model.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "synthetic_model.h"
+
+namespace qisa::train {
+
+namespace F = torch::nn::functional;
+
+int64_t ModelOptions::n_qubits() const { return qubits_for_width(static_cast<uint64_t>(n_embd)); }
+
+qisa_attention_kind parse_attention(const std::string& s) {
+  if (s == "csa") return QISA_ATTENTION_CSA;
+  if (s == "qisa-v1") return QISA_ATTENTION_QISA_V1;
+  if (s == "qisa-v2") return QISA_ATTENTION_QISA_V2;
+  if (s == "qisa-v3") return QISA_ATTENTION_QISA_V3;
+  throw std::runtime_error("unknown attention '" + s + "' (csa, qisa-v1, qisa-v2, qisa-v3)");
+}
+
+const char* attention_name(qisa_attention_kind k) {
+  switch (k) {
+    case QISA_ATTENTION_CSA: return "csa";
+    case QISA_ATTENTION_QISA_V1: return "qisa-v1";
+    case QISA_ATTENTION_QISA_V2: return "qisa-v2";
+    case QISA_ATTENTION_QISA_V3: return "qisa-v3";
+  }
+  return "?";
+}
+
+HeadImpl::HeadImpl(const ModelOptions& o, int64_t layer, int64_t head)
+    : kind(o.attention), transpose_(o.reference_transpose), normalized_(!o.raw_encoding) {
+  const int64_t d = o.n_embd, h = o.head_size();
+  auto linear = [&](const char* name, bool bias) {
+    return register_module(name, torch::nn::Linear(torch::nn::LinearOptions(d, h).bias(bias)));
+  };
+  if (kind == QISA_ATTENTION_CSA) {
+    scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));  // the research code's n_embd^-1/2
+    q = linear("q", false);
+    k = linear("k", false);
+    v = linear("v", false);
+    return;
+  }
+  n_qubits_ = o.n_qubits();
+  const uint64_t seed = o.pauli_seed * 1000003ull + static_cast<uint64_t>(layer) * 1009ull + static_cast<uint64_t>(head);
+  const auto paulis = writer::draw_paulis(static_cast<uint32_t>(n_qubits_), static_cast<uint32_t>(h), seed);
+  if (kind == QISA_ATTENTION_QISA_V3) {
+    q = linear("q", true);
+    k = linear("k", true);
+  } else {
+    // v1: <Z on qubit 0>, h times; v2: the head's Pauli strings.
+    const std::vector<PauliString> z0(static_cast<size_t>(h), PauliString{0, uint64_t{1} << (n_qubits_ - 1)});
+    const auto& qk_paulis = kind == QISA_ATTENTION_QISA_V1 ? z0 : paulis;
+    qq = register_module("qq", QuantumProjection(n_qubits_, qk_paulis));
+    qk = register_module("qk", QuantumProjection(n_qubits_, qk_paulis));
+  }
+  qv = register_module("qv", QuantumProjection(n_qubits_, paulis));
+}
+
+torch::Tensor HeadImpl::forward(const torch::Tensor& x) {
+  const int64_t B = x.size(0), T = x.size(1);
+  torch::Tensor qt, kt, vt, scores;
+  if (kind == QISA_ATTENTION_CSA) {
+    qt = q(x);
+    kt = k(x);
+    vt = v(x);
+    scores = torch::matmul(qt, kt.transpose(1, 2)) * scale;
+  } else {
+    const auto psi = encode_amplitudes(x, n_qubits_, normalized_).reshape({B * T, -1});
+    vt = qv(psi).view({B, T, -1});
+    if (kind == QISA_ATTENTION_QISA_V3) {
+      qt = q(x);
+      kt = k(x);
+    } else {
+      qt = qq(psi).view({B, T, -1});
+      kt = qk(psi).view({B, T, -1});
+    }
+    // exp(-|q_i - k_j|^2) with |q-k|^2 = |q|^2 + |k|^2 - 2 q.k
+    const auto dist = qt.pow(2).sum(-1, true) + kt.pow(2).sum(-1, true).transpose(1, 2) -
+                      2 * torch::matmul(qt, kt.transpose(1, 2));
+    scores = torch::exp(-dist);
+  }
+  const auto mask = torch::ones({T, T}, torch::kBool).triu(1);  // j > i
+  const auto att = torch::softmax(scores.masked_fill(mask, -std::numeric_limits<float>::infinity()), -1);
+  // Causal: out_i = sum_j a_ij v_j. The research code's transposed form,
+  // out_i = sum_j a_ji v_j, reads later tokens (docs/math.md).
+  return torch::matmul(transpose_ ? att.transpose(1, 2) : att, vt);
+}
+
+BlockImpl::BlockImpl(const ModelOptions& o, int64_t layer) {
+  const int64_t d = o.n_embd;
+  ln1 = register_module("ln1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-5)));
+  ln2 = register_module("ln2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({d}).eps(1e-5)));
+  heads = register_module("heads", torch::nn::ModuleList());
+  for (int64_t h = 0; h < o.n_head; ++h) heads->push_back(Head(o, layer, h));
+  proj = register_module("proj", torch::nn::Linear(d, d));
+  up = register_module("up", torch::nn::Linear(d, o.n_ff()));
+  down = register_module("down", torch::nn::Linear(o.n_ff(), d));
+  drop = register_module("drop", torch::nn::Dropout(o.dropout));
+}
+
+torch::Tensor BlockImpl::forward(const torch::Tensor& x) {
+  const auto u = ln1(x);
+  std::vector<torch::Tensor> outs;
+  for (const auto& m : *heads) outs.push_back(m->as<HeadImpl>()->forward(u));
+  auto y = x + drop(proj(torch::cat(outs, -1)));
+  return y + drop(down(torch::relu(up(ln2(y)))));
+}
+
+GptImpl::GptImpl(const ModelOptions& o) : options(o) {
+  if (o.n_embd % o.n_head != 0) throw std::runtime_error("--n-head must divide --n-embd");
+  tok_emb = register_module("tok_emb", torch::nn::Embedding(o.vocab_size, o.n_embd));
+  pos_emb = register_module("pos_emb", torch::nn::Embedding(o.n_ctx, o.n_embd));
+  for (int64_t l = 0; l < o.n_layer; ++l) blocks.push_back(register_module("blk" + std::to_string(l), Block(o, l)));
+  ln_f = register_module("ln_f", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.n_embd}).eps(1e-5)));
+  lm_head = register_module("lm_head", torch::nn::Linear(o.n_embd, o.vocab_size));
+}
+
+torch::Tensor GptImpl::forward(const torch::Tensor& idx) {
+  const int64_t T = idx.size(1);
+  if (T > options.n_ctx) throw std::runtime_error("sequence longer than n_ctx");
+  auto x = tok_emb(idx) + pos_emb(torch::arange(T, torch::kInt64));
+  for (auto& b : blocks) x = b(x);
+  return lm_head(ln_f(x));
+}
+
+}  // namespace qisa::train

@@ -1,0 +1,77 @@
+// The GPT-1-style model of docs/math.md as LibTorch modules: embeddings,
+// pre-LN blocks with CSA or QISA v1/v2/v3 heads, final LayerNorm, LM head.
+#pragma once
+
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+#include "quantum_projection.h"
+#include "qisa.h"
+
+namespace qisa::train {
+
+struct ModelOptions {
+  int64_t vocab_size = 65;
+  int64_t n_ctx = 16;
+  int64_t n_embd = 16;
+  int64_t n_layer = 6;
+  int64_t n_head = 1;
+  qisa_attention_kind attention = QISA_ATTENTION_QISA_V3;
+  double dropout = 0.2;
+  bool reference_transpose = false;  // the research code's non-causal attention
+  bool raw_encoding = false;         // psi = pad(x) instead of pad(x)/|x|
+  uint64_t pauli_seed = 1;           // Pauli strings are drawn from this
+
+  int64_t head_size() const { return n_embd / n_head; }
+  int64_t n_ff() const { return 4 * n_embd; }
+  int64_t n_qubits() const;
+};
+
+// Parses "csa", "qisa-v1", "qisa-v2", "qisa-v3"; throws on anything else.
+qisa_attention_kind parse_attention(const std::string& s);
+const char* attention_name(qisa_attention_kind k);
+
+class HeadImpl : public torch::nn::Module {
+ public:
+  HeadImpl(const ModelOptions& o, int64_t layer, int64_t head);
+  torch::Tensor forward(const torch::Tensor& x);  // [B, T, d] -> [B, T, h]
+
+  qisa_attention_kind kind;
+  float scale = 1.0f;  // CSA
+  torch::nn::Linear q{nullptr}, k{nullptr}, v{nullptr};
+  QuantumProjection qq{nullptr}, qk{nullptr}, qv{nullptr};
+
+ private:
+  int64_t n_qubits_ = 0;
+  bool transpose_, normalized_;
+};
+TORCH_MODULE(Head);
+
+class BlockImpl : public torch::nn::Module {
+ public:
+  BlockImpl(const ModelOptions& o, int64_t layer);
+  torch::Tensor forward(const torch::Tensor& x);
+
+  torch::nn::LayerNorm ln1{nullptr}, ln2{nullptr};
+  torch::nn::ModuleList heads;
+  torch::nn::Linear proj{nullptr}, up{nullptr}, down{nullptr};
+  torch::nn::Dropout drop{nullptr};
+};
+TORCH_MODULE(Block);
+
+class GptImpl : public torch::nn::Module {
+ public:
+  explicit GptImpl(const ModelOptions& o);
+  torch::Tensor forward(const torch::Tensor& idx);  // [B, T] int64 -> [B, T, vocab]
+
+  ModelOptions options;
+  torch::nn::Embedding tok_emb{nullptr}, pos_emb{nullptr};
+  std::vector<Block> blocks;
+  torch::nn::LayerNorm ln_f{nullptr};
+  torch::nn::Linear lm_head{nullptr};
+};
+TORCH_MODULE(Gpt);
+
+}  // namespace qisa::train

@@ -1,0 +1,497 @@
+// qisa-train: trains a GPT-1-style model with CSA or QISA v1/v2/v3 attention
+// on a text file, evaluates it with the research protocol and exports a
+// .qisa file. Subcommands:
+//   qisa-train [train options]                     train (the default)
+//   qisa-train eval MODEL.qisa [--data F] [...]    evaluate a stored model
+//   qisa-train export --checkpoint DIR --out M     convert a checkpoint
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
+#include <sstream>
+
+#include "api_model.h"
+#include "evaluation.h"
+#include "golden_file.h"
+#include "gpt_model.h"
+#include "model_export.h"
+#include "text_data.h"
+
+#ifndef QISA_DEFAULT_DATA
+#define QISA_DEFAULT_DATA "data/tinyshakespeare.txt"
+#endif
+#ifndef QISA_TRAINER_VERSION
+#define QISA_TRAINER_VERSION "0.1.0"
+#endif
+
+namespace fs = std::filesystem;
+using namespace qisa::train;
+
+namespace {
+
+struct Options {
+  std::string command = "train";
+  std::string data = QISA_DEFAULT_DATA;
+  std::string attention = "qisa-v3";
+  int64_t n_embd = 16, n_layer = 6, n_head = 1, ctx = 16, batch = 1024;
+  double lr = 3e-3, dropout = 0.2, weight_decay = 0.01;
+  int64_t steps = 0;
+  double epochs = 0;
+  uint64_t seed = 1337;
+  int threads = 2;
+  std::string split = "research";
+  int64_t eval_every = 100, eval_windows = 256;
+  std::string out;  // .qisa
+  std::string dtype = "f32";
+  std::string checkpoint;
+  bool resume = false;
+  bool reference_transpose = false;
+  bool raw_encoding = false;
+  bool export_golden = false;
+  bool observables = false;
+  std::string log_csv, metrics_json;
+  std::string model_path;  // eval
+  int64_t eval_batch = 1024;
+  bool quiet = false;
+};
+
+[[noreturn]] void die(const std::string& msg) {
+  std::fprintf(stderr, "qisa-train: %s\n", msg.c_str());
+  std::exit(2);
+}
+
+void usage() {
+  std::printf(
+      "usage: qisa-train [options]                 train, evaluate, export\n"
+      "       qisa-train eval MODEL.qisa [options]   evaluate a stored model\n"
+      "       qisa-train export --checkpoint DIR --out MODEL.qisa [--dtype T]\n\n"
+      "model:    --attention csa|qisa-v1|qisa-v2|qisa-v3 (qisa-v3)  --n-embd N (16)  --n-layer N (6)\n"
+      "          --n-head N (1)  --ctx N (16)  --raw-encoding  --reference-transpose\n"
+      "training: --data FILE (bundled tiny Shakespeare)  --split research|FRACTION (research: 64%%/4%%)\n"
+      "          --batch N (1024)  --lr X (3e-3)  --weight-decay X (0.01)  --dropout X (0.2)\n"
+      "          --steps N | --epochs X  --seed N (1337)  --threads N (2)  --eval-every N (100)\n"
+      "          --eval-windows N (256; periodic evals only)  --checkpoint DIR  --resume\n"
+      "output:   --out MODEL.qisa  --dtype f32|f16|bf16|q8 (f32)  --observables  --export-golden\n"
+      "          --log FILE.csv  --metrics FILE.json  --eval-batch N (1024)  --quiet\n"
+      "--reference-transpose reproduces the research code's non-causal attention (out_i reads\n"
+      "tokens j >= i); its models are marked and the runtime refuses to generate from them.\n");
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  int i = 1;
+  if (i < argc && (!std::strcmp(argv[i], "eval") || !std::strcmp(argv[i], "export") || !std::strcmp(argv[i], "train"))) {
+    o.command = argv[i++];
+  }
+  bool epochs_set = false, steps_set = false;
+  for (; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto val = [&]() -> std::string {
+      if (i + 1 >= argc) die(a + " needs a value");
+      return argv[++i];
+    };
+    auto num = [&]() {
+      const std::string v = val();
+      char* end = nullptr;
+      const double x = std::strtod(v.c_str(), &end);
+      if (end == v.c_str() || *end != '\0') die(a + " needs a number, got '" + v + "'");
+      return x;
+    };
+    auto count = [&]() {
+      const double x = num();
+      if (x < 1 || x != std::floor(x)) die(a + " needs a positive integer");
+      return static_cast<int64_t>(x);
+    };
+    if (a == "-h" || a == "--help") {
+      usage();
+      std::exit(0);
+    } else if (a == "--data") o.data = val();
+    else if (a == "--attention") o.attention = val();
+    else if (a == "--n-embd") o.n_embd = count();
+    else if (a == "--n-layer") o.n_layer = count();
+    else if (a == "--n-head") o.n_head = count();
+    else if (a == "--ctx") o.ctx = count();
+    else if (a == "--batch") o.batch = count();
+    else if (a == "--lr") o.lr = num();
+    else if (a == "--weight-decay") o.weight_decay = num();
+    else if (a == "--dropout") o.dropout = num();
+    else if (a == "--steps") { o.steps = count(); steps_set = true; }
+    else if (a == "--epochs") { o.epochs = num(); epochs_set = true; }
+    else if (a == "--seed") o.seed = static_cast<uint64_t>(count());
+    else if (a == "--threads") o.threads = static_cast<int>(count());
+    else if (a == "--split") o.split = val();
+    else if (a == "--eval-every") o.eval_every = count();
+    else if (a == "--eval-windows") o.eval_windows = count();
+    else if (a == "--eval-batch") o.eval_batch = count();
+    else if (a == "--out") o.out = val();
+    else if (a == "--dtype") o.dtype = val();
+    else if (a == "--checkpoint") o.checkpoint = val();
+    else if (a == "--resume") o.resume = true;
+    else if (a == "--reference-transpose") o.reference_transpose = true;
+    else if (a == "--raw-encoding") o.raw_encoding = true;
+    else if (a == "--export-golden") o.export_golden = true;
+    else if (a == "--observables") o.observables = true;
+    else if (a == "--log") o.log_csv = val();
+    else if (a == "--metrics") o.metrics_json = val();
+    else if (a == "--quiet") o.quiet = true;
+    else if (o.command == "eval" && a[0] != '-' && o.model_path.empty()) o.model_path = a;
+    else die("unknown argument '" + a + "' (see --help)");
+  }
+  if (epochs_set && steps_set) die("give --steps or --epochs, not both");
+  if (!(o.dropout >= 0 && o.dropout < 1)) die("--dropout must be in [0, 1)");
+  if (!(o.lr > 0)) die("--lr must be > 0");
+  if (o.command == "train" && !epochs_set && !steps_set) o.steps = 1500;
+  if (epochs_set && !(o.epochs > 0)) die("--epochs must be > 0");
+  return o;
+}
+
+qisa_dtype parse_dtype(const std::string& s) {
+  if (s == "f32") return QISA_DTYPE_F32;
+  if (s == "f16") return QISA_DTYPE_F16;
+  if (s == "bf16") return QISA_DTYPE_BF16;
+  if (s == "q8") return QISA_DTYPE_Q8_0;
+  die("--dtype must be f32, f16, bf16 or q8, got '" + s + "'");
+}
+
+std::string fmt_time(double s) {
+  char b[32];
+  const int t = static_cast<int>(s + 0.5);
+  std::snprintf(b, sizeof b, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
+  return b;
+}
+
+// ---- checkpoints: model + optimizer + a small text state ------------------
+
+struct CheckpointState {
+  ModelOptions model;
+  std::vector<std::string> vocab;
+  int64_t step = 0;
+  std::string rng;  // std::mt19937_64 stream state
+  std::string split, data_sha256;
+};
+
+std::string join_code_points(const std::vector<std::string>& vocab) {
+  std::string s;
+  for (const auto& p : vocab) s += std::to_string(utf8_code_points(p)[0]) + " ";
+  return s;
+}
+
+void save_checkpoint(const std::string& dir, Gpt& model, torch::optim::AdamW& opt, const CheckpointState& st) {
+  fs::create_directories(dir);
+  torch::save(model, dir + "/model.pt");
+  torch::save(opt, dir + "/optimizer.pt");
+  torch::save(at::detail::getDefaultCPUGenerator().get_state(), dir + "/torch_rng.pt");
+  std::ofstream f(dir + "/state.txt.tmp");
+  const ModelOptions& m = st.model;
+  f << "step " << st.step << "\nvocab_size " << m.vocab_size << "\nn_ctx " << m.n_ctx << "\nn_embd " << m.n_embd
+    << "\nn_layer " << m.n_layer << "\nn_head " << m.n_head << "\nattention " << attention_name(m.attention)
+    << "\ndropout " << m.dropout << "\nreference_transpose " << m.reference_transpose << "\nraw_encoding "
+    << m.raw_encoding << "\npauli_seed " << m.pauli_seed << "\nsplit " << st.split << "\ndata_sha256 "
+    << st.data_sha256 << "\nvocab " << join_code_points(st.vocab) << "\nrng " << st.rng << "\n";
+  f.close();
+  fs::rename(dir + "/state.txt.tmp", dir + "/state.txt");
+}
+
+CheckpointState read_checkpoint_state(const std::string& dir) {
+  std::ifstream f(dir + "/state.txt");
+  if (!f) die("no checkpoint at '" + dir + "' (state.txt missing)");
+  CheckpointState st;
+  std::string line;
+  while (std::getline(f, line)) {
+    const auto sp = line.find(' ');
+    const std::string key = line.substr(0, sp), value = sp == std::string::npos ? "" : line.substr(sp + 1);
+    ModelOptions& m = st.model;
+    if (key == "step") st.step = std::stoll(value);
+    else if (key == "vocab_size") m.vocab_size = std::stoll(value);
+    else if (key == "n_ctx") m.n_ctx = std::stoll(value);
+    else if (key == "n_embd") m.n_embd = std::stoll(value);
+    else if (key == "n_layer") m.n_layer = std::stoll(value);
+    else if (key == "n_head") m.n_head = std::stoll(value);
+    else if (key == "attention") m.attention = parse_attention(value);
+    else if (key == "dropout") m.dropout = std::stod(value);
+    else if (key == "reference_transpose") m.reference_transpose = value == "1";
+    else if (key == "raw_encoding") m.raw_encoding = value == "1";
+    else if (key == "pauli_seed") m.pauli_seed = std::stoull(value);
+    else if (key == "split") st.split = value;
+    else if (key == "data_sha256") st.data_sha256 = value;
+    else if (key == "rng") st.rng = value;
+    else if (key == "vocab") {
+      std::istringstream in(value);
+      uint32_t cp;
+      while (in >> cp) st.vocab.push_back(utf8_encode(cp));
+    }
+  }
+  return st;
+}
+
+void load_checkpoint(const std::string& dir, Gpt& model, torch::optim::AdamW* opt) {
+  torch::load(model, dir + "/model.pt");
+  if (opt) torch::load(*opt, dir + "/optimizer.pt");
+  torch::Tensor rng;
+  torch::load(rng, dir + "/torch_rng.pt");
+  auto gen = at::detail::getDefaultCPUGenerator();
+  gen.set_state(rng);
+}
+
+std::vector<std::pair<std::string, std::string>> provenance(const Options& o, const std::string& sha, int64_t steps,
+                                                            double train_loss, double eval_loss,
+                                                            const std::string& split) {
+  char tl[32], el[32];
+  std::snprintf(tl, sizeof tl, "%.6f", train_loss);
+  std::snprintf(el, sizeof el, "%.6f", eval_loss);
+  return {{"dataset", fs::path(o.data).filename().string()},
+          {"dataset_sha256", sha},
+          {"split", split},
+          {"steps", std::to_string(steps)},
+          {"train_loss", tl},
+          {"eval_loss", el},
+          {"seed", std::to_string(o.seed)},
+          {"batch", std::to_string(o.batch)},
+          {"lr", std::to_string(o.lr)},
+          {"dropout", std::to_string(o.dropout)},
+          {"trainer_version", QISA_TRAINER_VERSION},
+          {"trainer", "qisa-train (LibTorch " TORCH_VERSION ")"}};
+}
+
+std::string golden_path(const std::string& out) {
+  fs::path p(out);
+  p.replace_extension(".golden");
+  return p.string();
+}
+
+void write_model(Gpt& model, const Options& o, const std::vector<std::string>& vocab,
+                 std::vector<std::pair<std::string, std::string>> metadata, const std::vector<int64_t>& golden_prompt) {
+  ExportOptions eo;
+  eo.weight_dtype = eo.unitary_dtype = parse_dtype(o.dtype);
+  eo.observables = o.observables;
+  eo.vocab = vocab;
+  eo.metadata = std::move(metadata);
+  model->eval();
+  const auto desc = export_model(model, eo);
+  qisa::writer::write_file(desc, o.out);
+  // Load it back through libqisa's loader: the export is only done when the
+  // runtime accepts it.
+  qisa_model* m = nullptr;
+  char err[512];
+  if (qisa_model_load_file(o.out.c_str(), nullptr, &m, err, sizeof err) != QISA_OK) {
+    throw std::runtime_error("exported file fails libqisa's checks: " + std::string(err));
+  }
+  qisa_model_free(m);
+  std::fprintf(stderr, "wrote %s (%ju bytes, %s)\n", o.out.c_str(), static_cast<uintmax_t>(fs::file_size(o.out)),
+               o.dtype.c_str());
+  if (o.export_golden && !golden_prompt.empty()) {
+    torch::NoGradGuard ng;
+    const auto T = std::min<int64_t>(model->options.n_ctx, static_cast<int64_t>(golden_prompt.size()));
+    const auto idx = torch::tensor(std::vector<int64_t>(golden_prompt.begin(), golden_prompt.begin() + T)).view({1, T});
+    const auto logits = model(idx).squeeze(0).contiguous();
+    qisa::writer::Golden g;
+    for (int64_t t = 0; t < T; ++t) g.tokens.push_back(static_cast<int32_t>(golden_prompt[static_cast<size_t>(t)]));
+    g.vocab = static_cast<uint32_t>(logits.size(1));
+    g.logits.assign(logits.data_ptr<float>(), logits.data_ptr<float>() + logits.numel());
+    qisa::writer::write_golden(g, golden_path(o.out));
+    std::fprintf(stderr, "wrote %s (eval-mode logits of %lld positions)\n", golden_path(o.out).c_str(),
+                 static_cast<long long>(T));
+  }
+}
+
+// ---- train -----------------------------------------------------------------
+
+int run_train(const Options& o) {
+  const std::string text = read_text_file(o.data);
+  const std::string sha = sha256_hex(text);
+  const CharVocab vocab = CharVocab::from_text(text);
+  const Split split = make_split(vocab.encode(text), o.split);
+  if (static_cast<int64_t>(split.train.size()) <= o.ctx + 1 || static_cast<int64_t>(split.test.size()) <= o.ctx + 1) {
+    die("the data is too short for --ctx " + std::to_string(o.ctx));
+  }
+
+  ModelOptions mo;
+  mo.vocab_size = static_cast<int64_t>(vocab.size());
+  mo.n_ctx = o.ctx;
+  mo.n_embd = o.n_embd;
+  mo.n_layer = o.n_layer;
+  mo.n_head = o.n_head;
+  mo.attention = parse_attention(o.attention);
+  mo.dropout = o.dropout;
+  mo.reference_transpose = o.reference_transpose;
+  mo.raw_encoding = o.raw_encoding;
+  mo.pauli_seed = o.seed;
+  if (o.n_embd % o.n_head) die("--n-head must divide --n-embd");
+
+  torch::manual_seed(o.seed);
+  std::mt19937_64 rng(o.seed);
+  int64_t start_step = 0;
+  if (o.resume) {
+    if (o.checkpoint.empty()) die("--resume needs --checkpoint DIR");
+    const CheckpointState st = read_checkpoint_state(o.checkpoint);
+    if (st.data_sha256 != sha) die("--resume: the checkpoint was trained on other data");
+    mo = st.model;
+    start_step = st.step;
+    std::istringstream(st.rng) >> rng;
+  }
+  Gpt model(mo);
+  torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
+  if (o.resume) load_checkpoint(o.checkpoint, model, &opt);
+
+  const int64_t windows = static_cast<int64_t>(split.train.size()) - o.ctx - 1;
+  const int64_t steps = o.epochs > 0 ? static_cast<int64_t>(std::ceil(o.epochs * static_cast<double>(windows) /
+                                                                      static_cast<double>(o.batch)))
+                                     : o.steps;
+  int64_t n_params = 0;
+  for (const auto& p : model->parameters()) n_params += p.numel();
+  std::fprintf(stderr,
+               "qisa-train: %s, n_embd %lld, %lld layers, %lld heads, ctx %lld, %lld parameters%s\n"
+               "  data %s (%zu chars, vocab %zu, sha256 %.12s), split %s: %zu train / %zu test tokens\n"
+               "  %lld steps of batch %lld (%.3f epochs), lr %g, dropout %g, seed %llu, %d threads\n",
+               o.attention.c_str(), static_cast<long long>(mo.n_embd), static_cast<long long>(mo.n_layer),
+               static_cast<long long>(mo.n_head), static_cast<long long>(mo.n_ctx), static_cast<long long>(n_params),
+               mo.reference_transpose ? ", REFERENCE-TRANSPOSED (non-causal)" : "", o.data.c_str(), text.size(),
+               vocab.size(), sha.c_str(), split.description.c_str(), split.train.size(), split.test.size(),
+               static_cast<long long>(steps), static_cast<long long>(o.batch),
+               static_cast<double>(steps * o.batch) / static_cast<double>(windows), o.lr, o.dropout,
+               static_cast<unsigned long long>(o.seed), o.threads);
+
+  std::ofstream csv;
+  if (!o.log_csv.empty()) {
+    csv.open(o.log_csv, start_step > 0 ? std::ios::app : std::ios::trunc);
+    if (start_step == 0) csv << "step,train_loss,eval_loss,tokens_per_s,elapsed_s\n";
+  }
+  const bool tty = isatty(STDERR_FILENO) && !o.quiet;
+  const auto data = torch::tensor(split.train, torch::kInt64);
+  const auto offs = torch::arange(o.ctx, torch::kInt64);
+  std::uniform_int_distribution<int64_t> pick(0, windows - 1);
+  const auto t_start = std::chrono::steady_clock::now();
+  double loss_ema = 0, last_loss = 0, last_eval = NAN;
+  model->train();
+  for (int64_t step = start_step; step < steps; ++step) {
+    std::vector<int64_t> starts(static_cast<size_t>(o.batch));
+    for (auto& s : starts) s = pick(rng);
+    const auto st = torch::tensor(starts, torch::kInt64).unsqueeze(1);
+    const auto x = data.index_select(0, (st + offs).flatten()).view({o.batch, o.ctx});
+    const auto y = data.index_select(0, (st + offs + 1).flatten()).view({o.batch, o.ctx});
+    const auto logits = model(x);
+    const auto loss = torch::nn::functional::cross_entropy(logits.view({-1, mo.vocab_size}), y.flatten());
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    last_loss = loss.item<double>();
+    loss_ema = step == start_step ? last_loss : 0.95 * loss_ema + 0.05 * last_loss;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    const double done = static_cast<double>(step + 1 - start_step);
+    const double tok_s = done * static_cast<double>(o.batch * o.ctx) / elapsed;
+    const double eta = elapsed / done * static_cast<double>(steps - step - 1);
+    const bool eval_now = (step + 1) % o.eval_every == 0 || step + 1 == steps;
+    if (eval_now) {
+      last_eval = evaluate(model, split.test, vocab, o.eval_batch, o.eval_windows, false).cross_entropy;
+      if (csv) csv << step + 1 << "," << last_loss << "," << last_eval << "," << tok_s << "," << elapsed << "\n";
+      if (!o.checkpoint.empty()) {
+        std::ostringstream rs;
+        rs << rng;
+        save_checkpoint(o.checkpoint, model, opt, {mo, vocab.pieces(), step + 1, rs.str(), o.split, sha});
+      }
+    } else if (csv) {
+      csv << step + 1 << "," << last_loss << ",," << tok_s << "," << elapsed << "\n";
+    }
+    if (tty) {
+      const int width = 24, filled = static_cast<int>(width * (step + 1) / steps);
+      std::fprintf(stderr, "\r[%s%s] %lld/%lld loss %.4f eval %.4f %.0f tok/s ETA %s  ",
+                   std::string(static_cast<size_t>(filled), '#').c_str(),
+                   std::string(static_cast<size_t>(width - filled), '.').c_str(), static_cast<long long>(step + 1),
+                   static_cast<long long>(steps), loss_ema, last_eval, tok_s, fmt_time(eta).c_str());
+    } else if (eval_now && !o.quiet) {
+      std::fprintf(stderr, "step %lld/%lld train_loss %.4f eval_loss %.4f tok/s %.0f elapsed %s ETA %s\n",
+                   static_cast<long long>(step + 1), static_cast<long long>(steps), loss_ema, last_eval, tok_s,
+                   fmt_time(elapsed).c_str(), fmt_time(eta).c_str());
+    }
+  }
+  if (tty) std::fprintf(stderr, "\n");
+  const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  const double tok_s = static_cast<double>((steps - start_step) * o.batch * o.ctx) / std::max(train_s, 1e-9);
+
+  const EvalResult r = evaluate(model, split.test, vocab, o.eval_batch);
+  std::printf("qisa-train: %s%s, %lld steps in %s (%.0f tokens/s, %.3f epochs), split %s\n", o.attention.c_str(),
+              mo.reference_transpose ? " (reference-transposed)" : "", static_cast<long long>(steps),
+              fmt_time(train_s).c_str(), tok_s, static_cast<double>(steps * o.batch) / static_cast<double>(windows),
+              split.description.c_str());
+  std::printf("%s", format_eval_table(r).c_str());
+  if (!o.metrics_json.empty()) {
+    std::ofstream j(o.metrics_json);
+    j << "{\"attention\": \"" << o.attention << "\", \"reference_transpose\": " << (mo.reference_transpose ? "true" : "false")
+      << ", \"n_embd\": " << mo.n_embd << ", \"n_layer\": " << mo.n_layer << ", \"n_head\": " << mo.n_head
+      << ", \"ctx\": " << mo.n_ctx << ", \"batch\": " << o.batch << ", \"steps\": " << steps << ", \"seed\": " << o.seed
+      << ", \"threads\": " << o.threads << ", \"split\": \"" << o.split << "\", \"train_seconds\": " << train_s
+      << ", \"tokens_per_second\": " << tok_s << ", \"final_train_loss\": " << loss_ema << ", \"test\": " << eval_json(r)
+      << "}\n";
+  }
+  if (!o.out.empty()) {
+    const std::vector<int64_t> prompt(split.test.begin(), split.test.begin() + o.ctx);
+    write_model(model, o, vocab.pieces(), provenance(o, sha, steps, loss_ema, r.cross_entropy, split.description),
+                prompt);
+  }
+  return 0;
+}
+
+// ---- eval / export ----------------------------------------------------------
+
+int run_eval(const Options& o) {
+  if (o.model_path.empty()) die("eval needs a MODEL.qisa");
+  qisa_model* handle = nullptr;
+  char err[512];
+  if (qisa_model_load_file(o.model_path.c_str(), nullptr, &handle, err, sizeof err) != QISA_OK) {
+    std::fprintf(stderr, "qisa-train: %s: %s\n", o.model_path.c_str(), err);
+    return 1;
+  }
+  const qisa::Model& m = qisa::model_of(handle);
+  Gpt model = import_model(m);
+  const CharVocab vocab(m.tokenizer.pieces);
+  const std::string text = read_text_file(o.data);
+  const Split split = make_split(vocab.encode(text), o.split);
+  const EvalResult r = evaluate(model, split.test, vocab, o.eval_batch);
+  std::printf("qisa-train eval: %s on %s (%s), %zu test tokens\n%s", o.model_path.c_str(), o.data.c_str(),
+              split.description.c_str(), split.test.size(), format_eval_table(r).c_str());
+  if (!o.metrics_json.empty()) std::ofstream(o.metrics_json) << eval_json(r) << "\n";
+  qisa_model_free(handle);
+  return 0;
+}
+
+int run_export(const Options& o) {
+  if (o.checkpoint.empty() || o.out.empty()) die("export needs --checkpoint DIR and --out MODEL.qisa");
+  const CheckpointState st = read_checkpoint_state(o.checkpoint);
+  Gpt model(st.model);
+  load_checkpoint(o.checkpoint, model, nullptr);
+  Options eo = o;
+  eo.export_golden = false;
+  auto md = provenance(o, st.data_sha256, st.step, NAN, NAN, st.split);
+  md.erase(std::remove_if(md.begin(), md.end(),
+                          [](const auto& kv) {
+                            return kv.first == "train_loss" || kv.first == "eval_loss" || kv.first == "seed" ||
+                                   kv.first == "batch" || kv.first == "lr" || kv.first == "dropout" ||
+                                   kv.first == "dataset";
+                          }),
+           md.end());
+  md.push_back({"exported_from_checkpoint", fs::path(o.checkpoint).filename().string()});
+  write_model(model, eo, st.vocab, md, {});
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+  torch::set_num_threads(o.threads);
+  try {
+    if (o.command == "eval") return run_eval(o);
+    if (o.command == "export") return run_export(o);
+    return run_train(o);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "qisa-train: %s\n", e.what());
+    return 1;
+  }
+}

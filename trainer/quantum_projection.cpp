@@ -1,0 +1,131 @@
+#include "quantum_projection.h"
+
+#include <bit>
+#include <cmath>
+
+namespace qisa::train {
+
+torch::Tensor encode_amplitudes(const torch::Tensor& x, int64_t n_qubits, bool normalized) {
+  const int64_t d = x.size(-1), D = int64_t{1} << n_qubits;
+  torch::Tensor psi = d < D ? torch::nn::functional::pad(x, torch::nn::functional::PadFuncOptions({0, D - d})) : x;
+  if (!normalized) return psi;
+  return psi / psi.norm(2, -1, true).clamp_min(1e-12);
+}
+
+QuantumProjectionImpl::QuantumProjectionImpl(int64_t n_qubits, const std::vector<PauliString>& paulis)
+    : n_(n_qubits) {
+  const int64_t D = int64_t{1} << n_, h = static_cast<int64_t>(paulis.size());
+  angles = register_parameter("angles", torch::empty({3 * n_}).uniform_(-M_PI, M_PI));
+  std::vector<int64_t> xm, zm, gather(static_cast<size_t>(h * D));
+  std::vector<float> ca(static_cast<size_t>(h * D)), cb(static_cast<size_t>(h * D)), sg(static_cast<size_t>(h * D));
+  std::vector<float> ph_re, ph_im;
+  for (int64_t k = 0; k < h; ++k) {
+    const PauliString p = paulis[static_cast<size_t>(k)];
+    xm.push_back(static_cast<int64_t>(p.x_mask));
+    zm.push_back(static_cast<int64_t>(p.z_mask));
+    // Re(i^ny S): ny%4 = 0 -> Re S, 1 -> -Im S, 2 -> -Re S, 3 -> Im S.
+    static constexpr float kRe[4] = {1, 0, -1, 0}, kIm[4] = {0, -1, 0, 1};
+    const int ny = std::popcount(p.x_mask & p.z_mask) & 3;
+    static constexpr float kPowRe[4] = {1, 0, -1, 0}, kPowIm[4] = {0, 1, 0, -1};  // i^ny
+    ph_re.push_back(kPowRe[ny]);
+    ph_im.push_back(kPowIm[ny]);
+    for (int64_t j = 0; j < D; ++j) {
+      const float sign = (std::popcount(static_cast<uint64_t>(j) & p.z_mask) & 1) ? -1.0f : 1.0f;
+      const auto at = static_cast<size_t>(k * D + j);
+      gather[at] = j ^ static_cast<int64_t>(p.x_mask);
+      ca[at] = kRe[ny] * sign;
+      cb[at] = kIm[ny] * sign;
+      const uint64_t src = static_cast<uint64_t>(j) ^ p.x_mask;
+      sg[at] = (std::popcount(src & p.z_mask) & 1) ? -1.0f : 1.0f;
+    }
+  }
+  // CNOT(j -> j+1 mod n), j = 0..n-1 in order, applied to basis indices.
+  std::vector<int64_t> inv(static_cast<size_t>(D));
+  for (int64_t i = 0; i < D; ++i) {
+    uint64_t s = static_cast<uint64_t>(i);
+    for (int64_t j = 0; j < n_; ++j) {
+      const uint64_t cb_ = uint64_t{1} << (n_ - 1 - j), tb = uint64_t{1} << (n_ - 1 - (j + 1) % n_);
+      if (s & cb_) s ^= tb;
+    }
+    inv[s] = i;  // row s of P*M is row i of M
+  }
+  auto i64 = torch::TensorOptions().dtype(torch::kInt64);
+  x_mask_ = register_buffer("x_mask", torch::tensor(xm, i64));
+  z_mask_ = register_buffer("z_mask", torch::tensor(zm, i64));
+  gather_ = register_buffer("gather", torch::tensor(gather, i64));
+  coef_a_ = register_buffer("coef_a", torch::tensor(ca).view({h, D}));
+  coef_b_ = register_buffer("coef_b", torch::tensor(cb).view({h, D}));
+  inv_perm_ = register_buffer("inv_perm", torch::tensor(inv, i64));
+  sign_gathered_ = register_buffer("sign_gathered", torch::tensor(sg).view({h, D}));
+  phase_re_ = register_buffer("phase_re", torch::tensor(ph_re).view({h, 1, 1}));
+  phase_im_ = register_buffer("phase_im", torch::tensor(ph_im).view({h, 1, 1}));
+}
+
+std::vector<PauliString> QuantumProjectionImpl::paulis() const {
+  std::vector<PauliString> out;
+  auto x = x_mask_.accessor<int64_t, 1>();
+  auto z = z_mask_.accessor<int64_t, 1>();
+  for (int64_t k = 0; k < x_mask_.size(0); ++k) {
+    out.push_back({static_cast<uint64_t>(x[k]), static_cast<uint64_t>(z[k])});
+  }
+  return out;
+}
+
+std::pair<torch::Tensor, torch::Tensor> QuantumProjectionImpl::unitary() const {
+  const auto a = angles.slice(0, 0, n_), b = angles.slice(0, n_, 2 * n_), c = angles.slice(0, 2 * n_, 3 * n_);
+  const auto c1 = torch::cos(a / 2), s1 = torch::sin(a / 2), c2 = torch::cos(b / 2), s2 = torch::sin(b / 2);
+  const auto c3 = torch::cos(c / 2), s3 = torch::sin(c / 2);
+  torch::Tensor l1_re = torch::ones({1, 1}, angles.options()), l1_im = torch::zeros({1, 1}, angles.options());
+  torch::Tensor l3 = torch::ones({1, 1}, angles.options());
+  for (int64_t j = 0; j < n_; ++j) {
+    // G = RY(b_j) RX(a_j) = [[c2c1 + i s2s1, -s2c1 - i c2s1], [s2c1 - i c2s1, c2c1 - i s2s1]]
+    const auto g_re = torch::stack({c2[j] * c1[j], -s2[j] * c1[j], s2[j] * c1[j], c2[j] * c1[j]}).view({2, 2});
+    const auto g_im = torch::stack({s2[j] * s1[j], -c2[j] * s1[j], -c2[j] * s1[j], -s2[j] * s1[j]}).view({2, 2});
+    auto re = torch::kron(l1_re, g_re) - torch::kron(l1_im, g_im);
+    auto im = torch::kron(l1_re, g_im) + torch::kron(l1_im, g_re);
+    l1_re = re;
+    l1_im = im;
+    l3 = torch::kron(l3, torch::stack({c3[j], -s3[j], s3[j], c3[j]}).view({2, 2}));
+  }
+  const auto p_re = l1_re.index_select(0, inv_perm_), p_im = l1_im.index_select(0, inv_perm_);
+  return {torch::matmul(l3, p_re), torch::matmul(l3, p_im)};
+}
+
+torch::Tensor QuantumProjectionImpl::measure(const torch::Tensor& psi, const torch::Tensor& u_re,
+                                             const torch::Tensor& u_im) const {
+  return (int64_t{1} << n_) <= 256 ? measure_dense(psi, u_re, u_im) : measure_pauli(psi, u_re, u_im);
+}
+
+torch::Tensor QuantumProjectionImpl::measure_dense(const torch::Tensor& psi, const torch::Tensor& u_re,
+                                                   const torch::Tensor& u_im) const {
+  const int64_t D = int64_t{1} << n_, h = coef_a_.size(0), N = psi.size(0);
+  // (P_k U)[i, :] = i^ny * (-1)^popcount((i^x) & z) * U[i ^ x, :]
+  const auto s = sign_gathered_.unsqueeze(-1);
+  const auto g_re = u_re.index_select(0, gather_).view({h, D, D}) * s;
+  const auto g_im = u_im.index_select(0, gather_).view({h, D, D}) * s;
+  const auto pu_re = phase_re_ * g_re - phase_im_ * g_im, pu_im = phase_re_ * g_im + phase_im_ * g_re;
+  // Re(U^dag P U) = Re(U)^T Re(PU) + Im(U)^T Im(PU); its imaginary part is
+  // antisymmetric and vanishes in psi^T O' psi for a real psi.
+  const auto obs = torch::matmul(u_re.t(), pu_re) + torch::matmul(u_im.t(), pu_im);  // [h, D, D]
+  const auto y = torch::matmul(psi, obs.permute({1, 0, 2}).reshape({D, h * D})).view({N, h, D});
+  return torch::bmm(y, psi.unsqueeze(-1)).squeeze(-1);
+}
+
+torch::Tensor QuantumProjectionImpl::measure_pauli(const torch::Tensor& psi, const torch::Tensor& u_re,
+                                                   const torch::Tensor& u_im) const {
+  const int64_t D = int64_t{1} << n_, h = coef_a_.size(0);
+  const auto f_re = torch::matmul(psi, u_re.t()), f_im = torch::matmul(psi, u_im.t());  // phi, [N, D]
+  const int64_t N = f_re.size(0);
+  const auto g_re = f_re.index_select(1, gather_).view({N, h, D});  // phi[j ^ x_k]
+  const auto g_im = f_im.index_select(1, gather_).view({N, h, D});
+  const auto fr = f_re.unsqueeze(1), fi = f_im.unsqueeze(1);
+  // sum_j sign * conj(phi[j^x]) phi[j] = sum (g_re f_re + g_im f_im) + i (g_re f_im - g_im f_re)
+  return ((g_re * fr + g_im * fi) * coef_a_ + (g_re * fi - g_im * fr) * coef_b_).sum(-1);
+}
+
+torch::Tensor QuantumProjectionImpl::forward(const torch::Tensor& psi) const {
+  const auto [u_re, u_im] = unitary();
+  return measure(psi, u_re, u_im);
+}
+
+}  // namespace qisa::train

@@ -1,0 +1,53 @@
+// A quantum-inspired projection as a differentiable LibTorch module:
+// psi = encode(x), phi = U(angles) psi, out_k = <phi|P_k|phi>.
+// U is built from its 3n angles in real arithmetic (real and imaginary
+// planes) as L3 * CNOT-ring permutation * L1, with L1 and L3 Kronecker
+// products of per-qubit 2x2 gates (docs/math.md).
+#pragma once
+
+#include <torch/torch.h>
+
+#include <vector>
+
+#include "circuit.h"
+
+namespace qisa::train {
+
+// pad(x) to D = 2^n and, for the normalized encoding, divide by
+// max(|x|, 1e-12) (a zero vector stays zero). x: [..., d] -> [..., D].
+torch::Tensor encode_amplitudes(const torch::Tensor& x, int64_t n_qubits, bool normalized);
+
+class QuantumProjectionImpl : public torch::nn::Module {
+ public:
+  QuantumProjectionImpl(int64_t n_qubits, const std::vector<PauliString>& paulis);
+
+  // (Re U, Im U), each [D, D].
+  std::pair<torch::Tensor, torch::Tensor> unitary() const;
+  // psi [N, D] real -> [N, h] expectations.
+  torch::Tensor forward(const torch::Tensor& psi) const;
+  // The same from an already-built U, by one of two equal formulations:
+  //  - "pauli":  phi = U psi, then the O(D) Pauli sums: N*h*D elementwise work
+  //              on [N, h, D] temporaries (memory-bound);
+  //  - "dense":  O'_k = U^dag P_k U once per call, then psi^T Re(O'_k) psi as
+  //              one GEMM: N*h*D^2 multiply-adds, far faster for small D.
+  // measure() picks dense for D <= 256; tests check both agree.
+  torch::Tensor measure(const torch::Tensor& psi, const torch::Tensor& u_re, const torch::Tensor& u_im) const;
+  torch::Tensor measure_pauli(const torch::Tensor& psi, const torch::Tensor& u_re, const torch::Tensor& u_im) const;
+  torch::Tensor measure_dense(const torch::Tensor& psi, const torch::Tensor& u_re, const torch::Tensor& u_im) const;
+
+  int64_t n_qubits() const { return n_; }
+  std::vector<PauliString> paulis() const;
+  torch::Tensor angles;  // [3n]: a_0.., b_0.., c_0..
+
+ private:
+  int64_t n_;
+  torch::Tensor x_mask_, z_mask_;     // [h] int64: the Pauli strings
+  torch::Tensor gather_;              // [h * D] int64: j ^ x_k
+  torch::Tensor coef_a_, coef_b_;     // [h, D]: phase * sign, see measure_pauli()
+  torch::Tensor sign_gathered_;       // [h, D]: (-1)^popcount((i ^ x_k) & z_k)
+  torch::Tensor phase_re_, phase_im_; // [h, 1, 1]: i^ny
+  torch::Tensor inv_perm_;            // [D] int64: inverse CNOT-ring permutation
+};
+TORCH_MODULE(QuantumProjection);
+
+}  // namespace qisa::train
