@@ -71,7 +71,12 @@ typedef enum qisa_status {
   QISA_ERR_UNSUPPORTED = 9,   /* valid but not supported by this build  */
   QISA_ERR_OUT_OF_RANGE = 10, /* index, token id or position too large  */
   QISA_ERR_BUFFER_TOO_SMALL = 11,
-  QISA_ERR_INTERNAL = 12
+  QISA_ERR_INTERNAL = 12,
+  QISA_ERR_UNKNOWN_CHARACTER = 13, /* text has a character the vocabulary lacks */
+  QISA_ERR_CONTEXT_FULL = 14,      /* sequence at n_ctx with overflow = ERROR  */
+  QISA_ERR_NOT_CAUSAL = 15,        /* model trained with the research code's
+                                      non-causal attention: no generation     */
+  QISA_ERR_BACKEND = 16            /* the compute backend failed or is absent */
 } qisa_status;
 
 /* A static English name for a status, e.g. "corrupt model file". Never NULL. */
@@ -167,6 +172,213 @@ QISA_API qisa_status qisa_model_tensor_info(const qisa_model* model, uint64_t in
 /* A metadata value by key (provenance: "dataset", "seed", ...). Returns
  * QISA_ERR_OUT_OF_RANGE when the key is absent. Valid while the model lives. */
 QISA_API qisa_status qisa_model_metadata(const qisa_model* model, const char* key, const char** out_value);
+
+/* ---- tokenizer ---------------------------------------------------------- */
+
+typedef enum qisa_tokenize_flags {
+  QISA_TOKENIZE_DEFAULT = 0,
+  QISA_TOKENIZE_SKIP_UNKNOWN = 1 /* drop characters the vocabulary lacks */
+} qisa_tokenize_flags;
+
+/* Converts `text_len` bytes of UTF-8 to token ids. *out_count receives the
+ * number of tokens the text needs; when it exceeds `capacity` nothing is
+ * written and QISA_ERR_BUFFER_TOO_SMALL is returned (tokens may be NULL to
+ * ask). A character the vocabulary lacks gives QISA_ERR_UNKNOWN_CHARACTER
+ * with a message naming it and its byte offset, unless flags has
+ * QISA_TOKENIZE_SKIP_UNKNOWN. Safe to call from many threads at once. */
+QISA_API qisa_status qisa_tokenize(const qisa_model *model, const char *text,
+                                   size_t text_len, int32_t *tokens,
+                                   size_t capacity, size_t *out_count,
+                                   uint32_t flags, char *errmsg,
+                                   size_t errmsg_size);
+
+/* The UTF-8 piece of a token (NUL-terminated, valid while the model lives). */
+QISA_API qisa_status qisa_token_piece(const qisa_model *model, int32_t token,
+                                      const char **out_piece);
+
+/* Writes the text of `n_tokens` tokens plus a NUL into buf. *out_len gets
+ * the text's length in bytes (without the NUL); QISA_ERR_BUFFER_TOO_SMALL
+ * when capacity < *out_len + 1 (buf may be NULL to ask). */
+QISA_API qisa_status qisa_detokenize(const qisa_model *model,
+                                     const int32_t *tokens, size_t n_tokens,
+                                     char *buf, size_t capacity,
+                                     size_t *out_len);
+
+/* ---- context -------------------------------------------------------------
+ * A context holds the per-sequence KV caches and scratch memory for running
+ * a model. Many contexts may share one model, from many threads; one context
+ * must be used by one thread at a time. */
+
+typedef struct qisa_context qisa_context;
+
+typedef enum qisa_backend {
+  QISA_BACKEND_AUTO = 0, /* CUDA when built and a device is usable, else CPU */
+  QISA_BACKEND_CPU = 1,
+  QISA_BACKEND_CUDA = 2
+} qisa_backend;
+
+typedef enum qisa_engine {
+  QISA_ENGINE_FAST = 0,     /* oneDNN on CPU                                */
+  QISA_ENGINE_REFERENCE = 1 /* plain loops: the readable oracle, slow       */
+} qisa_engine;
+
+typedef enum qisa_value_path {
+  QISA_VALUE_PATH_AUTO = 0,       /* the cheaper of the two (unitary)        */
+  QISA_VALUE_PATH_UNITARY = 1,    /* phi = U psi, then O(D) Pauli sums       */
+  QISA_VALUE_PATH_OBSERVABLES = 2 /* psi^T O'_k psi with O' = U^dag P U      */
+} qisa_value_path;
+
+typedef enum qisa_overflow {
+  QISA_OVERFLOW_SLIDE = 0,      /* past n_ctx: re-evaluate the last n_ctx-1
+                                   tokens with the new one, exactly like the
+                                   research generate loop (crop + recompute) */
+  QISA_OVERFLOW_SHIFT_HALF = 1, /* drop the older half, re-evaluate the rest
+                                   once, continue (cheaper, not exact)       */
+  QISA_OVERFLOW_ERROR = 2       /* QISA_ERR_CONTEXT_FULL                     */
+} qisa_overflow;
+
+typedef struct qisa_context_params {
+  size_t struct_size;         /* sizeof(qisa_context_params)                */
+  int32_t n_threads;          /* 0: automatic (1 for small models)          */
+  qisa_backend backend;
+  qisa_engine engine;
+  int32_t max_sequences;      /* sequence ids are 0 .. max_sequences-1 (1)  */
+  int32_t max_batch;          /* entries per qisa_decode call (64)          */
+  qisa_value_path value_path;
+  qisa_overflow overflow;
+} qisa_context_params;
+
+QISA_API void qisa_context_default_params(qisa_context_params *params);
+
+/* Creates a context. `params` may be NULL for defaults. */
+QISA_API qisa_status qisa_context_create(const qisa_model *model,
+                                         const qisa_context_params *params,
+                                         qisa_context **out_context,
+                                         char *errmsg, size_t errmsg_size);
+/* NULL is a no-op. */
+QISA_API void qisa_context_free(qisa_context *ctx);
+
+/* The message of the context's last failed call ("" after a success). */
+QISA_API const char *qisa_context_last_error(const qisa_context *ctx);
+
+/* The backend the context runs on (AUTO resolved), and its thread count. */
+QISA_API qisa_backend qisa_context_backend(const qisa_context *ctx);
+QISA_API int32_t qisa_context_threads(const qisa_context *ctx);
+
+/* ---- decoding ------------------------------------------------------------ */
+
+/* One token appended to one sequence. */
+typedef struct qisa_batch_entry {
+  int32_t seq_id;
+  int32_t token;
+  int32_t logits; /* nonzero: keep this entry's next-token logits */
+} qisa_batch_entry;
+
+/* Appends every entry's token to its sequence's cache, in order, in one
+ * call (entries of one sequence are consecutive positions). Many sequences
+ * advance together, and a prompt is one call with one entry per token.
+ * On failure no sequence changes. */
+QISA_API qisa_status qisa_decode(qisa_context *ctx,
+                                 const qisa_batch_entry *entries,
+                                 int32_t n_entries);
+
+/* The vocab-size logits of entry `index` of the last qisa_decode call, if
+ * it asked for them. Valid until the next decode on this context. */
+QISA_API qisa_status qisa_get_logits(qisa_context *ctx, int32_t index,
+                                     const float **out_logits);
+
+/* Tokens in a sequence's cache (its window: at most n_ctx). */
+QISA_API qisa_status qisa_seq_length(qisa_context *ctx, int32_t seq_id,
+                                     int32_t *out_length);
+/* Empties a sequence; seq_id -1 empties all. */
+QISA_API qisa_status qisa_seq_clear(qisa_context *ctx, int32_t seq_id);
+/* Keeps the first n_tokens of a sequence. */
+QISA_API qisa_status qisa_seq_truncate(qisa_context *ctx, int32_t seq_id,
+                                       int32_t n_tokens);
+
+/* Saves a sequence's cache (tokens and keys/values) to bytes, and restores
+ * it into any sequence of a context of the same model. save: *out_size gets
+ * the size needed; QISA_ERR_BUFFER_TOO_SMALL when capacity is less (buf may
+ * be NULL to ask). */
+QISA_API qisa_status qisa_seq_state_save(qisa_context *ctx, int32_t seq_id,
+                                         void *buf, size_t capacity,
+                                         size_t *out_size);
+QISA_API qisa_status qisa_seq_state_load(qisa_context *ctx, int32_t seq_id,
+                                         const void *buf, size_t size);
+
+/* ---- sampling ------------------------------------------------------------ */
+
+typedef struct qisa_sampler qisa_sampler;
+
+typedef struct qisa_sampler_params {
+  size_t struct_size;    /* sizeof(qisa_sampler_params)                       */
+  float temperature;     /* <= 0: greedy (argmax) (0.8)                       */
+  int32_t top_k;         /* keep the k most likely; <= 0: off (40)            */
+  float top_p;           /* keep the smallest set with mass >= p; 1: off (0.95) */
+  float min_p;           /* drop tokens below min_p * max prob; 0: off (0.05) */
+  float repeat_penalty;  /* divide positive / multiply negative logits of
+                            recent tokens; 1: off (1.1)                      */
+  int32_t repeat_last_n; /* how many recent tokens the penalty sees (64)      */
+  uint64_t seed;         /* same seed, same logits -> same tokens             */
+} qisa_sampler_params;
+
+QISA_API void qisa_sampler_default_params(qisa_sampler_params *params);
+QISA_API qisa_status qisa_sampler_create(const qisa_sampler_params *params,
+                                         qisa_sampler **out_sampler);
+QISA_API void qisa_sampler_free(qisa_sampler *sampler);
+/* Picks a token from n_vocab logits (not modified). */
+QISA_API qisa_status qisa_sampler_sample(qisa_sampler *sampler,
+                                         const float *logits, int32_t n_vocab,
+                                         int32_t *out_token);
+/* Records a token for the repetition penalty (sample() does not). */
+QISA_API qisa_status qisa_sampler_accept(qisa_sampler *sampler, int32_t token);
+/* Forgets history and re-seeds. */
+QISA_API qisa_status qisa_sampler_reset(qisa_sampler *sampler, uint64_t seed);
+
+/* ---- generation ---------------------------------------------------------- */
+
+/* Called with each piece of generated text; return nonzero to stop. */
+typedef int (*qisa_piece_callback)(const char *piece, size_t length,
+                                   void *user_data);
+
+typedef enum qisa_stop_reason {
+  QISA_STOP_MAX_TOKENS = 0,
+  QISA_STOP_CALLBACK = 1,
+  QISA_STOP_STRING = 2,
+  QISA_STOP_EOS = 3
+} qisa_stop_reason;
+
+typedef struct qisa_generate_params {
+  size_t struct_size;              /* sizeof(qisa_generate_params)          */
+  int32_t max_tokens;              /* tokens to generate (128)              */
+  int32_t seq_id;                  /* sequence to use; it is cleared (0)    */
+  qisa_sampler_params sampling;
+  const char *const *stop_strings; /* generation ends before any of these;
+                                      they are not emitted                  */
+  int32_t n_stop_strings;
+  qisa_piece_callback on_piece;    /* may be NULL                           */
+  void *user_data;
+  uint32_t tokenize_flags;         /* qisa_tokenize_flags for the prompt    */
+} qisa_generate_params;
+
+typedef struct qisa_generate_result {
+  size_t struct_size; /* set by the caller: sizeof(qisa_generate_result) */
+  int32_t n_prompt_tokens;
+  int32_t n_generated;
+  qisa_stop_reason stop_reason;
+  double prefill_ms;
+  double decode_ms;
+} qisa_generate_result;
+
+QISA_API void qisa_generate_default_params(qisa_generate_params *params);
+
+/* Tokenizes the prompt, evaluates it, then samples up to max_tokens tokens,
+ * streaming their text to on_piece. result may be NULL. The prompt must
+ * have at least one token; a prompt longer than n_ctx follows the context's
+ * overflow policy. */
+QISA_API qisa_status qisa_generate(qisa_context *ctx, const char *prompt,
+                                   const qisa_generate_params *params,
+                                   qisa_generate_result *result);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -26,6 +26,10 @@ const char* qisa_status_string(qisa_status status) {
     case QISA_ERR_OUT_OF_RANGE: return "out of range";
     case QISA_ERR_BUFFER_TOO_SMALL: return "buffer too small";
     case QISA_ERR_INTERNAL: return "internal error";
+    case QISA_ERR_UNKNOWN_CHARACTER: return "unknown character";
+    case QISA_ERR_CONTEXT_FULL: return "context full";
+    case QISA_ERR_NOT_CAUSAL: return "model is not causal";
+    case QISA_ERR_BACKEND: return "backend error";
   }
   return "unknown status";
 }

@@ -83,6 +83,7 @@ enum class TokenizerKind : uint8_t { Char = 0, ByteBPE = 1 };
 struct Tokenizer {
   TokenizerKind kind = TokenizerKind::Char;
   std::vector<std::string> pieces;
+  std::vector<std::pair<uint32_t, int32_t>> char_index;  // (code point, id), sorted: char tokenizer lookup
   std::vector<std::string> merges;
   int32_t bos_id = -1, eos_id = -1, unk_id = -1;
 };

@@ -330,6 +330,19 @@ class Loader {
       }
       tok.pieces.emplace_back(piece);
     }
+    if (tok.kind == TokenizerKind::Char) {
+      for (uint32_t i = 0; i < vocab; ++i) {
+        const std::string& piece = tok.pieces[i];
+        auto c = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(piece[k])); };
+        const size_t n = piece.size();
+        const uint32_t cp = n == 1 ? c(0)
+                            : n == 2 ? (c(0) & 0x1f) << 6 | (c(1) & 0x3f)
+                            : n == 3 ? (c(0) & 0x0f) << 12 | (c(1) & 0x3f) << 6 | (c(2) & 0x3f)
+                                     : (c(0) & 0x07) << 18 | (c(1) & 0x3f) << 12 | (c(2) & 0x3f) << 6 | (c(3) & 0x3f);
+        tok.char_index.emplace_back(cp, static_cast<int32_t>(i));
+      }
+      std::sort(tok.char_index.begin(), tok.char_index.end());
+    }
     auto id = [&](const char* field, int32_t v) {
       if (v < -1 || v >= static_cast<int64_t>(vocab)) {
         fail(QISA_ERR_INVALID_MODEL, "tokenizer.%s is %d, expected -1..%u", field, v, vocab - 1);

@@ -70,7 +70,7 @@ TEST(ModelApi, MessageBufferIsTruncatedSafely) {
 
 TEST(ModelApi, StatusStringsAreDistinct) {
   std::set<std::string> seen;
-  for (int s = QISA_OK; s <= QISA_ERR_INTERNAL; ++s) {
+  for (int s = QISA_OK; s <= QISA_ERR_BACKEND; ++s) {
     const char* str = qisa_status_string(static_cast<qisa_status>(s));
     ASSERT_NE(str, nullptr);
     EXPECT_TRUE(seen.insert(str).second) << str;

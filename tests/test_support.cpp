@@ -2,9 +2,15 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
+#include <stdexcept>
+
+#include "api_context.h"
 
 namespace qisa::test {
+
+static size_t model_of_context_vocab(qisa_context* ctx) { return ctx->impl->model().config.vocab_size; }
 
 Loaded load_bytes(const std::vector<uint8_t>& bytes, const qisa_model_params* params) {
   Loaded r;
@@ -20,6 +26,56 @@ Loaded load_bytes(const std::vector<uint8_t>& bytes, const qisa_model_params* pa
 Loaded load_desc(const writer::ModelDesc& desc, const qisa_model_params* params) {
   return load_bytes(writer::serialize(desc), params);
 }
+
+ModelPtr load_file(const std::string& path) {
+  qisa_model* m = nullptr;
+  char err[512];
+  if (qisa_model_load_file(path.c_str(), nullptr, &m, err, sizeof err) != QISA_OK) {
+    throw std::runtime_error(path + ": " + err);
+  }
+  return ModelPtr(m);
+}
+
+ContextPtr make_context(const qisa_model* model, int32_t max_sequences, int32_t max_batch, qisa_engine engine,
+                        qisa_value_path path, qisa_overflow overflow) {
+  qisa_context_params p;
+  qisa_context_default_params(&p);
+  p.max_sequences = max_sequences;
+  p.max_batch = max_batch;
+  p.engine = engine;
+  p.value_path = path;
+  p.overflow = overflow;
+  p.n_threads = 1;
+  qisa_context* c = nullptr;
+  char err[512];
+  if (qisa_context_create(model, &p, &c, err, sizeof err) != QISA_OK) throw std::runtime_error(err);
+  return ContextPtr(c);
+}
+
+std::vector<float> decode_all(qisa_context* ctx, int32_t seq, const std::vector<int32_t>& tokens) {
+  std::vector<qisa_batch_entry> batch;
+  for (int32_t t : tokens) batch.push_back({seq, t, 1});
+  if (qisa_decode(ctx, batch.data(), static_cast<int32_t>(batch.size())) != QISA_OK) {
+    throw std::runtime_error(qisa_context_last_error(ctx));
+  }
+  std::vector<float> out;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    const float* l = nullptr;
+    if (qisa_get_logits(ctx, static_cast<int32_t>(i), &l) != QISA_OK) throw std::runtime_error("no logits");
+    const auto V = model_of_context_vocab(ctx);
+    out.insert(out.end(), l, l + V);
+  }
+  return out;
+}
+
+float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return INFINITY;
+  float worst = 0.0f;
+  for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(a[i] - b[i]));
+  return worst;
+}
+
+std::string fixture(const std::string& name) { return std::string(QISA_FIXTURES_DIR) + "/" + name; }
 
 TempFile::TempFile(const std::string& name) {
   const char* dir = std::getenv("TMPDIR");

@@ -28,6 +28,26 @@ Loaded load_bytes(const std::vector<uint8_t>& bytes, const qisa_model_params* pa
 // Serializes and loads a description.
 Loaded load_desc(const writer::ModelDesc& desc, const qisa_model_params* params = nullptr);
 
+struct ContextDeleter {
+  void operator()(qisa_context* c) const { qisa_context_free(c); }
+};
+using ContextPtr = std::unique_ptr<qisa_context, ContextDeleter>;
+
+// Loads a model file; fails the test (throws) on error.
+ModelPtr load_file(const std::string& path);
+// A context with max_sequences / max_batch / engine / value path set.
+ContextPtr make_context(const qisa_model* model, int32_t max_sequences = 1, int32_t max_batch = 64,
+                        qisa_engine engine = QISA_ENGINE_FAST,
+                        qisa_value_path path = QISA_VALUE_PATH_AUTO,
+                        qisa_overflow overflow = QISA_OVERFLOW_SLIDE);
+// Decodes `tokens` into sequence `seq` in one call, every entry asking for
+// logits; returns them [tokens.size() * vocab].
+std::vector<float> decode_all(qisa_context* ctx, int32_t seq, const std::vector<int32_t>& tokens);
+// Largest |a - b|.
+float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b);
+// Path of a committed fixture under tests/fixtures.
+std::string fixture(const std::string& name);
+
 // A path under the test's temporary directory; removed by the destructor.
 class TempFile {
  public:

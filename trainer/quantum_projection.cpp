@@ -1,5 +1,6 @@
 #include "quantum_projection.h"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 
@@ -17,8 +18,7 @@ QuantumProjectionImpl::QuantumProjectionImpl(int64_t n_qubits, const std::vector
   const int64_t D = int64_t{1} << n_, h = static_cast<int64_t>(paulis.size());
   angles = register_parameter("angles", torch::empty({3 * n_}).uniform_(-M_PI, M_PI));
   std::vector<int64_t> xm, zm, gather(static_cast<size_t>(h * D));
-  std::vector<float> ca(static_cast<size_t>(h * D)), cb(static_cast<size_t>(h * D)), sg(static_cast<size_t>(h * D));
-  std::vector<float> ph_re, ph_im;
+  std::vector<float> ca(static_cast<size_t>(h * D)), cb(static_cast<size_t>(h * D));
   for (int64_t k = 0; k < h; ++k) {
     const PauliString p = paulis[static_cast<size_t>(k)];
     xm.push_back(static_cast<int64_t>(p.x_mask));
@@ -26,17 +26,12 @@ QuantumProjectionImpl::QuantumProjectionImpl(int64_t n_qubits, const std::vector
     // Re(i^ny S): ny%4 = 0 -> Re S, 1 -> -Im S, 2 -> -Re S, 3 -> Im S.
     static constexpr float kRe[4] = {1, 0, -1, 0}, kIm[4] = {0, -1, 0, 1};
     const int ny = std::popcount(p.x_mask & p.z_mask) & 3;
-    static constexpr float kPowRe[4] = {1, 0, -1, 0}, kPowIm[4] = {0, 1, 0, -1};  // i^ny
-    ph_re.push_back(kPowRe[ny]);
-    ph_im.push_back(kPowIm[ny]);
     for (int64_t j = 0; j < D; ++j) {
       const float sign = (std::popcount(static_cast<uint64_t>(j) & p.z_mask) & 1) ? -1.0f : 1.0f;
       const auto at = static_cast<size_t>(k * D + j);
       gather[at] = j ^ static_cast<int64_t>(p.x_mask);
       ca[at] = kRe[ny] * sign;
       cb[at] = kIm[ny] * sign;
-      const uint64_t src = static_cast<uint64_t>(j) ^ p.x_mask;
-      sg[at] = (std::popcount(src & p.z_mask) & 1) ? -1.0f : 1.0f;
     }
   }
   // CNOT(j -> j+1 mod n), j = 0..n-1 in order, applied to basis indices.
@@ -56,9 +51,37 @@ QuantumProjectionImpl::QuantumProjectionImpl(int64_t n_qubits, const std::vector
   coef_a_ = register_buffer("coef_a", torch::tensor(ca).view({h, D}));
   coef_b_ = register_buffer("coef_b", torch::tensor(cb).view({h, D}));
   inv_perm_ = register_buffer("inv_perm", torch::tensor(inv, i64));
-  sign_gathered_ = register_buffer("sign_gathered", torch::tensor(sg).view({h, D}));
-  phase_re_ = register_buffer("phase_re", torch::tensor(ph_re).view({h, 1, 1}));
-  phase_im_ = register_buffer("phase_im", torch::tensor(ph_im).view({h, 1, 1}));
+  // Group the strings by X mask; outputs come out group by group and
+  // group_order_ puts them back in string order.
+  std::vector<int64_t> masks;
+  for (int64_t x : xm) {
+    if (std::find(masks.begin(), masks.end(), x) == masks.end()) masks.push_back(x);
+  }
+  std::vector<int64_t> order(static_cast<size_t>(h));
+  int64_t column = 0;
+  for (size_t g = 0; g < masks.size(); ++g) {
+    std::vector<int64_t> gather_g(static_cast<size_t>(D));
+    for (int64_t j = 0; j < D; ++j) gather_g[static_cast<size_t>(j)] = j ^ masks[g];
+    std::vector<int64_t> members;
+    for (int64_t k = 0; k < h; ++k) {
+      if (xm[static_cast<size_t>(k)] == masks[g]) members.push_back(k);
+    }
+    const auto kg = static_cast<int64_t>(members.size());
+    std::vector<float> a(static_cast<size_t>(D * kg)), b(static_cast<size_t>(D * kg));
+    for (int64_t c = 0; c < kg; ++c) {
+      const int64_t k = members[static_cast<size_t>(c)];
+      order[static_cast<size_t>(k)] = column++;
+      for (int64_t j = 0; j < D; ++j) {
+        a[static_cast<size_t>(j * kg + c)] = ca[static_cast<size_t>(k * D + j)];
+        b[static_cast<size_t>(j * kg + c)] = cb[static_cast<size_t>(k * D + j)];
+      }
+    }
+    const std::string tag = std::to_string(g);
+    group_gather_.push_back(register_buffer("group_gather" + tag, torch::tensor(gather_g, i64)));
+    group_a_.push_back(register_buffer("group_a" + tag, torch::tensor(a).view({D, kg})));
+    group_b_.push_back(register_buffer("group_b" + tag, torch::tensor(b).view({D, kg})));
+  }
+  group_order_ = register_buffer("group_order", torch::tensor(order, i64));
 }
 
 std::vector<PauliString> QuantumProjectionImpl::paulis() const {
@@ -93,22 +116,16 @@ std::pair<torch::Tensor, torch::Tensor> QuantumProjectionImpl::unitary() const {
 
 torch::Tensor QuantumProjectionImpl::measure(const torch::Tensor& psi, const torch::Tensor& u_re,
                                              const torch::Tensor& u_im) const {
-  return (int64_t{1} << n_) <= 256 ? measure_dense(psi, u_re, u_im) : measure_pauli(psi, u_re, u_im);
-}
-
-torch::Tensor QuantumProjectionImpl::measure_dense(const torch::Tensor& psi, const torch::Tensor& u_re,
-                                                   const torch::Tensor& u_im) const {
-  const int64_t D = int64_t{1} << n_, h = coef_a_.size(0), N = psi.size(0);
-  // (P_k U)[i, :] = i^ny * (-1)^popcount((i^x) & z) * U[i ^ x, :]
-  const auto s = sign_gathered_.unsqueeze(-1);
-  const auto g_re = u_re.index_select(0, gather_).view({h, D, D}) * s;
-  const auto g_im = u_im.index_select(0, gather_).view({h, D, D}) * s;
-  const auto pu_re = phase_re_ * g_re - phase_im_ * g_im, pu_im = phase_re_ * g_im + phase_im_ * g_re;
-  // Re(U^dag P U) = Re(U)^T Re(PU) + Im(U)^T Im(PU); its imaginary part is
-  // antisymmetric and vanishes in psi^T O' psi for a real psi.
-  const auto obs = torch::matmul(u_re.t(), pu_re) + torch::matmul(u_im.t(), pu_im);  // [h, D, D]
-  const auto y = torch::matmul(psi, obs.permute({1, 0, 2}).reshape({D, h * D})).view({N, h, D});
-  return torch::bmm(y, psi.unsqueeze(-1)).squeeze(-1);
+  const auto f_re = torch::matmul(psi, u_re.t()), f_im = torch::matmul(psi, u_im.t());  // phi, [N, D]
+  std::vector<torch::Tensor> outs;
+  for (size_t g = 0; g < group_gather_.size(); ++g) {
+    const auto g_re = f_re.index_select(1, group_gather_[g]);  // phi[j ^ x]
+    const auto g_im = f_im.index_select(1, group_gather_[g]);
+    const auto prod_re = g_re * f_re + g_im * f_im;  // Re conj(phi[j^x]) phi[j]
+    const auto prod_im = g_re * f_im - g_im * f_re;  // Im
+    outs.push_back(torch::matmul(prod_re, group_a_[g]) + torch::matmul(prod_im, group_b_[g]));
+  }
+  return torch::cat(outs, 1).index_select(1, group_order_);
 }
 
 torch::Tensor QuantumProjectionImpl::measure_pauli(const torch::Tensor& psi, const torch::Tensor& u_re,

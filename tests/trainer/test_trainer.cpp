@@ -56,7 +56,7 @@ TEST(TrainerCircuit, ExpectationsEqualDenseAlgebraOnBothPaths) {
   const auto psi = encode_amplitudes(x, n, true);
   EXPECT_LT((psi.norm(2, -1) - 1).abs().max().item<double>(), 1e-6);
   const auto [re, im] = p->unitary();
-  const auto dense = p->measure_dense(psi, re, im), pauli = p->measure_pauli(psi, re, im);
+  const auto dense = p->measure(psi, re, im), pauli = p->measure_pauli(psi, re, im);
   const auto ur = values(re), ui = values(im), ps = values(psi);
   for (int64_t row = 0; row < 7; ++row) {
     std::vector<cplx> phi(D, 0.0), pphi(D);

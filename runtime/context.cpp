@@ -1,0 +1,233 @@
+#include "context.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "error.h"
+
+namespace qisa {
+
+namespace {
+
+constexpr uint32_t kStateMagic = 0x53564b51u;  // "QKVS"
+constexpr uint32_t kStateVersion = 1;
+constexpr size_t kStateHeader = 8 * sizeof(uint32_t);
+
+EngineOptions engine_options(const Model& m, const qisa_context_params& p) {
+  EngineOptions o;
+  o.engine = p.engine;
+  o.value_path = p.value_path == QISA_VALUE_PATH_OBSERVABLES ? QISA_VALUE_PATH_OBSERVABLES : QISA_VALUE_PATH_UNITARY;
+  // A re-evaluated window needs n_ctx rows in one pass.
+  o.max_rows = std::max<int64_t>(p.max_batch, m.config.n_ctx);
+  return o;
+}
+
+}  // namespace
+
+Context::Context(const Model& model, const qisa_context_params& params, int32_t threads)
+    : model_(model),
+      params_(params),
+      threads_(threads),
+      cache_(model.config.n_layer, params.max_sequences, model.config.n_ctx, model.config.n_embd,
+             model.config.n_head),
+      engine_(model, engine_options(model, params)),
+      logits_(static_cast<size_t>(params.max_batch) * model.config.vocab_size),
+      has_logits_(static_cast<size_t>(params.max_batch), 0),
+      window_(static_cast<size_t>(params.max_sequences)),
+      touched_(static_cast<size_t>(params.max_sequences), 0) {
+  pending_.reserve(static_cast<size_t>(engine_.max_rows()));
+  for (auto& w : window_) w.reserve(model.config.n_ctx);
+}
+
+void Context::check_seq(int32_t seq) const {
+  if (seq < 0 || seq >= params_.max_sequences) {
+    fail(QISA_ERR_OUT_OF_RANGE, "sequence id %d is out of range 0..%d (max_sequences)", seq,
+         params_.max_sequences - 1);
+  }
+}
+
+void Context::flush() {
+  if (pending_.empty()) return;
+  try {
+    engine_.forward(pending_, cache_, logits_.data());
+  } catch (...) {
+    // The cache of the sequences being written is no longer consistent.
+    for (size_t s = 0; s < touched_.size(); ++s) {
+      if (touched_[s]) cache_.tokens(static_cast<int64_t>(s)).clear();
+    }
+    throw;
+  }
+  for (size_t s = 0; s < touched_.size(); ++s) {
+    if (!touched_[s]) continue;
+    cache_.tokens(static_cast<int64_t>(s)) = window_[s];
+    touched_[s] = 0;
+  }
+  pending_.clear();
+}
+
+void Context::decode(std::span<const qisa_batch_entry> entries) {
+  const ModelConfig& c = model_.config;
+  const auto n = static_cast<int64_t>(entries.size());
+  if (n > params_.max_batch) {
+    fail(QISA_ERR_OUT_OF_RANGE, "batch of %lld entries is larger than max_batch %d", static_cast<long long>(n),
+         params_.max_batch);
+  }
+  // Validate everything before touching any state.
+  for (int64_t i = 0; i < n; ++i) {
+    const qisa_batch_entry& e = entries[static_cast<size_t>(i)];
+    if (e.seq_id < 0 || e.seq_id >= params_.max_sequences) {
+      fail(QISA_ERR_OUT_OF_RANGE, "entry %lld: sequence id %d is out of range 0..%d (max_sequences)",
+           static_cast<long long>(i), e.seq_id, params_.max_sequences - 1);
+    }
+    if (e.token < 0 || static_cast<uint32_t>(e.token) >= c.vocab_size) {
+      fail(QISA_ERR_OUT_OF_RANGE, "entry %lld: token %d is out of range 0..%u", static_cast<long long>(i), e.token,
+           c.vocab_size - 1);
+    }
+  }
+  if (params_.overflow == QISA_OVERFLOW_ERROR) {
+    for (int64_t i = 0; i < n; ++i) {
+      const int32_t s = entries[static_cast<size_t>(i)].seq_id;
+      int64_t count = 0;
+      for (int64_t j = 0; j < n; ++j) count += entries[static_cast<size_t>(j)].seq_id == s;
+      if (cache_.length(s) + count > c.n_ctx) {
+        fail(QISA_ERR_CONTEXT_FULL, "sequence %d would hold %lld tokens, more than n_ctx %u (overflow policy: error)",
+             s, static_cast<long long>(cache_.length(s) + count), c.n_ctx);
+      }
+    }
+  }
+
+  std::fill(has_logits_.begin(), has_logits_.end(), 0);
+  last_entries_ = 0;
+  for (size_t s = 0; s < window_.size(); ++s) touched_[s] = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const qisa_batch_entry& e = entries[static_cast<size_t>(i)];
+    const auto s = static_cast<size_t>(e.seq_id);
+    if (!touched_[s]) window_[s] = cache_.tokens(e.seq_id);
+    std::vector<int32_t>& win = window_[s];
+    const int32_t slot = e.logits ? static_cast<int32_t>(i) : -1;
+    if (win.size() < c.n_ctx) {
+      if (pending_.size() + 1 > static_cast<size_t>(engine_.max_rows())) flush();
+      if (!touched_[s]) window_[s] = cache_.tokens(e.seq_id);
+      pending_.push_back({e.seq_id, static_cast<int32_t>(win.size()), e.token, slot});
+      win.push_back(e.token);
+      touched_[s] = 1;
+      continue;
+    }
+    // The window is full. Rows already pending for this sequence must be in
+    // the cache before its positions are rewritten.
+    if (touched_[s] || pending_.size() + c.n_ctx > static_cast<size_t>(engine_.max_rows())) flush();
+    window_[s] = cache_.tokens(e.seq_id);
+    const size_t keep = params_.overflow == QISA_OVERFLOW_SHIFT_HALF ? c.n_ctx / 2 : c.n_ctx - 1;
+    win.erase(win.begin(), win.end() - static_cast<std::ptrdiff_t>(keep));
+    for (size_t p = 0; p < win.size(); ++p) pending_.push_back({e.seq_id, static_cast<int32_t>(p), win[p], -1});
+    pending_.push_back({e.seq_id, static_cast<int32_t>(win.size()), e.token, slot});
+    win.push_back(e.token);
+    touched_[s] = 1;
+  }
+  flush();
+  for (int64_t i = 0; i < n; ++i) has_logits_[static_cast<size_t>(i)] = entries[static_cast<size_t>(i)].logits != 0;
+  last_entries_ = static_cast<int32_t>(n);
+}
+
+const float* Context::logits(int32_t index) const {
+  if (index < 0 || index >= last_entries_) {
+    fail(QISA_ERR_OUT_OF_RANGE, "entry %d is out of range: the last decode had %d entries", index, last_entries_);
+  }
+  if (!has_logits_[static_cast<size_t>(index)]) fail(QISA_ERR_INVALID_ARGUMENT, "entry %d did not ask for logits", index);
+  return logits_.data() + static_cast<size_t>(index) * model_.config.vocab_size;
+}
+
+int32_t Context::length(int32_t seq) const {
+  check_seq(seq);
+  return static_cast<int32_t>(const_cast<KvCache&>(cache_).tokens(seq).size());
+}
+
+void Context::clear(int32_t seq) {
+  if (seq == -1) {
+    for (int64_t s = 0; s < cache_.n_seq(); ++s) cache_.tokens(s).clear();
+    return;
+  }
+  check_seq(seq);
+  cache_.tokens(seq).clear();
+}
+
+void Context::truncate(int32_t seq, int32_t n) {
+  check_seq(seq);
+  auto& t = cache_.tokens(seq);
+  if (n < 0 || static_cast<size_t>(n) > t.size()) {
+    fail(QISA_ERR_OUT_OF_RANGE, "cannot truncate sequence %d of %zu tokens to %d", seq, t.size(), n);
+  }
+  t.resize(static_cast<size_t>(n));
+}
+
+// Layout: 8 u32 (magic, version, n_layer, n_embd, n_head, n_ctx, vocab,
+// length), i32 tokens[length], then per layer K, V [length, n_embd] and
+// |k|^2 [length, n_head] as f32.
+size_t Context::state_size(int32_t seq) const {
+  const size_t len = static_cast<size_t>(length(seq));
+  const ModelConfig& c = model_.config;
+  return kStateHeader + len * 4 + c.n_layer * len * (2 * c.n_embd + c.n_head) * 4;
+}
+
+void Context::save_state(int32_t seq, uint8_t* out) const {
+  const ModelConfig& c = model_.config;
+  auto& cache = const_cast<KvCache&>(cache_);
+  const auto& tokens = cache.tokens(seq);
+  const uint32_t head[8] = {kStateMagic, kStateVersion, c.n_layer, c.n_embd, c.n_head, c.n_ctx, c.vocab_size,
+                            static_cast<uint32_t>(tokens.size())};
+  std::memcpy(out, head, sizeof head);
+  out += sizeof head;
+  std::memcpy(out, tokens.data(), tokens.size() * 4);
+  out += tokens.size() * 4;
+  const size_t len = tokens.size();
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    std::memcpy(out, cache.key(l, seq, 0), len * c.n_embd * 4);
+    out += len * c.n_embd * 4;
+    std::memcpy(out, cache.value(l, seq, 0), len * c.n_embd * 4);
+    out += len * c.n_embd * 4;
+    std::memcpy(out, cache.key_norm(l, seq, 0), len * c.n_head * 4);
+    out += len * c.n_head * 4;
+  }
+}
+
+void Context::load_state(int32_t seq, const uint8_t* data, size_t size) {
+  check_seq(seq);
+  const ModelConfig& c = model_.config;
+  if (size < kStateHeader) fail(QISA_ERR_INVALID_ARGUMENT, "state is %zu bytes, shorter than its header", size);
+  uint32_t head[8];
+  std::memcpy(head, data, sizeof head);
+  if (head[0] != kStateMagic || head[1] != kStateVersion) {
+    fail(QISA_ERR_INVALID_ARGUMENT, "not a libqisa sequence state (or version %u, expected %u)", head[1],
+         kStateVersion);
+  }
+  const uint32_t want[5] = {c.n_layer, c.n_embd, c.n_head, c.n_ctx, c.vocab_size};
+  static const char* const kFields[5] = {"n_layer", "n_embd", "n_head", "n_ctx", "vocab_size"};
+  for (int i = 0; i < 5; ++i) {
+    if (head[2 + i] != want[i]) {
+      fail(QISA_ERR_INVALID_ARGUMENT, "state was saved for a model with %s %u, this model has %u", kFields[i],
+           head[2 + i], want[i]);
+    }
+  }
+  const size_t len = head[7];
+  if (len > c.n_ctx) fail(QISA_ERR_INVALID_ARGUMENT, "state holds %zu tokens, more than n_ctx %u", len, c.n_ctx);
+  const size_t need = kStateHeader + len * 4 + c.n_layer * len * (2 * c.n_embd + c.n_head) * 4;
+  if (size != need) fail(QISA_ERR_INVALID_ARGUMENT, "state is %zu bytes, expected %zu", size, need);
+  const uint8_t* p = data + kStateHeader;
+  std::vector<int32_t> tokens(len);
+  std::memcpy(tokens.data(), p, len * 4);
+  for (int32_t t : tokens) {
+    if (t < 0 || static_cast<uint32_t>(t) >= c.vocab_size) fail(QISA_ERR_INVALID_ARGUMENT, "state has token %d", t);
+  }
+  p += len * 4;
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    std::memcpy(cache_.key(l, seq, 0), p, len * c.n_embd * 4);
+    p += len * c.n_embd * 4;
+    std::memcpy(cache_.value(l, seq, 0), p, len * c.n_embd * 4);
+    p += len * c.n_embd * 4;
+    std::memcpy(cache_.key_norm(l, seq, 0), p, len * c.n_head * 4);
+    p += len * c.n_head * 4;
+  }
+  cache_.tokens(seq) = std::move(tokens);
+}
+
+}  // namespace qisa

@@ -1,0 +1,52 @@
+// A context: KV caches for up to max_sequences sequences, the engine, and
+// the decode logic that turns batch entries into engine rows, including the
+// context-overflow policies.
+#pragma once
+
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine.h"
+#include "kv_cache.h"
+#include "model.h"
+#include "qisa.h"
+
+namespace qisa {
+
+class Context {
+ public:
+  Context(const Model& model, const qisa_context_params& params, int32_t threads);
+
+  void decode(std::span<const qisa_batch_entry> entries);
+  const float* logits(int32_t index) const;
+
+  int32_t length(int32_t seq) const;
+  void clear(int32_t seq);  // -1: all
+  void truncate(int32_t seq, int32_t n);
+  size_t state_size(int32_t seq) const;
+  void save_state(int32_t seq, uint8_t* out) const;
+  void load_state(int32_t seq, const uint8_t* data, size_t size);
+
+  const Model& model() const { return model_; }
+  const qisa_context_params& params() const { return params_; }
+  int32_t threads() const { return threads_; }
+
+ private:
+  void check_seq(int32_t seq) const;
+  void flush();
+
+  const Model& model_;
+  qisa_context_params params_;
+  int32_t threads_;
+  KvCache cache_;
+  Engine engine_;
+  std::vector<float> logits_;           // [max_batch, vocab]
+  std::vector<uint8_t> has_logits_;     // per entry of the last decode
+  int32_t last_entries_ = 0;
+  std::vector<Row> pending_;            // rows not yet run
+  std::vector<std::vector<int32_t>> window_;  // per sequence: its tokens once pending rows are run
+  std::vector<uint8_t> touched_;        // sequences with pending rows
+};
+
+}  // namespace qisa

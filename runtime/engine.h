@@ -1,0 +1,89 @@
+// The CPU forward pass over a set of rows (sequence, position, token):
+// every row's keys and values go into the KV cache, every row attends to its
+// own sequence's positions 0..pos, and rows that ask get logits. Rows of
+// many sequences share one GEMM per weight.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "kv_cache.h"
+#include "matmul_dnnl.h"
+#include "model.h"
+#include "qisa.h"
+#include "weights.h"
+
+namespace qisa {
+
+struct Row {
+  int32_t seq = 0;
+  int32_t pos = 0;
+  int32_t token = 0;
+  int32_t logits_slot = -1;  // where to write this row's logits; -1: none
+};
+
+struct EngineOptions {
+  qisa_engine engine = QISA_ENGINE_FAST;
+  qisa_value_path value_path = QISA_VALUE_PATH_UNITARY;
+  int64_t max_rows = 64;  // rows per forward() call
+};
+
+class Engine {
+ public:
+  Engine(const Model& model, const EngineOptions& options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // rows.size() <= max_rows; positions of one sequence must be contiguous
+  // with what the cache holds. logits: [slots, vocab].
+  void forward(std::span<const Row> rows, KvCache& cache, float* logits);
+
+  int64_t max_rows() const { return max_rows_; }
+
+ private:
+  struct Linear {
+    const float* w = nullptr;
+    const float* b = nullptr;
+    int64_t in = 0, out = 0;
+    std::unique_ptr<DnnlLinear> fast;
+  };
+  struct HeadPlan {
+    qisa_attention_kind kind = QISA_ATTENTION_CSA;
+    float scale = 1.0f;
+    Linear q, k, v;                     // linear projections (CSA q/k/v, v3 q/k)
+    int qq = -1, qk = -1, qv = -1;      // indices into LayerPlan::projections
+  };
+  struct LayerPlan {
+    const float *ln1_w = nullptr, *ln1_b = nullptr, *ln2_w = nullptr, *ln2_b = nullptr;
+    Linear proj, up, down;
+    std::vector<HeadPlan> heads;
+    std::vector<const QuantumProjection*> projections;
+    bool normalized = true;
+    // All projections of the layer in one GEMM: rows [2D p, 2D p + D) are
+    // Re U_p, the next D rows Im U_p (unitary path); or rows
+    // [(p h + k) D, ...) are Re O'_{p,k} (observables path).
+    std::vector<float> stacked;
+    Linear quantum;
+  };
+
+  void init_linear(Linear& l, const TensorView* w, const TensorView* b);
+  void init_quantum(LayerPlan& plan);
+  void linear(Linear& l, const float* in, float* out, int64_t rows);
+  void quantum_outputs(LayerPlan& plan, const float* u, int64_t rows);
+
+  const Model& model_;
+  EngineOptions options_;
+  F32Weights weights_;
+  DnnlContextPtr dnnl_;
+  std::vector<LayerPlan> layers_;
+  Linear lm_head_;
+  int64_t max_rows_, d_, hs_, n_ff_, D_ = 0, max_proj_ = 0;
+  // Scratch, sized once for max_rows.
+  std::vector<float> x_, u_, q_, k_, v_, att_, hidden_, psi_, qout_, tmp_, scores_, logit_rows_;
+  std::vector<int32_t> slot_scratch_;
+};
+
+}  // namespace qisa

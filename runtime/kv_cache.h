@@ -1,0 +1,43 @@
+// Per-sequence caches: the tokens of each sequence's window and, per layer,
+// the keys, values and squared key norms of every position, laid out
+// [layer][sequence][position][...] like llama2.c's run state.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace qisa {
+
+class KvCache {
+ public:
+  KvCache(int64_t n_layer, int64_t n_seq, int64_t n_ctx, int64_t n_embd, int64_t n_head)
+      : n_layer_(n_layer), n_seq_(n_seq), n_ctx_(n_ctx), d_(n_embd), h_(n_head),
+        k_(static_cast<size_t>(n_layer * n_seq * n_ctx * n_embd)),
+        v_(k_.size()),
+        knorm_(static_cast<size_t>(n_layer * n_seq * n_ctx * n_head)),
+        tokens_(static_cast<size_t>(n_seq)) {
+    for (auto& t : tokens_) t.reserve(static_cast<size_t>(n_ctx));
+  }
+
+  // [n_embd] keys / values (all heads) of one position; [n_head] key norms.
+  float* key(int64_t l, int64_t s, int64_t p) { return k_.data() + ((l * n_seq_ + s) * n_ctx_ + p) * d_; }
+  float* value(int64_t l, int64_t s, int64_t p) { return v_.data() + ((l * n_seq_ + s) * n_ctx_ + p) * d_; }
+  float* key_norm(int64_t l, int64_t s, int64_t p) { return knorm_.data() + ((l * n_seq_ + s) * n_ctx_ + p) * h_; }
+
+  // The tokens whose keys/values are cached, position order.
+  std::vector<int32_t>& tokens(int64_t s) { return tokens_[static_cast<size_t>(s)]; }
+  int64_t length(int64_t s) const { return static_cast<int64_t>(tokens_[static_cast<size_t>(s)].size()); }
+
+  int64_t n_layer() const { return n_layer_; }
+  int64_t n_seq() const { return n_seq_; }
+  int64_t n_ctx() const { return n_ctx_; }
+  int64_t n_embd() const { return d_; }
+  int64_t n_head() const { return h_; }
+
+ private:
+  int64_t n_layer_, n_seq_, n_ctx_, d_, h_;
+  std::vector<float> k_, v_, knorm_;
+  std::vector<std::vector<int32_t>> tokens_;
+};
+
+}  // namespace qisa

@@ -1,0 +1,88 @@
+#include "matmul_dnnl.h"
+
+#include <oneapi/dnnl/dnnl.hpp>
+#include <unordered_map>
+
+#include "error.h"
+
+namespace qisa {
+
+class DnnlContext {
+ public:
+  DnnlContext() : engine(dnnl::engine::kind::cpu, 0), stream(engine) {}
+  dnnl::engine engine;
+  dnnl::stream stream;
+};
+
+void DnnlContextDeleter::operator()(DnnlContext* c) const { std::default_delete<DnnlContext>()(c); }
+
+DnnlContextPtr make_dnnl_context() {
+  try {
+    return DnnlContextPtr(std::make_unique<DnnlContext>().release());
+  } catch (const dnnl::error& e) {
+    fail(QISA_ERR_BACKEND, "oneDNN: cannot create a CPU engine: %s", e.what());
+  }
+}
+
+using dt = dnnl::memory::data_type;
+using dims = dnnl::memory::dims;
+
+struct DnnlLinear::Impl {
+  DnnlContext& ctx;
+  int64_t in, out;
+  dnnl::matmul prim;
+  dnnl::memory weights, bias;
+  bool has_bias;
+  // Execution arguments per row count, made once and re-pointed per call,
+  // so a warm decode step allocates nothing.
+  std::unordered_map<int64_t, std::unordered_map<int, dnnl::memory>> io;
+
+  Impl(DnnlContext& c, const float* w, const float* b, int64_t in_, int64_t out_)
+      : ctx(c), in(in_), out(out_), has_bias(b != nullptr) {
+    const dnnl::memory::desc src_md(dims{DNNL_RUNTIME_DIM_VAL, in}, dt::f32, dims{in, 1});
+    const dnnl::memory::desc wei_md(dims{in, out}, dt::f32, dims{1, in});  // W^T of a row-major [out, in]
+    const dnnl::memory::desc bias_md(dims{1, out}, dt::f32, dims{out, 1});
+    const dnnl::memory::desc dst_md(dims{DNNL_RUNTIME_DIM_VAL, out}, dt::f32, dims{out, 1});
+    const auto desc = has_bias ? dnnl::matmul::desc(src_md, wei_md, bias_md, dst_md)
+                               : dnnl::matmul::desc(src_md, wei_md, dst_md);
+    prim = dnnl::matmul(dnnl::matmul::primitive_desc(desc, ctx.engine));
+    weights = dnnl::memory(wei_md, ctx.engine, const_cast<float*>(w));  // read only
+    if (has_bias) bias = dnnl::memory(bias_md, ctx.engine, const_cast<float*>(b));
+  }
+};
+
+DnnlLinear::DnnlLinear(DnnlContext& ctx, const float* w, const float* bias, int64_t in, int64_t out) {
+  try {
+    impl_ = std::make_unique<Impl>(ctx, w, bias, in, out);
+  } catch (const dnnl::error& e) {
+    fail(QISA_ERR_BACKEND, "oneDNN: cannot create a %lldx%lld matmul: %s", static_cast<long long>(in),
+         static_cast<long long>(out), e.what());
+  }
+}
+
+DnnlLinear::~DnnlLinear() = default;
+
+void DnnlLinear::run(const float* x, float* y, int64_t rows) {
+  Impl& m = *impl_;
+  try {
+    auto it = m.io.find(rows);
+    if (it == m.io.end()) {
+      const dnnl::memory::desc src_md(dims{rows, m.in}, dt::f32, dims{m.in, 1});
+      const dnnl::memory::desc dst_md(dims{rows, m.out}, dt::f32, dims{m.out, 1});
+      std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, dnnl::memory(src_md, m.ctx.engine, DNNL_MEMORY_NONE)},
+                                                 {DNNL_ARG_WEIGHTS, m.weights},
+                                                 {DNNL_ARG_DST, dnnl::memory(dst_md, m.ctx.engine, DNNL_MEMORY_NONE)}};
+      if (m.has_bias) args.emplace(DNNL_ARG_BIAS, m.bias);
+      it = m.io.emplace(rows, std::move(args)).first;
+    }
+    auto& args = it->second;
+    args.at(DNNL_ARG_SRC).set_data_handle(const_cast<float*>(x));
+    args.at(DNNL_ARG_DST).set_data_handle(y);
+    m.prim.execute(m.ctx.stream, args);
+    m.ctx.stream.wait();
+  } catch (const dnnl::error& e) {
+    fail(QISA_ERR_BACKEND, "oneDNN matmul failed: %s", e.what());
+  }
+}
+
+}  // namespace qisa

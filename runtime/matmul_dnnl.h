@@ -1,0 +1,34 @@
+// y = x W^T + b with a oneDNN matmul primitive created once per weight
+// (the row count is a runtime dimension), weights used in place.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+namespace qisa {
+
+class DnnlContext;  // engine + stream, one per qisa_context
+struct DnnlContextDeleter {
+  void operator()(DnnlContext* c) const;
+};
+using DnnlContextPtr = std::unique_ptr<DnnlContext, DnnlContextDeleter>;
+
+DnnlContextPtr make_dnnl_context();
+
+class DnnlLinear {
+ public:
+  // w [out, in] row-major, bias [out] or nullptr.
+  DnnlLinear(DnnlContext& ctx, const float* w, const float* bias, int64_t in, int64_t out);
+  ~DnnlLinear();
+  DnnlLinear(const DnnlLinear&) = delete;
+  DnnlLinear& operator=(const DnnlLinear&) = delete;
+
+  // x [rows, in] -> y [rows, out]. Throws qisa::Error(QISA_ERR_BACKEND).
+  void run(const float* x, float* y, int64_t rows);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qisa

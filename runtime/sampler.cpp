@@ -1,0 +1,90 @@
+#include "sampler.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace qisa {
+
+Sampler::Sampler(const qisa_sampler_params& p) : p_(p), rng_(p.seed) {
+  history_.reserve(static_cast<size_t>(std::max(p.repeat_last_n, 0)));
+}
+
+double Sampler::uniform() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
+
+void Sampler::accept(int32_t token) {
+  const auto n = static_cast<size_t>(std::max(p_.repeat_last_n, 0));
+  if (n == 0) return;
+  if (history_.size() < n) {
+    history_.push_back(token);
+  } else {
+    history_[history_next_] = token;
+    history_next_ = (history_next_ + 1) % n;
+  }
+}
+
+void Sampler::reset(uint64_t seed) {
+  rng_.seed(seed);
+  history_.clear();
+  history_next_ = 0;
+}
+
+int32_t Sampler::sample(const float* logits, int32_t n_vocab) {
+  const auto V = static_cast<size_t>(n_vocab);
+  cand_.resize(V);
+  for (size_t i = 0; i < V; ++i) cand_[i] = {logits[i], static_cast<int32_t>(i)};
+  if (p_.repeat_penalty != 1.0f && !history_.empty()) {
+    penalized_.assign(V, 0);
+    for (int32_t t : history_) {
+      if (t < 0 || static_cast<size_t>(t) >= V || penalized_[static_cast<size_t>(t)]) continue;
+      penalized_[static_cast<size_t>(t)] = 1;
+      float& l = cand_[static_cast<size_t>(t)].first;
+      l = l > 0.0f ? l / p_.repeat_penalty : l * p_.repeat_penalty;
+    }
+  }
+  auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+  if (p_.temperature <= 0.0f) return std::min_element(cand_.begin(), cand_.end(), by_logit)->second;
+
+  size_t n = V;
+  if (p_.top_k > 0 && static_cast<size_t>(p_.top_k) < V) {
+    n = static_cast<size_t>(p_.top_k);
+    std::partial_sort(cand_.begin(), cand_.begin() + static_cast<std::ptrdiff_t>(n), cand_.end(), by_logit);
+  } else {
+    std::sort(cand_.begin(), cand_.end(), by_logit);
+  }
+  // Softmax of logit / temperature over the kept candidates (sorted, largest first).
+  const float mx = cand_[0].first;
+  double sum = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    cand_[i].first = std::exp((cand_[i].first - mx) / p_.temperature);
+    sum += cand_[i].first;
+  }
+  for (size_t i = 0; i < n; ++i) cand_[i].first = static_cast<float>(cand_[i].first / sum);
+  if (p_.top_p < 1.0f) {
+    double cum = 0.0;
+    size_t keep = n;
+    for (size_t i = 0; i < n; ++i) {
+      cum += cand_[i].first;
+      if (cum >= p_.top_p) {
+        keep = i + 1;
+        break;
+      }
+    }
+    n = keep;
+  }
+  if (p_.min_p > 0.0f) {
+    const float floor = p_.min_p * cand_[0].first;
+    size_t keep = 1;
+    while (keep < n && cand_[keep].first >= floor) ++keep;
+    n = keep;
+  }
+  double total = 0.0;
+  for (size_t i = 0; i < n; ++i) total += cand_[i].first;
+  double u = uniform() * total;
+  for (size_t i = 0; i < n; ++i) {
+    u -= cand_[i].first;
+    if (u < 0.0) return cand_[i].second;
+  }
+  return cand_[n - 1].second;
+}
+
+}  // namespace qisa

@@ -1,0 +1,31 @@
+// Turning logits into a token: repetition penalty, temperature, top-k,
+// top-p, min-p, then a draw from a seeded generator (or argmax).
+#pragma once
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "qisa.h"
+
+namespace qisa {
+
+class Sampler {
+ public:
+  explicit Sampler(const qisa_sampler_params& p);
+  int32_t sample(const float* logits, int32_t n_vocab);
+  void accept(int32_t token);
+  void reset(uint64_t seed);
+
+ private:
+  double uniform();  // [0, 1) from the generator's bits: the same on every platform
+
+  qisa_sampler_params p_;
+  std::mt19937_64 rng_;
+  std::vector<int32_t> history_;  // ring of the last repeat_last_n tokens
+  size_t history_next_ = 0;
+  std::vector<std::pair<float, int32_t>> cand_;
+  std::vector<uint8_t> penalized_;
+};
+
+}  // namespace qisa

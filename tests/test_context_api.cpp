@@ -1,0 +1,303 @@
+// Contexts, tokenizer, sampler and generation through the C API: misuse
+// gives its status and message, seeded output is reproducible, contexts on
+// many threads share one model.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <thread>
+
+#include "test_support.h"
+
+namespace qisa {
+namespace {
+
+test::ModelPtr small_model(qisa_attention_kind kind = QISA_ATTENTION_QISA_V3, bool transposed = false) {
+  writer::SyntheticSpec s;
+  s.kind = kind;
+  s.reference_transposed = transposed;
+  auto r = test::load_desc(writer::make_synthetic_model(s));
+  if (r.status != QISA_OK) throw std::runtime_error(r.message);
+  return std::move(r.model);
+}
+
+TEST(ContextApi, CreateChecksItsArguments) {
+  auto model = small_model();
+  qisa_context* c = nullptr;
+  char err[256];
+  EXPECT_EQ(qisa_context_create(nullptr, nullptr, &c, err, sizeof err), QISA_ERR_INVALID_ARGUMENT);
+  EXPECT_STREQ(err, "model is NULL");
+  EXPECT_EQ(qisa_context_create(model.get(), nullptr, nullptr, err, sizeof err), QISA_ERR_INVALID_ARGUMENT);
+  qisa_context_params p;
+  qisa_context_default_params(&p);
+  p.max_batch = 0;
+  EXPECT_EQ(qisa_context_create(model.get(), &p, &c, err, sizeof err), QISA_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::strstr(err, "max_batch is 0"), nullptr) << err;
+  qisa_context_default_params(&p);
+  p.struct_size = 4;
+  EXPECT_EQ(qisa_context_create(model.get(), &p, &c, err, sizeof err), QISA_ERR_INVALID_ARGUMENT);
+  qisa_context_default_params(&p);
+  p.backend = QISA_BACKEND_CUDA;
+  EXPECT_EQ(qisa_context_create(model.get(), &p, &c, err, sizeof err), QISA_ERR_BACKEND);
+  EXPECT_EQ(c, nullptr);
+  qisa_context_default_params(&p);
+  ASSERT_EQ(qisa_context_create(model.get(), &p, &c, err, sizeof err), QISA_OK) << err;
+  EXPECT_EQ(qisa_context_backend(c), QISA_BACKEND_CPU);
+  EXPECT_EQ(qisa_context_threads(c), 1);  // small model: one thread
+  qisa_context_free(c);
+  qisa_context_free(nullptr);
+}
+
+TEST(ContextApi, RefusesTheResearchCodesNonCausalModels) {
+  auto model = small_model(QISA_ATTENTION_QISA_V3, true);
+  qisa_context* c = nullptr;
+  char err[512];
+  EXPECT_EQ(qisa_context_create(model.get(), nullptr, &c, err, sizeof err), QISA_ERR_NOT_CAUSAL);
+  EXPECT_NE(std::strstr(err, "non-causal"), nullptr) << err;
+}
+
+TEST(ContextApi, DecodeMisuse) {
+  auto model = small_model();
+  auto ctx = test::make_context(model.get(), 2, 4);
+  qisa_context* c = ctx.get();
+  EXPECT_EQ(qisa_decode(nullptr, nullptr, 0), QISA_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(qisa_decode(c, nullptr, 3), QISA_ERR_INVALID_ARGUMENT);
+  qisa_batch_entry bad_token{0, 65, 1};
+  EXPECT_EQ(qisa_decode(c, &bad_token, 1), QISA_ERR_OUT_OF_RANGE);
+  EXPECT_NE(std::string(qisa_context_last_error(c)).find("token 65 is out of range 0..64"), std::string::npos)
+      << qisa_context_last_error(c);
+  qisa_batch_entry bad_seq{2, 1, 1};
+  EXPECT_EQ(qisa_decode(c, &bad_seq, 1), QISA_ERR_OUT_OF_RANGE);
+  EXPECT_NE(std::string(qisa_context_last_error(c)).find("sequence id 2"), std::string::npos);
+  qisa_batch_entry five[5] = {{0, 1, 0}, {0, 2, 0}, {0, 3, 0}, {0, 4, 0}, {0, 5, 1}};
+  EXPECT_EQ(qisa_decode(c, five, 5), QISA_ERR_OUT_OF_RANGE);
+  EXPECT_NE(std::string(qisa_context_last_error(c)).find("larger than max_batch 4"), std::string::npos);
+  // A failed call changes nothing.
+  int32_t len = -1;
+  ASSERT_EQ(qisa_seq_length(c, 0, &len), QISA_OK);
+  EXPECT_EQ(len, 0);
+  EXPECT_STREQ(qisa_context_last_error(c), "");
+  qisa_batch_entry mixed[2] = {{0, 1, 1}, {0, 99, 1}};
+  EXPECT_EQ(qisa_decode(c, mixed, 2), QISA_ERR_OUT_OF_RANGE);
+  ASSERT_EQ(qisa_seq_length(c, 0, &len), QISA_OK);
+  EXPECT_EQ(len, 0);
+
+  qisa_batch_entry ok[2] = {{0, 1, 0}, {0, 2, 1}};
+  ASSERT_EQ(qisa_decode(c, ok, 2), QISA_OK);
+  const float* l = nullptr;
+  EXPECT_EQ(qisa_get_logits(c, 0, &l), QISA_ERR_INVALID_ARGUMENT);  // did not ask
+  EXPECT_EQ(qisa_get_logits(c, 2, &l), QISA_ERR_OUT_OF_RANGE);
+  EXPECT_EQ(qisa_get_logits(c, 1, nullptr), QISA_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(qisa_get_logits(c, 1, &l), QISA_OK);
+  EXPECT_EQ(qisa_seq_length(c, 5, &len), QISA_ERR_OUT_OF_RANGE);
+  EXPECT_EQ(qisa_seq_clear(c, 7), QISA_ERR_OUT_OF_RANGE);
+  EXPECT_EQ(qisa_seq_clear(c, -1), QISA_OK);
+}
+
+TEST(ContextApi, OverflowErrorPolicy) {
+  auto model = small_model();
+  auto ctx = test::make_context(model.get(), 1, 64, QISA_ENGINE_FAST, QISA_VALUE_PATH_AUTO, QISA_OVERFLOW_ERROR);
+  std::vector<qisa_batch_entry> e(16, {0, 3, 0});
+  ASSERT_EQ(qisa_decode(ctx.get(), e.data(), 16), QISA_OK);
+  EXPECT_EQ(qisa_decode(ctx.get(), e.data(), 1), QISA_ERR_CONTEXT_FULL);
+  EXPECT_NE(std::string(qisa_context_last_error(ctx.get())).find("n_ctx 16"), std::string::npos);
+}
+
+TEST(ContextApi, ShiftHalfPolicyKeepsGoing) {
+  auto model = small_model();
+  auto ctx = test::make_context(model.get(), 1, 64, QISA_ENGINE_FAST, QISA_VALUE_PATH_AUTO, QISA_OVERFLOW_SHIFT_HALF);
+  int32_t len = 0;
+  for (int i = 0; i < 40; ++i) {
+    qisa_batch_entry e{0, i % 65, 1};
+    ASSERT_EQ(qisa_decode(ctx.get(), &e, 1), QISA_OK);
+  }
+  ASSERT_EQ(qisa_seq_length(ctx.get(), 0, &len), QISA_OK);
+  EXPECT_EQ(len, 16);  // 16, then 8+1 .. 16 twice: 40 = 16 + 9 + 8 + 7 -> 16
+}
+
+TEST(Tokenizer, RoundTripAndErrors) {
+  auto model = small_model();  // pieces are ' ' .. '`' (65 printable ASCII)
+  const char* text = "HELLO, WORLD!";
+  size_t n = 0;
+  char err[256];
+  EXPECT_EQ(qisa_tokenize(model.get(), text, std::strlen(text), nullptr, 0, &n, 0, err, sizeof err),
+            QISA_ERR_BUFFER_TOO_SMALL);
+  EXPECT_EQ(n, 13u);
+  std::vector<int32_t> ids(n);
+  ASSERT_EQ(qisa_tokenize(model.get(), text, std::strlen(text), ids.data(), ids.size(), &n, 0, err, sizeof err), QISA_OK);
+  EXPECT_EQ(ids[0], 'H' - 32);
+  size_t len = 0;
+  EXPECT_EQ(qisa_detokenize(model.get(), ids.data(), ids.size(), nullptr, 0, &len), QISA_ERR_BUFFER_TOO_SMALL);
+  EXPECT_EQ(len, 13u);
+  std::vector<char> buf(len + 1);
+  ASSERT_EQ(qisa_detokenize(model.get(), ids.data(), ids.size(), buf.data(), buf.size(), &len), QISA_OK);
+  EXPECT_STREQ(buf.data(), text);
+
+  const char* odd = "AB\xc3\xa9z";  // 'é' is not in the vocabulary, nor 'z'
+  EXPECT_EQ(qisa_tokenize(model.get(), odd, std::strlen(odd), ids.data(), ids.size(), &n, 0, err, sizeof err),
+            QISA_ERR_UNKNOWN_CHARACTER);
+  EXPECT_NE(std::strstr(err, "'\xc3\xa9' (U+00E9) at byte 2"), nullptr) << err;
+  ASSERT_EQ(qisa_tokenize(model.get(), odd, std::strlen(odd), ids.data(), ids.size(), &n, QISA_TOKENIZE_SKIP_UNKNOWN,
+                          err, sizeof err),
+            QISA_OK);
+  EXPECT_EQ(n, 2u);
+  EXPECT_EQ(qisa_tokenize(model.get(), "\xff", 1, ids.data(), ids.size(), &n, 0, err, sizeof err),
+            QISA_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::strstr(err, "not valid UTF-8 at byte 0"), nullptr);
+  const char* piece = nullptr;
+  EXPECT_EQ(qisa_token_piece(model.get(), 33, &piece), QISA_OK);
+  EXPECT_STREQ(piece, "A");
+  EXPECT_EQ(qisa_token_piece(model.get(), 65, &piece), QISA_ERR_OUT_OF_RANGE);
+  int32_t badtok = -3;
+  EXPECT_EQ(qisa_detokenize(model.get(), &badtok, 1, buf.data(), buf.size(), &len), QISA_ERR_OUT_OF_RANGE);
+}
+
+TEST(Sampler, GreedyTopKAndSeeds) {
+  std::vector<float> logits(50);
+  for (size_t i = 0; i < logits.size(); ++i) logits[i] = std::sin(static_cast<float>(i) * 1.3f);
+  const int32_t argmax = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+  qisa_sampler_params p;
+  qisa_sampler_default_params(&p);
+  p.temperature = 0.0f;
+  p.repeat_penalty = 1.0f;
+  qisa_sampler* s = nullptr;
+  ASSERT_EQ(qisa_sampler_create(&p, &s), QISA_OK);
+  int32_t tok = -1;
+  ASSERT_EQ(qisa_sampler_sample(s, logits.data(), 50, &tok), QISA_OK);
+  EXPECT_EQ(tok, argmax);
+  qisa_sampler_free(s);
+
+  p.temperature = 1.0f;
+  p.top_k = 1;
+  ASSERT_EQ(qisa_sampler_create(&p, &s), QISA_OK);
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_EQ(qisa_sampler_sample(s, logits.data(), 50, &tok), QISA_OK);
+    EXPECT_EQ(tok, argmax);
+  }
+  qisa_sampler_free(s);
+
+  auto draw = [&](uint64_t seed) {
+    qisa_sampler_params q;
+    qisa_sampler_default_params(&q);
+    q.temperature = 1.5f;
+    q.top_k = 0;
+    q.top_p = 1.0f;
+    q.min_p = 0.0f;
+    q.seed = seed;
+    qisa_sampler* sm = nullptr;
+    qisa_sampler_create(&q, &sm);
+    std::vector<int32_t> out;
+    for (int i = 0; i < 30; ++i) {
+      int32_t t = 0;
+      qisa_sampler_sample(sm, logits.data(), 50, &t);
+      qisa_sampler_accept(sm, t);
+      out.push_back(t);
+    }
+    qisa_sampler_free(sm);
+    return out;
+  };
+  EXPECT_EQ(draw(7), draw(7));
+  EXPECT_NE(draw(7), draw(8));
+
+  // The repetition penalty moves greedy decoding off a repeated token.
+  p.temperature = 0.0f;
+  p.top_k = 0;
+  p.repeat_penalty = 100.0f;
+  ASSERT_EQ(qisa_sampler_create(&p, &s), QISA_OK);
+  ASSERT_EQ(qisa_sampler_accept(s, argmax), QISA_OK);
+  ASSERT_EQ(qisa_sampler_sample(s, logits.data(), 50, &tok), QISA_OK);
+  EXPECT_NE(tok, argmax);
+  qisa_sampler_free(s);
+
+  EXPECT_EQ(qisa_sampler_sample(nullptr, logits.data(), 50, &tok), QISA_ERR_INVALID_ARGUMENT);
+  p.struct_size = 3;
+  EXPECT_EQ(qisa_sampler_create(&p, &s), QISA_ERR_INVALID_ARGUMENT);
+}
+
+struct Collected {
+  std::string text;
+  int calls = 0;
+  int stop_after = -1;
+};
+
+int collect(const char* piece, size_t n, void* user) {
+  auto* c = static_cast<Collected*>(user);
+  c->text.append(piece, n);
+  return ++c->calls == c->stop_after ? 1 : 0;
+}
+
+TEST(Generate, SeededStopStringsAndCallbacks) {
+  auto model = small_model();
+  auto ctx = test::make_context(model.get());
+  qisa_generate_params p;
+  qisa_generate_default_params(&p);
+  p.max_tokens = 40;
+  p.sampling.seed = 99;
+  Collected a, b;
+  p.on_piece = collect;
+  p.user_data = &a;
+  qisa_generate_result r;
+  r.struct_size = sizeof r;
+  ASSERT_EQ(qisa_generate(ctx.get(), "TO BE OR NOT", &p, &r), QISA_OK) << qisa_context_last_error(ctx.get());
+  EXPECT_EQ(r.n_prompt_tokens, 12);
+  EXPECT_EQ(r.n_generated, 40);
+  EXPECT_EQ(r.stop_reason, QISA_STOP_MAX_TOKENS);
+  EXPECT_EQ(a.text.size(), 40u);
+  p.user_data = &b;
+  ASSERT_EQ(qisa_generate(ctx.get(), "TO BE OR NOT", &p, &r), QISA_OK);
+  EXPECT_EQ(a.text, b.text);  // same seed, same text
+
+  // Stop at the first occurrence of a string taken from that text; it is not emitted.
+  const std::string stop = a.text.substr(20, 2);
+  const char* stops[] = {stop.c_str()};
+  p.stop_strings = stops;
+  p.n_stop_strings = 1;
+  Collected c;
+  p.user_data = &c;
+  ASSERT_EQ(qisa_generate(ctx.get(), "TO BE OR NOT", &p, &r), QISA_OK);
+  EXPECT_EQ(r.stop_reason, QISA_STOP_STRING);
+  EXPECT_EQ(c.text, a.text.substr(0, a.text.find(stop)));
+
+  p.n_stop_strings = 0;
+  Collected d;
+  d.stop_after = 5;
+  p.user_data = &d;
+  ASSERT_EQ(qisa_generate(ctx.get(), "TO BE", &p, &r), QISA_OK);
+  EXPECT_EQ(r.stop_reason, QISA_STOP_CALLBACK);
+  EXPECT_EQ(d.calls, 5);
+
+  EXPECT_EQ(qisa_generate(ctx.get(), "", &p, &r), QISA_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(qisa_generate(ctx.get(), "lowercase is unknown here", &p, &r), QISA_ERR_UNKNOWN_CHARACTER);
+  EXPECT_NE(std::string(qisa_context_last_error(ctx.get())).find("'l' (U+006C) at byte 0"), std::string::npos);
+  EXPECT_EQ(qisa_generate(ctx.get(), nullptr, &p, &r), QISA_ERR_INVALID_ARGUMENT);
+  // A prompt longer than n_ctx slides.
+  ASSERT_EQ(qisa_generate(ctx.get(), "A PROMPT MUCH LONGER THAN SIXTEEN CHARACTERS", &p, &r), QISA_OK);
+}
+
+// Four threads, each with its own context on one shared model, give exactly
+// the single-threaded results (run under ThreadSanitizer in CI).
+TEST(Threads, ContextsShareOneModel) {
+  auto model = small_model(QISA_ATTENTION_QISA_V2);
+  auto run = [&](uint64_t seed, std::string* out) {
+    auto ctx = test::make_context(model.get());
+    qisa_generate_params p;
+    qisa_generate_default_params(&p);
+    p.max_tokens = 60;
+    p.sampling.seed = seed;
+    Collected c;
+    p.on_piece = collect;
+    p.user_data = &c;
+    if (qisa_generate(ctx.get(), "THE KING", &p, nullptr) == QISA_OK) *out = c.text;
+  };
+  std::string want[4], got[4];
+  for (int i = 0; i < 4; ++i) run(100 + static_cast<uint64_t>(i), &want[i]);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i) threads.emplace_back(run, 100 + static_cast<uint64_t>(i), &got[i]);
+  for (auto& t : threads) t.join();
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(got[i].size(), 60u);
+    EXPECT_EQ(got[i], want[i]) << "thread " << i;
+  }
+}
+
+}  // namespace
+}  // namespace qisa
