@@ -140,8 +140,13 @@ void Engine::init_quantum(LayerPlan& plan) {
   if (dnnl_) plan.quantum.fast = std::make_unique<DnnlLinear>(*dnnl_, plan.quantum.w, nullptr, D, plan.quantum.out);
 }
 
+// Below this many multiply-adds a oneDNN call costs more than it saves
+// (measured: a 16x64 decode-step GEMM takes ~4 us through oneDNN, well under
+// 1 us as a plain loop), so small products stay on the plain loop.
+constexpr int64_t kDnnlMinMacs = int64_t{1} << 15;
+
 void Engine::linear(Linear& l, const float* in, float* out, int64_t rows) {
-  if (l.fast) {
+  if (l.fast && rows * l.in * l.out >= kDnnlMinMacs) {
     l.fast->run(in, out, rows);
   } else {
     ref::linear(out, in, l.w, l.b, rows, l.in, l.out);

@@ -63,6 +63,8 @@ int main(int argc, char** argv) {
       spec.vocab_size = number();
     } else if (a == "--seed") {
       spec.seed = number();
+    } else if (a == "--transposed") {
+      spec.reference_transposed = true;
     } else if (a == "--observables") {
       spec.observables = true;
     } else if (a == "--weights" || a == "--unitaries") {

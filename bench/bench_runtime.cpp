@@ -1,0 +1,183 @@
+// libqisa CPU engine: decode latency by position, prefill throughput,
+// batched throughput, QISA v1/v2/v3 vs CSA at equal shapes, and the QISA
+// value path (unitary vs observables). Random weights of the right shapes.
+//   bench_runtime --benchmark_format=json
+#include <benchmark/benchmark.h>
+
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "qisa.h"
+#include "synthetic_model.h"
+
+namespace {
+
+struct ModelDeleter {
+  void operator()(qisa_model* m) const { qisa_model_free(m); }
+};
+struct ContextDeleter {
+  void operator()(qisa_context* c) const { qisa_context_free(c); }
+};
+using ModelPtr = std::unique_ptr<qisa_model, ModelDeleter>;
+using ContextPtr = std::unique_ptr<qisa_context, ContextDeleter>;
+
+const char* kKindNames[] = {"csa", "qisa-v1", "qisa-v2", "qisa-v3"};
+
+// Models are built once per shape and kept for the whole run.
+qisa_model* model(int kind, int n_embd, int n_ctx) {
+  static std::map<std::tuple<int, int, int>, ModelPtr> cache;
+  auto& slot = cache[{kind, n_embd, n_ctx}];
+  if (!slot) {
+    qisa::writer::SyntheticSpec s;
+    s.kind = static_cast<qisa_attention_kind>(kind);
+    s.n_embd = static_cast<uint32_t>(n_embd);
+    s.n_layer = 6;
+    s.n_head = 1;
+    s.n_ctx = static_cast<uint32_t>(n_ctx);
+    const auto bytes = qisa::writer::serialize(qisa::writer::make_synthetic_model(s));
+    qisa_model_params p;
+    qisa_model_default_params(&p);
+    p.check_unitaries = 0;
+    qisa_model* m = nullptr;
+    if (qisa_model_load_buffer(bytes.data(), bytes.size(), &p, &m, nullptr, 0) != QISA_OK) std::abort();
+    slot.reset(m);
+  }
+  return slot.get();
+}
+
+ContextPtr context(qisa_model* m, int max_seq, int max_batch, int threads,
+                   qisa_value_path path = QISA_VALUE_PATH_AUTO) {
+  qisa_context_params p;
+  qisa_context_default_params(&p);
+  p.max_sequences = max_seq;
+  p.max_batch = max_batch;
+  p.n_threads = threads;
+  p.value_path = path;
+  qisa_context* c = nullptr;
+  if (qisa_context_create(m, &p, &c, nullptr, 0) != QISA_OK) std::abort();
+  return ContextPtr(c);
+}
+
+void fill(qisa_context* c, int seq, int n) {
+  std::vector<qisa_batch_entry> e;
+  for (int i = 0; i < n; ++i) e.push_back({seq, i % 60, 0});
+  for (size_t i = 0; i < e.size(); i += 64) {
+    const int n_here = static_cast<int>(std::min<size_t>(64, e.size() - i));
+    if (qisa_decode(c, e.data() + i, n_here) != QISA_OK) std::abort();
+  }
+}
+
+// One decode step at a given cache position (args: kind, n_embd, position, threads).
+void BM_DecodeAtPosition(benchmark::State& state) {
+  const int kind = static_cast<int>(state.range(0)), d = static_cast<int>(state.range(1));
+  const int pos = static_cast<int>(state.range(2)), threads = static_cast<int>(state.range(3));
+  auto ctx = context(model(kind, d, 512), 1, 64, threads);
+  fill(ctx.get(), 0, pos);
+  const qisa_batch_entry e{0, 7, 1};
+  for (auto _ : state) {
+    qisa_decode(ctx.get(), &e, 1);
+    state.PauseTiming();
+    qisa_seq_truncate(ctx.get(), 0, pos);
+    state.ResumeTiming();
+  }
+  state.SetLabel(kKindNames[kind]);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_DecodeAtPosition)
+    ->ArgNames({"kind", "n_embd", "pos", "threads"})
+    ->ArgsProduct({{0, 3}, {128}, {0, 64, 128, 256, 510}, {1}})
+    ->Unit(benchmark::kMicrosecond);
+
+// Decode one token into a window of 15 cached tokens (the research ctx 16):
+// the per-token cost at equal shapes, per kind and width.
+void BM_DecodeStep(benchmark::State& state) {
+  const int kind = static_cast<int>(state.range(0)), d = static_cast<int>(state.range(1));
+  const int threads = static_cast<int>(state.range(2));
+  auto ctx = context(model(kind, d, 16), 1, 64, threads);
+  fill(ctx.get(), 0, 15);
+  const qisa_batch_entry e{0, 7, 1};
+  for (auto _ : state) {
+    qisa_decode(ctx.get(), &e, 1);
+    state.PauseTiming();
+    qisa_seq_truncate(ctx.get(), 0, 15);
+    state.ResumeTiming();
+  }
+  state.SetLabel(kKindNames[kind]);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_DecodeStep)
+    ->ArgNames({"kind", "n_embd", "threads"})
+    ->ArgsProduct({{0, 1, 2, 3}, {16, 128}, {1, 2}})
+    ->Unit(benchmark::kMicrosecond);
+
+// Prefill a whole window in one call (args: kind, n_embd, n_tokens, threads).
+void BM_Prefill(benchmark::State& state) {
+  const int kind = static_cast<int>(state.range(0)), d = static_cast<int>(state.range(1));
+  const int n = static_cast<int>(state.range(2)), threads = static_cast<int>(state.range(3));
+  auto ctx = context(model(kind, d, 512), 1, n, threads);
+  std::vector<qisa_batch_entry> e;
+  for (int i = 0; i < n; ++i) e.push_back({0, i % 60, i + 1 == n});
+  for (auto _ : state) {
+    state.PauseTiming();
+    qisa_seq_clear(ctx.get(), 0);
+    state.ResumeTiming();
+    qisa_decode(ctx.get(), e.data(), n);
+  }
+  state.SetLabel(kKindNames[kind]);
+  state.SetItemsProcessed(state.iterations() * n);
+}
+BENCHMARK(BM_Prefill)
+    ->ArgNames({"kind", "n_embd", "tokens", "threads"})
+    ->ArgsProduct({{0, 3}, {16, 128}, {16, 512}, {1, 2}})
+    ->Unit(benchmark::kMicrosecond);
+
+// B streams advance one token each per call, windows of 16 (args: kind,
+// n_embd, B, threads). items/s = tokens/s over all streams.
+void BM_Batched(benchmark::State& state) {
+  const int kind = static_cast<int>(state.range(0)), d = static_cast<int>(state.range(1));
+  const int B = static_cast<int>(state.range(2)), threads = static_cast<int>(state.range(3));
+  auto ctx = context(model(kind, d, 16), B, B, threads);
+  for (int b = 0; b < B; ++b) fill(ctx.get(), b, 8);
+  std::vector<qisa_batch_entry> e;
+  for (int b = 0; b < B; ++b) e.push_back({b, (b * 7) % 60, 1});
+  for (auto _ : state) {
+    qisa_decode(ctx.get(), e.data(), B);
+    state.PauseTiming();
+    for (int b = 0; b < B; ++b) qisa_seq_truncate(ctx.get(), b, 8);
+    state.ResumeTiming();
+  }
+  state.SetLabel(kKindNames[kind]);
+  state.SetItemsProcessed(state.iterations() * B);
+}
+BENCHMARK(BM_Batched)
+    ->ArgNames({"kind", "n_embd", "B", "threads"})
+    ->ArgsProduct({{0, 3}, {16, 128}, {1, 8, 64, 256, 1024}, {2}})
+    ->Unit(benchmark::kMicrosecond);
+
+// The QISA value path alone: unitary (phi = U psi + O(D) Pauli sums) vs
+// dense observables (psi^T O' psi), batch of 64 streams at n_embd 128.
+void BM_ValuePath(benchmark::State& state) {
+  const auto path = static_cast<qisa_value_path>(state.range(0));
+  const int d = static_cast<int>(state.range(1));
+  auto ctx = context(model(3, d, 16), 64, 64, 1, path);
+  for (int b = 0; b < 64; ++b) fill(ctx.get(), b, 8);
+  std::vector<qisa_batch_entry> e;
+  for (int b = 0; b < 64; ++b) e.push_back({b, 3, 1});
+  for (auto _ : state) {
+    qisa_decode(ctx.get(), e.data(), 64);
+    state.PauseTiming();
+    for (int b = 0; b < 64; ++b) qisa_seq_truncate(ctx.get(), b, 8);
+    state.ResumeTiming();
+  }
+  state.SetLabel(path == QISA_VALUE_PATH_OBSERVABLES ? "observables" : "unitary");
+  state.SetItemsProcessed(state.iterations() * 64);
+}
+BENCHMARK(BM_ValuePath)
+    ->ArgNames({"path", "n_embd"})
+    ->ArgsProduct({{QISA_VALUE_PATH_UNITARY, QISA_VALUE_PATH_OBSERVABLES}, {16, 128}})
+    ->Unit(benchmark::kMicrosecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
