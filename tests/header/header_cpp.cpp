@@ -5,6 +5,7 @@
 #include <type_traits>
 
 #include "qisa.h"
+#include "qisa.hpp"
 
 static_assert(std::is_same_v<decltype(&qisa_version), const char* (*)()>);
 static_assert(QISA_OK == 0);

@@ -1,0 +1,368 @@
+"""Python bindings for libqisa over its C ABI (ctypes; no compiled extension).
+
+    import qisa
+    model = qisa.Model("models/default.qisa")
+    ctx = qisa.Context(model)
+    for piece in ctx.generate("ROMEO:", max_tokens=100, seed=42):
+        print(piece, end="")
+
+The shared library is found through $QISA_LIBRARY, next to this package
+(installed layout), in the build tree, or on the loader's search path.
+"""
+
+import ctypes
+import ctypes.util
+import os
+
+__all__ = ["QisaError", "Model", "Context", "Sampler", "version", "library_path"]
+
+_c_float_p = ctypes.POINTER(ctypes.c_float)
+
+
+class QisaError(Exception):
+    """A libqisa call failed: .status is the qisa_status code, .name its name."""
+
+    def __init__(self, status, message, name=""):
+        super().__init__(f"{name or status}: {message}")
+        self.status = status
+        self.name = name
+        self.message = message
+
+
+def _candidates():
+    env = os.environ.get("QISA_LIBRARY")
+    if env:
+        yield env
+    here = os.path.dirname(os.path.abspath(__file__))
+    for rel in ("..", "../..", "../../lib", "../../../lib", "../../../build/runtime", "../../../../build/runtime"):
+        for name in ("libqisa.so.0", "libqisa.so"):
+            yield os.path.normpath(os.path.join(here, rel, name))
+    found = ctypes.util.find_library("qisa")
+    if found:
+        yield found
+
+
+def _load():
+    errors = []
+    for path in _candidates():
+        if os.path.sep in path and not os.path.exists(path):
+            continue
+        try:
+            return ctypes.CDLL(path), path
+        except OSError as e:  # pragma: no cover - depends on the machine
+            errors.append(f"{path}: {e}")
+    raise ImportError("libqisa not found; set QISA_LIBRARY to libqisa.so (" + "; ".join(errors) + ")")
+
+
+_lib, library_path = _load()
+
+
+class _ModelParams(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("use_mmap", ctypes.c_int), ("copy_buffer", ctypes.c_int),
+                ("check_unitaries", ctypes.c_int), ("check_weights_finite", ctypes.c_int)]
+
+
+class _ModelInfo(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("vocab_size", ctypes.c_int32), ("n_ctx", ctypes.c_int32),
+                ("n_embd", ctypes.c_int32), ("n_layer", ctypes.c_int32), ("n_head", ctypes.c_int32),
+                ("n_ff", ctypes.c_int32), ("n_qubits", ctypes.c_int32), ("format_major", ctypes.c_int32),
+                ("format_minor", ctypes.c_int32), ("ln_placement", ctypes.c_int), ("activation", ctypes.c_int),
+                ("ln_eps", ctypes.c_float), ("tied_lm_head", ctypes.c_int), ("reference_transposed", ctypes.c_int),
+                ("n_params", ctypes.c_uint64), ("n_tensors", ctypes.c_uint64), ("file_bytes", ctypes.c_uint64)]
+
+
+class _ContextParams(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("n_threads", ctypes.c_int32), ("backend", ctypes.c_int),
+                ("engine", ctypes.c_int), ("max_sequences", ctypes.c_int32), ("max_batch", ctypes.c_int32),
+                ("value_path", ctypes.c_int), ("overflow", ctypes.c_int)]
+
+
+class _BatchEntry(ctypes.Structure):
+    _fields_ = [("seq_id", ctypes.c_int32), ("token", ctypes.c_int32), ("logits", ctypes.c_int32)]
+
+
+class _SamplerParams(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("temperature", ctypes.c_float), ("top_k", ctypes.c_int32),
+                ("top_p", ctypes.c_float), ("min_p", ctypes.c_float), ("repeat_penalty", ctypes.c_float),
+                ("repeat_last_n", ctypes.c_int32), ("seed", ctypes.c_uint64)]
+
+
+_PIECE_CB = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_char_p, ctypes.c_size_t, ctypes.c_void_p)
+
+
+class _GenerateParams(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("max_tokens", ctypes.c_int32), ("seq_id", ctypes.c_int32),
+                ("sampling", _SamplerParams), ("stop_strings", ctypes.POINTER(ctypes.c_char_p)),
+                ("n_stop_strings", ctypes.c_int32), ("on_piece", _PIECE_CB), ("user_data", ctypes.c_void_p),
+                ("tokenize_flags", ctypes.c_uint32)]
+
+
+class _GenerateResult(ctypes.Structure):
+    _fields_ = [("struct_size", ctypes.c_size_t), ("n_prompt_tokens", ctypes.c_int32),
+                ("n_generated", ctypes.c_int32), ("stop_reason", ctypes.c_int), ("prefill_ms", ctypes.c_double),
+                ("decode_ms", ctypes.c_double)]
+
+
+def _sig(name, restype, *argtypes):
+    f = getattr(_lib, name)
+    f.restype = restype
+    f.argtypes = list(argtypes)
+    return f
+
+
+_P = ctypes.c_void_p
+_version = _sig("qisa_version", ctypes.c_char_p)
+_status_string = _sig("qisa_status_string", ctypes.c_char_p, ctypes.c_int)
+_model_default_params = _sig("qisa_model_default_params", None, ctypes.POINTER(_ModelParams))
+_model_load_file = _sig("qisa_model_load_file", ctypes.c_int, ctypes.c_char_p, ctypes.POINTER(_ModelParams),
+                        ctypes.POINTER(_P), ctypes.c_char_p, ctypes.c_size_t)
+_model_load_buffer = _sig("qisa_model_load_buffer", ctypes.c_int, ctypes.c_void_p, ctypes.c_size_t,
+                          ctypes.POINTER(_ModelParams), ctypes.POINTER(_P), ctypes.c_char_p, ctypes.c_size_t)
+_model_free = _sig("qisa_model_free", None, _P)
+_model_get_info = _sig("qisa_model_get_info", ctypes.c_int, _P, ctypes.POINTER(_ModelInfo))
+_model_metadata = _sig("qisa_model_metadata", ctypes.c_int, _P, ctypes.c_char_p, ctypes.POINTER(ctypes.c_char_p))
+_tokenize = _sig("qisa_tokenize", ctypes.c_int, _P, ctypes.c_char_p, ctypes.c_size_t,
+                 ctypes.POINTER(ctypes.c_int32), ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t), ctypes.c_uint32,
+                 ctypes.c_char_p, ctypes.c_size_t)
+_token_piece = _sig("qisa_token_piece", ctypes.c_int, _P, ctypes.c_int32, ctypes.POINTER(ctypes.c_char_p))
+_context_default_params = _sig("qisa_context_default_params", None, ctypes.POINTER(_ContextParams))
+_context_create = _sig("qisa_context_create", ctypes.c_int, _P, ctypes.POINTER(_ContextParams), ctypes.POINTER(_P),
+                       ctypes.c_char_p, ctypes.c_size_t)
+_context_free = _sig("qisa_context_free", None, _P)
+_context_last_error = _sig("qisa_context_last_error", ctypes.c_char_p, _P)
+_decode = _sig("qisa_decode", ctypes.c_int, _P, ctypes.POINTER(_BatchEntry), ctypes.c_int32)
+_get_logits = _sig("qisa_get_logits", ctypes.c_int, _P, ctypes.c_int32, ctypes.POINTER(_c_float_p))
+_seq_clear = _sig("qisa_seq_clear", ctypes.c_int, _P, ctypes.c_int32)
+_seq_length = _sig("qisa_seq_length", ctypes.c_int, _P, ctypes.c_int32, ctypes.POINTER(ctypes.c_int32))
+_sampler_default_params = _sig("qisa_sampler_default_params", None, ctypes.POINTER(_SamplerParams))
+_sampler_create = _sig("qisa_sampler_create", ctypes.c_int, ctypes.POINTER(_SamplerParams), ctypes.POINTER(_P))
+_sampler_free = _sig("qisa_sampler_free", None, _P)
+_sampler_sample = _sig("qisa_sampler_sample", ctypes.c_int, _P, _c_float_p, ctypes.c_int32,
+                       ctypes.POINTER(ctypes.c_int32))
+_sampler_accept = _sig("qisa_sampler_accept", ctypes.c_int, _P, ctypes.c_int32)
+_generate_default_params = _sig("qisa_generate_default_params", None, ctypes.POINTER(_GenerateParams))
+_generate = _sig("qisa_generate", ctypes.c_int, _P, ctypes.c_char_p, ctypes.POINTER(_GenerateParams),
+                 ctypes.POINTER(_GenerateResult))
+
+
+def version():
+    """libqisa's version string."""
+    return _version().decode()
+
+
+def _raise(status, message):
+    raise QisaError(status, message, _status_string(status).decode())
+
+
+def _check(status, message_fn):
+    if status != 0:
+        _raise(status, message_fn())
+
+
+try:  # numpy is optional: logits come back as an array when it is importable
+    import numpy as _np
+except ImportError:  # pragma: no cover - depends on the machine
+    _np = None
+
+
+class Model:
+    """A loaded .qisa model: immutable, shareable by many contexts and threads."""
+
+    def __init__(self, path=None, *, data=None, check_unitaries=True):
+        params = _ModelParams()
+        _model_default_params(ctypes.byref(params))
+        params.check_unitaries = 1 if check_unitaries else 0
+        handle = _P()
+        err = ctypes.create_string_buffer(1024)
+        if data is not None:
+            buf = bytes(data)
+            status = _model_load_buffer(buf, len(buf), ctypes.byref(params), ctypes.byref(handle), err, len(err))
+        elif path is not None:
+            status = _model_load_file(os.fsencode(path), ctypes.byref(params), ctypes.byref(handle), err, len(err))
+        else:
+            raise ValueError("Model needs a path or data=bytes")
+        _check(status, lambda: err.value.decode(errors="replace"))
+        self._handle = handle
+        info = _ModelInfo()
+        info.struct_size = ctypes.sizeof(info)
+        _check(_model_get_info(self._handle, ctypes.byref(info)), lambda: "get_info failed")
+        self.info = {name: getattr(info, name) for name, _ in _ModelInfo._fields_ if name != "struct_size"}
+
+    @property
+    def vocab_size(self):
+        return self.info["vocab_size"]
+
+    @property
+    def n_ctx(self):
+        return self.info["n_ctx"]
+
+    def metadata(self, key):
+        """A provenance value ("dataset", "seed", ...) or None."""
+        out = ctypes.c_char_p()
+        if _model_metadata(self._handle, key.encode(), ctypes.byref(out)) != 0:
+            return None
+        return out.value.decode()
+
+    def tokenize(self, text, skip_unknown=False):
+        """Token ids of a text; QisaError for a character the vocabulary lacks."""
+        raw = text.encode()
+        n = ctypes.c_size_t()
+        err = ctypes.create_string_buffer(512)
+        flags = 1 if skip_unknown else 0
+        status = _tokenize(self._handle, raw, len(raw), None, 0, ctypes.byref(n), flags, err, len(err))
+        if status not in (0, 11):  # 11: buffer too small, the count is in n
+            _raise(status, err.value.decode(errors="replace"))
+        ids = (ctypes.c_int32 * max(n.value, 1))()
+        _check(_tokenize(self._handle, raw, len(raw), ids, n.value, ctypes.byref(n), flags, err, len(err)),
+               lambda: err.value.decode(errors="replace"))
+        return list(ids[: n.value])
+
+    def piece(self, token):
+        out = ctypes.c_char_p()
+        _check(_token_piece(self._handle, int(token), ctypes.byref(out)), lambda: f"token {token} out of range")
+        return out.value.decode()
+
+    def detokenize(self, tokens):
+        return "".join(self.piece(t) for t in tokens)
+
+    def close(self):
+        if getattr(self, "_handle", None):
+            _model_free(self._handle)
+            self._handle = None
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Sampler:
+    """Seeded sampling over any logits (list or array)."""
+
+    def __init__(self, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.1, repeat_last_n=64,
+                 seed=1234):
+        p = _sampler_params(temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed)
+        handle = _P()
+        _check(_sampler_create(ctypes.byref(p), ctypes.byref(handle)), lambda: "invalid sampler parameters")
+        self._handle = handle
+
+    def sample(self, logits):
+        arr = (ctypes.c_float * len(logits))(*[float(x) for x in logits])
+        out = ctypes.c_int32()
+        _check(_sampler_sample(self._handle, arr, len(logits), ctypes.byref(out)), lambda: "sample failed")
+        return out.value
+
+    def accept(self, token):
+        _sampler_accept(self._handle, int(token))
+
+    def __del__(self):
+        if getattr(self, "_handle", None):
+            _sampler_free(self._handle)
+            self._handle = None
+
+
+def _sampler_params(temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed):
+    p = _SamplerParams()
+    _sampler_default_params(ctypes.byref(p))
+    p.temperature, p.top_k, p.top_p, p.min_p = temperature, top_k, top_p, min_p
+    p.repeat_penalty, p.repeat_last_n, p.seed = repeat_penalty, repeat_last_n, seed
+    return p
+
+
+class Context:
+    """KV caches and scratch for running a model; use from one thread at a time."""
+
+    def __init__(self, model, n_threads=0, max_sequences=1, max_batch=64, engine="fast", value_path="auto"):
+        self.model = model
+        params = _ContextParams()
+        _context_default_params(ctypes.byref(params))
+        params.n_threads = n_threads
+        params.max_sequences = max_sequences
+        params.max_batch = max_batch
+        params.engine = {"fast": 0, "reference": 1}[engine]
+        params.value_path = {"auto": 0, "unitary": 1, "observables": 2}[value_path]
+        handle = _P()
+        err = ctypes.create_string_buffer(1024)
+        _check(_context_create(model._handle, ctypes.byref(params), ctypes.byref(handle), err, len(err)),
+               lambda: err.value.decode(errors="replace"))
+        self._handle = handle
+
+    def _error(self):
+        return _context_last_error(self._handle).decode(errors="replace")
+
+    def decode(self, tokens, seq_id=0, logits="last"):
+        """Appends tokens to a sequence in one call. Returns the logits of the
+        last token ("last"), of every token ("all"), or None."""
+        n = len(tokens)
+        entries = (_BatchEntry * n)()
+        for i, t in enumerate(tokens):
+            want = logits == "all" or (logits == "last" and i == n - 1)
+            entries[i] = _BatchEntry(seq_id, int(t), 1 if want else 0)
+        _check(_decode(self._handle, entries, n), self._error)
+        if logits == "last":
+            return self.logits(n - 1)
+        if logits == "all":
+            return [self.logits(i) for i in range(n)]
+        return None
+
+    def logits(self, index):
+        ptr = _c_float_p()
+        _check(_get_logits(self._handle, index, ctypes.byref(ptr)), self._error)
+        v = self.model.vocab_size
+        if _np is not None:
+            return _np.ctypeslib.as_array(ptr, shape=(v,)).copy()
+        return ptr[:v]
+
+    def clear(self, seq_id=0):
+        _check(_seq_clear(self._handle, seq_id), self._error)
+
+    def length(self, seq_id=0):
+        n = ctypes.c_int32()
+        _check(_seq_length(self._handle, seq_id, ctypes.byref(n)), self._error)
+        return n.value
+
+    def generate(self, prompt, max_tokens=128, seed=1234, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05,
+                 repeat_penalty=1.1, repeat_last_n=64, stop=(), seq_id=0):
+        """Yields pieces of generated text. Runs the whole generation in one
+        libqisa call, collecting the pieces, then yields them."""
+        pieces = []
+
+        def on_piece(data, length, _user):
+            pieces.append(ctypes.string_at(data, length).decode(errors="replace"))
+            return 0
+
+        cb = _PIECE_CB(on_piece)
+        p = _GenerateParams()
+        _generate_default_params(ctypes.byref(p))
+        p.max_tokens = max_tokens
+        p.seq_id = seq_id
+        p.sampling = _sampler_params(temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed)
+        stops = [s.encode() for s in stop]
+        arr = (ctypes.c_char_p * max(len(stops), 1))(*stops)
+        p.stop_strings = arr
+        p.n_stop_strings = len(stops)
+        p.on_piece = cb
+        result = _GenerateResult()
+        result.struct_size = ctypes.sizeof(result)
+        _check(_generate(self._handle, prompt.encode(), ctypes.byref(p), ctypes.byref(result)), self._error)
+        self.last_result = {name: getattr(result, name) for name, _ in _GenerateResult._fields_
+                            if name != "struct_size"}
+        yield from pieces
+
+    def close(self):
+        if getattr(self, "_handle", None):
+            _context_free(self._handle)
+            self._handle = None
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

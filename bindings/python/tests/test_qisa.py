@@ -1,0 +1,71 @@
+"""Tests of the Python bindings, run by ctest with the system python3
+(unittest; no pytest needed)."""
+
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+import qisa  # noqa: E402
+
+FIXTURES = os.environ.get("QISA_FIXTURES", os.path.join(os.path.dirname(__file__), "../../../tests/fixtures"))
+MODEL = os.path.join(FIXTURES, "tiny-qisa-v3.qisa")
+
+
+class BindingsTest(unittest.TestCase):
+    def test_version(self):
+        self.assertRegex(qisa.version(), r"^\d+\.\d+\.\d+$")
+
+    def test_model_info_and_tokenizer(self):
+        m = qisa.Model(MODEL)
+        self.assertEqual(m.vocab_size, 65)
+        self.assertEqual(m.n_ctx, 16)
+        self.assertEqual(m.info["n_layer"], 2)
+        ids = m.tokenize("ROMEO:")
+        self.assertEqual(len(ids), 6)
+        self.assertEqual(m.detokenize(ids), "ROMEO:")
+        with self.assertRaises(qisa.QisaError) as cm:
+            m.tokenize("price: \u20ac5")
+        self.assertEqual(cm.exception.status, 13)
+        self.assertIn("U+20AC", cm.exception.message)
+        self.assertEqual(m.tokenize("a\u20acb", skip_unknown=True), m.tokenize("ab"))
+        self.assertIsNotNone(m.metadata("dataset_sha256"))
+
+    def test_load_errors_raise(self):
+        with self.assertRaises(qisa.QisaError) as cm:
+            qisa.Model("/nonexistent/model.qisa")
+        self.assertEqual(cm.exception.name, "I/O error")
+        with self.assertRaises(qisa.QisaError) as cm:
+            qisa.Model(data=b"definitely not a model")
+        self.assertEqual(cm.exception.status, 4)
+
+    def test_generate_is_deterministic_for_a_seed(self):
+        m = qisa.Model(MODEL)
+        ctx = qisa.Context(m)
+        a = "".join(ctx.generate("ROMEO:", max_tokens=40, seed=5))
+        b = "".join(ctx.generate("ROMEO:", max_tokens=40, seed=5))
+        c = "".join(ctx.generate("ROMEO:", max_tokens=40, seed=6))
+        self.assertEqual(a, b)
+        self.assertNotEqual(a, c)
+        self.assertEqual(ctx.last_result["n_generated"], 40)
+
+    def test_decode_logits_and_sampler(self):
+        m = qisa.Model(MODEL)
+        ctx = qisa.Context(m)
+        ids = m.tokenize("KING")
+        every = ctx.decode(ids, logits="all")
+        self.assertEqual(len(every), 4)
+        self.assertEqual(len(every[-1]), 65)
+        ctx.clear()
+        last = ctx.decode(ids)
+        self.assertLess(max(abs(float(x) - float(y)) for x, y in zip(last, every[-1])), 1e-5)
+        self.assertEqual(ctx.length(), 4)
+        greedy = qisa.Sampler(temperature=0.0, repeat_penalty=1.0)
+        best = max(range(65), key=lambda i: float(last[i]))
+        self.assertEqual(greedy.sample(list(last)), best)
+        with self.assertRaises(qisa.QisaError):
+            ctx.decode([65])
+
+
+if __name__ == "__main__":
+    unittest.main()
