@@ -63,3 +63,12 @@ if(CPP_EXAMPLE)
     message(FATAL_ERROR "C++ example:\n${x1}\n---\n${x2}")
   endif()
 endif()
+
+# The bundled model verifies and generates the same text for a seed.
+if(DEFAULT_MODEL)
+  run_ok(d1 ${GENERATE} -n 40 --seed 11 --quiet)
+  run_ok(d2 ${GENERATE} -m ${DEFAULT_MODEL} -n 40 --seed 11 --quiet)
+  if(NOT d1 STREQUAL d2 OR NOT d1 MATCHES "^ROMEO:")
+    message(FATAL_ERROR "bundled model:\n${d1}\n---\n${d2}")
+  endif()
+endif()
