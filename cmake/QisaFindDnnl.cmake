@@ -2,6 +2,9 @@
 # GPU runtime) even for CPU use; where the OpenCL development files are
 # missing (e.g. the unpacked packages on a GPU machine), build the imported
 # target from the library and headers directly.
+if(TARGET DNNL::dnnl)
+  return()
+endif()
 find_package(OpenCL QUIET)
 if(OpenCL_FOUND)
   find_package(dnnl CONFIG REQUIRED)

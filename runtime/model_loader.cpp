@@ -19,6 +19,7 @@
 #include "model_storage.h"
 #include "qisa_generated.h"
 #include "tensor_names.h"
+#include "utf8.h"
 
 namespace qisa {
 
@@ -51,34 +52,9 @@ std::string shape_str(const std::vector<uint64_t>& s) {
 
 bool valid_utf8(std::string_view s, size_t* code_points) {
   size_t i = 0, n = 0;
+  uint32_t cp = 0;
   while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t len;
-    uint32_t cp;
-    if (c < 0x80) {
-      len = 1;
-      cp = c;
-    } else if ((c & 0xe0) == 0xc0) {
-      len = 2;
-      cp = c & 0x1f;
-    } else if ((c & 0xf0) == 0xe0) {
-      len = 3;
-      cp = c & 0x0f;
-    } else if ((c & 0xf8) == 0xf0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + len > s.size()) return false;
-    for (size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xc0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3f);
-    }
-    static constexpr uint32_t kMin[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return false;
-    i += len;
+    if (!utf8_next(s, i, &cp)) return false;
     ++n;
   }
   *code_points = n;
@@ -332,13 +308,9 @@ class Loader {
     }
     if (tok.kind == TokenizerKind::Char) {
       for (uint32_t i = 0; i < vocab; ++i) {
-        const std::string& piece = tok.pieces[i];
-        auto c = [&](size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(piece[k])); };
-        const size_t n = piece.size();
-        const uint32_t cp = n == 1 ? c(0)
-                            : n == 2 ? (c(0) & 0x1f) << 6 | (c(1) & 0x3f)
-                            : n == 3 ? (c(0) & 0x0f) << 12 | (c(1) & 0x3f) << 6 | (c(2) & 0x3f)
-                                     : (c(0) & 0x07) << 18 | (c(1) & 0x3f) << 12 | (c(2) & 0x3f) << 6 | (c(3) & 0x3f);
+        size_t at = 0;
+        uint32_t cp = 0;
+        utf8_next(tok.pieces[i], at, &cp);  // validated above
         tok.char_index.emplace_back(cp, static_cast<int32_t>(i));
       }
       std::sort(tok.char_index.begin(), tok.char_index.end());

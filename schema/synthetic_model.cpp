@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "tensor_names.h"
+#include "utf8.h"
 
 namespace qisa::writer {
 
@@ -24,21 +25,6 @@ class Rng {
  private:
   uint64_t s_;
 };
-
-std::string utf8(uint32_t cp) {
-  std::string s;
-  if (cp < 0x80) {
-    s += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    s += static_cast<char>(0xc0 | (cp >> 6));
-    s += static_cast<char>(0x80 | (cp & 0x3f));
-  } else {
-    s += static_cast<char>(0xe0 | (cp >> 12));
-    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    s += static_cast<char>(0x80 | (cp & 0x3f));
-  }
-  return s;
-}
 
 }  // namespace
 
@@ -100,7 +86,7 @@ ModelDesc make_synthetic_model(const SyntheticSpec& s) {
               s.activation,
               s.tied_lm_head,
               s.reference_transposed};
-  for (uint32_t i = 0; i < s.vocab_size; ++i) d.tokenizer.pieces.push_back(i < 95 ? utf8(32 + i) : utf8(0x100 + i));
+  for (uint32_t i = 0; i < s.vocab_size; ++i) d.tokenizer.pieces.push_back(i < 95 ? utf8_encode(32 + i) : utf8_encode(0x100 + i));
   d.metadata = {{"dataset", "synthetic"}, {"seed", std::to_string(s.seed)}};
 
   auto random = [&](const std::string& name, std::vector<uint64_t> shape, float scale, qisa_dtype dt) {

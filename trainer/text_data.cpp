@@ -1,5 +1,7 @@
 #include "text_data.h"
 
+#include "utf8.h"
+
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -13,39 +15,11 @@ std::vector<uint32_t> utf8_code_points(const std::string& s) {
   std::vector<uint32_t> out;
   out.reserve(s.size());
   for (size_t i = 0; i < s.size();) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-    if (len == 0 || i + len > s.size()) throw std::runtime_error("invalid UTF-8 at byte " + std::to_string(i));
-    uint32_t cp = len == 1 ? c : c & (0x7f >> len);
-    for (size_t k = 1; k < len; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xc0) != 0x80) throw std::runtime_error("invalid UTF-8 at byte " + std::to_string(i));
-      cp = (cp << 6) | (cc & 0x3f);
-    }
+    uint32_t cp = 0;
+    if (!qisa::utf8_next(s, i, &cp)) throw std::runtime_error("invalid UTF-8 at byte " + std::to_string(i));
     out.push_back(cp);
-    i += len;
   }
   return out;
-}
-
-std::string utf8_encode(uint32_t cp) {
-  std::string s;
-  if (cp < 0x80) {
-    s += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    s += static_cast<char>(0xc0 | (cp >> 6));
-    s += static_cast<char>(0x80 | (cp & 0x3f));
-  } else if (cp < 0x10000) {
-    s += static_cast<char>(0xe0 | (cp >> 12));
-    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    s += static_cast<char>(0x80 | (cp & 0x3f));
-  } else {
-    s += static_cast<char>(0xf0 | (cp >> 18));
-    s += static_cast<char>(0x80 | ((cp >> 12) & 0x3f));
-    s += static_cast<char>(0x80 | ((cp >> 6) & 0x3f));
-    s += static_cast<char>(0x80 | (cp & 0x3f));
-  }
-  return s;
 }
 
 CharVocab CharVocab::from_text(const std::string& text) {

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "utf8.h"
+
 namespace qisa::train {
 
 // Sorted unique code points of a UTF-8 text; one token per code point.
@@ -27,7 +29,7 @@ class CharVocab {
 
 // Decodes UTF-8 into code points; throws on invalid input.
 std::vector<uint32_t> utf8_code_points(const std::string& text);
-std::string utf8_encode(uint32_t cp);
+using qisa::utf8_encode;
 
 // The part of the tokens used for training and for testing, and its name.
 struct Split {
