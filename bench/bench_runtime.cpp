@@ -3,12 +3,15 @@
 // value path (unitary vs observables). Random weights of the right shapes.
 //   bench_runtime --benchmark_format=json
 #include <benchmark/benchmark.h>
+#include <omp.h>
 
 #include <map>
 #include <memory>
 #include <vector>
 
+#include "api_model.h"
 #include "qisa.h"
+#include "quantum_layer.h"
 #include "synthetic_model.h"
 
 namespace {
@@ -155,27 +158,29 @@ BENCHMARK(BM_Batched)
     ->ArgsProduct({{0, 3}, {16, 128}, {1, 8, 64, 256, 1024}, {2}})
     ->Unit(benchmark::kMicrosecond);
 
-// The QISA value path alone: unitary (phi = U psi + O(D) Pauli sums) vs
-// dense observables (psi^T O' psi), batch of 64 streams at n_embd 128.
+// The QISA value computation alone (one v3 head's value projection, rows
+// of random inputs): unitary (phi = U psi, then O(D) Pauli sums) vs the
+// research code's dense observables (psi^T O' psi). Args: path, n_embd, rows.
 void BM_ValuePath(benchmark::State& state) {
   const auto path = static_cast<qisa_value_path>(state.range(0));
-  const int d = static_cast<int>(state.range(1));
-  auto ctx = context(model(3, d, 16), 64, 64, 1, path);
-  for (int b = 0; b < 64; ++b) fill(ctx.get(), b, 8);
-  std::vector<qisa_batch_entry> e;
-  for (int b = 0; b < 64; ++b) e.push_back({b, 3, 1});
+  const int d = static_cast<int>(state.range(1)), R = static_cast<int>(state.range(2));
+  const qisa::Model& m = qisa::model_of(model(3, d, 16));
+  auto dnnl = qisa::make_dnnl_context();
+  omp_set_num_threads(1);
+  qisa::QuantumLayer layer({&*m.layers[0].heads[0].qv}, d, d, path, QISA_ENGINE_FAST, dnnl.get(), R);
+  std::vector<float> u(static_cast<size_t>(R * d)), out(static_cast<size_t>(R * d));
+  for (size_t i = 0; i < u.size(); ++i) u[i] = static_cast<float>((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+  float* dest[] = {out.data()};
   for (auto _ : state) {
-    qisa_decode(ctx.get(), e.data(), 64);
-    state.PauseTiming();
-    for (int b = 0; b < 64; ++b) qisa_seq_truncate(ctx.get(), b, 8);
-    state.ResumeTiming();
+    layer.run(u.data(), R, dest, d);
+    benchmark::DoNotOptimize(out.data());
   }
   state.SetLabel(path == QISA_VALUE_PATH_OBSERVABLES ? "observables" : "unitary");
-  state.SetItemsProcessed(state.iterations() * 64);
+  state.SetItemsProcessed(state.iterations() * R);
 }
 BENCHMARK(BM_ValuePath)
-    ->ArgNames({"path", "n_embd"})
-    ->ArgsProduct({{QISA_VALUE_PATH_UNITARY, QISA_VALUE_PATH_OBSERVABLES}, {16, 128}})
+    ->ArgNames({"path", "n_embd", "rows"})
+    ->ArgsProduct({{QISA_VALUE_PATH_UNITARY, QISA_VALUE_PATH_OBSERVABLES}, {16, 128}, {1, 64}})
     ->Unit(benchmark::kMicrosecond);
 
 }  // namespace

@@ -10,9 +10,11 @@
 #include <vector>
 
 #include "kv_cache.h"
+#include "linear_op.h"
 #include "matmul_dnnl.h"
 #include "model.h"
 #include "qisa.h"
+#include "quantum_layer.h"
 #include "weights.h"
 
 namespace qisa {
@@ -44,45 +46,31 @@ class Engine {
   int64_t max_rows() const { return max_rows_; }
 
  private:
-  struct Linear {
-    const float* w = nullptr;
-    const float* b = nullptr;
-    int64_t in = 0, out = 0;
-    std::unique_ptr<DnnlLinear> fast;
-  };
   struct HeadPlan {
     qisa_attention_kind kind = QISA_ATTENTION_CSA;
     float scale = 1.0f;
-    Linear q, k, v;                     // linear projections (CSA q/k/v, v3 q/k)
-    int qq = -1, qk = -1, qv = -1;      // indices into LayerPlan::projections
+    LinearOp q, k, v;  // linear projections (CSA q/k/v, v3 q/k); quantum ones live in LayerPlan::quantum
   };
   struct LayerPlan {
     const float *ln1_w = nullptr, *ln1_b = nullptr, *ln2_w = nullptr, *ln2_b = nullptr;
-    Linear proj, up, down;
+    LinearOp proj, up, down;
     std::vector<HeadPlan> heads;
-    std::vector<const QuantumProjection*> projections;
-    bool normalized = true;
-    // All projections of the layer in one GEMM: rows [2D p, 2D p + D) are
-    // Re U_p, the next D rows Im U_p (unitary path); or rows
-    // [(p h + k) D, ...) are Re O'_{p,k} (observables path).
-    std::vector<float> stacked;
-    Linear quantum;
+    std::unique_ptr<QuantumLayer> quantum;  // null when no head is quantum-inspired
+    std::vector<float*> quantum_dest;       // per projection: its first output column
   };
 
-  void init_linear(Linear& l, const TensorView* w, const TensorView* b);
-  void init_quantum(LayerPlan& plan);
-  void linear(Linear& l, const float* in, float* out, int64_t rows);
-  void quantum_outputs(LayerPlan& plan, const float* u, int64_t rows);
+  void init_linear(LinearOp& l, const TensorView* w, const TensorView* b);
+  void linear(LinearOp& l, const float* in, float* out, int64_t rows) { l.run(options_.engine, in, out, rows); }
 
   const Model& model_;
   EngineOptions options_;
   F32Weights weights_;
   DnnlContextPtr dnnl_;
   std::vector<LayerPlan> layers_;
-  Linear lm_head_;
-  int64_t max_rows_, d_, hs_, n_ff_, D_ = 0, max_proj_ = 0;
+  LinearOp lm_head_;
+  int64_t max_rows_, d_, hs_, n_ff_;
   // Scratch, sized once for max_rows.
-  std::vector<float> x_, u_, q_, k_, v_, att_, hidden_, psi_, qout_, tmp_, scores_, logit_rows_;
+  std::vector<float> x_, u_, q_, k_, v_, att_, hidden_, tmp_, scores_, logit_rows_;
   std::vector<int32_t> slot_scratch_;
 };
 

@@ -1,0 +1,110 @@
+#include "quantum_layer.h"
+
+#include <algorithm>
+
+#include "dtype.h"
+#include "error.h"
+#include "reference_ops.h"
+
+namespace qisa {
+
+namespace {
+
+void load_matrix(const TensorView* t, int64_t row0, int64_t rows, float* out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    dequantize_row(t->dtype, t->row(static_cast<uint64_t>(row0 + r)), t->cols(), out + r * static_cast<int64_t>(t->cols()));
+  }
+}
+
+// Re(O'_k) = Re(U^dag P_k U), for a model stored without observables.
+void observables_from_unitary(const QuantumProjection& p, const float* u_re, const float* u_im, float* out) {
+  const int64_t D = int64_t{1} << p.n_qubits;
+  std::vector<cplx> col(static_cast<size_t>(D)), pcol(static_cast<size_t>(D));
+  for (size_t k = 0; k < p.paulis.size(); ++k) {
+    for (int64_t c = 0; c < D; ++c) {
+      for (int64_t r = 0; r < D; ++r) col[static_cast<size_t>(r)] = cplx(u_re[r * D + c], u_im[r * D + c]);
+      apply_pauli(p.paulis[k], col, pcol);
+      for (int64_t a = 0; a < D; ++a) {
+        cplx acc = 0.0;
+        for (int64_t i = 0; i < D; ++i) acc += cplx(u_re[i * D + a], -u_im[i * D + a]) * pcol[static_cast<size_t>(i)];
+        out[(static_cast<int64_t>(k) * D + a) * D + c] = static_cast<float>(acc.real());
+      }
+    }
+  }
+}
+
+}  // namespace
+
+QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, int64_t d, int64_t h,
+                           qisa_value_path path, qisa_engine engine, DnnlContext* dnnl, int64_t max_rows)
+    : projections_(std::move(projections)), d_(d), h_(h), path_(path), engine_(engine) {
+  const auto P = static_cast<int64_t>(projections_.size());
+  D_ = int64_t{1} << projections_.at(0)->n_qubits;
+  const int64_t D = D_;
+  normalized_ = projections_[0]->encoding == Encoding::Normalized;
+  for (const auto* p : projections_) {
+    if ((p->encoding == Encoding::Normalized) != normalized_) {
+      fail(QISA_ERR_UNSUPPORTED, "a layer mixes normalized and raw amplitude encodings");
+    }
+  }
+  std::vector<float> re(static_cast<size_t>(D * D)), im(static_cast<size_t>(D * D));
+  if (path_ == QISA_VALUE_PATH_OBSERVABLES) {
+    // Rows (p h + k) D + a hold Re(O'_{p,k})[a, :]: psi^T Re(O') psi for a real
+    // psi (the imaginary part of a Hermitian O' is antisymmetric and drops out).
+    stacked_.resize(static_cast<size_t>(P * h * D * D));
+    for (int64_t p = 0; p < P; ++p) {
+      const QuantumProjection& q = *projections_[static_cast<size_t>(p)];
+      float* dst = stacked_.data() + p * h * D * D;
+      if (q.observables_re) {
+        load_matrix(q.observables_re, 0, h * D, dst);
+      } else {
+        load_matrix(q.unitary_re, 0, D, re.data());
+        load_matrix(q.unitary_im, 0, D, im.data());
+        observables_from_unitary(q, re.data(), im.data(), dst);
+      }
+    }
+  } else {
+    // Rows [2D p, 2D p + D) hold Re U_p, the next D rows Im U_p.
+    stacked_.resize(static_cast<size_t>(2 * P * D * D));
+    for (int64_t p = 0; p < P; ++p) {
+      const QuantumProjection& q = *projections_[static_cast<size_t>(p)];
+      load_matrix(q.unitary_re, 0, D, stacked_.data() + 2 * p * D * D);
+      load_matrix(q.unitary_im, 0, D, stacked_.data() + (2 * p + 1) * D * D);
+      plans_.emplace_back(q.paulis, D);
+    }
+  }
+  gemm_.init(stacked_.data(), nullptr, D, static_cast<int64_t>(stacked_.size()) / D, dnnl);
+  psi_.resize(static_cast<size_t>(max_rows * D));
+  out_.resize(static_cast<size_t>(max_rows * gemm_.out));
+  int64_t scratch = 0;
+  for (const auto& plan : plans_) scratch = std::max(scratch, plan.scratch_size());
+  scratch_.resize(static_cast<size_t>(scratch));
+}
+
+void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t stride) {
+  const int64_t D = D_, width = gemm_.out;
+  ref::encode_amplitudes(psi_.data(), u, R, d_, D, normalized_);
+  gemm_.run(engine_, psi_.data(), out_.data(), R);  // phi (or O' psi) of every projection at once
+  for (size_t p = 0; p < projections_.size(); ++p) {
+    const auto pi = static_cast<int64_t>(p);
+    for (int64_t r = 0; r < R; ++r) {
+      float* o = dest[p] + r * stride;
+      const float* row = out_.data() + r * width;
+      if (path_ == QISA_VALUE_PATH_OBSERVABLES) {
+        const float* psi = psi_.data() + r * D;
+        for (int64_t k = 0; k < h_; ++k) {  // psi . (Re O'_k psi)
+          const float* y = row + (pi * h_ + k) * D;
+          float acc = 0.0f;
+          for (int64_t a = 0; a < D; ++a) acc += psi[a] * y[a];
+          o[k] = acc;
+        }
+      } else if (engine_ == QISA_ENGINE_FAST) {
+        plans_[p].values(o, row + 2 * pi * D, row + (2 * pi + 1) * D, scratch_.data());
+      } else {
+        ref::pauli_values(o, row + 2 * pi * D, row + (2 * pi + 1) * D, D, projections_[p]->paulis.data(), h_);
+      }
+    }
+  }
+}
+
+}  // namespace qisa
