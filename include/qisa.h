@@ -186,23 +186,18 @@ typedef enum qisa_tokenize_flags {
  * ask). A character the vocabulary lacks gives QISA_ERR_UNKNOWN_CHARACTER
  * with a message naming it and its byte offset, unless flags has
  * QISA_TOKENIZE_SKIP_UNKNOWN. Safe to call from many threads at once. */
-QISA_API qisa_status qisa_tokenize(const qisa_model *model, const char *text,
-                                   size_t text_len, int32_t *tokens,
-                                   size_t capacity, size_t *out_count,
-                                   uint32_t flags, char *errmsg,
+QISA_API qisa_status qisa_tokenize(const qisa_model* model, const char* text, size_t text_len, int32_t* tokens,
+                                   size_t capacity, size_t* out_count, uint32_t flags, char* errmsg,
                                    size_t errmsg_size);
 
 /* The UTF-8 piece of a token (NUL-terminated, valid while the model lives). */
-QISA_API qisa_status qisa_token_piece(const qisa_model *model, int32_t token,
-                                      const char **out_piece);
+QISA_API qisa_status qisa_token_piece(const qisa_model* model, int32_t token, const char** out_piece);
 
 /* Writes the text of `n_tokens` tokens plus a NUL into buf. *out_len gets
  * the text's length in bytes (without the NUL); QISA_ERR_BUFFER_TOO_SMALL
  * when capacity < *out_len + 1 (buf may be NULL to ask). */
-QISA_API qisa_status qisa_detokenize(const qisa_model *model,
-                                     const int32_t *tokens, size_t n_tokens,
-                                     char *buf, size_t capacity,
-                                     size_t *out_len);
+QISA_API qisa_status qisa_detokenize(const qisa_model* model, const int32_t* tokens, size_t n_tokens, char* buf,
+                                     size_t capacity, size_t* out_len);
 
 /* ---- context -------------------------------------------------------------
  * A context holds the per-sequence KV caches and scratch memory for running
@@ -238,32 +233,30 @@ typedef enum qisa_overflow {
 } qisa_overflow;
 
 typedef struct qisa_context_params {
-  size_t struct_size;         /* sizeof(qisa_context_params)                */
-  int32_t n_threads;          /* 0: automatic (1 for small models)          */
+  size_t struct_size; /* sizeof(qisa_context_params)                */
+  int32_t n_threads;  /* 0: automatic (1 for small models)          */
   qisa_backend backend;
   qisa_engine engine;
-  int32_t max_sequences;      /* sequence ids are 0 .. max_sequences-1 (1)  */
-  int32_t max_batch;          /* entries per qisa_decode call (64)          */
+  int32_t max_sequences; /* sequence ids are 0 .. max_sequences-1 (1)  */
+  int32_t max_batch;     /* entries per qisa_decode call (64)          */
   qisa_value_path value_path;
   qisa_overflow overflow;
 } qisa_context_params;
 
-QISA_API void qisa_context_default_params(qisa_context_params *params);
+QISA_API void qisa_context_default_params(qisa_context_params* params);
 
 /* Creates a context. `params` may be NULL for defaults. */
-QISA_API qisa_status qisa_context_create(const qisa_model *model,
-                                         const qisa_context_params *params,
-                                         qisa_context **out_context,
-                                         char *errmsg, size_t errmsg_size);
+QISA_API qisa_status qisa_context_create(const qisa_model* model, const qisa_context_params* params,
+                                         qisa_context** out_context, char* errmsg, size_t errmsg_size);
 /* NULL is a no-op. */
-QISA_API void qisa_context_free(qisa_context *ctx);
+QISA_API void qisa_context_free(qisa_context* ctx);
 
 /* The message of the context's last failed call ("" after a success). */
-QISA_API const char *qisa_context_last_error(const qisa_context *ctx);
+QISA_API const char* qisa_context_last_error(const qisa_context* ctx);
 
 /* The backend the context runs on (AUTO resolved), and its thread count. */
-QISA_API qisa_backend qisa_context_backend(const qisa_context *ctx);
-QISA_API int32_t qisa_context_threads(const qisa_context *ctx);
+QISA_API qisa_backend qisa_context_backend(const qisa_context* ctx);
+QISA_API int32_t qisa_context_threads(const qisa_context* ctx);
 
 /* ---- decoding ------------------------------------------------------------ */
 
@@ -278,33 +271,26 @@ typedef struct qisa_batch_entry {
  * call (entries of one sequence are consecutive positions). Many sequences
  * advance together, and a prompt is one call with one entry per token.
  * On failure no sequence changes. */
-QISA_API qisa_status qisa_decode(qisa_context *ctx,
-                                 const qisa_batch_entry *entries,
-                                 int32_t n_entries);
+QISA_API qisa_status qisa_decode(qisa_context* ctx, const qisa_batch_entry* entries, int32_t n_entries);
 
 /* The vocab-size logits of entry `index` of the last qisa_decode call, if
  * it asked for them. Valid until the next decode on this context. */
-QISA_API qisa_status qisa_get_logits(qisa_context *ctx, int32_t index,
-                                     const float **out_logits);
+QISA_API qisa_status qisa_get_logits(qisa_context* ctx, int32_t index, const float** out_logits);
 
 /* Tokens in a sequence's cache (its window: at most n_ctx). */
-QISA_API qisa_status qisa_seq_length(qisa_context *ctx, int32_t seq_id,
-                                     int32_t *out_length);
+QISA_API qisa_status qisa_seq_length(qisa_context* ctx, int32_t seq_id, int32_t* out_length);
 /* Empties a sequence; seq_id -1 empties all. */
-QISA_API qisa_status qisa_seq_clear(qisa_context *ctx, int32_t seq_id);
+QISA_API qisa_status qisa_seq_clear(qisa_context* ctx, int32_t seq_id);
 /* Keeps the first n_tokens of a sequence. */
-QISA_API qisa_status qisa_seq_truncate(qisa_context *ctx, int32_t seq_id,
-                                       int32_t n_tokens);
+QISA_API qisa_status qisa_seq_truncate(qisa_context* ctx, int32_t seq_id, int32_t n_tokens);
 
 /* Saves a sequence's cache (tokens and keys/values) to bytes, and restores
  * it into any sequence of a context of the same model. save: *out_size gets
  * the size needed; QISA_ERR_BUFFER_TOO_SMALL when capacity is less (buf may
  * be NULL to ask). */
-QISA_API qisa_status qisa_seq_state_save(qisa_context *ctx, int32_t seq_id,
-                                         void *buf, size_t capacity,
-                                         size_t *out_size);
-QISA_API qisa_status qisa_seq_state_load(qisa_context *ctx, int32_t seq_id,
-                                         const void *buf, size_t size);
+QISA_API qisa_status qisa_seq_state_save(qisa_context* ctx, int32_t seq_id, void* buf, size_t capacity,
+                                         size_t* out_size);
+QISA_API qisa_status qisa_seq_state_load(qisa_context* ctx, int32_t seq_id, const void* buf, size_t size);
 
 /* ---- sampling ------------------------------------------------------------ */
 
@@ -322,24 +308,21 @@ typedef struct qisa_sampler_params {
   uint64_t seed;         /* same seed, same logits -> same tokens             */
 } qisa_sampler_params;
 
-QISA_API void qisa_sampler_default_params(qisa_sampler_params *params);
-QISA_API qisa_status qisa_sampler_create(const qisa_sampler_params *params,
-                                         qisa_sampler **out_sampler);
-QISA_API void qisa_sampler_free(qisa_sampler *sampler);
+QISA_API void qisa_sampler_default_params(qisa_sampler_params* params);
+QISA_API qisa_status qisa_sampler_create(const qisa_sampler_params* params, qisa_sampler** out_sampler);
+QISA_API void qisa_sampler_free(qisa_sampler* sampler);
 /* Picks a token from n_vocab logits (not modified). */
-QISA_API qisa_status qisa_sampler_sample(qisa_sampler *sampler,
-                                         const float *logits, int32_t n_vocab,
-                                         int32_t *out_token);
+QISA_API qisa_status qisa_sampler_sample(qisa_sampler* sampler, const float* logits, int32_t n_vocab,
+                                         int32_t* out_token);
 /* Records a token for the repetition penalty (sample() does not). */
-QISA_API qisa_status qisa_sampler_accept(qisa_sampler *sampler, int32_t token);
+QISA_API qisa_status qisa_sampler_accept(qisa_sampler* sampler, int32_t token);
 /* Forgets history and re-seeds. */
-QISA_API qisa_status qisa_sampler_reset(qisa_sampler *sampler, uint64_t seed);
+QISA_API qisa_status qisa_sampler_reset(qisa_sampler* sampler, uint64_t seed);
 
 /* ---- generation ---------------------------------------------------------- */
 
 /* Called with each piece of generated text; return nonzero to stop. */
-typedef int (*qisa_piece_callback)(const char *piece, size_t length,
-                                   void *user_data);
+typedef int (*qisa_piece_callback)(const char* piece, size_t length, void* user_data);
 
 typedef enum qisa_stop_reason {
   QISA_STOP_MAX_TOKENS = 0,
@@ -349,16 +332,16 @@ typedef enum qisa_stop_reason {
 } qisa_stop_reason;
 
 typedef struct qisa_generate_params {
-  size_t struct_size;              /* sizeof(qisa_generate_params)          */
-  int32_t max_tokens;              /* tokens to generate (128)              */
-  int32_t seq_id;                  /* sequence to use; it is cleared (0)    */
+  size_t struct_size; /* sizeof(qisa_generate_params)          */
+  int32_t max_tokens; /* tokens to generate (128)              */
+  int32_t seq_id;     /* sequence to use; it is cleared (0)    */
   qisa_sampler_params sampling;
-  const char *const *stop_strings; /* generation ends before any of these;
+  const char* const* stop_strings; /* generation ends before any of these;
                                       they are not emitted                  */
   int32_t n_stop_strings;
-  qisa_piece_callback on_piece;    /* may be NULL                           */
-  void *user_data;
-  uint32_t tokenize_flags;         /* qisa_tokenize_flags for the prompt    */
+  qisa_piece_callback on_piece; /* may be NULL                           */
+  void* user_data;
+  uint32_t tokenize_flags; /* qisa_tokenize_flags for the prompt    */
 } qisa_generate_params;
 
 typedef struct qisa_generate_result {
@@ -370,15 +353,14 @@ typedef struct qisa_generate_result {
   double decode_ms;
 } qisa_generate_result;
 
-QISA_API void qisa_generate_default_params(qisa_generate_params *params);
+QISA_API void qisa_generate_default_params(qisa_generate_params* params);
 
 /* Tokenizes the prompt, evaluates it, then samples up to max_tokens tokens,
  * streaming their text to on_piece. result may be NULL. The prompt must
  * have at least one token; a prompt longer than n_ctx follows the context's
  * overflow policy. */
-QISA_API qisa_status qisa_generate(qisa_context *ctx, const char *prompt,
-                                   const qisa_generate_params *params,
-                                   qisa_generate_result *result);
+QISA_API qisa_status qisa_generate(qisa_context* ctx, const char* prompt, const qisa_generate_params* params,
+                                   qisa_generate_result* result);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -10,7 +10,9 @@
 
 namespace qisa {
 
-void use_context_threads(const qisa_context* ctx) { omp_set_num_threads(ctx->impl->threads()); }
+void use_context_threads(const qisa_context* ctx) {
+  omp_set_num_threads(ctx->impl->threads());
+}
 
 namespace {
 
@@ -19,9 +21,8 @@ qisa_context_params resolve(const qisa_context_params* in) {
   qisa_context_default_params(&p);
   if (in == nullptr) return p;
   if (in->struct_size != sizeof(qisa_context_params)) {
-    fail(QISA_ERR_INVALID_ARGUMENT,
-         "params->struct_size is %zu, expected %zu (call qisa_context_default_params first)", in->struct_size,
-         sizeof(qisa_context_params));
+    fail(QISA_ERR_INVALID_ARGUMENT, "params->struct_size is %zu, expected %zu (call qisa_context_default_params first)",
+         in->struct_size, sizeof(qisa_context_params));
   }
   p = *in;
   auto range = [](const char* name, int64_t v, int64_t lo, int64_t hi) {
@@ -91,7 +92,9 @@ qisa_status qisa_context_create(const qisa_model* model, const qisa_context_para
   return st;
 }
 
-void qisa_context_free(qisa_context* ctx) { std::unique_ptr<qisa_context> owned(ctx); }
+void qisa_context_free(qisa_context* ctx) {
+  std::unique_ptr<qisa_context> owned(ctx);
+}
 
 const char* qisa_context_last_error(const qisa_context* ctx) {
   return ctx == nullptr ? "context is NULL" : ctx->last_error.c_str();
@@ -101,12 +104,15 @@ qisa_backend qisa_context_backend(const qisa_context* ctx) {
   return ctx == nullptr ? QISA_BACKEND_AUTO : QISA_BACKEND_CPU;
 }
 
-int32_t qisa_context_threads(const qisa_context* ctx) { return ctx == nullptr ? 0 : ctx->impl->threads(); }
+int32_t qisa_context_threads(const qisa_context* ctx) {
+  return ctx == nullptr ? 0 : ctx->impl->threads();
+}
 
 qisa_status qisa_decode(qisa_context* ctx, const qisa_batch_entry* entries, int32_t n) {
   if (ctx == nullptr) return QISA_ERR_INVALID_ARGUMENT;
   return ctx->run([&] {
-    if (n < 0 || (n > 0 && entries == nullptr)) qisa::fail(QISA_ERR_INVALID_ARGUMENT, "entries is NULL or n_entries < 0");
+    if (n < 0 || (n > 0 && entries == nullptr))
+      qisa::fail(QISA_ERR_INVALID_ARGUMENT, "entries is NULL or n_entries < 0");
     qisa::use_context_threads(ctx);
     ctx->impl->decode({entries, static_cast<size_t>(n)});
   });

@@ -45,7 +45,9 @@ qisa_status qisa_sampler_create(const qisa_sampler_params* params, qisa_sampler*
   });
 }
 
-void qisa_sampler_free(qisa_sampler* s) { std::unique_ptr<qisa_sampler> owned(s); }
+void qisa_sampler_free(qisa_sampler* s) {
+  std::unique_ptr<qisa_sampler> owned(s);
+}
 
 qisa_status qisa_sampler_sample(qisa_sampler* s, const float* logits, int32_t n_vocab, int32_t* out_token) {
   if (s == nullptr || logits == nullptr || out_token == nullptr || n_vocab <= 0) return QISA_ERR_INVALID_ARGUMENT;

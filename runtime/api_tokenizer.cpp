@@ -8,8 +8,8 @@
 
 extern "C" {
 
-qisa_status qisa_tokenize(const qisa_model* model, const char* text, size_t text_len, int32_t* tokens,
-                          size_t capacity, size_t* out_count, uint32_t flags, char* errmsg, size_t errmsg_size) {
+qisa_status qisa_tokenize(const qisa_model* model, const char* text, size_t text_len, int32_t* tokens, size_t capacity,
+                          size_t* out_count, uint32_t flags, char* errmsg, size_t errmsg_size) {
   std::string msg;
   const qisa_status st = qisa::guarded(msg, [&] {
     if (model == nullptr || out_count == nullptr || (text == nullptr && text_len > 0)) {

@@ -28,8 +28,7 @@ Context::Context(const Model& model, const qisa_context_params& params, int32_t 
     : model_(model),
       params_(params),
       threads_(threads),
-      cache_(model.config.n_layer, params.max_sequences, model.config.n_ctx, model.config.n_embd,
-             model.config.n_head),
+      cache_(model.config.n_layer, params.max_sequences, model.config.n_ctx, model.config.n_embd, model.config.n_head),
       engine_(model, engine_options(model, params)),
       logits_(static_cast<size_t>(params.max_batch) * model.config.vocab_size),
       has_logits_(static_cast<size_t>(params.max_batch), 0),
@@ -41,8 +40,7 @@ Context::Context(const Model& model, const qisa_context_params& params, int32_t 
 
 void Context::check_seq(int32_t seq) const {
   if (seq < 0 || seq >= params_.max_sequences) {
-    fail(QISA_ERR_OUT_OF_RANGE, "sequence id %d is out of range 0..%d (max_sequences)", seq,
-         params_.max_sequences - 1);
+    fail(QISA_ERR_OUT_OF_RANGE, "sequence id %d is out of range 0..%d (max_sequences)", seq, params_.max_sequences - 1);
   }
 }
 
@@ -133,7 +131,8 @@ const float* Context::logits(int32_t index) const {
   if (index < 0 || index >= last_entries_) {
     fail(QISA_ERR_OUT_OF_RANGE, "entry %d is out of range: the last decode had %d entries", index, last_entries_);
   }
-  if (!has_logits_[static_cast<size_t>(index)]) fail(QISA_ERR_INVALID_ARGUMENT, "entry %d did not ask for logits", index);
+  if (!has_logits_[static_cast<size_t>(index)])
+    fail(QISA_ERR_INVALID_ARGUMENT, "entry %d did not ask for logits", index);
   return logits_.data() + static_cast<size_t>(index) * model_.config.vocab_size;
 }
 
@@ -173,8 +172,8 @@ void Context::save_state(int32_t seq, uint8_t* out) const {
   const ModelConfig& c = model_.config;
   auto& cache = const_cast<KvCache&>(cache_);
   const auto& tokens = cache.tokens(seq);
-  const uint32_t head[8] = {kStateMagic, kStateVersion, c.n_layer, c.n_embd, c.n_head, c.n_ctx, c.vocab_size,
-                            static_cast<uint32_t>(tokens.size())};
+  const uint32_t head[8] = {kStateMagic, kStateVersion, c.n_layer,    c.n_embd,
+                            c.n_head,    c.n_ctx,       c.vocab_size, static_cast<uint32_t>(tokens.size())};
   std::memcpy(out, head, sizeof head);
   out += sizeof head;
   std::memcpy(out, tokens.data(), tokens.size() * 4);

@@ -41,12 +41,12 @@ class Context {
   int32_t threads_;
   KvCache cache_;
   Engine engine_;
-  std::vector<float> logits_;           // [max_batch, vocab]
-  std::vector<uint8_t> has_logits_;     // per entry of the last decode
+  std::vector<float> logits_;        // [max_batch, vocab]
+  std::vector<uint8_t> has_logits_;  // per entry of the last decode
   int32_t last_entries_ = 0;
-  std::vector<Row> pending_;            // rows not yet run
+  std::vector<Row> pending_;                  // rows not yet run
   std::vector<std::vector<int32_t>> window_;  // per sequence: its tokens once pending rows are run
-  std::vector<uint8_t> touched_;        // sequences with pending rows
+  std::vector<uint8_t> touched_;              // sequences with pending rows
 };
 
 }  // namespace qisa

@@ -76,8 +76,8 @@ void Engine::init_linear(LinearOp& l, const TensorView* w, const TensorView* b) 
 void Engine::forward(std::span<const Row> rows, KvCache& cache, float* logits) {
   const ModelConfig& c = model_.config;
   const auto R = static_cast<int64_t>(rows.size());
-  if (R > max_rows_) fail(QISA_ERR_INTERNAL, "engine: %lld rows > %lld", static_cast<long long>(R),
-                          static_cast<long long>(max_rows_));
+  if (R > max_rows_)
+    fail(QISA_ERR_INTERNAL, "engine: %lld rows > %lld", static_cast<long long>(R), static_cast<long long>(max_rows_));
   const int64_t d = d_, H = c.n_head;
   const bool pre = c.ln_placement == QISA_LN_PRE;
   const float* tok = weights_(model_.tok_emb);
@@ -127,8 +127,10 @@ void Engine::forward(std::span<const Row> rows, KvCache& cache, float* logits) {
     }
     linear(plan.proj, att_.data(), tmp_.data(), R);
     auto activation = [&](float* v, int64_t n) {
-      if (c.activation == QISA_ACTIVATION_RELU) ref::relu(v, n);
-      else ref::gelu(v, n);
+      if (c.activation == QISA_ACTIVATION_RELU)
+        ref::relu(v, n);
+      else
+        ref::gelu(v, n);
     };
     if (pre) {
       for (int64_t i = 0; i < R * d; ++i) x_[i] += tmp_[i];
@@ -161,8 +163,7 @@ void Engine::forward(std::span<const Row> rows, KvCache& cache, float* logits) {
   if (m == 0) return;
   ref::layernorm(logit_rows_.data(), tmp_.data(), weights_(model_.lnf_w), weights_(model_.lnf_b), m, d, c.ln_eps);
   const int64_t V = c.vocab_size;
-  const bool contiguous = slots.back() - slots.front() == m - 1 &&
-                          std::is_sorted(slots.begin(), slots.end());
+  const bool contiguous = slots.back() - slots.front() == m - 1 && std::is_sorted(slots.begin(), slots.end());
   if (contiguous) {
     linear(lm_head_, logit_rows_.data(), logits + static_cast<int64_t>(slots.front()) * V, m);
     return;

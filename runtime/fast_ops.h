@@ -26,10 +26,10 @@ class PauliPlan {
 
  private:
   int64_t D_;
-  std::vector<uint64_t> masks_;   // distinct X masks
-  std::vector<int32_t> group_;    // per string: its mask's index
-  std::vector<uint8_t> use_im_;   // per string: needs Im(sum) (odd number of Y) or Re(sum)
-  std::vector<float> coef_;       // [h, D]: phase sign * (-1)^popcount(j & z)
+  std::vector<uint64_t> masks_;  // distinct X masks
+  std::vector<int32_t> group_;   // per string: its mask's index
+  std::vector<uint8_t> use_im_;  // per string: needs Im(sum) (odd number of Y) or Re(sum)
+  std::vector<float> coef_;      // [h, D]: phase sign * (-1)^popcount(j & z)
 };
 
 }  // namespace qisa::fast

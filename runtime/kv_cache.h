@@ -11,7 +11,11 @@ namespace qisa {
 class KvCache {
  public:
   KvCache(int64_t n_layer, int64_t n_seq, int64_t n_ctx, int64_t n_embd, int64_t n_head)
-      : n_layer_(n_layer), n_seq_(n_seq), n_ctx_(n_ctx), d_(n_embd), h_(n_head),
+      : n_layer_(n_layer),
+        n_seq_(n_seq),
+        n_ctx_(n_ctx),
+        d_(n_embd),
+        h_(n_head),
         k_(static_cast<size_t>(n_layer * n_seq * n_ctx * n_embd)),
         v_(k_.size()),
         knorm_(static_cast<size_t>(n_layer * n_seq * n_ctx * n_head)),

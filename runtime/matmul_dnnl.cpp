@@ -14,7 +14,9 @@ class DnnlContext {
   dnnl::stream stream;
 };
 
-void DnnlContextDeleter::operator()(DnnlContext* c) const { std::default_delete<DnnlContext>()(c); }
+void DnnlContextDeleter::operator()(DnnlContext* c) const {
+  std::default_delete<DnnlContext>()(c);
+}
 
 DnnlContextPtr make_dnnl_context() {
   try {
@@ -43,8 +45,8 @@ struct DnnlLinear::Impl {
     const dnnl::memory::desc wei_md(dims{in, out}, dt::f32, dims{1, in});  // W^T of a row-major [out, in]
     const dnnl::memory::desc bias_md(dims{1, out}, dt::f32, dims{out, 1});
     const dnnl::memory::desc dst_md(dims{DNNL_RUNTIME_DIM_VAL, out}, dt::f32, dims{out, 1});
-    const auto desc = has_bias ? dnnl::matmul::desc(src_md, wei_md, bias_md, dst_md)
-                               : dnnl::matmul::desc(src_md, wei_md, dst_md);
+    const auto desc =
+        has_bias ? dnnl::matmul::desc(src_md, wei_md, bias_md, dst_md) : dnnl::matmul::desc(src_md, wei_md, dst_md);
     prim = dnnl::matmul(dnnl::matmul::primitive_desc(desc, ctx.engine));
     weights = dnnl::memory(wei_md, ctx.engine, const_cast<float*>(w));  // read only
     if (has_bias) bias = dnnl::memory(bias_md, ctx.engine, const_cast<float*>(b));

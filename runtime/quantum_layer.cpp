@@ -12,7 +12,8 @@ namespace {
 
 void load_matrix(const TensorView* t, int64_t row0, int64_t rows, float* out) {
   for (int64_t r = 0; r < rows; ++r) {
-    dequantize_row(t->dtype, t->row(static_cast<uint64_t>(row0 + r)), t->cols(), out + r * static_cast<int64_t>(t->cols()));
+    dequantize_row(t->dtype, t->row(static_cast<uint64_t>(row0 + r)), t->cols(),
+                   out + r * static_cast<int64_t>(t->cols()));
   }
 }
 

@@ -29,7 +29,7 @@ class QuantumLayer {
   qisa_value_path path_;
   qisa_engine engine_;
   bool normalized_;
-  std::vector<float> stacked_;   // the GEMM's weight
+  std::vector<float> stacked_;  // the GEMM's weight
   LinearOp gemm_;
   std::vector<fast::PauliPlan> plans_;
   std::vector<float> psi_, out_, scratch_;

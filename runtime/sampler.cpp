@@ -9,7 +9,9 @@ Sampler::Sampler(const qisa_sampler_params& p) : p_(p), rng_(p.seed) {
   history_.reserve(static_cast<size_t>(std::max(p.repeat_last_n, 0)));
 }
 
-double Sampler::uniform() { return static_cast<double>(rng_() >> 11) * 0x1.0p-53; }
+double Sampler::uniform() {
+  return static_cast<double>(rng_() >> 11) * 0x1.0p-53;
+}
 
 void Sampler::accept(int32_t token) {
   const auto n = static_cast<size_t>(std::max(p_.repeat_last_n, 0));
@@ -41,7 +43,9 @@ int32_t Sampler::sample(const float* logits, int32_t n_vocab) {
       l = l > 0.0f ? l / p_.repeat_penalty : l * p_.repeat_penalty;
     }
   }
-  auto by_logit = [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); };
+  auto by_logit = [](const auto& a, const auto& b) {
+    return a.first > b.first || (a.first == b.first && a.second < b.second);
+  };
   if (p_.temperature <= 0.0f) return std::min_element(cand_.begin(), cand_.end(), by_logit)->second;
 
   size_t n = V;

@@ -30,7 +30,8 @@ std::vector<float> tensor_values(const TensorData& t) {
   const uint64_t rows = elements / cols;
   const uint64_t rb = *row_bytes(static_cast<qisa_dtype>(t.dtype), cols);
   std::vector<float> out(elements);
-  for (uint64_t r = 0; r < rows; ++r) dequantize_row(static_cast<qisa_dtype>(t.dtype), t.bytes.data() + r * rb, cols, out.data() + r * cols);
+  for (uint64_t r = 0; r < rows; ++r)
+    dequantize_row(static_cast<qisa_dtype>(t.dtype), t.bytes.data() + r * rb, cols, out.data() + r * cols);
   return out;
 }
 

@@ -86,7 +86,8 @@ ModelDesc make_synthetic_model(const SyntheticSpec& s) {
               s.activation,
               s.tied_lm_head,
               s.reference_transposed};
-  for (uint32_t i = 0; i < s.vocab_size; ++i) d.tokenizer.pieces.push_back(i < 95 ? utf8_encode(32 + i) : utf8_encode(0x100 + i));
+  for (uint32_t i = 0; i < s.vocab_size; ++i)
+    d.tokenizer.pieces.push_back(i < 95 ? utf8_encode(32 + i) : utf8_encode(0x100 + i));
   d.metadata = {{"dataset", "synthetic"}, {"seed", std::to_string(s.seed)}};
 
   auto random = [&](const std::string& name, std::vector<uint64_t> shape, float scale, qisa_dtype dt) {

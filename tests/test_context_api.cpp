@@ -123,7 +123,8 @@ TEST(Tokenizer, RoundTripAndErrors) {
             QISA_ERR_BUFFER_TOO_SMALL);
   EXPECT_EQ(n, 13u);
   std::vector<int32_t> ids(n);
-  ASSERT_EQ(qisa_tokenize(model.get(), text, std::strlen(text), ids.data(), ids.size(), &n, 0, err, sizeof err), QISA_OK);
+  ASSERT_EQ(qisa_tokenize(model.get(), text, std::strlen(text), ids.data(), ids.size(), &n, 0, err, sizeof err),
+            QISA_OK);
   EXPECT_EQ(ids[0], 'H' - 32);
   size_t len = 0;
   EXPECT_EQ(qisa_detokenize(model.get(), ids.data(), ids.size(), nullptr, 0, &len), QISA_ERR_BUFFER_TOO_SMALL);

@@ -99,8 +99,9 @@ TEST_P(Decode, SlidingPastNctxEqualsCropAndRecompute) {
     ASSERT_EQ(len, static_cast<int32_t>(std::min<size_t>(t + 1, 16)));
     const size_t start = t + 1 > 16 ? t + 1 - 16 : 0;
     ASSERT_EQ(qisa_seq_clear(crop.get(), 0), QISA_OK);
-    const auto all = decode_all(crop.get(), 0, {tokens.begin() + static_cast<std::ptrdiff_t>(start),
-                                                tokens.begin() + static_cast<std::ptrdiff_t>(t) + 1});
+    const auto all = decode_all(
+        crop.get(), 0,
+        {tokens.begin() + static_cast<std::ptrdiff_t>(start), tokens.begin() + static_cast<std::ptrdiff_t>(t) + 1});
     const std::vector<float> last(all.end() - 65, all.end());
     ASSERT_LE(max_abs_diff(step, last), 1e-5f) << "token " << t;
   }

@@ -44,20 +44,19 @@ TEST_P(Golden, LogitsMatchTheTrainer) {
   EXPECT_LE(test::max_abs_diff(incremental, golden.logits), 1e-4f) << c.kind;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Kinds, Golden,
-    ::testing::Values(GoldenCase{"csa", QISA_ENGINE_FAST, QISA_VALUE_PATH_AUTO},
-                      GoldenCase{"csa", QISA_ENGINE_REFERENCE, QISA_VALUE_PATH_AUTO},
-                      GoldenCase{"qisa-v1", QISA_ENGINE_FAST, QISA_VALUE_PATH_UNITARY},
-                      GoldenCase{"qisa-v1", QISA_ENGINE_REFERENCE, QISA_VALUE_PATH_UNITARY},
-                      GoldenCase{"qisa-v1", QISA_ENGINE_FAST, QISA_VALUE_PATH_OBSERVABLES},
-                      GoldenCase{"qisa-v2", QISA_ENGINE_FAST, QISA_VALUE_PATH_UNITARY},
-                      GoldenCase{"qisa-v2", QISA_ENGINE_REFERENCE, QISA_VALUE_PATH_UNITARY},
-                      GoldenCase{"qisa-v2", QISA_ENGINE_REFERENCE, QISA_VALUE_PATH_OBSERVABLES},
-                      GoldenCase{"qisa-v3", QISA_ENGINE_FAST, QISA_VALUE_PATH_UNITARY},
-                      GoldenCase{"qisa-v3", QISA_ENGINE_REFERENCE, QISA_VALUE_PATH_UNITARY},
-                      GoldenCase{"qisa-v3", QISA_ENGINE_FAST, QISA_VALUE_PATH_OBSERVABLES}),
-    case_name);
+INSTANTIATE_TEST_SUITE_P(Kinds, Golden,
+                         ::testing::Values(GoldenCase{"csa", QISA_ENGINE_FAST, QISA_VALUE_PATH_AUTO},
+                                           GoldenCase{"csa", QISA_ENGINE_REFERENCE, QISA_VALUE_PATH_AUTO},
+                                           GoldenCase{"qisa-v1", QISA_ENGINE_FAST, QISA_VALUE_PATH_UNITARY},
+                                           GoldenCase{"qisa-v1", QISA_ENGINE_REFERENCE, QISA_VALUE_PATH_UNITARY},
+                                           GoldenCase{"qisa-v1", QISA_ENGINE_FAST, QISA_VALUE_PATH_OBSERVABLES},
+                                           GoldenCase{"qisa-v2", QISA_ENGINE_FAST, QISA_VALUE_PATH_UNITARY},
+                                           GoldenCase{"qisa-v2", QISA_ENGINE_REFERENCE, QISA_VALUE_PATH_UNITARY},
+                                           GoldenCase{"qisa-v2", QISA_ENGINE_REFERENCE, QISA_VALUE_PATH_OBSERVABLES},
+                                           GoldenCase{"qisa-v3", QISA_ENGINE_FAST, QISA_VALUE_PATH_UNITARY},
+                                           GoldenCase{"qisa-v3", QISA_ENGINE_REFERENCE, QISA_VALUE_PATH_UNITARY},
+                                           GoldenCase{"qisa-v3", QISA_ENGINE_FAST, QISA_VALUE_PATH_OBSERVABLES}),
+                         case_name);
 
 }  // namespace
 }  // namespace qisa

@@ -10,7 +10,9 @@
 
 namespace qisa::test {
 
-static size_t model_of_context_vocab(qisa_context* ctx) { return ctx->impl->model().config.vocab_size; }
+static size_t model_of_context_vocab(qisa_context* ctx) {
+  return ctx->impl->model().config.vocab_size;
+}
 
 Loaded load_bytes(const std::vector<uint8_t>& bytes, const qisa_model_params* params) {
   Loaded r;
@@ -75,7 +77,9 @@ float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   return worst;
 }
 
-std::string fixture(const std::string& name) { return std::string(QISA_FIXTURES_DIR) + "/" + name; }
+std::string fixture(const std::string& name) {
+  return std::string(QISA_FIXTURES_DIR) + "/" + name;
+}
 
 TempFile::TempFile(const std::string& name) {
   const char* dir = std::getenv("TMPDIR");

@@ -37,8 +37,7 @@ using ContextPtr = std::unique_ptr<qisa_context, ContextDeleter>;
 ModelPtr load_file(const std::string& path);
 // A context with max_sequences / max_batch / engine / value path set.
 ContextPtr make_context(const qisa_model* model, int32_t max_sequences = 1, int32_t max_batch = 64,
-                        qisa_engine engine = QISA_ENGINE_FAST,
-                        qisa_value_path path = QISA_VALUE_PATH_AUTO,
+                        qisa_engine engine = QISA_ENGINE_FAST, qisa_value_path path = QISA_VALUE_PATH_AUTO,
                         qisa_overflow overflow = QISA_OVERFLOW_SLIDE);
 // Decodes `tokens` into sequence `seq` in one call, every entry asking for
 // logits; returns them [tokens.size() * vocab].

@@ -9,9 +9,9 @@
 namespace qisa::train {
 
 struct EvalResult {
-  double cross_entropy = 0, perplexity = 0, accuracy = 0;            // all positions
+  double cross_entropy = 0, perplexity = 0, accuracy = 0;                 // all positions
   double cross_entropy_last = 0, perplexity_last = 0, accuracy_last = 0;  // last position only
-  double cer = 0, wer = 0, bleu = 0;                                  // argmax text vs target, per window
+  double cer = 0, wer = 0, bleu = 0;                                      // argmax text vs target, per window
   double ms_per_batch = 0;
   int64_t windows = 0, batch = 0;
 };

@@ -9,7 +9,9 @@ namespace qisa::train {
 
 namespace F = torch::nn::functional;
 
-int64_t ModelOptions::n_qubits() const { return qubits_for_width(static_cast<uint64_t>(n_embd)); }
+int64_t ModelOptions::n_qubits() const {
+  return qubits_for_width(static_cast<uint64_t>(n_embd));
+}
 
 qisa_attention_kind parse_attention(const std::string& s) {
   if (s == "csa") return QISA_ATTENTION_CSA;
@@ -43,7 +45,8 @@ HeadImpl::HeadImpl(const ModelOptions& o, int64_t layer, int64_t head)
     return;
   }
   n_qubits_ = o.n_qubits();
-  const uint64_t seed = o.pauli_seed * 1000003ull + static_cast<uint64_t>(layer) * 1009ull + static_cast<uint64_t>(head);
+  const uint64_t seed =
+      o.pauli_seed * 1000003ull + static_cast<uint64_t>(layer) * 1009ull + static_cast<uint64_t>(head);
   const auto paulis = writer::draw_paulis(static_cast<uint32_t>(n_qubits_), static_cast<uint32_t>(h), seed);
   if (kind == QISA_ATTENTION_QISA_V3) {
     q = linear("q", true);
@@ -77,8 +80,8 @@ torch::Tensor HeadImpl::forward(const torch::Tensor& x) {
       kt = qk(psi).view({B, T, -1});
     }
     // exp(-|q_i - k_j|^2) with |q-k|^2 = |q|^2 + |k|^2 - 2 q.k
-    const auto dist = qt.pow(2).sum(-1, true) + kt.pow(2).sum(-1, true).transpose(1, 2) -
-                      2 * torch::matmul(qt, kt.transpose(1, 2));
+    const auto dist =
+        qt.pow(2).sum(-1, true) + kt.pow(2).sum(-1, true).transpose(1, 2) - 2 * torch::matmul(qt, kt.transpose(1, 2));
     scores = torch::exp(-dist);
   }
   const auto mask = torch::ones({T, T}, torch::kBool).triu(1);  // j > i

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "quantum_projection.h"
 #include "qisa.h"
+#include "quantum_projection.h"
 
 namespace qisa::train {
 

@@ -30,8 +30,10 @@ writer::ProjectionDesc export_projection(QuantumProjection& p, const std::string
   desc.paulis = p->paulis();
   desc.has_observables = o.observables;
   const auto [u_re, u_im] = p->unitary();
-  d.tensors.push_back(writer::make_tensor(prefix + names::kUnitaryRe, shape_of(u_re), to_vector(u_re), o.unitary_dtype));
-  d.tensors.push_back(writer::make_tensor(prefix + names::kUnitaryIm, shape_of(u_im), to_vector(u_im), o.unitary_dtype));
+  d.tensors.push_back(
+      writer::make_tensor(prefix + names::kUnitaryRe, shape_of(u_re), to_vector(u_re), o.unitary_dtype));
+  d.tensors.push_back(
+      writer::make_tensor(prefix + names::kUnitaryIm, shape_of(u_im), to_vector(u_im), o.unitary_dtype));
   if (o.observables) {
     const auto re = to_vector(u_re), im = to_vector(u_im);
     std::vector<cplx> u(re.size());
@@ -51,9 +53,17 @@ writer::ModelDesc export_model(Gpt& model, const ExportOptions& o) {
   torch::NoGradGuard no_grad;
   const ModelOptions& m = model->options;
   writer::ModelDesc d;
-  d.config = {static_cast<uint32_t>(m.vocab_size), static_cast<uint32_t>(m.n_ctx), static_cast<uint32_t>(m.n_embd),
-              static_cast<uint32_t>(m.n_layer), static_cast<uint32_t>(m.n_head), static_cast<uint32_t>(m.n_ff()),
-              QISA_LN_PRE, 1e-5f, QISA_ACTIVATION_RELU, false, m.reference_transpose};
+  d.config = {static_cast<uint32_t>(m.vocab_size),
+              static_cast<uint32_t>(m.n_ctx),
+              static_cast<uint32_t>(m.n_embd),
+              static_cast<uint32_t>(m.n_layer),
+              static_cast<uint32_t>(m.n_head),
+              static_cast<uint32_t>(m.n_ff()),
+              QISA_LN_PRE,
+              1e-5f,
+              QISA_ACTIVATION_RELU,
+              false,
+              m.reference_transpose};
   d.tokenizer.pieces = o.vocab;
   d.metadata = o.metadata;
   // Matrices take the chosen dtype; vectors (biases, LayerNorm) stay f32.
@@ -174,8 +184,10 @@ Gpt import_model(const qisa::Model& m) {
       auto linear = [&](torch::nn::Linear& lin, const qisa::Linear& from) {
         assign(lin->weight, from.weight);
         if (lin->options.bias()) {
-          if (from.bias) assign(lin->bias, from.bias);
-          else lin->bias.zero_();
+          if (from.bias)
+            assign(lin->bias, from.bias);
+          else
+            lin->bias.zero_();
         }
       };
       if (head->q) linear(head->q, src.q);
@@ -188,17 +200,22 @@ Gpt import_model(const qisa::Model& m) {
         QuantumProjection fresh((*from)->n_qubits, (*from)->paulis);
         fresh->angles.copy_(torch::tensor((*from)->angles));
         head->replace_module(name, fresh);
-        if (std::string(name) == "qq") head->qq = fresh;
-        else if (std::string(name) == "qk") head->qk = fresh;
-        else head->qv = fresh;
+        if (std::string(name) == "qq")
+          head->qq = fresh;
+        else if (std::string(name) == "qk")
+          head->qk = fresh;
+        else
+          head->qv = fresh;
       }
     }
   }
   assign(g->ln_f->weight, m.lnf_w);
   assign(g->ln_f->bias, m.lnf_b);
   assign(g->lm_head->weight, m.lm_head.weight);
-  if (m.lm_head.bias) assign(g->lm_head->bias, m.lm_head.bias);
-  else g->lm_head->bias.zero_();
+  if (m.lm_head.bias)
+    assign(g->lm_head->bias, m.lm_head.bias);
+  else
+    g->lm_head->bias.zero_();
   g->eval();
   return g;
 }

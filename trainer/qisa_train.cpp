@@ -87,7 +87,8 @@ void usage() {
 Options parse(int argc, char** argv) {
   Options o;
   int i = 1;
-  if (i < argc && (!std::strcmp(argv[i], "eval") || !std::strcmp(argv[i], "export") || !std::strcmp(argv[i], "train"))) {
+  if (i < argc &&
+      (!std::strcmp(argv[i], "eval") || !std::strcmp(argv[i], "export") || !std::strcmp(argv[i], "train"))) {
     o.command = argv[i++];
   }
   bool epochs_set = false, steps_set = false;
@@ -112,37 +113,70 @@ Options parse(int argc, char** argv) {
     if (a == "-h" || a == "--help") {
       usage();
       std::exit(0);
-    } else if (a == "--data") o.data = val();
-    else if (a == "--attention") o.attention = val();
-    else if (a == "--n-embd") o.n_embd = count();
-    else if (a == "--n-layer") o.n_layer = count();
-    else if (a == "--n-head") o.n_head = count();
-    else if (a == "--ctx") o.ctx = count();
-    else if (a == "--batch") o.batch = count();
-    else if (a == "--lr") o.lr = num();
-    else if (a == "--weight-decay") o.weight_decay = num();
-    else if (a == "--dropout") o.dropout = num();
-    else if (a == "--steps") { o.steps = count(); steps_set = true; }
-    else if (a == "--epochs") { o.epochs = num(); epochs_set = true; }
-    else if (a == "--seed") o.seed = static_cast<uint64_t>(count());
-    else if (a == "--threads") o.threads = static_cast<int>(count());
-    else if (a == "--split") o.split = val();
-    else if (a == "--eval-every") o.eval_every = count();
-    else if (a == "--eval-windows") o.eval_windows = count();
-    else if (a == "--eval-batch") o.eval_batch = count();
-    else if (a == "--out") o.out = val();
-    else if (a == "--dtype") o.dtype = val();
-    else if (a == "--checkpoint") o.checkpoint = val();
-    else if (a == "--resume") o.resume = true;
-    else if (a == "--reference-transpose") o.reference_transpose = true;
-    else if (a == "--raw-encoding") o.raw_encoding = true;
-    else if (a == "--export-golden") o.export_golden = true;
-    else if (a == "--observables") o.observables = true;
-    else if (a == "--log") o.log_csv = val();
-    else if (a == "--metrics") o.metrics_json = val();
-    else if (a == "--quiet") o.quiet = true;
-    else if (o.command == "eval" && a[0] != '-' && o.model_path.empty()) o.model_path = a;
-    else die("unknown argument '" + a + "' (see --help)");
+    } else if (a == "--data")
+      o.data = val();
+    else if (a == "--attention")
+      o.attention = val();
+    else if (a == "--n-embd")
+      o.n_embd = count();
+    else if (a == "--n-layer")
+      o.n_layer = count();
+    else if (a == "--n-head")
+      o.n_head = count();
+    else if (a == "--ctx")
+      o.ctx = count();
+    else if (a == "--batch")
+      o.batch = count();
+    else if (a == "--lr")
+      o.lr = num();
+    else if (a == "--weight-decay")
+      o.weight_decay = num();
+    else if (a == "--dropout")
+      o.dropout = num();
+    else if (a == "--steps") {
+      o.steps = count();
+      steps_set = true;
+    } else if (a == "--epochs") {
+      o.epochs = num();
+      epochs_set = true;
+    } else if (a == "--seed")
+      o.seed = static_cast<uint64_t>(count());
+    else if (a == "--threads")
+      o.threads = static_cast<int>(count());
+    else if (a == "--split")
+      o.split = val();
+    else if (a == "--eval-every")
+      o.eval_every = count();
+    else if (a == "--eval-windows")
+      o.eval_windows = count();
+    else if (a == "--eval-batch")
+      o.eval_batch = count();
+    else if (a == "--out")
+      o.out = val();
+    else if (a == "--dtype")
+      o.dtype = val();
+    else if (a == "--checkpoint")
+      o.checkpoint = val();
+    else if (a == "--resume")
+      o.resume = true;
+    else if (a == "--reference-transpose")
+      o.reference_transpose = true;
+    else if (a == "--raw-encoding")
+      o.raw_encoding = true;
+    else if (a == "--export-golden")
+      o.export_golden = true;
+    else if (a == "--observables")
+      o.observables = true;
+    else if (a == "--log")
+      o.log_csv = val();
+    else if (a == "--metrics")
+      o.metrics_json = val();
+    else if (a == "--quiet")
+      o.quiet = true;
+    else if (o.command == "eval" && a[0] != '-' && o.model_path.empty())
+      o.model_path = a;
+    else
+      die("unknown argument '" + a + "' (see --help)");
   }
   if (epochs_set && steps_set) die("give --steps or --epochs, not both");
   if (!(o.dropout >= 0 && o.dropout < 1)) die("--dropout must be in [0, 1)");
@@ -193,8 +227,8 @@ void save_checkpoint(const std::string& dir, Gpt& model, torch::optim::AdamW& op
   f << "step " << st.step << "\nvocab_size " << m.vocab_size << "\nn_ctx " << m.n_ctx << "\nn_embd " << m.n_embd
     << "\nn_layer " << m.n_layer << "\nn_head " << m.n_head << "\nattention " << attention_name(m.attention)
     << "\ndropout " << m.dropout << "\nreference_transpose " << m.reference_transpose << "\nraw_encoding "
-    << m.raw_encoding << "\npauli_seed " << m.pauli_seed << "\nsplit " << st.split << "\ndata_sha256 "
-    << st.data_sha256 << "\nvocab " << join_code_points(st.vocab) << "\nrng " << st.rng << "\n";
+    << m.raw_encoding << "\npauli_seed " << m.pauli_seed << "\nsplit " << st.split << "\ndata_sha256 " << st.data_sha256
+    << "\nvocab " << join_code_points(st.vocab) << "\nrng " << st.rng << "\n";
   f.close();
   fs::rename(dir + "/state.txt.tmp", dir + "/state.txt");
 }
@@ -208,20 +242,34 @@ CheckpointState read_checkpoint_state(const std::string& dir) {
     const auto sp = line.find(' ');
     const std::string key = line.substr(0, sp), value = sp == std::string::npos ? "" : line.substr(sp + 1);
     ModelOptions& m = st.model;
-    if (key == "step") st.step = std::stoll(value);
-    else if (key == "vocab_size") m.vocab_size = std::stoll(value);
-    else if (key == "n_ctx") m.n_ctx = std::stoll(value);
-    else if (key == "n_embd") m.n_embd = std::stoll(value);
-    else if (key == "n_layer") m.n_layer = std::stoll(value);
-    else if (key == "n_head") m.n_head = std::stoll(value);
-    else if (key == "attention") m.attention = parse_attention(value);
-    else if (key == "dropout") m.dropout = std::stod(value);
-    else if (key == "reference_transpose") m.reference_transpose = value == "1";
-    else if (key == "raw_encoding") m.raw_encoding = value == "1";
-    else if (key == "pauli_seed") m.pauli_seed = std::stoull(value);
-    else if (key == "split") st.split = value;
-    else if (key == "data_sha256") st.data_sha256 = value;
-    else if (key == "rng") st.rng = value;
+    if (key == "step")
+      st.step = std::stoll(value);
+    else if (key == "vocab_size")
+      m.vocab_size = std::stoll(value);
+    else if (key == "n_ctx")
+      m.n_ctx = std::stoll(value);
+    else if (key == "n_embd")
+      m.n_embd = std::stoll(value);
+    else if (key == "n_layer")
+      m.n_layer = std::stoll(value);
+    else if (key == "n_head")
+      m.n_head = std::stoll(value);
+    else if (key == "attention")
+      m.attention = parse_attention(value);
+    else if (key == "dropout")
+      m.dropout = std::stod(value);
+    else if (key == "reference_transpose")
+      m.reference_transpose = value == "1";
+    else if (key == "raw_encoding")
+      m.raw_encoding = value == "1";
+    else if (key == "pauli_seed")
+      m.pauli_seed = std::stoull(value);
+    else if (key == "split")
+      st.split = value;
+    else if (key == "data_sha256")
+      st.data_sha256 = value;
+    else if (key == "rng")
+      st.rng = value;
     else if (key == "vocab") {
       std::istringstream in(value);
       uint32_t cp;
@@ -341,9 +389,10 @@ int run_train(const Options& o) {
   if (o.resume) load_checkpoint(o.checkpoint, model, &opt);
 
   const int64_t windows = static_cast<int64_t>(split.train.size()) - o.ctx - 1;
-  const int64_t steps = o.epochs > 0 ? static_cast<int64_t>(std::ceil(o.epochs * static_cast<double>(windows) /
-                                                                      static_cast<double>(o.batch)))
-                                     : o.steps;
+  const int64_t steps =
+      o.epochs > 0
+          ? static_cast<int64_t>(std::ceil(o.epochs * static_cast<double>(windows) / static_cast<double>(o.batch)))
+          : o.steps;
   int64_t n_params = 0;
   for (const auto& p : model->parameters()) n_params += p.numel();
   std::fprintf(stderr,
@@ -423,12 +472,13 @@ int run_train(const Options& o) {
   std::printf("%s", format_eval_table(r).c_str());
   if (!o.metrics_json.empty()) {
     std::ofstream j(o.metrics_json);
-    j << "{\"attention\": \"" << o.attention << "\", \"reference_transpose\": " << (mo.reference_transpose ? "true" : "false")
-      << ", \"n_embd\": " << mo.n_embd << ", \"n_layer\": " << mo.n_layer << ", \"n_head\": " << mo.n_head
-      << ", \"ctx\": " << mo.n_ctx << ", \"batch\": " << o.batch << ", \"steps\": " << steps << ", \"seed\": " << o.seed
+    j << "{\"attention\": \"" << o.attention
+      << "\", \"reference_transpose\": " << (mo.reference_transpose ? "true" : "false") << ", \"n_embd\": " << mo.n_embd
+      << ", \"n_layer\": " << mo.n_layer << ", \"n_head\": " << mo.n_head << ", \"ctx\": " << mo.n_ctx
+      << ", \"batch\": " << o.batch << ", \"steps\": " << steps << ", \"seed\": " << o.seed
       << ", \"threads\": " << o.threads << ", \"split\": \"" << o.split << "\", \"train_seconds\": " << train_s
-      << ", \"tokens_per_second\": " << tok_s << ", \"final_train_loss\": " << loss_ema << ", \"test\": " << eval_json(r)
-      << "}\n";
+      << ", \"tokens_per_second\": " << tok_s << ", \"final_train_loss\": " << loss_ema
+      << ", \"test\": " << eval_json(r) << "}\n";
   }
   if (!o.out.empty()) {
     const std::vector<int64_t> prompt(split.test.begin(), split.test.begin() + o.ctx);

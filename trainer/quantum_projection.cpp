@@ -13,8 +13,7 @@ torch::Tensor encode_amplitudes(const torch::Tensor& x, int64_t n_qubits, bool n
   return psi / psi.norm(2, -1, true).clamp_min(1e-12);
 }
 
-QuantumProjectionImpl::QuantumProjectionImpl(int64_t n_qubits, const std::vector<PauliString>& paulis)
-    : n_(n_qubits) {
+QuantumProjectionImpl::QuantumProjectionImpl(int64_t n_qubits, const std::vector<PauliString>& paulis) : n_(n_qubits) {
   const int64_t D = int64_t{1} << n_, h = static_cast<int64_t>(paulis.size());
   angles = register_parameter("angles", torch::empty({3 * n_}).uniform_(-M_PI, M_PI));
   std::vector<int64_t> xm, zm, gather(static_cast<size_t>(h * D));

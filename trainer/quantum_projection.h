@@ -42,14 +42,14 @@ class QuantumProjectionImpl : public torch::nn::Module {
 
  private:
   int64_t n_;
-  torch::Tensor x_mask_, z_mask_;     // [h] int64: the Pauli strings
-  torch::Tensor gather_;              // [h * D] int64: j ^ x_k
-  torch::Tensor coef_a_, coef_b_;     // [h, D]: phase * sign, see measure_pauli()
+  torch::Tensor x_mask_, z_mask_;  // [h] int64: the Pauli strings
+  torch::Tensor gather_;           // [h * D] int64: j ^ x_k
+  torch::Tensor coef_a_, coef_b_;  // [h, D]: phase * sign, see measure_pauli()
   // Per distinct X mask x: j ^ x [D], and the coefficients [D, k_g] of the
   // real / imaginary products for the k_g strings with that mask.
   std::vector<torch::Tensor> group_gather_, group_a_, group_b_;
-  torch::Tensor group_order_;         // [h] int64: output column of string k
-  torch::Tensor inv_perm_;            // [D] int64: inverse CNOT-ring permutation
+  torch::Tensor group_order_;  // [h] int64: output column of string k
+  torch::Tensor inv_perm_;     // [D] int64: inverse CNOT-ring permutation
 };
 TORCH_MODULE(QuantumProjection);
 

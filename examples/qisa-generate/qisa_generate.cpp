@@ -139,21 +139,32 @@ Options parse(int argc, char** argv) {
       o.threads = static_cast<int>(parse_int(a, val(), 0, 1024));
     } else if (a == "--backend") {
       const std::string v = val();
-      if (v == "cpu") o.backend = QISA_BACKEND_CPU;
-      else if (v == "cuda") o.backend = QISA_BACKEND_CUDA;
-      else if (v == "auto") o.backend = QISA_BACKEND_AUTO;
-      else bad("--backend must be cpu, cuda or auto, got '" + v + "'");
+      if (v == "cpu")
+        o.backend = QISA_BACKEND_CPU;
+      else if (v == "cuda")
+        o.backend = QISA_BACKEND_CUDA;
+      else if (v == "auto")
+        o.backend = QISA_BACKEND_AUTO;
+      else
+        bad("--backend must be cpu, cuda or auto, got '" + v + "'");
     } else if (a == "--qisa-path") {
       const std::string v = val();
-      if (v == "unitary") o.path = QISA_VALUE_PATH_UNITARY;
-      else if (v == "observables") o.path = QISA_VALUE_PATH_OBSERVABLES;
-      else if (v == "auto") o.path = QISA_VALUE_PATH_AUTO;
-      else bad("--qisa-path must be auto, unitary or observables, got '" + v + "'");
+      if (v == "unitary")
+        o.path = QISA_VALUE_PATH_UNITARY;
+      else if (v == "observables")
+        o.path = QISA_VALUE_PATH_OBSERVABLES;
+      else if (v == "auto")
+        o.path = QISA_VALUE_PATH_AUTO;
+      else
+        bad("--qisa-path must be auto, unitary or observables, got '" + v + "'");
     } else if (a == "--engine") {
       const std::string v = val();
-      if (v == "fast") o.engine = QISA_ENGINE_FAST;
-      else if (v == "reference") o.engine = QISA_ENGINE_REFERENCE;
-      else bad("--engine must be fast or reference, got '" + v + "'");
+      if (v == "fast")
+        o.engine = QISA_ENGINE_FAST;
+      else if (v == "reference")
+        o.engine = QISA_ENGINE_REFERENCE;
+      else
+        bad("--engine must be fast or reference, got '" + v + "'");
     } else if (a == "--stop") {
       o.stops.push_back(val());
       if (o.stops.back().empty()) bad("--stop needs a non-empty string");
@@ -286,9 +297,8 @@ int main(int argc, char** argv) {
           "\"stop_reason\": \"%s\", \"seed\": %llu, \"load_ms\": %.3f, \"prefill_ms\": %.3f, \"decode_ms\": %.3f, "
           "\"prefill_tokens_per_s\": %.1f, \"decode_tokens_per_s\": %.1f, \"backend\": \"%s\", \"threads\": %d}\n",
           json_escape(o.model).c_str(), json_escape(o.prompt).c_str(), json_escape(stream.text).c_str(),
-          r.n_prompt_tokens, r.n_generated, stop_name(r.stop_reason),
-          static_cast<unsigned long long>(o.sampling.seed), load_ms, r.prefill_ms, r.decode_ms, prefill_tps,
-          decode_tps, backend, qisa_context_threads(ctx));
+          r.n_prompt_tokens, r.n_generated, stop_name(r.stop_reason), static_cast<unsigned long long>(o.sampling.seed),
+          load_ms, r.prefill_ms, r.decode_ms, prefill_tps, decode_tps, backend, qisa_context_threads(ctx));
     } else {
       std::printf("\n");
       if (!o.quiet) {

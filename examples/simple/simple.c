@@ -6,13 +6,13 @@
 
 #include "qisa.h"
 
-int main(int argc, char **argv) {
-  const char *path = argc > 1 ? argv[1] : "models/default.qisa";
-  const char *prompt = argc > 2 ? argv[2] : "ROMEO:";
+int main(int argc, char** argv) {
+  const char* path = argc > 1 ? argv[1] : "models/default.qisa";
+  const char* prompt = argc > 2 ? argv[2] : "ROMEO:";
   char err[512];
-  qisa_model *model = NULL;
-  qisa_context *ctx = NULL;
-  qisa_sampler *sampler = NULL;
+  qisa_model* model = NULL;
+  qisa_context* ctx = NULL;
+  qisa_sampler* sampler = NULL;
   qisa_sampler_params sp;
   qisa_batch_entry entry;
   int32_t tokens[256];
@@ -49,8 +49,8 @@ int main(int argc, char **argv) {
   }
   printf("%s", prompt);
   for (step = 0; step < 100; ++step) {
-    const float *logits = NULL;
-    const char *piece = NULL;
+    const float* logits = NULL;
+    const char* piece = NULL;
     qisa_model_info info;
     int32_t next;
     info.struct_size = sizeof info;

@@ -142,7 +142,9 @@ TEST(TrainerCausality, FutureTokensDoNotLeakUnlessTransposed) {
   }
 }
 
-std::string corpus() { return read_text_file(QISA_TEST_DATA).substr(0, 200000); }
+std::string corpus() {
+  return read_text_file(QISA_TEST_DATA).substr(0, 200000);
+}
 
 TEST(TrainerRun, ShortTrainingLowersTheLossAndIsReproducible) {
   torch::set_num_threads(2);
@@ -179,7 +181,7 @@ TEST(TrainerRun, ShortTrainingLowersTheLossAndIsReproducible) {
   };
   std::vector<double> c1, c2;
   const auto [before, after] = run(300, &c1);
-  EXPECT_GT(before, 3.9);              // about ln 65 = 4.17 untrained
+  EXPECT_GT(before, 3.9);  // about ln 65 = 4.17 untrained
   EXPECT_LT(after, before - 1.0) << "300 steps: " << before << " -> " << after;
   run(10, &c2);
   for (size_t i = 0; i < c2.size(); ++i) EXPECT_EQ(c1[i], c2[i]) << "step " << i;  // same seed, same curve
