@@ -86,6 +86,10 @@ struct Case {
   qisa_dtype dtype;
 };
 
+void PrintTo(const Case& c, std::ostream* os) {
+  *os << "kind " << c.kind << ", dtype " << c.dtype;
+}
+
 std::string case_name(const ::testing::TestParamInfo<Case>& p) {
   static const char* const kKinds[] = {"csa", "v1", "v2", "v3"};
   return std::string(kKinds[p.param.kind]) + "_" + dtype_name(p.param.dtype);

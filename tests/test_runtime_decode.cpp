@@ -46,6 +46,10 @@ std::vector<int32_t> random_tokens(size_t n, uint32_t seed) {
   return t;
 }
 
+void PrintTo(const Spec& s, std::ostream* os) {
+  *os << "kind " << s.kind << ", heads " << s.n_head;
+}
+
 std::string spec_name(const ::testing::TestParamInfo<Spec>& info) {
   static const char* const kKinds[] = {"csa", "v1", "v2", "v3"};
   return std::string(kKinds[info.param.kind]) + (info.param.ln == QISA_LN_PRE ? "_pre" : "_post_gelu_tied") + "_h" +

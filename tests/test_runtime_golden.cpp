@@ -15,6 +15,10 @@ struct GoldenCase {
   qisa_value_path path;
 };
 
+void PrintTo(const GoldenCase& c, std::ostream* os) {
+  *os << c.kind;
+}
+
 std::string case_name(const ::testing::TestParamInfo<GoldenCase>& p) {
   std::string n = std::string(p.param.kind) + (p.param.engine == QISA_ENGINE_FAST ? "_fast" : "_reference") +
                   (p.param.path == QISA_VALUE_PATH_OBSERVABLES ? "_observables" : "");
