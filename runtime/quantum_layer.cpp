@@ -1,6 +1,7 @@
 #include "quantum_layer.h"
 
 #include <algorithm>
+#include <bit>
 
 #include "dtype.h"
 #include "error.h"
@@ -35,6 +36,30 @@ void observables_from_unitary(const QuantumProjection& p, const float* u_re, con
 }
 
 }  // namespace
+
+std::vector<QuantumLayer::PauliGroup> QuantumLayer::make_groups(const std::vector<PauliString>& paulis, int64_t D) {
+  std::vector<PauliGroup> groups;
+  for (size_t k = 0; k < paulis.size(); ++k) {
+    const PauliString p = paulis[k];
+    // Re(i^ny S): ny%4 = 0 -> +Re S, 1 -> -Im S, 2 -> -Re S, 3 -> +Im S.
+    const int ny = std::popcount(p.x_mask & p.z_mask) & 3;
+    const bool imaginary = ny & 1;
+    const float phase = (ny == 1 || ny == 2) ? -1.0f : 1.0f;
+    auto it = std::find_if(groups.begin(), groups.end(),
+                           [&](const PauliGroup& g) { return g.x_mask == p.x_mask && g.imaginary == imaginary; });
+    if (it == groups.end()) {
+      it = groups.insert(groups.end(), PauliGroup{});
+      it->x_mask = p.x_mask;
+      it->imaginary = imaginary;
+    }
+    it->strings.push_back(static_cast<int32_t>(k));
+    for (int64_t j = 0; j < D; ++j) {
+      const bool odd = std::popcount(static_cast<uint64_t>(j) & p.z_mask) & 1;
+      it->coef.push_back(odd ? -phase : phase);
+    }
+  }
+  return groups;
+}
 
 QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, int64_t d, int64_t h,
                            qisa_value_path path, qisa_engine engine, DnnlContext* dnnl, int64_t max_rows)
@@ -71,15 +96,16 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
       const QuantumProjection& q = *projections_[static_cast<size_t>(p)];
       load_matrix(q.unitary_re, 0, D, stacked_.data() + 2 * p * D * D);
       load_matrix(q.unitary_im, 0, D, stacked_.data() + (2 * p + 1) * D * D);
-      plans_.emplace_back(q.paulis, D);
+      groups_.push_back(make_groups(q.paulis, D));
+      for (auto& g : groups_.back())
+        g.gemm.init(g.coef.data(), nullptr, D, static_cast<int64_t>(g.strings.size()), dnnl);
     }
   }
   gemm_.init(stacked_.data(), nullptr, D, static_cast<int64_t>(stacked_.size()) / D, dnnl);
   psi_.resize(static_cast<size_t>(max_rows * D));
   out_.resize(static_cast<size_t>(max_rows * gemm_.out));
-  int64_t scratch = 0;
-  for (const auto& plan : plans_) scratch = std::max(scratch, plan.scratch_size());
-  scratch_.resize(static_cast<size_t>(scratch));
+  prod_.resize(static_cast<size_t>(max_rows * D));
+  sums_.resize(static_cast<size_t>(max_rows * h));
 }
 
 void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t stride) {
@@ -88,6 +114,27 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
   gemm_.run(engine_, psi_.data(), out_.data(), R);  // phi (or O' psi) of every projection at once
   for (size_t p = 0; p < projections_.size(); ++p) {
     const auto pi = static_cast<int64_t>(p);
+    if (path_ == QISA_VALUE_PATH_UNITARY && engine_ == QISA_ENGINE_FAST) {
+      for (auto& g : groups_[p]) {
+        const auto x = static_cast<int64_t>(g.x_mask);
+        for (int64_t r = 0; r < R; ++r) {  // Re or Im of conj(phi[j ^ x]) phi[j]
+          const float* re = out_.data() + r * width + 2 * pi * D;
+          const float* im = re + D;
+          float* prod = prod_.data() + r * D;
+          if (g.imaginary) {
+            for (int64_t j = 0; j < D; ++j) prod[j] = re[j ^ x] * im[j] - im[j ^ x] * re[j];
+          } else {
+            for (int64_t j = 0; j < D; ++j) prod[j] = re[j ^ x] * re[j] + im[j ^ x] * im[j];
+          }
+        }
+        const auto k = static_cast<int64_t>(g.strings.size());
+        g.gemm.run(engine_, prod_.data(), sums_.data(), R);
+        for (int64_t r = 0; r < R; ++r) {
+          for (int64_t c = 0; c < k; ++c) dest[p][r * stride + g.strings[static_cast<size_t>(c)]] = sums_[r * k + c];
+        }
+      }
+      continue;
+    }
     for (int64_t r = 0; r < R; ++r) {
       float* o = dest[p] + r * stride;
       const float* row = out_.data() + r * width;
@@ -99,8 +146,6 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
           for (int64_t a = 0; a < D; ++a) acc += psi[a] * y[a];
           o[k] = acc;
         }
-      } else if (engine_ == QISA_ENGINE_FAST) {
-        plans_[p].values(o, row + 2 * pi * D, row + (2 * pi + 1) * D, scratch_.data());
       } else {
         ref::pauli_values(o, row + 2 * pi * D, row + (2 * pi + 1) * D, D, projections_[p]->paulis.data(), h_);
       }

@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "fast_ops.h"
 #include "linear_op.h"
 #include "model.h"
 
@@ -31,8 +30,20 @@ class QuantumLayer {
   bool normalized_;
   std::vector<float> stacked_;  // the GEMM's weight
   LinearOp gemm_;
-  std::vector<fast::PauliPlan> plans_;
-  std::vector<float> psi_, out_, scratch_;
+  // The Pauli strings of one projection grouped by (X mask, real or
+  // imaginary part): a group's strings share the products
+  // conj(phi[j ^ x]) phi[j] of every row, and their signed sums over j are
+  // one product [rows, D] x coef^T [D, strings] (oneDNN when large).
+  struct PauliGroup {
+    uint64_t x_mask = 0;
+    bool imaginary = false;        // Re(i^ny S) needs Im S when ny is odd
+    std::vector<int32_t> strings;  // output column of each row of coef
+    std::vector<float> coef;       // [strings, D]: phase sign * (-1)^popcount(j & z)
+    LinearOp gemm;
+  };
+  static std::vector<PauliGroup> make_groups(const std::vector<PauliString>& paulis, int64_t D);
+  std::vector<std::vector<PauliGroup>> groups_;  // per projection (unitary path)
+  std::vector<float> psi_, out_, prod_, sums_;
 };
 
 }  // namespace qisa
