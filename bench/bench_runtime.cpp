@@ -62,11 +62,13 @@ ContextPtr context(qisa_model* m, int max_seq, int max_batch, int threads,
   return ContextPtr(c);
 }
 
-void fill(qisa_context* c, int seq, int n) {
+// Appends n tokens to a sequence, in calls of at most max_batch entries.
+void fill(qisa_context* c, int seq, int n, int max_batch = 64) {
   std::vector<qisa_batch_entry> e;
   for (int i = 0; i < n; ++i) e.push_back({seq, i % 60, 0});
-  for (size_t i = 0; i < e.size(); i += 64) {
-    const int n_here = static_cast<int>(std::min<size_t>(64, e.size() - i));
+  const auto chunk = static_cast<size_t>(max_batch);
+  for (size_t i = 0; i < e.size(); i += chunk) {
+    const int n_here = static_cast<int>(std::min(chunk, e.size() - i));
     if (qisa_decode(c, e.data() + i, n_here) != QISA_OK) std::abort();
   }
 }
@@ -141,7 +143,7 @@ void BM_Batched(benchmark::State& state) {
   const int kind = static_cast<int>(state.range(0)), d = static_cast<int>(state.range(1));
   const int B = static_cast<int>(state.range(2)), threads = static_cast<int>(state.range(3));
   auto ctx = context(model(kind, d, 16), B, B, threads);
-  for (int b = 0; b < B; ++b) fill(ctx.get(), b, 8);
+  for (int b = 0; b < B; ++b) fill(ctx.get(), b, 8, B);
   std::vector<qisa_batch_entry> e;
   for (int b = 0; b < B; ++b) e.push_back({b, (b * 7) % 60, 1});
   for (auto _ : state) {
