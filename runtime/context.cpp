@@ -138,7 +138,7 @@ const float* Context::logits(int32_t index) const {
 
 int32_t Context::length(int32_t seq) const {
   check_seq(seq);
-  return static_cast<int32_t>(const_cast<KvCache&>(cache_).tokens(seq).size());
+  return static_cast<int32_t>(cache_.tokens(seq).size());
 }
 
 void Context::clear(int32_t seq) {
@@ -170,7 +170,7 @@ size_t Context::state_size(int32_t seq) const {
 
 void Context::save_state(int32_t seq, uint8_t* out) const {
   const ModelConfig& c = model_.config;
-  auto& cache = const_cast<KvCache&>(cache_);
+  const KvCache& cache = cache_;
   const auto& tokens = cache.tokens(seq);
   const uint32_t head[8] = {kStateMagic, kStateVersion, c.n_layer,    c.n_embd,
                             c.n_head,    c.n_ctx,       c.vocab_size, static_cast<uint32_t>(tokens.size())};
