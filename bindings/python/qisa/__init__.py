@@ -165,8 +165,34 @@ except ImportError:  # pragma: no cover - depends on the machine
     _np = None
 
 
-class Model:
+class _Handle:
+    """Owns one libqisa handle; freed by close(), a with-block or collection."""
+
+    _handle = None
+
+    @staticmethod
+    def _free(handle):
+        raise NotImplementedError
+
+    def close(self):
+        if self._handle:
+            self._free(self._handle)
+            self._handle = None
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Model(_Handle):
     """A loaded .qisa model: immutable, shareable by many contexts and threads."""
+
+    _free = staticmethod(lambda h: _model_free(h))
 
     def __init__(self, path=None, *, data=None, check_unitaries=True):
         params = _ModelParams()
@@ -225,23 +251,12 @@ class Model:
     def detokenize(self, tokens):
         return "".join(self.piece(t) for t in tokens)
 
-    def close(self):
-        if getattr(self, "_handle", None):
-            _model_free(self._handle)
-            self._handle = None
-
-    def __del__(self):
-        self.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
-class Sampler:
+class Sampler(_Handle):
     """Seeded sampling over any logits (list or array)."""
+
+    _free = staticmethod(lambda h: _sampler_free(h))
 
     def __init__(self, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05, repeat_penalty=1.1, repeat_last_n=64,
                  seed=1234):
@@ -259,10 +274,6 @@ class Sampler:
     def accept(self, token):
         _sampler_accept(self._handle, int(token))
 
-    def __del__(self):
-        if getattr(self, "_handle", None):
-            _sampler_free(self._handle)
-            self._handle = None
 
 
 def _sampler_params(temperature, top_k, top_p, min_p, repeat_penalty, repeat_last_n, seed):
@@ -273,8 +284,10 @@ def _sampler_params(temperature, top_k, top_p, min_p, repeat_penalty, repeat_las
     return p
 
 
-class Context:
+class Context(_Handle):
     """KV caches and scratch for running a model; use from one thread at a time."""
+
+    _free = staticmethod(lambda h: _context_free(h))
 
     def __init__(self, model, n_threads=0, max_sequences=1, max_batch=64, engine="fast", value_path="auto"):
         self.model = model
@@ -353,16 +366,3 @@ class Context:
                             if name != "struct_size"}
         yield from pieces
 
-    def close(self):
-        if getattr(self, "_handle", None):
-            _context_free(self._handle)
-            self._handle = None
-
-    def __del__(self):
-        self.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
