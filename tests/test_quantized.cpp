@@ -1,0 +1,71 @@
+// Re-quantized models (schema/model_describe + the writer, as qisa-quantize
+// does it) load, run, and stay close to the f32 model; describe() loses
+// nothing.
+#include <gtest/gtest.h>
+
+#include "golden_file.h"
+#include "model_describe.h"
+#include "test_support.h"
+
+namespace qisa {
+namespace {
+
+writer::ModelDesc requantize(const Model& m, qisa_dtype weights, qisa_dtype unitaries) {
+  writer::ModelDesc d = writer::describe(m);
+  for (auto& t : d.tensors) {
+    const auto cls = writer::classify(t.name, t.shape.size());
+    const qisa_dtype want = cls == writer::TensorClass::Unitary || cls == writer::TensorClass::Observable ? unitaries
+                            : cls == writer::TensorClass::Vector ? QISA_DTYPE_F32
+                                                                 : weights;
+    if (want != t.dtype) t = writer::make_tensor(t.name, t.shape, writer::tensor_values(t), want);
+  }
+  return d;
+}
+
+TEST(Describe, RewritingAModelChangesNothing) {
+  auto model = test::load_file(test::fixture("tiny-qisa-v2.qisa"));
+  const auto once = writer::serialize(writer::describe(model_of(model.get())));
+  auto r = test::load_bytes(once);
+  ASSERT_EQ(r.status, QISA_OK) << r.message;
+  EXPECT_EQ(writer::serialize(writer::describe(model_of(r.model.get()))), once);
+}
+
+struct Bound {
+  qisa_dtype weights, unitaries;
+  float max_abs;  // largest logit error allowed against the trainer's f32 logits
+};
+
+class Quantized : public ::testing::TestWithParam<Bound> {};
+
+TEST_P(Quantized, LogitsStayCloseToF32) {
+  const Bound b = GetParam();
+  const auto golden = writer::read_golden(test::fixture("tiny-qisa-v3.golden"));
+  auto f32 = test::load_file(test::fixture("tiny-qisa-v3.qisa"));
+  auto r = test::load_desc(requantize(model_of(f32.get()), b.weights, b.unitaries));
+  ASSERT_EQ(r.status, QISA_OK) << r.message;
+  auto ctx = test::make_context(r.model.get());
+  const auto logits = test::decode_all(ctx.get(), 0, {golden.tokens.begin(), golden.tokens.end()});
+  EXPECT_LE(test::max_abs_diff(logits, golden.logits), b.max_abs);
+  EXPECT_GT(test::max_abs_diff(logits, golden.logits), 0.0f);  // really quantized
+  int agree = 0;
+  const size_t V = golden.vocab;
+  for (size_t t = 0; t < golden.tokens.size(); ++t) {
+    auto arg = [&](const std::vector<float>& v) {
+      return std::max_element(v.begin() + static_cast<std::ptrdiff_t>(t * V),
+                              v.begin() + static_cast<std::ptrdiff_t>((t + 1) * V)) -
+             v.begin();
+    };
+    agree += arg(logits) == arg(golden.logits);
+  }
+  EXPECT_GE(agree, 15) << "top-1 agreement over 16 positions";
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, Quantized,
+                         ::testing::Values(Bound{QISA_DTYPE_F32, QISA_DTYPE_F16, 2e-3f},
+                                           Bound{QISA_DTYPE_F32, QISA_DTYPE_Q8_0, 5e-2f},
+                                           Bound{QISA_DTYPE_F16, QISA_DTYPE_F16, 1e-2f},
+                                           Bound{QISA_DTYPE_BF16, QISA_DTYPE_BF16, 8e-2f},
+                                           Bound{QISA_DTYPE_Q8_0, QISA_DTYPE_Q8_0, 8e-2f}));
+
+}  // namespace
+}  // namespace qisa
