@@ -105,7 +105,6 @@ void Context::decode(std::span<const qisa_batch_entry> entries) {
     const int32_t slot = e.logits ? static_cast<int32_t>(i) : -1;
     if (win.size() < c.n_ctx) {
       if (pending_.size() + 1 > static_cast<size_t>(engine_.max_rows())) flush();
-      if (!touched_[s]) window_[s] = cache_.tokens(e.seq_id);
       pending_.push_back({e.seq_id, static_cast<int32_t>(win.size()), e.token, slot});
       win.push_back(e.token);
       touched_[s] = 1;
