@@ -39,6 +39,12 @@ void apply_pauli(PauliString p, std::span<const cplx> in, std::span<cplx> out);
 // <phi| P |phi>, real for a Hermitian P.
 double pauli_expectation(PauliString p, std::span<const cplx> phi);
 
+// O'_k = U^dag P_k U for each string, from a row-major D x D unitary, as
+// [k][row][col] real and imaginary planes. O(count * D^3): small D only
+// (export, tests, the runtime's observables path for files without them).
+void dense_observables(uint32_t n_qubits, const std::vector<cplx>& u, const std::vector<PauliString>& paulis,
+                       std::vector<float>& re, std::vector<float>& im);
+
 // "XIZY"-style text for n qubits (qubit 0 first), and back. parse returns
 // false on a bad character or length.
 std::string pauli_to_string(uint32_t n, PauliString p);

@@ -18,23 +18,6 @@ void load_matrix(const TensorView* t, int64_t row0, int64_t rows, float* out) {
   }
 }
 
-// Re(O'_k) = Re(U^dag P_k U), for a model stored without observables.
-void observables_from_unitary(const QuantumProjection& p, const float* u_re, const float* u_im, float* out) {
-  const int64_t D = int64_t{1} << p.n_qubits;
-  std::vector<cplx> col(static_cast<size_t>(D)), pcol(static_cast<size_t>(D));
-  for (size_t k = 0; k < p.paulis.size(); ++k) {
-    for (int64_t c = 0; c < D; ++c) {
-      for (int64_t r = 0; r < D; ++r) col[static_cast<size_t>(r)] = cplx(u_re[r * D + c], u_im[r * D + c]);
-      apply_pauli(p.paulis[k], col, pcol);
-      for (int64_t a = 0; a < D; ++a) {
-        cplx acc = 0.0;
-        for (int64_t i = 0; i < D; ++i) acc += cplx(u_re[i * D + a], -u_im[i * D + a]) * pcol[static_cast<size_t>(i)];
-        out[(static_cast<int64_t>(k) * D + a) * D + c] = static_cast<float>(acc.real());
-      }
-    }
-  }
-}
-
 }  // namespace
 
 std::vector<QuantumLayer::PauliGroup> QuantumLayer::make_groups(const std::vector<PauliString>& paulis, int64_t D) {
@@ -86,7 +69,12 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
       } else {
         load_matrix(q.unitary_re, 0, D, re.data());
         load_matrix(q.unitary_im, 0, D, im.data());
-        observables_from_unitary(q, re.data(), im.data(), dst);
+        // A file without stored observables: Re(U^dag P_k U) from U.
+        std::vector<cplx> u(static_cast<size_t>(D * D));
+        for (size_t i = 0; i < u.size(); ++i) u[i] = cplx(re[i], im[i]);
+        std::vector<float> obs_re, obs_im;
+        dense_observables(q.n_qubits, u, q.paulis, obs_re, obs_im);
+        std::copy(obs_re.begin(), obs_re.end(), dst);
       }
     }
   } else {

@@ -50,26 +50,6 @@ std::vector<PauliString> draw_paulis(uint32_t n, uint32_t count, uint64_t seed) 
   return out;
 }
 
-void dense_observables(uint32_t n, const std::vector<cplx>& u, const std::vector<PauliString>& paulis,
-                       std::vector<float>& re, std::vector<float>& im) {
-  const uint64_t D = uint64_t{1} << n;
-  re.assign(paulis.size() * D * D, 0.0f);
-  im.assign(paulis.size() * D * D, 0.0f);
-  std::vector<cplx> col(D), pcol(D);
-  for (size_t k = 0; k < paulis.size(); ++k) {
-    for (uint64_t c = 0; c < D; ++c) {
-      for (uint64_t r = 0; r < D; ++r) col[r] = u[r * D + c];
-      apply_pauli(paulis[k], col, pcol);
-      for (uint64_t r = 0; r < D; ++r) {  // (U^dag P U)[r][c] = sum_i conj(U[i][r]) (P U e_c)[i]
-        cplx acc = 0.0;
-        for (uint64_t i = 0; i < D; ++i) acc += std::conj(u[i * D + r]) * pcol[i];
-        re[(k * D + r) * D + c] = static_cast<float>(acc.real());
-        im[(k * D + r) * D + c] = static_cast<float>(acc.imag());
-      }
-    }
-  }
-}
-
 ModelDesc make_synthetic_model(const SyntheticSpec& s) {
   Rng rng(s.seed);
   ModelDesc d;

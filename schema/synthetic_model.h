@@ -30,9 +30,7 @@ ModelDesc make_synthetic_model(const SyntheticSpec& spec);
 // probability 0.9, else X, Y or Z uniformly; an all-identity draw is redrawn.
 std::vector<PauliString> draw_paulis(uint32_t n_qubits, uint32_t count, uint64_t seed);
 
-// O'_k = U^dag P_k U for each string, as [k][row][col] real and imaginary
-// planes. O(count * D^3): for small D (tests, export).
-void dense_observables(uint32_t n_qubits, const std::vector<cplx>& u, const std::vector<PauliString>& paulis,
-                       std::vector<float>& re, std::vector<float>& im);
+// O'_k = U^dag P_k U (runtime/circuit.h), used when writing observables.
+using qisa::dense_observables;
 
 }  // namespace qisa::writer
