@@ -105,6 +105,10 @@ typedef enum qisa_ln_placement {
 
 typedef enum qisa_activation { QISA_ACTIVATION_RELU = 0, QISA_ACTIVATION_GELU = 1 } qisa_activation;
 
+/* "csa", "qisa-v1", "qisa-v2" or "qisa-v3" (the CLI spelling); "unknown"
+ * for any other value. Never NULL. */
+QISA_API const char* qisa_attention_kind_string(qisa_attention_kind kind);
+
 /* ---- model -------------------------------------------------------------- */
 
 typedef struct qisa_model qisa_model;

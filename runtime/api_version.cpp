@@ -11,6 +11,16 @@ int qisa_version_number(void) {
   return QISA_VERSION_NUMBER;
 }
 
+const char* qisa_attention_kind_string(qisa_attention_kind kind) {
+  switch (kind) {
+    case QISA_ATTENTION_CSA: return "csa";
+    case QISA_ATTENTION_QISA_V1: return "qisa-v1";
+    case QISA_ATTENTION_QISA_V2: return "qisa-v2";
+    case QISA_ATTENTION_QISA_V3: return "qisa-v3";
+  }
+  return "unknown";
+}
+
 const char* qisa_status_string(qisa_status status) {
   switch (status) {
     case QISA_OK: return "ok";

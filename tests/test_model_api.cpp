@@ -76,6 +76,8 @@ TEST(ModelApi, StatusStringsAreDistinct) {
     EXPECT_TRUE(seen.insert(str).second) << str;
   }
   EXPECT_STREQ(qisa_status_string(static_cast<qisa_status>(999)), "unknown status");
+  EXPECT_STREQ(qisa_attention_kind_string(QISA_ATTENTION_QISA_V2), "qisa-v2");
+  EXPECT_STREQ(qisa_attention_kind_string(QISA_ATTENTION_CSA), "csa");
 }
 
 TEST(ModelApi, Queries) {

@@ -22,13 +22,7 @@ qisa_attention_kind parse_attention(const std::string& s) {
 }
 
 const char* attention_name(qisa_attention_kind k) {
-  switch (k) {
-    case QISA_ATTENTION_CSA: return "csa";
-    case QISA_ATTENTION_QISA_V1: return "qisa-v1";
-    case QISA_ATTENTION_QISA_V2: return "qisa-v2";
-    case QISA_ATTENTION_QISA_V3: return "qisa-v3";
-  }
-  return "?";
+  return qisa_attention_kind_string(k);
 }
 
 HeadImpl::HeadImpl(const ModelOptions& o, int64_t layer, int64_t head)

@@ -47,16 +47,6 @@ std::string json_escape(const std::string& s) {
   return o;
 }
 
-const char* kind_name(qisa_attention_kind k) {
-  switch (k) {
-    case QISA_ATTENTION_CSA: return "csa";
-    case QISA_ATTENTION_QISA_V1: return "qisa-v1";
-    case QISA_ATTENTION_QISA_V2: return "qisa-v2";
-    case QISA_ATTENTION_QISA_V3: return "qisa-v3";
-  }
-  return "?";
-}
-
 std::string shape_of(const qisa::TensorView& t) {
   std::string s = "[";
   for (size_t i = 0; i < t.shape.size(); ++i) s += (i ? ", " : "") + std::to_string(t.shape[i]);
@@ -67,7 +57,7 @@ std::string shape_of(const qisa::TensorView& t) {
 std::map<std::string, int> kind_counts(const qisa::Model& m) {
   std::map<std::string, int> out;
   for (const auto& l : m.layers) {
-    for (const auto& h : l.heads) ++out[kind_name(h.kind)];
+    for (const auto& h : l.heads) ++out[qisa_attention_kind_string(h.kind)];
   }
   return out;
 }
@@ -105,7 +95,7 @@ void print_text(const qisa::Model& m, const char* path, bool paulis) {
   for (size_t l = 0; l < m.layers.size(); ++l) {
     for (size_t h = 0; h < m.layers[l].heads.size(); ++h) {
       const auto& head = m.layers[l].heads[h];
-      std::printf("layer %zu head %zu: %s", l, h, kind_name(head.kind));
+      std::printf("layer %zu head %zu: %s", l, h, qisa_attention_kind_string(head.kind));
       if (head.kind == QISA_ATTENTION_CSA) std::printf(" scale %g", static_cast<double>(head.scale));
       std::printf("\n");
       if (!paulis) continue;
@@ -143,7 +133,7 @@ void print_json(const qisa::Model& m, const char* path) {
   bool first = true;
   for (const auto& l : m.layers) {
     for (const auto& h : l.heads) {
-      std::printf("%s\"%s\"", first ? "" : ", ", kind_name(h.kind));
+      std::printf("%s\"%s\"", first ? "" : ", ", qisa_attention_kind_string(h.kind));
       first = false;
     }
   }
