@@ -122,4 +122,19 @@ torch::Tensor GptImpl::forward(const torch::Tensor& idx) {
   return lm_head(ln_f(x));
 }
 
+void GptImpl::precompute_unitaries(bool on) {
+  for (auto& b : blocks) {
+    for (const auto& m : *b->heads) {
+      auto* head = m->as<HeadImpl>();
+      for (auto* p : {&head->qq, &head->qk, &head->qv}) {
+        if (!*p) continue;
+        if (on)
+          (*p)->precompute();
+        else
+          (*p)->forget();
+      }
+    }
+  }
+}
+
 }  // namespace qisa::train

@@ -65,6 +65,8 @@ class GptImpl : public torch::nn::Module {
  public:
   explicit GptImpl(const ModelOptions& o);
   torch::Tensor forward(const torch::Tensor& idx);  // [B, T] int64 -> [B, T, vocab]
+  // Every quantum projection keeps U built once (inference), or not.
+  void precompute_unitaries(bool on);
 
   ModelOptions options;
   torch::nn::Embedding tok_emb{nullptr}, pos_emb{nullptr};

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <tuple>
 
 namespace qisa::train {
 
@@ -140,8 +141,19 @@ torch::Tensor QuantumProjectionImpl::measure_pauli(const torch::Tensor& psi, con
 }
 
 torch::Tensor QuantumProjectionImpl::forward(const torch::Tensor& psi) const {
+  if (precomputed()) return measure(psi, u_re_, u_im_);
   const auto [u_re, u_im] = unitary();
   return measure(psi, u_re, u_im);
+}
+
+void QuantumProjectionImpl::precompute() {
+  torch::NoGradGuard no_grad;
+  std::tie(u_re_, u_im_) = unitary();
+}
+
+void QuantumProjectionImpl::forget() {
+  u_re_ = torch::Tensor();
+  u_im_ = torch::Tensor();
 }
 
 }  // namespace qisa::train

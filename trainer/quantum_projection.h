@@ -24,7 +24,14 @@ class QuantumProjectionImpl : public torch::nn::Module {
   // (Re U, Im U), each [D, D].
   std::pair<torch::Tensor, torch::Tensor> unitary() const;
   // psi [N, D] real -> [N, h] expectations.
+  // Uses the precomputed U when precompute() was called, else builds U
+  // from the angles (differentiable; what training needs).
   torch::Tensor forward(const torch::Tensor& psi) const;
+  // Inference: build U once from the current angles and reuse it (the
+  // research code's "precomputation"); forget() goes back to building it.
+  void precompute();
+  void forget();
+  bool precomputed() const { return u_re_.defined(); }
   // The same from an already-built U. phi = U psi, then for each Pauli string
   // sum_j sign_k(j) conj(phi[j ^ x_k]) phi[j] (times i^ny):
   //  - measure_pauli: that formula for every string: [N, h, D] temporaries;
@@ -50,6 +57,7 @@ class QuantumProjectionImpl : public torch::nn::Module {
   std::vector<torch::Tensor> group_gather_, group_a_, group_b_;
   torch::Tensor group_order_;  // [h] int64: output column of string k
   torch::Tensor inv_perm_;     // [D] int64: inverse CNOT-ring permutation
+  torch::Tensor u_re_, u_im_;  // precomputed U, or undefined
 };
 TORCH_MODULE(QuantumProjection);
 
