@@ -7,6 +7,7 @@
 
 #include <map>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "api_model.h"
@@ -28,9 +29,9 @@ using ContextPtr = std::unique_ptr<qisa_context, ContextDeleter>;
 const char* kKindNames[] = {"csa", "qisa-v1", "qisa-v2", "qisa-v3"};
 
 // Models are built once per shape and kept for the whole run.
-qisa_model* model(int kind, int n_embd, int n_ctx) {
-  static std::map<std::tuple<int, int, int>, ModelPtr> cache;
-  auto& slot = cache[{kind, n_embd, n_ctx}];
+qisa_model* model(int kind, int n_embd, int n_ctx, qisa_dtype dtype = QISA_DTYPE_F32) {
+  static std::map<std::tuple<int, int, int, int>, ModelPtr> cache;
+  auto& slot = cache[{kind, n_embd, n_ctx, static_cast<int>(dtype)}];
   if (!slot) {
     qisa::writer::SyntheticSpec s;
     s.kind = static_cast<qisa_attention_kind>(kind);
@@ -38,6 +39,8 @@ qisa_model* model(int kind, int n_embd, int n_ctx) {
     s.n_layer = 6;
     s.n_head = 1;
     s.n_ctx = static_cast<uint32_t>(n_ctx);
+    s.weight_dtype = dtype;
+    s.unitary_dtype = dtype;
     const auto bytes = qisa::writer::serialize(qisa::writer::make_synthetic_model(s));
     qisa_model_params p;
     qisa_model_default_params(&p);
@@ -169,7 +172,8 @@ void BM_ValuePath(benchmark::State& state) {
   const qisa::Model& m = qisa::model_of(model(3, d, 16));
   auto dnnl = qisa::make_dnnl_context();
   omp_set_num_threads(1);
-  qisa::QuantumLayer layer({&*m.layers[0].heads[0].qv}, d, d, path, QISA_ENGINE_FAST, dnnl.get(), R);
+  qisa::LinearScratch scratch;
+  qisa::QuantumLayer layer({&*m.layers[0].heads[0].qv}, d, d, path, QISA_ENGINE_FAST, dnnl.get(), R, &scratch);
   std::vector<float> u(static_cast<size_t>(R * d)), out(static_cast<size_t>(R * d));
   for (size_t i = 0; i < u.size(); ++i) u[i] = static_cast<float>((i * 2654435761u) % 1000) / 500.0f - 1.0f;
   float* dest[] = {out.data()};
@@ -183,6 +187,33 @@ void BM_ValuePath(benchmark::State& state) {
 BENCHMARK(BM_ValuePath)
     ->ArgNames({"path", "n_embd", "rows"})
     ->ArgsProduct({{QISA_VALUE_PATH_UNITARY, QISA_VALUE_PATH_OBSERVABLES}, {16, 128}, {1, 64}})
+    ->Unit(benchmark::kMicrosecond);
+
+const char* kDtypeNames[] = {"f32", "f16", "bf16", "q8_0"};
+
+// Weights and unitaries stored as f32, f16, bf16 or Q8_0 (args: kind,
+// n_embd, dtype, B, threads): B streams advance one token each into windows
+// of 8 (B = 1: single-stream decode latency).
+void BM_DecodeDtype(benchmark::State& state) {
+  const int kind = static_cast<int>(state.range(0)), d = static_cast<int>(state.range(1));
+  const auto dtype = static_cast<qisa_dtype>(state.range(2));
+  const int B = static_cast<int>(state.range(3)), threads = static_cast<int>(state.range(4));
+  auto ctx = context(model(kind, d, 16, dtype), B, B, threads);
+  for (int b = 0; b < B; ++b) fill(ctx.get(), b, 8, B);
+  std::vector<qisa_batch_entry> e;
+  for (int b = 0; b < B; ++b) e.push_back({b, (b * 7) % 60, 1});
+  for (auto _ : state) {
+    qisa_decode(ctx.get(), e.data(), B);
+    state.PauseTiming();
+    for (int b = 0; b < B; ++b) qisa_seq_truncate(ctx.get(), b, 8);
+    state.ResumeTiming();
+  }
+  state.SetLabel(std::string(kKindNames[kind]) + " " + kDtypeNames[dtype]);
+  state.SetItemsProcessed(state.iterations() * B);
+}
+BENCHMARK(BM_DecodeDtype)
+    ->ArgNames({"kind", "n_embd", "dtype", "B", "threads"})
+    ->ArgsProduct({{0, 3}, {128, 512}, {0, 1, 2, 3}, {1, 64}, {1, 2}})
     ->Unit(benchmark::kMicrosecond);
 
 }  // namespace

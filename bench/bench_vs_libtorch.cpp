@@ -127,7 +127,8 @@ void BM_Forward(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(4));
   Pair& p = pair(kind, d);
   if (!p.error.empty()) return state.SkipWithError(p.error.c_str());
-  state.SetLabel(std::string(kImplNames[impl]) + " " + qisa_attention_kind_string(static_cast<qisa_attention_kind>(kind)));
+  state.SetLabel(std::string(kImplNames[impl]) + " " +
+                 qisa_attention_kind_string(static_cast<qisa_attention_kind>(kind)));
   std::vector<int32_t> tokens(static_cast<size_t>(B * kCtx));
   for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>((i * 2654435761u) % 65);
   if (impl < 2) {
@@ -160,7 +161,8 @@ void BM_Generate(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(4));
   Pair& p = pair(kind, d);
   if (!p.error.empty()) return state.SkipWithError(p.error.c_str());
-  state.SetLabel(std::string(kImplNames[impl]) + " " + qisa_attention_kind_string(static_cast<qisa_attention_kind>(kind)));
+  state.SetLabel(std::string(kImplNames[impl]) + " " +
+                 qisa_attention_kind_string(static_cast<qisa_attention_kind>(kind)));
   if (impl < 2) {
     torch::set_num_threads(threads);
     torch::NoGradGuard ng;
@@ -208,7 +210,10 @@ void forward_args(benchmark::internal::Benchmark* b) {
         b->Args({impl, kind, 768, 16, threads});
       }
 }
-BENCHMARK(BM_Forward)->ArgNames({"impl", "kind", "n_embd", "B", "threads"})->Apply(forward_args)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Forward)
+    ->ArgNames({"impl", "kind", "n_embd", "B", "threads"})
+    ->Apply(forward_args)
+    ->Unit(benchmark::kMillisecond);
 
 // 15 tokens stay within the window; 64 slide past it.
 void generate_args(benchmark::internal::Benchmark* b) {
@@ -220,7 +225,10 @@ void generate_args(benchmark::internal::Benchmark* b) {
           for (int n : {15, 64}) b->Args({impl, kind, d, n, threads});
         }
 }
-BENCHMARK(BM_Generate)->ArgNames({"impl", "kind", "n_embd", "N", "threads"})->Apply(generate_args)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Generate)
+    ->ArgNames({"impl", "kind", "n_embd", "N", "threads"})
+    ->Apply(generate_args)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

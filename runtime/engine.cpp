@@ -3,13 +3,17 @@
 #include <algorithm>
 #include <cstring>
 
+#include "dtype.h"
 #include "error.h"
 #include "reference_ops.h"
 
 namespace qisa {
 
 Engine::Engine(const Model& model, const EngineOptions& options)
-    : model_(model), options_(options), weights_(model), max_rows_(options.max_rows) {
+    : model_(model),
+      options_(options),
+      weights_(model, options.engine == QISA_ENGINE_REFERENCE),
+      max_rows_(options.max_rows) {
   const ModelConfig& c = model.config;
   d_ = c.n_embd;
   hs_ = c.head_size();
@@ -62,7 +66,7 @@ Engine::Engine(const Model& model, const EngineOptions& options)
     }
     if (!projections.empty()) {
       plan.quantum = std::make_unique<QuantumLayer>(std::move(projections), d_, hs_, options.value_path, options.engine,
-                                                    dnnl_.get(), max_rows_);
+                                                    dnnl_.get(), max_rows_, &scratch_);
     }
   }
 }
@@ -70,7 +74,8 @@ Engine::Engine(const Model& model, const EngineOptions& options)
 Engine::~Engine() = default;
 
 void Engine::init_linear(LinearOp& l, const TensorView* w, const TensorView* b) {
-  l.init(weights_(w), weights_(b), static_cast<int64_t>(w->shape[1]), static_cast<int64_t>(w->shape[0]), dnnl_.get());
+  l.init(MatrixRef::of(*w), weights_(w), weights_(b), static_cast<int64_t>(w->shape[1]),
+         static_cast<int64_t>(w->shape[0]), dnnl_.get(), &scratch_);
 }
 
 void Engine::forward(std::span<const Row> rows, KvCache& cache, float* logits) {
@@ -80,11 +85,13 @@ void Engine::forward(std::span<const Row> rows, KvCache& cache, float* logits) {
     fail(QISA_ERR_INTERNAL, "engine: %lld rows > %lld", static_cast<long long>(R), static_cast<long long>(max_rows_));
   const int64_t d = d_, H = c.n_head;
   const bool pre = c.ln_placement == QISA_LN_PRE;
-  const float* tok = weights_(model_.tok_emb);
-  const float* pos = weights_(model_.pos_emb);
-  for (int64_t r = 0; r < R; ++r) {  // x = tok_emb[token] + pos_emb[pos]
+  for (int64_t r = 0; r < R; ++r) {  // x = tok_emb[token] + pos_emb[pos], rows as stored
     const Row& row = rows[static_cast<size_t>(r)];
-    for (int64_t i = 0; i < d; ++i) x_[r * d + i] = tok[row.token * d + i] + pos[row.pos * d + i];
+    float* x = x_.data() + r * d;
+    float* p = tmp_.data();
+    dequantize_row(model_.tok_emb->dtype, model_.tok_emb->row(static_cast<uint64_t>(row.token)), d, x);
+    dequantize_row(model_.pos_emb->dtype, model_.pos_emb->row(static_cast<uint64_t>(row.pos)), d, p);
+    for (int64_t i = 0; i < d; ++i) x[i] += p[i];
   }
   for (size_t l = 0; l < layers_.size(); ++l) {
     LayerPlan& plan = layers_[l];
@@ -98,7 +105,7 @@ void Engine::forward(std::span<const Row> rows, KvCache& cache, float* logits) {
       HeadPlan& hp = plan.heads[static_cast<size_t>(h)];
       const std::pair<LinearOp*, float*> lin[] = {{&hp.q, q_.data()}, {&hp.k, k_.data()}, {&hp.v, v_.data()}};
       for (const auto& [li, dest] : lin) {
-        if (!li->w) continue;
+        if (!li->w.data) continue;
         linear(*li, u, tmp_.data(), R);
         for (int64_t r = 0; r < R; ++r) std::memcpy(dest + r * d + h * hs_, tmp_.data() + r * hs_, hs_ * sizeof(float));
       }

@@ -66,6 +66,7 @@ class Engine {
   EngineOptions options_;
   F32Weights weights_;
   DnnlContextPtr dnnl_;
+  LinearScratch scratch_;
   std::vector<LayerPlan> layers_;
   LinearOp lm_head_;
   int64_t max_rows_, d_, hs_, n_ff_;

@@ -48,7 +48,8 @@ struct DnnlLinear::Impl {
     const auto desc =
         has_bias ? dnnl::matmul::desc(src_md, wei_md, bias_md, dst_md) : dnnl::matmul::desc(src_md, wei_md, dst_md);
     prim = dnnl::matmul(dnnl::matmul::primitive_desc(desc, ctx.engine));
-    weights = dnnl::memory(wei_md, ctx.engine, const_cast<float*>(w));  // read only
+    weights = w ? dnnl::memory(wei_md, ctx.engine, const_cast<float*>(w))  // read only
+                : dnnl::memory(wei_md, ctx.engine, DNNL_MEMORY_NONE);
     if (has_bias) bias = dnnl::memory(bias_md, ctx.engine, const_cast<float*>(b));
   }
 };
@@ -64,9 +65,10 @@ DnnlLinear::DnnlLinear(DnnlContext& ctx, const float* w, const float* bias, int6
 
 DnnlLinear::~DnnlLinear() = default;
 
-void DnnlLinear::run(const float* x, float* y, int64_t rows) {
+void DnnlLinear::run(const float* x, float* y, int64_t rows, const float* w) {
   Impl& m = *impl_;
   try {
+    if (w) m.weights.set_data_handle(const_cast<float*>(w));
     auto it = m.io.find(rows);
     if (it == m.io.end()) {
       const dnnl::memory::desc src_md(dims{rows, m.in}, dt::f32, dims{m.in, 1});

@@ -17,14 +17,15 @@ DnnlContextPtr make_dnnl_context();
 
 class DnnlLinear {
  public:
-  // w [out, in] row-major, bias [out] or nullptr.
+  // w [out, in] row-major (nullptr: given to every run()), bias [out] or nullptr.
   DnnlLinear(DnnlContext& ctx, const float* w, const float* bias, int64_t in, int64_t out);
   ~DnnlLinear();
   DnnlLinear(const DnnlLinear&) = delete;
   DnnlLinear& operator=(const DnnlLinear&) = delete;
 
-  // x [rows, in] -> y [rows, out]. Throws qisa::Error(QISA_ERR_BACKEND).
-  void run(const float* x, float* y, int64_t rows);
+  // x [rows, in] -> y [rows, out], with weights w when not nullptr.
+  // Throws qisa::Error(QISA_ERR_BACKEND).
+  void run(const float* x, float* y, int64_t rows, const float* w = nullptr);
 
  private:
   struct Impl;

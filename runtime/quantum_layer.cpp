@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 
+#include "cpu_kernels.h"
 #include "dtype.h"
 #include "error.h"
 #include "reference_ops.h"
@@ -44,8 +45,12 @@ std::vector<QuantumLayer::PauliGroup> QuantumLayer::make_groups(const std::vecto
   return groups;
 }
 
+// Rows of a layer up to which the Pauli sums are formed per row (decode).
+constexpr int64_t kPerRowPauliMaxRows = 8;
+
 QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, int64_t d, int64_t h,
-                           qisa_value_path path, qisa_engine engine, DnnlContext* dnnl, int64_t max_rows)
+                           qisa_value_path path, qisa_engine engine, DnnlContext* dnnl, int64_t max_rows,
+                           LinearScratch* scratch)
     : projections_(std::move(projections)), d_(d), h_(h), path_(path), engine_(engine) {
   const auto P = static_cast<int64_t>(projections_.size());
   D_ = int64_t{1} << projections_.at(0)->n_qubits;
@@ -77,19 +82,38 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
         std::copy(obs_re.begin(), obs_re.end(), dst);
       }
     }
+    gemm_.init(stacked_.data(), nullptr, D, P * h * D, dnnl, scratch);
   } else {
-    // Rows [2D p, 2D p + D) hold Re U_p, the next D rows Im U_p.
-    stacked_.resize(static_cast<size_t>(2 * P * D * D));
-    for (int64_t p = 0; p < P; ++p) {
-      const QuantumProjection& q = *projections_[static_cast<size_t>(p)];
-      load_matrix(q.unitary_re, 0, D, stacked_.data() + 2 * p * D * D);
-      load_matrix(q.unitary_im, 0, D, stacked_.data() + (2 * p + 1) * D * D);
-      groups_.push_back(make_groups(q.paulis, D));
+    // Rows [2D p, 2D p + D) hold Re U_p, the next D rows Im U_p: in the
+    // stored dtype for the fast engine when every plane has the same one.
+    const qisa_dtype dt = projections_[0]->unitary_re->dtype;
+    bool same = engine == QISA_ENGINE_FAST;
+    for (const auto* q : projections_) same = same && q->unitary_re->dtype == dt && q->unitary_im->dtype == dt;
+    if (same) {
+      const auto stride = static_cast<size_t>(projections_[0]->unitary_re->row_stride());
+      const size_t plane = stride * static_cast<size_t>(D);
+      stacked_bytes_.resize(2 * static_cast<size_t>(P) * plane);
+      for (int64_t p = 0; p < P; ++p) {
+        const QuantumProjection& q = *projections_[static_cast<size_t>(p)];
+        std::copy_n(q.unitary_re->data, plane, stacked_bytes_.data() + 2 * p * plane);
+        std::copy_n(q.unitary_im->data, plane, stacked_bytes_.data() + (2 * p + 1) * plane);
+      }
+      gemm_.init(MatrixRef{dt, stacked_bytes_.data(), stride}, nullptr, nullptr, D, 2 * P * D, dnnl, scratch);
+    } else {
+      stacked_.resize(static_cast<size_t>(2 * P * D * D));
+      for (int64_t p = 0; p < P; ++p) {
+        const QuantumProjection& q = *projections_[static_cast<size_t>(p)];
+        load_matrix(q.unitary_re, 0, D, stacked_.data() + 2 * p * D * D);
+        load_matrix(q.unitary_im, 0, D, stacked_.data() + (2 * p + 1) * D * D);
+      }
+      gemm_.init(stacked_.data(), nullptr, D, 2 * P * D, dnnl, scratch);
+    }
+    for (const auto* q : projections_) {
+      groups_.push_back(make_groups(q->paulis, D));
       for (auto& g : groups_.back())
-        g.gemm.init(g.coef.data(), nullptr, D, static_cast<int64_t>(g.strings.size()), dnnl);
+        g.gemm.init(g.coef.data(), nullptr, D, static_cast<int64_t>(g.strings.size()), dnnl, scratch);
     }
   }
-  gemm_.init(stacked_.data(), nullptr, D, static_cast<int64_t>(stacked_.size()) / D, dnnl);
   psi_.resize(static_cast<size_t>(max_rows * D));
   out_.resize(static_cast<size_t>(max_rows * gemm_.out));
   prod_.resize(static_cast<size_t>(max_rows * D));
@@ -102,6 +126,19 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
   gemm_.run(engine_, psi_.data(), out_.data(), R);  // phi (or O' psi) of every projection at once
   for (size_t p = 0; p < projections_.size(); ++p) {
     const auto pi = static_cast<int64_t>(p);
+    if (path_ == QISA_VALUE_PATH_UNITARY && engine_ == QISA_ENGINE_FAST && R <= kPerRowPauliMaxRows) {
+      const CpuKernels& kern = cpu_kernels();
+      for (int64_t r = 0; r < R; ++r) {
+        const float* re = out_.data() + r * width + 2 * pi * D;
+        float* o = dest[p] + r * stride;
+        for (const auto& g : groups_[p]) {
+          kern.pauli_products(prod_.data(), re, re + D, g.x_mask, g.imaginary, D);
+          for (size_t c = 0; c < g.strings.size(); ++c)
+            o[g.strings[c]] = kern.dot(g.coef.data() + static_cast<int64_t>(c) * D, prod_.data(), D);
+        }
+      }
+      continue;
+    }
     if (path_ == QISA_VALUE_PATH_UNITARY && engine_ == QISA_ENGINE_FAST) {
       for (auto& g : groups_[p]) {
         const auto x = static_cast<int64_t>(g.x_mask);

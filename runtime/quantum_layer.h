@@ -15,8 +15,11 @@ namespace qisa {
 class QuantumLayer {
  public:
   // All projections share the input width d and produce h values each.
+  // The unitary path of the fast engine multiplies by U as stored (any
+  // dtype, when the layer's projections share one); otherwise U (or O') is
+  // expanded to f32 here.
   QuantumLayer(std::vector<const QuantumProjection*> projections, int64_t d, int64_t h, qisa_value_path path,
-               qisa_engine engine, DnnlContext* dnnl, int64_t max_rows);
+               qisa_engine engine, DnnlContext* dnnl, int64_t max_rows, LinearScratch* scratch);
 
   size_t size() const { return projections_.size(); }
   // u [R, d] -> projection p's values of row r at dest[p] + r * stride.
@@ -28,12 +31,15 @@ class QuantumLayer {
   qisa_value_path path_;
   qisa_engine engine_;
   bool normalized_;
-  std::vector<float> stacked_;  // the GEMM's weight
+  std::vector<float> stacked_;          // the GEMM's weight in f32, or
+  std::vector<uint8_t> stacked_bytes_;  // as stored
   LinearOp gemm_;
   // The Pauli strings of one projection grouped by (X mask, real or
   // imaginary part): a group's strings share the products
   // conj(phi[j ^ x]) phi[j] of every row, and their signed sums over j are
-  // one product [rows, D] x coef^T [D, strings] (oneDNN when large).
+  // one product [rows, D] x coef^T [D, strings] (oneDNN when large); for
+  // a few rows, one dot product per string right after the group's
+  // products (no per-group call overhead).
   struct PauliGroup {
     uint64_t x_mask = 0;
     bool imaginary = false;        // Re(i^ny S) needs Im S when ny is odd

@@ -6,8 +6,9 @@
 
 namespace qisa {
 
-F32Weights::F32Weights(const Model& model) {
+F32Weights::F32Weights(const Model& model, bool expand_matrices) {
   for (const TensorView& t : model.tensors) {
+    if (!expand_matrices && t.shape.size() > 1) continue;
     // f32 data is used in place when suitably aligned (always, for files
     // this library wrote; a borrowed buffer is 64-byte aligned or copied).
     if (t.dtype == QISA_DTYPE_F32 && reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0) continue;
@@ -20,7 +21,8 @@ F32Weights::F32Weights(const Model& model) {
 const float* F32Weights::operator()(const TensorView* t) const {
   if (t == nullptr) return nullptr;
   auto it = owned_.find(t);
-  return it == owned_.end() ? t->f32() : it->second.data();
+  if (it != owned_.end()) return it->second.data();
+  return t->dtype == QISA_DTYPE_F32 ? t->f32() : nullptr;
 }
 
 size_t F32Weights::owned_bytes() const {

@@ -1,0 +1,174 @@
+// The fast CPU kernels (generic and AVX2) against plain double-precision
+// sums on the dequantized weights; quantized products do not depend on how
+// many rows share a call; the fast engine keeps quantized matrices as
+// stored.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "api_model.h"
+#include "cpu_kernels.h"
+#include "dtype.h"
+#include "linear_op.h"
+#include "matmul_dnnl.h"
+#include "model.h"
+#include "test_support.h"
+#include "weights.h"
+
+namespace qisa {
+namespace {
+
+std::vector<float> random_values(size_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  std::vector<float> v(n);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+struct Stored {
+  std::vector<uint8_t> bytes;
+  size_t row_bytes;
+  std::vector<float> dequantized;  // what the stored rows mean
+};
+
+Stored store(qisa_dtype t, const std::vector<float>& w, int64_t in, int64_t out) {
+  Stored s;
+  s.row_bytes = *row_bytes(t, static_cast<uint64_t>(in));
+  s.bytes.resize(s.row_bytes * static_cast<size_t>(out));
+  s.dequantized.resize(w.size());
+  for (int64_t o = 0; o < out; ++o) {
+    quantize_row(t, w.data() + o * in, static_cast<size_t>(in), s.bytes.data() + o * s.row_bytes);
+    dequantize_row(t, s.bytes.data() + o * s.row_bytes, static_cast<size_t>(in), s.dequantized.data() + o * in);
+  }
+  return s;
+}
+
+std::vector<const CpuKernels*> kernel_sets() {
+  std::vector<const CpuKernels*> v{&generic_cpu_kernels()};
+  if (avx2_cpu_kernels()) v.push_back(avx2_cpu_kernels());
+  return v;
+}
+
+TEST(CpuKernels, Avx2IsUsedWhereTheCpuHasIt) {
+  if (!avx2_cpu_kernels()) GTEST_SKIP() << "this CPU lacks AVX2/FMA/F16C: only the generic kernels are tested";
+  EXPECT_STREQ(avx2_cpu_kernels()->name, "avx2");
+}
+
+TEST(CpuKernels, LinearOfEveryDtypeMatchesADoubleSum) {
+  for (const CpuKernels* k : kernel_sets()) {
+    for (qisa_dtype t : {QISA_DTYPE_F32, QISA_DTYPE_F16, QISA_DTYPE_BF16, QISA_DTYPE_Q8_0}) {
+      const LinearKernel fn = t == QISA_DTYPE_F32    ? k->linear_f32
+                              : t == QISA_DTYPE_F16  ? k->linear_f16
+                              : t == QISA_DTYPE_BF16 ? k->linear_bf16
+                                                     : k->linear_q8;
+      for (int64_t in : {1, 5, 8, 31, 32, 40, 100, 128}) {
+        for (int64_t rows : {1, 3}) {
+          const int64_t out = 9;
+          const auto w = random_values(static_cast<size_t>(in * out), static_cast<uint32_t>(in));
+          const auto x = random_values(static_cast<size_t>(rows * in), 7);
+          const auto bias = random_values(static_cast<size_t>(out), 8);
+          const Stored s = store(t, w, in, out);
+          std::vector<float> y(static_cast<size_t>(rows * out), NAN);
+          fn(y.data(), out, x.data(), in, s.bytes.data(), s.row_bytes, bias.data(), rows, in, out);
+          for (int64_t r = 0; r < rows; ++r) {
+            for (int64_t o = 0; o < out; ++o) {
+              double want = bias[o], mag = 0.0;
+              for (int64_t i = 0; i < in; ++i) {
+                want += double(x[r * in + i]) * s.dequantized[o * in + i];
+                mag += std::abs(double(x[r * in + i]) * s.dequantized[o * in + i]);
+              }
+              EXPECT_NEAR(y[r * out + o], want, 1e-6 * (1.0 + mag))
+                  << k->name << " " << dtype_name(t) << " in " << in << " row " << r << " col " << o;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(CpuKernels, PauliProductsMatchTheFormula) {
+  for (const CpuKernels* k : kernel_sets()) {
+    for (int64_t D : {2, 4, 8, 16, 64}) {
+      const auto re = random_values(static_cast<size_t>(D), 1), im = random_values(static_cast<size_t>(D), 2);
+      std::vector<float> p(static_cast<size_t>(D));
+      for (uint64_t x = 0; x < static_cast<uint64_t>(D); ++x) {
+        for (bool imaginary : {false, true}) {
+          k->pauli_products(p.data(), re.data(), im.data(), x, imaginary, D);
+          for (int64_t j = 0; j < D; ++j) {
+            const auto jx = static_cast<int64_t>(static_cast<uint64_t>(j) ^ x);
+            // conj(a) b with a = phi[j ^ x], b = phi[j]
+            const double want = imaginary ? double(re[jx]) * im[j] - double(im[jx]) * re[j]
+                                          : double(re[jx]) * re[j] + double(im[jx]) * im[j];
+            EXPECT_NEAR(p[j], want, 1e-6) << k->name << " D " << D << " x " << x;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(CpuKernels, DotMatchesADoubleSum) {
+  for (const CpuKernels* k : kernel_sets()) {
+    for (int64_t n : {0, 1, 7, 8, 33, 1000}) {
+      const auto a = random_values(static_cast<size_t>(n), 3), b = random_values(static_cast<size_t>(n), 4);
+      double want = 0.0;
+      for (int64_t i = 0; i < n; ++i) want += double(a[i]) * b[i];
+      EXPECT_NEAR(k->dot(a.data(), b.data(), n), want, 1e-5) << k->name << " n " << n;
+    }
+  }
+}
+
+// Few rows run the kernels on the stored weight, many rows expand it into
+// the scratch for oneDNN: both give the same numbers, so a token's logits
+// do not depend on what else was in its batch.
+TEST(LinearOp, QuantizedResultDoesNotDependOnTheRowCount) {
+  auto dnnl = make_dnnl_context();
+  for (qisa_dtype t : {QISA_DTYPE_F16, QISA_DTYPE_BF16, QISA_DTYPE_Q8_0}) {
+    const int64_t in = 96, out = 40, rows = 32;
+    const Stored s = store(t, random_values(static_cast<size_t>(in * out), 11), in, out);
+    const auto bias = random_values(static_cast<size_t>(out), 12);
+    const auto x = random_values(static_cast<size_t>(rows * in), 13);
+    LinearScratch scratch;
+    LinearOp op;
+    op.init(MatrixRef{t, s.bytes.data(), s.row_bytes}, nullptr, bias.data(), in, out, dnnl.get(), &scratch);
+    EXPECT_EQ(scratch.weights.size(), static_cast<size_t>(in * out));
+    std::vector<float> all(static_cast<size_t>(rows * out)), one(static_cast<size_t>(out));
+    op.run(QISA_ENGINE_FAST, x.data(), all.data(), rows);
+    for (int64_t r = 0; r < rows; ++r) {
+      op.run(QISA_ENGINE_FAST, x.data() + r * in, one.data(), 1);
+      for (int64_t o = 0; o < out; ++o)
+        EXPECT_NEAR(one[o], all[r * out + o], 1e-5f) << dtype_name(t) << " row " << r << " col " << o;
+    }
+  }
+}
+
+TEST(F32Weights, TheFastEngineKeepsQuantizedMatricesAsStored) {
+  writer::SyntheticSpec spec;
+  spec.kind = QISA_ATTENTION_QISA_V3;
+  spec.n_embd = 32;
+  spec.weight_dtype = QISA_DTYPE_Q8_0;
+  spec.unitary_dtype = QISA_DTYPE_Q8_0;
+  auto r = test::load_desc(writer::make_synthetic_model(spec));
+  ASSERT_EQ(r.status, QISA_OK) << r.message;
+  const Model& m = model_of(r.model.get());
+  const F32Weights fast(m, false), reference(m, true);
+  size_t vectors = 0, matrices = 0;
+  for (const TensorView& t : m.tensors) {
+    if (t.shape.size() > 1) {
+      ++matrices;
+      EXPECT_EQ(fast(&t), nullptr) << t.name;
+      EXPECT_NE(reference(&t), nullptr) << t.name;
+    } else {
+      vectors += t.elements * sizeof(float) * (t.dtype != QISA_DTYPE_F32);
+    }
+  }
+  EXPECT_GT(matrices, 0u);
+  EXPECT_EQ(fast.owned_bytes(), vectors);
+  EXPECT_GT(reference.owned_bytes(), 4 * fast.owned_bytes());
+}
+
+}  // namespace
+}  // namespace qisa
