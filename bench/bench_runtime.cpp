@@ -94,7 +94,7 @@ void BM_DecodeAtPosition(benchmark::State& state) {
 }
 BENCHMARK(BM_DecodeAtPosition)
     ->ArgNames({"kind", "n_embd", "pos", "threads"})
-    ->ArgsProduct({{0, 3}, {128}, {0, 64, 128, 256, 510}, {1}})
+    ->ArgsProduct({{0, 1, 2, 3}, {128}, {0, 64, 128, 256, 510}, {1}})
     ->Unit(benchmark::kMicrosecond);
 
 // Decode one token into a window of 15 cached tokens (the research ctx 16):
@@ -116,7 +116,7 @@ void BM_DecodeStep(benchmark::State& state) {
 }
 BENCHMARK(BM_DecodeStep)
     ->ArgNames({"kind", "n_embd", "threads"})
-    ->ArgsProduct({{0, 1, 2, 3}, {16, 128}, {1, 2}})
+    ->ArgsProduct({{0, 1, 2, 3}, {4, 16, 128, 768}, {1, 2}})
     ->Unit(benchmark::kMicrosecond);
 
 // Prefill a whole window in one call (args: kind, n_embd, n_tokens, threads).
@@ -137,7 +137,8 @@ void BM_Prefill(benchmark::State& state) {
 }
 BENCHMARK(BM_Prefill)
     ->ArgNames({"kind", "n_embd", "tokens", "threads"})
-    ->ArgsProduct({{0, 3}, {16, 128}, {16, 512}, {1, 2}})
+    ->ArgsProduct({{0, 1, 2, 3}, {4, 16, 128}, {16, 512}, {1, 2}})
+    ->ArgsProduct({{0, 1, 2, 3}, {768}, {16}, {1, 2}})
     ->Unit(benchmark::kMicrosecond);
 
 // B streams advance one token each per call, windows of 16 (args: kind,
@@ -160,7 +161,8 @@ void BM_Batched(benchmark::State& state) {
 }
 BENCHMARK(BM_Batched)
     ->ArgNames({"kind", "n_embd", "B", "threads"})
-    ->ArgsProduct({{0, 3}, {16, 128}, {1, 8, 64, 256, 1024}, {2}})
+    ->ArgsProduct({{0, 1, 2, 3}, {4, 16, 128}, {1, 8, 64, 256, 1024}, {1, 2}})
+    ->ArgsProduct({{0, 1, 2, 3}, {768}, {1, 8, 64}, {1, 2}})
     ->Unit(benchmark::kMicrosecond);
 
 // The QISA value computation alone (one v3 head's value projection, rows
@@ -186,7 +188,7 @@ void BM_ValuePath(benchmark::State& state) {
 }
 BENCHMARK(BM_ValuePath)
     ->ArgNames({"path", "n_embd", "rows"})
-    ->ArgsProduct({{QISA_VALUE_PATH_UNITARY, QISA_VALUE_PATH_OBSERVABLES}, {16, 128}, {1, 64}})
+    ->ArgsProduct({{QISA_VALUE_PATH_UNITARY, QISA_VALUE_PATH_OBSERVABLES}, {4, 16, 128, 768}, {1, 64}})
     ->Unit(benchmark::kMicrosecond);
 
 const char* kDtypeNames[] = {"f32", "f16", "bf16", "q8_0"};

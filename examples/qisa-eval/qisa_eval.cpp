@@ -1,0 +1,217 @@
+// qisa-eval: a model and its variants (e.g. quantized copies) on held-out
+// text, through libqisa itself: cross-entropy and perplexity over every
+// position of non-overlapping n_ctx windows, and against the first model:
+// perplexity change, top-1 agreement and the largest logit difference;
+// file size; single-stream decode and batched tokens/s.
+//   qisa-eval REF.qisa [VARIANT.qisa ...] [--data FILE] [--windows N]
+//             [--threads N] [--json FILE]
+// Held-out text: the research split's test part, the last 4% of the file.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "qisa.hpp"
+
+namespace {
+
+struct Options {
+  std::vector<std::string> models;
+  std::string data = QISA_DEFAULT_DATA;
+  std::string json;
+  int64_t windows = 0;  // 0: all
+  int threads = 1;
+};
+
+struct Result {
+  std::string path;
+  uint64_t bytes = 0;
+  double ce = 0, ppl = 0, agree = 1, max_err = 0;
+  double decode_tok_s = 0, batch_tok_s = 0;
+  std::vector<float> logits;  // every position of every window
+};
+
+int usage(std::FILE* f, int rc) {
+  std::fprintf(f,
+               "usage: qisa-eval REF.qisa [VARIANT.qisa ...] [--data FILE] [--windows N] [--threads N] [--json FILE]\n"
+               "Evaluates each model on the last 4%% of the text (the research split's test part); variants are\n"
+               "compared with the first model.\n");
+  return rc;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+Result evaluate(const std::string& path, const std::string& text, const Options& o) {
+  Result r;
+  r.path = path;
+  r.bytes = std::filesystem::file_size(path);
+  qisa_cpp::Model model(path);
+  const auto info = model.info();
+  const int32_t T = info.n_ctx, V = info.vocab_size;
+  const auto tokens = model.tokenize(text);
+  int64_t n_windows = static_cast<int64_t>(tokens.size()) / T;
+  if (o.windows > 0) n_windows = std::min(n_windows, o.windows);
+  if (n_windows == 0) throw qisa_cpp::Error(QISA_ERR_INVALID_ARGUMENT, "the held-out text is shorter than n_ctx");
+  const int32_t per_call = 64;  // windows evaluated by one qisa_decode
+  qisa_context_params cp;
+  qisa_context_default_params(&cp);
+  cp.n_threads = o.threads;
+  cp.max_sequences = per_call;
+  cp.max_batch = per_call * T;
+  qisa_cpp::Context ctx(model, &cp);
+  r.logits.resize(static_cast<size_t>(n_windows * T * V));
+  double nll = 0.0;
+  int64_t scored = 0;
+  {  // warm-up: first-use costs (page faults, oneDNN kernels) stay out of the timing
+    std::vector<qisa_batch_entry> w;
+    for (int32_t t = 0; t < T; ++t) w.push_back({0, tokens[static_cast<size_t>(t)], 1});
+    ctx.decode(w);
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<qisa_batch_entry> e;
+  for (int64_t w0 = 0; w0 < n_windows; w0 += per_call) {
+    const int64_t nw = std::min<int64_t>(per_call, n_windows - w0);
+    e.clear();
+    for (int64_t w = 0; w < nw; ++w)
+      for (int32_t t = 0; t < T; ++t) e.push_back({static_cast<int32_t>(w), tokens[(w0 + w) * T + t], 1});
+    ctx.clear();
+    ctx.decode(e);
+    for (size_t i = 0; i < e.size(); ++i) {
+      const float* l = ctx.logits(static_cast<int32_t>(i));
+      const int64_t pos = w0 * T + static_cast<int64_t>(i);
+      std::copy(l, l + V, r.logits.begin() + pos * V);
+      if (pos + 1 >= static_cast<int64_t>(tokens.size())) continue;
+      const int32_t target = tokens[pos + 1];  // y = x shifted by one, as in training
+      ++scored;
+      const float mx = *std::max_element(l, l + V);
+      double z = 0.0;
+      for (int32_t v = 0; v < V; ++v) z += std::exp(double(l[v]) - mx);
+      nll += std::log(z) + mx - l[target];
+    }
+  }
+  r.batch_tok_s = static_cast<double>(n_windows * T) / seconds_since(t0);
+  r.ce = nll / static_cast<double>(scored);
+  r.ppl = std::exp(r.ce);
+  // Single stream: one token per call with the KV cache, 32 windows' worth
+  // (after one for warm-up).
+  qisa_context_params sp = cp;
+  sp.max_sequences = 1;
+  sp.max_batch = 1;
+  qisa_cpp::Context single(model, &sp);
+  auto t1 = std::chrono::steady_clock::now();
+  int64_t n = 0;
+  const int reps = static_cast<int>(std::min<int64_t>(33, n_windows));
+  for (int rep = 0; rep < reps; ++rep) {
+    if (rep == 1) {
+      t1 = std::chrono::steady_clock::now();
+      n = 0;
+    }
+    single.clear();
+    for (int32_t t = 0; t < T; ++t, ++n) single.decode({{0, tokens[static_cast<size_t>(rep * T + t)], 1}});
+  }
+  r.decode_tok_s = static_cast<double>(n) / seconds_since(t1);
+  return r;
+}
+
+void compare(Result& r, const Result& ref, int32_t V) {
+  const size_t positions = std::min(r.logits.size(), ref.logits.size()) / static_cast<size_t>(V);
+  size_t agree = 0;
+  double worst = 0.0;
+  for (size_t p = 0; p < positions; ++p) {
+    const float* a = r.logits.data() + p * V;
+    const float* b = ref.logits.data() + p * V;
+    agree += std::max_element(a, a + V) - a == std::max_element(b, b + V) - b;
+    for (int32_t v = 0; v < V; ++v) worst = std::max(worst, std::abs(double(a[v]) - b[v]));
+  }
+  r.agree = positions ? static_cast<double>(agree) / static_cast<double>(positions) : 0.0;
+  r.max_err = worst;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::runtime_error(a + " needs a value");
+      return argv[++i];
+    };
+    try {
+      if (a == "--help" || a == "-h") return usage(stdout, 0);
+      if (a == "--data")
+        o.data = value();
+      else if (a == "--json")
+        o.json = value();
+      else if (a == "--windows")
+        o.windows = std::stoll(value());
+      else if (a == "--threads")
+        o.threads = std::stoi(value());
+      else if (a.rfind("--", 0) == 0)
+        throw std::runtime_error("unknown option " + a);
+      else
+        o.models.push_back(a);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "qisa-eval: %s\n", e.what());
+      return usage(stderr, 2);
+    }
+  }
+  if (o.models.empty()) return usage(stderr, 2);
+  std::ifstream in(o.data, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "qisa-eval: cannot read %s\n", o.data.c_str());
+    return 1;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string all = ss.str();
+  // The research split by token count (one character per token there).
+  const std::string text = all.substr(static_cast<size_t>(0.96 * static_cast<double>(all.size())));
+  std::vector<Result> results;
+  try {
+    int32_t V = 0;
+    for (const auto& path : o.models) {
+      results.push_back(evaluate(path, text, o));
+      if (results.size() == 1) {
+        V = qisa_cpp::Model(path).info().vocab_size;
+      } else {
+        compare(results.back(), results.front(), V);
+      }
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "qisa-eval: %s\n", e.what());
+    return 1;
+  }
+  const Result& ref = results.front();
+  std::printf("| model | bytes | size vs first | CE | perplexity | ppl change | top-1 agreement | max |logit diff| | decode tok/s | batch tok/s |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+  for (const auto& r : results) {
+    std::printf("| %s | %llu | %.2fx smaller | %.4f | %.4f | %+.3f%% | %.2f%% | %.2e | %.0f | %.0f |\n",
+                std::filesystem::path(r.path).filename().c_str(), static_cast<unsigned long long>(r.bytes),
+                double(ref.bytes) / double(r.bytes), r.ce, r.ppl, 100.0 * (r.ppl / ref.ppl - 1.0), 100.0 * r.agree,
+                r.max_err, r.decode_tok_s, r.batch_tok_s);
+  }
+  if (!o.json.empty()) {
+    std::ofstream j(o.json);
+    j << "[\n";
+    for (size_t i = 0; i < results.size(); ++i) {
+      const auto& r = results[i];
+      j << "  {\"model\": \"" << std::filesystem::path(r.path).filename().string() << "\", \"bytes\": " << r.bytes
+        << ", \"cross_entropy\": " << r.ce << ", \"perplexity\": " << r.ppl
+        << ", \"perplexity_change\": " << (r.ppl / ref.ppl - 1.0) << ", \"top1_agreement\": " << r.agree
+        << ", \"max_abs_logit_diff\": " << r.max_err << ", \"decode_tokens_per_s\": " << r.decode_tok_s
+        << ", \"batch_tokens_per_s\": " << r.batch_tok_s << ", \"threads\": " << o.threads << "}"
+        << (i + 1 < results.size() ? ",\n" : "\n");
+    }
+    j << "]\n";
+  }
+  return 0;
+}
