@@ -5,6 +5,7 @@
 
 #include "dtype.h"
 #include "error.h"
+#include "fast_ops.h"
 #include "reference_ops.h"
 
 namespace qisa {
@@ -78,6 +79,14 @@ void Engine::init_linear(LinearOp& l, const TensorView* w, const TensorView* b) 
          static_cast<int64_t>(w->shape[0]), dnnl_.get(), &scratch_);
 }
 
+void Engine::layernorm(float* out, const float* x, const float* w, const float* b, int64_t R) {
+  const ModelConfig& c = model_.config;
+  if (options_.engine == QISA_ENGINE_REFERENCE)
+    ref::layernorm(out, x, w, b, R, d_, c.ln_eps);
+  else
+    fast::layernorm(out, x, w, b, R, d_, c.ln_eps);
+}
+
 void Engine::forward(std::span<const Row> rows, KvCache& cache, float* logits) {
   const ModelConfig& c = model_.config;
   const auto R = static_cast<int64_t>(rows.size());
@@ -97,7 +106,7 @@ void Engine::forward(std::span<const Row> rows, KvCache& cache, float* logits) {
     LayerPlan& plan = layers_[l];
     const float* u = x_.data();
     if (pre) {
-      ref::layernorm(u_.data(), x_.data(), plan.ln1_w, plan.ln1_b, R, d, c.ln_eps);
+      layernorm(u_.data(), x_.data(), plan.ln1_w, plan.ln1_b, R);
       u = u_.data();
     }
     if (plan.quantum) plan.quantum->run(u, R, plan.quantum_dest.data(), d);
@@ -126,10 +135,10 @@ void Engine::forward(std::span<const Row> rows, KvCache& cache, float* logits) {
       const Row& row = rows[static_cast<size_t>(r)];
       for (int64_t h = 0; h < H; ++h) {
         const HeadPlan& hp = plan.heads[static_cast<size_t>(h)];
-        ref::attention_row(att_.data() + r * d + h * hs_, q_.data() + r * d + h * hs_,
-                           cache.key(li, row.seq, 0) + h * hs_, cache.key_norm(li, row.seq, 0) + h,
-                           cache.value(li, row.seq, 0) + h * hs_, row.pos + 1, hs_, d, d, H,
-                           hp.kind != QISA_ATTENTION_CSA, hp.scale, scores_.data());
+        (options_.engine == QISA_ENGINE_REFERENCE ? ref::attention_row : fast::attention_row)(
+            att_.data() + r * d + h * hs_, q_.data() + r * d + h * hs_, cache.key(li, row.seq, 0) + h * hs_,
+            cache.key_norm(li, row.seq, 0) + h, cache.value(li, row.seq, 0) + h * hs_, row.pos + 1, hs_, d, d, H,
+            hp.kind != QISA_ATTENTION_CSA, hp.scale, scores_.data());
       }
     }
     linear(plan.proj, att_.data(), tmp_.data(), R);
@@ -141,19 +150,19 @@ void Engine::forward(std::span<const Row> rows, KvCache& cache, float* logits) {
     };
     if (pre) {
       for (int64_t i = 0; i < R * d; ++i) x_[i] += tmp_[i];
-      ref::layernorm(u_.data(), x_.data(), plan.ln2_w, plan.ln2_b, R, d, c.ln_eps);
+      layernorm(u_.data(), x_.data(), plan.ln2_w, plan.ln2_b, R);
       linear(plan.up, u_.data(), hidden_.data(), R);
       activation(hidden_.data(), R * n_ff_);
       linear(plan.down, hidden_.data(), tmp_.data(), R);
       for (int64_t i = 0; i < R * d; ++i) x_[i] += tmp_[i];
     } else {  // post-LN (GPT-1): x = LN1(x + attn(x)); x = LN2(x + mlp(x))
       for (int64_t i = 0; i < R * d; ++i) u_[i] = x_[i] + tmp_[i];
-      ref::layernorm(x_.data(), u_.data(), plan.ln1_w, plan.ln1_b, R, d, c.ln_eps);
+      layernorm(x_.data(), u_.data(), plan.ln1_w, plan.ln1_b, R);
       linear(plan.up, x_.data(), hidden_.data(), R);
       activation(hidden_.data(), R * n_ff_);
       linear(plan.down, hidden_.data(), tmp_.data(), R);
       for (int64_t i = 0; i < R * d; ++i) u_[i] = x_[i] + tmp_[i];
-      ref::layernorm(x_.data(), u_.data(), plan.ln2_w, plan.ln2_b, R, d, c.ln_eps);
+      layernorm(x_.data(), u_.data(), plan.ln2_w, plan.ln2_b, R);
     }
   }
   // LM head for the rows that want logits, gathered so they share one GEMM.
@@ -168,7 +177,7 @@ void Engine::forward(std::span<const Row> rows, KvCache& cache, float* logits) {
     ++m;
   }
   if (m == 0) return;
-  ref::layernorm(logit_rows_.data(), tmp_.data(), weights_(model_.lnf_w), weights_(model_.lnf_b), m, d, c.ln_eps);
+  layernorm(logit_rows_.data(), tmp_.data(), weights_(model_.lnf_w), weights_(model_.lnf_b), m);
   const int64_t V = c.vocab_size;
   const bool contiguous = slots.back() - slots.front() == m - 1 && std::is_sorted(slots.begin(), slots.end());
   if (contiguous) {

@@ -60,6 +60,7 @@ class Engine {
   };
 
   void init_linear(LinearOp& l, const TensorView* w, const TensorView* b);
+  void layernorm(float* out, const float* x, const float* w, const float* b, int64_t R);
   void linear(LinearOp& l, const float* in, float* out, int64_t rows) { l.run(options_.engine, in, out, rows); }
 
   const Model& model_;

@@ -1,14 +1,18 @@
-// Fast CPU kernel for what oneDNN does not do well: small products (one
-// decode row). Tested against reference_ops through the engine
-// (QISA_ENGINE_FAST vs _REFERENCE).
+// Fast CPU versions of the row operations around the products: LayerNorm
+// and causal attention over the cache, with vectorized sums (the reference
+// loops add one term at a time, which the compiler may not reorder).
+// Tested against reference_ops through the engine (QISA_ENGINE_FAST vs
+// _REFERENCE).
 #pragma once
 
 #include <cstdint>
 
 namespace qisa::fast {
 
-// out[r][o] = bias[o] + in[r] . w[o], with 8 independent partial sums per dot
-// product so the compiler can vectorize without reordering a single sum.
-void linear_small(float* out, const float* in, const float* w, const float* bias, int64_t R, int64_t I, int64_t O);
+// Same contracts as ref::layernorm and ref::attention_row.
+void layernorm(float* out, const float* x, const float* w, const float* b, int64_t R, int64_t d, float eps);
+void attention_row(float* out, const float* q, const float* keys, const float* key_norms, const float* values,
+                   int64_t n, int64_t h, int64_t k_stride, int64_t v_stride, int64_t norm_stride, bool gaussian,
+                   float scale, float* scores);
 
 }  // namespace qisa::fast

@@ -1,3 +1,5 @@
+
+
 #include "linear_op.h"
 
 #include <omp.h>
@@ -15,6 +17,9 @@ namespace qisa {
 // (measured: a 16x64 decode-step product takes ~4 us through oneDNN, well
 // under 1 us as a plain loop).
 constexpr int64_t kDnnlMinMacs = int64_t{1} << 15;
+// ... nor below this many rows (measured: the AVX2 loop beats its GEMV for
+// one decode row, e.g. 74 vs 89 us per n_embd-128 CSA step).
+constexpr int64_t kDnnlMinRows = 4;
 // From this many rows a non-f32 weight is expanded into the scratch and
 // multiplied by oneDNN: the expansion is then a small part of the work.
 constexpr int64_t kDequantMinRows = 16;
@@ -50,7 +55,7 @@ void LinearOp::run(qisa_engine engine, const float* x, float* y, int64_t rows) {
     return;
   }
   const int64_t macs = rows * in * out;
-  if (w.dtype == QISA_DTYPE_F32 && macs >= kDnnlMinMacs) {
+  if (w.dtype == QISA_DTYPE_F32 && macs >= kDnnlMinMacs && rows >= kDnnlMinRows) {
     fast->run(x, y, rows);
     return;
   }
