@@ -191,7 +191,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   const Result& ref = results.front();
-  std::printf("| model | bytes | size vs first | CE | perplexity | ppl change | top-1 agreement | max |logit diff| | decode tok/s | batch tok/s |\n");
+  std::printf(
+      "| model | bytes | size vs first | CE | perplexity | ppl change | top-1 agreement | max |logit diff| | decode "
+      "tok/s | batch tok/s |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& r : results) {
     std::printf("| %s | %llu | %.2fx smaller | %.4f | %.4f | %+.3f%% | %.2f%% | %.2e | %.0f | %.0f |\n",
