@@ -260,6 +260,9 @@ QISA_API const char* qisa_context_last_error(const qisa_context* ctx);
 
 /* The backend the context runs on (AUTO resolved), and its thread count. */
 QISA_API qisa_backend qisa_context_backend(const qisa_context* ctx);
+/* One line on the backend chosen and why, e.g. "cuda: NVIDIA H100 ..." or
+ * "cpu (auto: no usable CUDA device: ...)". Valid while the context lives. */
+QISA_API const char* qisa_context_backend_info(const qisa_context* ctx);
 QISA_API int32_t qisa_context_threads(const qisa_context* ctx);
 
 /* ---- decoding ------------------------------------------------------------ */

@@ -79,12 +79,9 @@ qisa_status qisa_context_create(const qisa_model* model, const qisa_context_para
                  "the model was trained with the research code's transposed (non-causal) attention, which reads "
                  "future tokens; it cannot generate text. Retrain it without --reference-transpose");
     }
-    if (p.backend == QISA_BACKEND_CUDA) {
-      qisa::fail(QISA_ERR_BACKEND, "the CUDA backend is not available in this build of libqisa");
-    }
     const int32_t threads = p.n_threads > 0 ? p.n_threads : qisa::auto_threads(m);
     auto ctx = std::make_unique<qisa_context>();
-    ctx->impl = std::make_unique<qisa::Context>(m, p, threads);
+    ctx->impl = std::make_unique<qisa::Context>(m, model->device, p, threads);
     *out = ctx.release();
   });
   if (st != QISA_OK && out) *out = nullptr;
@@ -101,7 +98,11 @@ const char* qisa_context_last_error(const qisa_context* ctx) {
 }
 
 qisa_backend qisa_context_backend(const qisa_context* ctx) {
-  return ctx == nullptr ? QISA_BACKEND_AUTO : QISA_BACKEND_CPU;
+  return ctx == nullptr ? QISA_BACKEND_AUTO : ctx->impl->backend();
+}
+
+const char* qisa_context_backend_info(const qisa_context* ctx) {
+  return ctx == nullptr ? "context is NULL" : ctx->impl->backend_info().c_str();
 }
 
 int32_t qisa_context_threads(const qisa_context* ctx) {

@@ -4,11 +4,15 @@
 
 #include <memory>
 
+#include "device_cache.h"
 #include "model.h"
 #include "qisa.h"
 
 struct qisa_model {
   std::unique_ptr<qisa::Model> impl;
+  // Weights uploaded to a GPU for this model's contexts (not part of the
+  // model's loaded, immutable state).
+  mutable qisa::DeviceCache device;
 };
 
 namespace qisa {

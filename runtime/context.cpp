@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "cuda/cuda_backend.h"
+#include "engine.h"
 #include "error.h"
 
 namespace qisa {
@@ -22,19 +24,38 @@ EngineOptions engine_options(const Model& m, const qisa_context_params& p) {
   return o;
 }
 
+std::unique_ptr<Backend> make_backend(const Model& model, DeviceCache& device_cache, const qisa_context_params& p,
+                                      std::string* info) {
+  const EngineOptions o = engine_options(model, p);
+  if (p.backend == QISA_BACKEND_CUDA) return make_cuda_backend(model, device_cache, o, p.max_sequences, info);
+  if (p.backend == QISA_BACKEND_AUTO) {
+    std::string why;
+    if (p.engine == QISA_ENGINE_REFERENCE) {
+      *info = "cpu (auto: the reference engine runs on the CPU)";
+    } else if (cuda_usable(&why)) {
+      return make_cuda_backend(model, device_cache, o, p.max_sequences, info);
+    } else {
+      *info = "cpu (auto: " + why + ")";
+    }
+  } else {
+    *info = "cpu";
+  }
+  return std::make_unique<Engine>(model, o);
+}
+
 }  // namespace
 
-Context::Context(const Model& model, const qisa_context_params& params, int32_t threads)
+Context::Context(const Model& model, DeviceCache& device_cache, const qisa_context_params& params, int32_t threads)
     : model_(model),
       params_(params),
       threads_(threads),
       cache_(model.config.n_layer, params.max_sequences, model.config.n_ctx, model.config.n_embd, model.config.n_head),
-      engine_(model, engine_options(model, params)),
+      backend_(make_backend(model, device_cache, params, &backend_info_)),
       logits_(static_cast<size_t>(params.max_batch) * model.config.vocab_size),
       has_logits_(static_cast<size_t>(params.max_batch), 0),
       window_(static_cast<size_t>(params.max_sequences)),
       touched_(static_cast<size_t>(params.max_sequences), 0) {
-  pending_.reserve(static_cast<size_t>(engine_.max_rows()));
+  pending_.reserve(static_cast<size_t>(backend_->max_rows()));
   for (auto& w : window_) w.reserve(model.config.n_ctx);
 }
 
@@ -47,7 +68,7 @@ void Context::check_seq(int32_t seq) const {
 void Context::flush() {
   if (pending_.empty()) return;
   try {
-    engine_.forward(pending_, cache_, logits_.data());
+    backend_->forward(pending_, cache_, logits_.data());
   } catch (...) {
     // The cache of the sequences being written is no longer consistent.
     for (size_t s = 0; s < touched_.size(); ++s) {
@@ -104,7 +125,7 @@ void Context::decode(std::span<const qisa_batch_entry> entries) {
     std::vector<int32_t>& win = window_[s];
     const int32_t slot = e.logits ? static_cast<int32_t>(i) : -1;
     if (win.size() < c.n_ctx) {
-      if (pending_.size() + 1 > static_cast<size_t>(engine_.max_rows())) flush();
+      if (pending_.size() + 1 > static_cast<size_t>(backend_->max_rows())) flush();
       pending_.push_back({e.seq_id, static_cast<int32_t>(win.size()), e.token, slot});
       win.push_back(e.token);
       touched_[s] = 1;
@@ -112,7 +133,7 @@ void Context::decode(std::span<const qisa_batch_entry> entries) {
     }
     // The window is full. Rows already pending for this sequence must be in
     // the cache before its positions are rewritten.
-    if (touched_[s] || pending_.size() + c.n_ctx > static_cast<size_t>(engine_.max_rows())) flush();
+    if (touched_[s] || pending_.size() + c.n_ctx > static_cast<size_t>(backend_->max_rows())) flush();
     window_[s] = cache_.tokens(e.seq_id);
     const size_t keep = params_.overflow == QISA_OVERFLOW_SHIFT_HALF ? c.n_ctx / 2 : c.n_ctx - 1;
     win.erase(win.begin(), win.end() - static_cast<std::ptrdiff_t>(keep));
@@ -167,10 +188,11 @@ size_t Context::state_size(int32_t seq) const {
   return kStateHeader + len * 4 + c.n_layer * len * (2 * c.n_embd + c.n_head) * 4;
 }
 
-void Context::save_state(int32_t seq, uint8_t* out) const {
+void Context::save_state(int32_t seq, uint8_t* out) {
   const ModelConfig& c = model_.config;
-  const KvCache& cache = cache_;
+  KvCache& cache = cache_;
   const auto& tokens = cache.tokens(seq);
+  backend_->kv_to_host(cache, seq, static_cast<int64_t>(tokens.size()));
   const uint32_t head[8] = {kStateMagic, kStateVersion, c.n_layer,    c.n_embd,
                             c.n_head,    c.n_ctx,       c.vocab_size, static_cast<uint32_t>(tokens.size())};
   std::memcpy(out, head, sizeof head);
@@ -225,6 +247,7 @@ void Context::load_state(int32_t seq, const uint8_t* data, size_t size) {
     std::memcpy(cache_.key_norm(l, seq, 0), p, len * c.n_head * 4);
     p += len * c.n_head * 4;
   }
+  backend_->kv_from_host(cache_, seq, static_cast<int64_t>(len));
   cache_.tokens(seq) = std::move(tokens);
 }
 

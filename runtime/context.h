@@ -7,7 +7,10 @@
 #include <string>
 #include <vector>
 
-#include "engine.h"
+#include <memory>
+
+#include "backend.h"
+#include "device_cache.h"
 #include "kv_cache.h"
 #include "model.h"
 #include "qisa.h"
@@ -16,7 +19,9 @@ namespace qisa {
 
 class Context {
  public:
-  Context(const Model& model, const qisa_context_params& params, int32_t threads);
+  // Runs on the CPU engine, or on CUDA as params.backend asks (AUTO: CUDA
+  // when a device is usable, else the CPU; backend_info() says which and why).
+  Context(const Model& model, DeviceCache& device_cache, const qisa_context_params& params, int32_t threads);
 
   void decode(std::span<const qisa_batch_entry> entries);
   const float* logits(int32_t index) const;
@@ -25,12 +30,14 @@ class Context {
   void clear(int32_t seq);  // -1: all
   void truncate(int32_t seq, int32_t n);
   size_t state_size(int32_t seq) const;
-  void save_state(int32_t seq, uint8_t* out) const;
+  void save_state(int32_t seq, uint8_t* out);
   void load_state(int32_t seq, const uint8_t* data, size_t size);
 
   const Model& model() const { return model_; }
   const qisa_context_params& params() const { return params_; }
   int32_t threads() const { return threads_; }
+  qisa_backend backend() const { return backend_->kind(); }
+  const std::string& backend_info() const { return backend_info_; }
 
  private:
   void check_seq(int32_t seq) const;
@@ -40,7 +47,8 @@ class Context {
   qisa_context_params params_;
   int32_t threads_;
   KvCache cache_;
-  Engine engine_;
+  std::string backend_info_;
+  std::unique_ptr<Backend> backend_;
   std::vector<float> logits_;        // [max_batch, vocab]
   std::vector<uint8_t> has_logits_;  // per entry of the last decode
   int32_t last_entries_ = 0;

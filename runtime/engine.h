@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "backend.h"
 #include "kv_cache.h"
 #include "linear_op.h"
 #include "matmul_dnnl.h"
@@ -19,31 +20,19 @@
 
 namespace qisa {
 
-struct Row {
-  int32_t seq = 0;
-  int32_t pos = 0;
-  int32_t token = 0;
-  int32_t logits_slot = -1;  // where to write this row's logits; -1: none
-};
-
-struct EngineOptions {
-  qisa_engine engine = QISA_ENGINE_FAST;
-  qisa_value_path value_path = QISA_VALUE_PATH_UNITARY;
-  int64_t max_rows = 64;  // rows per forward() call
-};
-
-class Engine {
+class Engine : public Backend {
  public:
   Engine(const Model& model, const EngineOptions& options);
-  ~Engine();
+  ~Engine() override;
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
 
   // rows.size() <= max_rows; positions of one sequence must be contiguous
   // with what the cache holds. logits: [slots, vocab].
-  void forward(std::span<const Row> rows, KvCache& cache, float* logits);
+  void forward(std::span<const Row> rows, KvCache& cache, float* logits) override;
 
-  int64_t max_rows() const { return max_rows_; }
+  int64_t max_rows() const override { return max_rows_; }
+  qisa_backend kind() const override { return QISA_BACKEND_CPU; }
 
  private:
   struct HeadPlan {

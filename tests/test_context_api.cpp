@@ -36,15 +36,39 @@ TEST(ContextApi, CreateChecksItsArguments) {
   p.struct_size = 4;
   EXPECT_EQ(qisa_context_create(model.get(), &p, &c, err, sizeof err), QISA_ERR_INVALID_ARGUMENT);
   qisa_context_default_params(&p);
-  p.backend = QISA_BACKEND_CUDA;
-  EXPECT_EQ(qisa_context_create(model.get(), &p, &c, err, sizeof err), QISA_ERR_BACKEND);
-  EXPECT_EQ(c, nullptr);
-  qisa_context_default_params(&p);
+  p.backend = QISA_BACKEND_CPU;
   ASSERT_EQ(qisa_context_create(model.get(), &p, &c, err, sizeof err), QISA_OK) << err;
   EXPECT_EQ(qisa_context_backend(c), QISA_BACKEND_CPU);
+  EXPECT_STREQ(qisa_context_backend_info(c), "cpu");
   EXPECT_EQ(qisa_context_threads(c), 1);  // small model: one thread
   qisa_context_free(c);
   qisa_context_free(nullptr);
+  EXPECT_STREQ(qisa_context_backend_info(nullptr), "context is NULL");
+}
+
+// AUTO takes CUDA where a device is usable and says why not otherwise; an
+// explicit CUDA request without one fails cleanly (no context, a message).
+TEST(ContextApi, BackendSelectionSaysWhatItChose) {
+  auto model = small_model();
+  qisa_context_params p;
+  qisa_context_default_params(&p);
+  qisa_context* c = nullptr;
+  char err[512] = "";
+  ASSERT_EQ(qisa_context_create(model.get(), &p, &c, err, sizeof err), QISA_OK) << err;
+  const std::string info = qisa_context_backend_info(c);
+  const bool gpu = qisa_context_backend(c) == QISA_BACKEND_CUDA;
+  qisa_context_free(c);
+  p.backend = QISA_BACKEND_CUDA;
+  if (gpu) {
+    EXPECT_EQ(info.rfind("cuda: ", 0), 0u) << info;
+    p.engine = QISA_ENGINE_REFERENCE;  // the reference engine is CPU-only
+    EXPECT_EQ(qisa_context_create(model.get(), &p, &c, err, sizeof err), QISA_ERR_INVALID_ARGUMENT);
+  } else {
+    EXPECT_EQ(info.rfind("cpu (auto: ", 0), 0u) << info;
+    EXPECT_EQ(qisa_context_create(model.get(), &p, &c, err, sizeof err), QISA_ERR_BACKEND);
+    EXPECT_GT(std::strlen(err), 10u) << "a message saying why";
+  }
+  EXPECT_EQ(c, nullptr);
 }
 
 TEST(ContextApi, RefusesTheResearchCodesNonCausalModels) {
