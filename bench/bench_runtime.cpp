@@ -5,6 +5,7 @@
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>
@@ -16,6 +17,14 @@
 #include "synthetic_model.h"
 
 namespace {
+
+// The CPU unless QISA_BENCH_BACKEND=cuda (or auto) asks otherwise.
+qisa_backend backend_from_env() {
+  const char* b = std::getenv("QISA_BENCH_BACKEND");
+  if (b && std::string(b) == "cuda") return QISA_BACKEND_CUDA;
+  if (b && std::string(b) == "auto") return QISA_BACKEND_AUTO;
+  return QISA_BACKEND_CPU;
+}
 
 struct ModelDeleter {
   void operator()(qisa_model* m) const { qisa_model_free(m); }
@@ -60,6 +69,7 @@ ContextPtr context(qisa_model* m, int max_seq, int max_batch, int threads,
   p.max_batch = max_batch;
   p.n_threads = threads;
   p.value_path = path;
+  p.backend = backend_from_env();
   qisa_context* c = nullptr;
   if (qisa_context_create(m, &p, &c, nullptr, 0) != QISA_OK) std::abort();
   return ContextPtr(c);

@@ -13,6 +13,7 @@
 #include <benchmark/benchmark.h>
 #include <torch/torch.h>
 
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>
@@ -23,6 +24,14 @@
 #include "qisa.h"
 
 namespace {
+
+// The CPU unless QISA_BENCH_BACKEND=cuda (or auto) asks otherwise.
+qisa_backend backend_from_env() {
+  const char* b = std::getenv("QISA_BENCH_BACKEND");
+  if (b && std::string(b) == "cuda") return QISA_BACKEND_CUDA;
+  if (b && std::string(b) == "auto") return QISA_BACKEND_AUTO;
+  return QISA_BACKEND_CPU;
+}
 
 using qisa::train::Gpt;
 
@@ -91,6 +100,7 @@ std::unique_ptr<qisa_context, ContextDeleter> context(qisa_model* m, int max_seq
   cp.max_sequences = max_seq;
   cp.max_batch = max_batch;
   cp.n_threads = threads;
+  cp.backend = backend_from_env();
   qisa_context* c = nullptr;
   if (qisa_context_create(m, &cp, &c, nullptr, 0) != QISA_OK) return nullptr;
   return std::unique_ptr<qisa_context, ContextDeleter>(c);
