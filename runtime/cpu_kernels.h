@@ -20,12 +20,16 @@ using LinearKernel = void (*)(float* y, int64_t ldy, const float* x, int64_t ldx
 using PauliProductKernel = void (*)(float* p, const float* re, const float* im, uint64_t x, bool imaginary, int64_t D);
 // Sum of a[i] * b[i].
 using DotKernel = float (*)(const float* a, const float* b, int64_t n);
+// Sum over j < D of (-1)^popcount(j & z) p[j]: a Pauli string's Z signs
+// applied on the fly (no stored +-1 matrix to stream through).
+using SignedSumKernel = float (*)(const float* p, uint64_t z, int64_t D);
 
 struct CpuKernels {
   const char* name;
   LinearKernel linear_f32, linear_f16, linear_bf16, linear_q8;
   PauliProductKernel pauli_products;
   DotKernel dot;
+  SignedSumKernel signed_sum;
 };
 
 // The best implementation this CPU runs (QISA_CPU_KERNELS=generic in the

@@ -144,11 +144,44 @@ void pauli_products(float* p, const float* re, const float* im, uint64_t x, bool
   }
 }
 
+// Blocks of 8: the sign of lane l is parity(l & z & 7) (fixed per string),
+// times parity(j0 & z) for the block; applied by flipping sign bits.
+float signed_sum(const float* p, uint64_t z, int64_t D) {
+  if (D < 8) {
+    float s = 0.0f;
+    for (int64_t j = 0; j < D; ++j) s += (__builtin_popcountll(static_cast<uint64_t>(j) & z) & 1) ? -p[j] : p[j];
+    return s;
+  }
+  alignas(32) uint32_t lane[8];
+  for (uint32_t l = 0; l < 8; ++l)
+    lane[l] = (__builtin_popcount(l & static_cast<uint32_t>(z & 7)) & 1) ? 0x80000000u : 0u;
+  const __m256 lane_sign = _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(lane)));
+  const __m256 flip = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(0x80000000u)));
+  const __m256 zero = _mm256_setzero_ps();
+  __m256 a0 = zero, a1 = zero;
+  int64_t j0 = 0;
+  for (; j0 + 16 <= D; j0 += 16) {
+    const __m256 s0 =
+        (__builtin_popcountll(static_cast<uint64_t>(j0) & z) & 1) ? _mm256_xor_ps(lane_sign, flip) : lane_sign;
+    const __m256 s1 =
+        (__builtin_popcountll(static_cast<uint64_t>(j0 + 8) & z) & 1) ? _mm256_xor_ps(lane_sign, flip) : lane_sign;
+    a0 = _mm256_add_ps(a0, _mm256_xor_ps(_mm256_loadu_ps(p + j0), s0));
+    a1 = _mm256_add_ps(a1, _mm256_xor_ps(_mm256_loadu_ps(p + j0 + 8), s1));
+  }
+  for (; j0 < D; j0 += 8) {
+    const __m256 s0 =
+        (__builtin_popcountll(static_cast<uint64_t>(j0) & z) & 1) ? _mm256_xor_ps(lane_sign, flip) : lane_sign;
+    a0 = _mm256_add_ps(a0, _mm256_xor_ps(_mm256_loadu_ps(p + j0), s0));
+  }
+  return hsum(_mm256_add_ps(a0, a1));
+}
+
 float dot_f32(const float* a, const float* b, int64_t n) {
   return dot<F32>(a, reinterpret_cast<const uint8_t*>(b), n);
 }
 
-constexpr CpuKernels kAvx2{"avx2", linear<F32>, linear<F16>, linear<BF16>, linear_q8, pauli_products, dot_f32};
+constexpr CpuKernels kAvx2{"avx2",    linear<F32>,    linear<F16>, linear<BF16>,
+                           linear_q8, pauli_products, dot_f32,     signed_sum};
 
 }  // namespace
 

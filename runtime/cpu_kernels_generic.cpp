@@ -1,6 +1,7 @@
 // Portable kernels: plain loops with independent partial sums so the
 // compiler can vectorize them for the baseline ISA.
 #include <algorithm>
+#include <bit>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
@@ -87,13 +88,20 @@ void pauli_products(float* p, const float* re, const float* im, uint64_t x, bool
   }
 }
 
+float signed_sum(const float* p, uint64_t z, int64_t D) {
+  float acc[2] = {0.0f, 0.0f};  // by sign, so each is a plain sum
+  for (int64_t j = 0; j < D; ++j) acc[std::popcount(static_cast<uint64_t>(j) & z) & 1] += p[j];
+  return acc[0] - acc[1];
+}
+
 constexpr CpuKernels kGeneric{"generic",
                               linear_rows<dot_f32_bytes>,
                               linear_rows<dot_converted<load_f16>>,
                               linear_rows<dot_converted<load_bf16>>,
                               linear_rows<dot_q8>,
                               pauli_products,
-                              dot_f32};
+                              dot_f32,
+                              signed_sum};
 
 }  // namespace
 

@@ -39,7 +39,8 @@ void LinearOp::init(MatrixRef weight, const float* weight_f32, const float* bias
     return;
   }
   if (w.dtype == QISA_DTYPE_F32) {
-    fast = std::make_unique<DnnlLinear>(*dnnl, reinterpret_cast<const float*>(w.data), b, in, out);
+    fast = std::make_unique<DnnlLinear>(*dnnl, reinterpret_cast<const float*>(w.data), b, in, out,
+                                        static_cast<int64_t>(w.row_bytes / sizeof(float)));
     return;
   }
   if (!scratch) fail(QISA_ERR_INTERNAL, "linear: a quantized weight needs scratch");

@@ -16,7 +16,8 @@
 
 namespace qisa {
 
-// A row-major [out, in] matrix as stored.
+// A row-major [out, in] matrix as stored; a row may be longer than `in`
+// (only its first `in` values are used).
 struct MatrixRef {
   qisa_dtype dtype = QISA_DTYPE_F32;
   const uint8_t* data = nullptr;

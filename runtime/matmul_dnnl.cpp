@@ -39,10 +39,10 @@ struct DnnlLinear::Impl {
   // so a warm decode step allocates nothing.
   std::unordered_map<int64_t, std::unordered_map<int, dnnl::memory>> io;
 
-  Impl(DnnlContext& c, const float* w, const float* b, int64_t in_, int64_t out_)
+  Impl(DnnlContext& c, const float* w, const float* b, int64_t in_, int64_t out_, int64_t ld)
       : ctx(c), in(in_), out(out_), has_bias(b != nullptr) {
     const dnnl::memory::desc src_md(dims{DNNL_RUNTIME_DIM_VAL, in}, dt::f32, dims{in, 1});
-    const dnnl::memory::desc wei_md(dims{in, out}, dt::f32, dims{1, in});  // W^T of a row-major [out, in]
+    const dnnl::memory::desc wei_md(dims{in, out}, dt::f32, dims{1, ld});  // W^T of a row-major [out, in]
     const dnnl::memory::desc bias_md(dims{1, out}, dt::f32, dims{out, 1});
     const dnnl::memory::desc dst_md(dims{DNNL_RUNTIME_DIM_VAL, out}, dt::f32, dims{out, 1});
     const auto desc =
@@ -54,9 +54,9 @@ struct DnnlLinear::Impl {
   }
 };
 
-DnnlLinear::DnnlLinear(DnnlContext& ctx, const float* w, const float* bias, int64_t in, int64_t out) {
+DnnlLinear::DnnlLinear(DnnlContext& ctx, const float* w, const float* bias, int64_t in, int64_t out, int64_t ld) {
   try {
-    impl_ = std::make_unique<Impl>(ctx, w, bias, in, out);
+    impl_ = std::make_unique<Impl>(ctx, w, bias, in, out, ld > 0 ? ld : in);
   } catch (const dnnl::error& e) {
     fail(QISA_ERR_BACKEND, "oneDNN: cannot create a %lldx%lld matmul: %s", static_cast<long long>(in),
          static_cast<long long>(out), e.what());

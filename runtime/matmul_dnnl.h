@@ -17,8 +17,9 @@ DnnlContextPtr make_dnnl_context();
 
 class DnnlLinear {
  public:
-  // w [out, in] row-major (nullptr: given to every run()), bias [out] or nullptr.
-  DnnlLinear(DnnlContext& ctx, const float* w, const float* bias, int64_t in, int64_t out);
+  // w [out, in] row-major with rows ld floats apart (0: in; nullptr: given
+  // to every run()), bias [out] or nullptr.
+  DnnlLinear(DnnlContext& ctx, const float* w, const float* bias, int64_t in, int64_t out, int64_t ld = 0);
   ~DnnlLinear();
   DnnlLinear(const DnnlLinear&) = delete;
   DnnlLinear& operator=(const DnnlLinear&) = delete;

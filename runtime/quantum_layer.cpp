@@ -37,6 +37,8 @@ std::vector<QuantumLayer::PauliGroup> QuantumLayer::make_groups(const std::vecto
       it->imaginary = imaginary;
     }
     it->strings.push_back(static_cast<int32_t>(k));
+    it->z_mask.push_back(p.z_mask);
+    it->phase.push_back(phase);
     for (int64_t j = 0; j < D; ++j) {
       const bool odd = std::popcount(static_cast<uint64_t>(j) & p.z_mask) & 1;
       it->coef.push_back(odd ? -phase : phase);
@@ -98,7 +100,8 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
         std::copy_n(q.unitary_re->data, plane, stacked_bytes_.data() + 2 * p * plane);
         std::copy_n(q.unitary_im->data, plane, stacked_bytes_.data() + (2 * p + 1) * plane);
       }
-      gemm_.init(MatrixRef{dt, stacked_bytes_.data(), stride}, nullptr, nullptr, D, 2 * P * D, dnnl, scratch);
+      // psi is zero past d: only the first d columns of U take part.
+      gemm_.init(MatrixRef{dt, stacked_bytes_.data(), stride}, nullptr, nullptr, d_, 2 * P * D, dnnl, scratch);
     } else {
       stacked_.resize(static_cast<size_t>(2 * P * D * D));
       for (int64_t p = 0; p < P; ++p) {
@@ -106,7 +109,10 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
         load_matrix(q.unitary_re, 0, D, stacked_.data() + 2 * p * D * D);
         load_matrix(q.unitary_im, 0, D, stacked_.data() + (2 * p + 1) * D * D);
       }
-      gemm_.init(stacked_.data(), nullptr, D, 2 * P * D, dnnl, scratch);
+      if (engine == QISA_ENGINE_FAST)
+        gemm_.init(MatrixRef::of(stacked_.data(), D), nullptr, nullptr, d_, 2 * P * D, dnnl, scratch);
+      else
+        gemm_.init(stacked_.data(), nullptr, D, 2 * P * D, dnnl, scratch);
     }
     for (const auto* q : projections_) {
       groups_.push_back(make_groups(q->paulis, D));
@@ -122,7 +128,8 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
 
 void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t stride) {
   const int64_t D = D_, width = gemm_.out;
-  ref::encode_amplitudes(psi_.data(), u, R, d_, D, normalized_);
+  // The fast unitary path multiplies psi without its zero padding.
+  ref::encode_amplitudes(psi_.data(), u, R, d_, gemm_.in, normalized_);
   gemm_.run(engine_, psi_.data(), out_.data(), R);  // phi (or O' psi) of every projection at once
   for (size_t p = 0; p < projections_.size(); ++p) {
     const auto pi = static_cast<int64_t>(p);
@@ -134,7 +141,7 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
         for (const auto& g : groups_[p]) {
           kern.pauli_products(prod_.data(), re, re + D, g.x_mask, g.imaginary, D);
           for (size_t c = 0; c < g.strings.size(); ++c)
-            o[g.strings[c]] = kern.dot(g.coef.data() + static_cast<int64_t>(c) * D, prod_.data(), D);
+            o[g.strings[c]] = g.phase[c] * kern.signed_sum(prod_.data(), g.z_mask[c], D);
         }
       }
       continue;

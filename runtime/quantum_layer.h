@@ -44,6 +44,8 @@ class QuantumLayer {
     uint64_t x_mask = 0;
     bool imaginary = false;        // Re(i^ny S) needs Im S when ny is odd
     std::vector<int32_t> strings;  // output column of each row of coef
+    std::vector<uint64_t> z_mask;  // per string
+    std::vector<float> phase;      // per string: +-1
     std::vector<float> coef;       // [strings, D]: phase sign * (-1)^popcount(j & z)
     LinearOp gemm;
   };

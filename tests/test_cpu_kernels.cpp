@@ -4,6 +4,7 @@
 // stored.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <random>
 
@@ -105,6 +106,19 @@ TEST(CpuKernels, PauliProductsMatchTheFormula) {
             EXPECT_NEAR(p[j], want, 1e-6) << k->name << " D " << D << " x " << x;
           }
         }
+      }
+    }
+  }
+}
+
+TEST(CpuKernels, SignedSumAppliesTheZSigns) {
+  for (const CpuKernels* k : kernel_sets()) {
+    for (int64_t D : {2, 4, 8, 16, 32, 128}) {
+      const auto p = random_values(static_cast<size_t>(D), 5);
+      for (uint64_t z = 0; z < static_cast<uint64_t>(D); z += (D > 16 ? 7 : 1)) {
+        double want = 0.0;
+        for (int64_t j = 0; j < D; ++j) want += (std::popcount(static_cast<uint64_t>(j) & z) & 1) ? -p[j] : p[j];
+        EXPECT_NEAR(k->signed_sum(p.data(), z, D), want, 1e-5) << k->name << " D " << D << " z " << z;
       }
     }
   }

@@ -20,6 +20,7 @@ struct Spec {
   qisa_activation act;
   uint32_t n_head;
   qisa_dtype dtype;
+  uint32_t n_embd = 16;  // not a power of two: psi is padded to D = 2^n
 };
 
 test::ModelPtr synthetic(const Spec& s, uint32_t n_ctx = 16) {
@@ -28,7 +29,7 @@ test::ModelPtr synthetic(const Spec& s, uint32_t n_ctx = 16) {
   w.ln_placement = s.ln;
   w.activation = s.act;
   w.n_head = s.n_head;
-  w.n_embd = 16;
+  w.n_embd = s.n_embd;
   w.n_layer = 2;
   w.n_ctx = n_ctx;
   w.weight_dtype = w.unitary_dtype = s.dtype;
@@ -53,7 +54,8 @@ void PrintTo(const Spec& s, std::ostream* os) {
 std::string spec_name(const ::testing::TestParamInfo<Spec>& info) {
   static const char* const kKinds[] = {"csa", "v1", "v2", "v3"};
   return std::string(kKinds[info.param.kind]) + (info.param.ln == QISA_LN_PRE ? "_pre" : "_post_gelu_tied") + "_h" +
-         std::to_string(info.param.n_head) + "_dtype" + std::to_string(static_cast<int>(info.param.dtype));
+         std::to_string(info.param.n_head) + "_dtype" + std::to_string(static_cast<int>(info.param.dtype)) + "_d" +
+         std::to_string(info.param.n_embd);
 }
 
 class Decode : public ::testing::TestWithParam<Spec> {};
@@ -223,7 +225,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Spec{QISA_ATTENTION_QISA_V3, QISA_LN_PRE, QISA_ACTIVATION_RELU, 1, QISA_DTYPE_F32},
                       Spec{QISA_ATTENTION_QISA_V3, QISA_LN_POST, QISA_ACTIVATION_GELU, 2, QISA_DTYPE_F32},
                       Spec{QISA_ATTENTION_CSA, QISA_LN_POST, QISA_ACTIVATION_GELU, 4, QISA_DTYPE_F16},
-                      Spec{QISA_ATTENTION_QISA_V3, QISA_LN_PRE, QISA_ACTIVATION_RELU, 1, QISA_DTYPE_Q8_0}),
+                      Spec{QISA_ATTENTION_QISA_V3, QISA_LN_PRE, QISA_ACTIVATION_RELU, 1, QISA_DTYPE_Q8_0},
+                      Spec{QISA_ATTENTION_QISA_V3, QISA_LN_PRE, QISA_ACTIVATION_RELU, 1, QISA_DTYPE_F32, 48},
+                      Spec{QISA_ATTENTION_QISA_V1, QISA_LN_POST, QISA_ACTIVATION_GELU, 2, QISA_DTYPE_Q8_0, 24}),
     spec_name);
 
 }  // namespace
