@@ -130,6 +130,8 @@ _context_create = _sig("qisa_context_create", ctypes.c_int, _P, ctypes.POINTER(_
                        ctypes.c_char_p, ctypes.c_size_t)
 _context_free = _sig("qisa_context_free", None, _P)
 _context_last_error = _sig("qisa_context_last_error", ctypes.c_char_p, _P)
+_context_backend = _sig("qisa_context_backend", ctypes.c_int, _P)
+_context_backend_info = _sig("qisa_context_backend_info", ctypes.c_char_p, _P)
 _decode = _sig("qisa_decode", ctypes.c_int, _P, ctypes.POINTER(_BatchEntry), ctypes.c_int32)
 _get_logits = _sig("qisa_get_logits", ctypes.c_int, _P, ctypes.c_int32, ctypes.POINTER(_c_float_p))
 _seq_clear = _sig("qisa_seq_clear", ctypes.c_int, _P, ctypes.c_int32)
@@ -289,11 +291,13 @@ class Context(_Handle):
 
     _free = staticmethod(lambda h: _context_free(h))
 
-    def __init__(self, model, n_threads=0, max_sequences=1, max_batch=64, engine="fast", value_path="auto"):
+    def __init__(self, model, n_threads=0, max_sequences=1, max_batch=64, engine="fast", value_path="auto",
+                 backend="auto"):
         self.model = model
         params = _ContextParams()
         _context_default_params(ctypes.byref(params))
         params.n_threads = n_threads
+        params.backend = {"auto": 0, "cpu": 1, "cuda": 2}[backend]
         params.max_sequences = max_sequences
         params.max_batch = max_batch
         params.engine = {"fast": 0, "reference": 1}[engine]
@@ -306,6 +310,12 @@ class Context(_Handle):
 
     def _error(self):
         return _context_last_error(self._handle).decode(errors="replace")
+
+    @property
+    def backend(self):
+        """("cpu" or "cuda", a line saying why): what AUTO chose."""
+        kind = {1: "cpu", 2: "cuda"}.get(_context_backend(self._handle), "auto")
+        return kind, _context_backend_info(self._handle).decode(errors="replace")
 
     def decode(self, tokens, seq_id=0, logits="last"):
         """Appends tokens to a sequence in one call. Returns the logits of the

@@ -49,6 +49,14 @@ class BindingsTest(unittest.TestCase):
         self.assertNotEqual(a, c)
         self.assertEqual(ctx.last_result["n_generated"], 40)
 
+    def test_backend_choice_is_reported(self):
+        m = qisa.Model(MODEL)
+        kind, info = qisa.Context(m, backend="cpu").backend
+        self.assertEqual((kind, info), ("cpu", "cpu"))
+        kind, info = qisa.Context(m).backend  # auto
+        self.assertIn(kind, ("cpu", "cuda"))
+        self.assertTrue(info.startswith("cuda: " if kind == "cuda" else "cpu (auto: "), info)
+
     def test_decode_logits_and_sampler(self):
         m = qisa.Model(MODEL)
         ctx = qisa.Context(m)
