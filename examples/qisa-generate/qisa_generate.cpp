@@ -290,15 +290,18 @@ int main(int argc, char** argv) {
   } else {
     const double prefill_tps = r.prefill_ms > 0 ? r.n_prompt_tokens * 1000.0 / r.prefill_ms : 0.0;
     const double decode_tps = r.decode_ms > 0 ? r.n_generated * 1000.0 / r.decode_ms : 0.0;
-    const char* backend = qisa_context_backend_info(ctx);  // "cpu", "cuda: <device>", "cpu (auto: why)"
+    const char* backend = qisa_context_backend(ctx) == QISA_BACKEND_CUDA ? "cuda" : "cpu";
+    const char* why = qisa_context_backend_info(ctx);  // "cpu", "cuda: <device>", "cpu (auto: reason)"
     if (o.json) {
       std::printf(
           "{\"model\": \"%s\", \"prompt\": \"%s\", \"text\": \"%s\", \"n_prompt_tokens\": %d, \"n_generated\": %d, "
           "\"stop_reason\": \"%s\", \"seed\": %llu, \"load_ms\": %.3f, \"prefill_ms\": %.3f, \"decode_ms\": %.3f, "
-          "\"prefill_tokens_per_s\": %.1f, \"decode_tokens_per_s\": %.1f, \"backend\": \"%s\", \"threads\": %d}\n",
+          "\"prefill_tokens_per_s\": %.1f, \"decode_tokens_per_s\": %.1f, \"backend\": \"%s\", \"backend_info\": "
+          "\"%s\", "
+          "\"threads\": %d}\n",
           json_escape(o.model).c_str(), json_escape(o.prompt).c_str(), json_escape(stream.text).c_str(),
           r.n_prompt_tokens, r.n_generated, stop_name(r.stop_reason), static_cast<unsigned long long>(o.sampling.seed),
-          load_ms, r.prefill_ms, r.decode_ms, prefill_tps, decode_tps, json_escape(backend).c_str(),
+          load_ms, r.prefill_ms, r.decode_ms, prefill_tps, decode_tps, backend, json_escape(why).c_str(),
           qisa_context_threads(ctx));
     } else {
       std::printf("\n");
@@ -306,8 +309,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr,
                      "\n[qisa-generate] load %.1f ms | prefill %d tokens, %.0f tok/s | decode %d tokens, %.0f tok/s "
                      "| backend %s, %d thread%s | stop: %s\n",
-                     load_ms, r.n_prompt_tokens, prefill_tps, r.n_generated, decode_tps, backend,
-                     qisa_context_threads(ctx), qisa_context_threads(ctx) == 1 ? "" : "s", stop_name(r.stop_reason));
+                     load_ms, r.n_prompt_tokens, prefill_tps, r.n_generated, decode_tps, why, qisa_context_threads(ctx),
+                     qisa_context_threads(ctx) == 1 ? "" : "s", stop_name(r.stop_reason));
       }
     }
   }
