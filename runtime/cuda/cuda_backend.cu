@@ -419,7 +419,9 @@ class CudaEngine : public Backend {
     H_ = static_cast<int>(c.n_head);
     hs_ = d_ / H_;
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    owned_stream_.reset(stream_);
     check(blas_->create(&handle_), "cublasCreate");
+    owned_handle_ = std::unique_ptr<cublasContext, HandleDeleter>(handle_, HandleDeleter{blas_});
     check(blas_->set_stream(handle_, stream_), "cublasSetStream");
     const auto R = static_cast<size_t>(max_rows_), d = static_cast<size_t>(d_);
     int D = 0, width = 0, P = 0;
@@ -456,10 +458,7 @@ class CudaEngine : public Backend {
             "upload");
   }
 
-  ~CudaEngine() override {
-    if (handle_) blas_->destroy(handle_);
-    if (stream_) cudaStreamDestroy(stream_);
-  }
+  ~CudaEngine() override = default;
 
   int64_t max_rows() const override { return max_rows_; }
   qisa_backend kind() const override { return QISA_BACKEND_CUDA; }
@@ -593,9 +592,19 @@ class CudaEngine : public Backend {
   EngineOptions options_;
   int64_t max_rows_;
   int d_ = 0, H_ = 0, hs_ = 0;
+  struct StreamDeleter {
+    void operator()(CUstream_st* s) const { cudaStreamDestroy(s); }
+  };
+  struct HandleDeleter {
+    const Cublas* blas;
+    void operator()(cublasContext* h) const { blas->destroy(h); }
+  };
   const Cublas* blas_ = nullptr;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t handle_ = nullptr;
+  // Released in reverse order: the handle before the stream it runs on.
+  std::unique_ptr<CUstream_st, StreamDeleter> owned_stream_;
+  std::unique_ptr<cublasContext, HandleDeleter> owned_handle_{nullptr, HandleDeleter{nullptr}};
   CacheLayout layout_{};
   DeviceBuffer x_, u_, q_, k_, v_, att_, tmp_, hidden_, psi_, qout_, logits_, K_, V_, KN_, rows_, dests_;
   PinnedBuffer host_rows_, host_logits_;
