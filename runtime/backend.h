@@ -22,6 +22,7 @@ struct EngineOptions {
   qisa_engine engine = QISA_ENGINE_FAST;
   qisa_value_path value_path = QISA_VALUE_PATH_UNITARY;
   int64_t max_rows = 64;  // rows per forward() call
+  int32_t threads = 1;    // the context's thread count (CPU engine)
 };
 
 class Backend {

@@ -15,8 +15,9 @@ constexpr uint32_t kStateMagic = 0x53564b51u;  // "QKVS"
 constexpr uint32_t kStateVersion = 1;
 constexpr size_t kStateHeader = 8 * sizeof(uint32_t);
 
-EngineOptions engine_options(const Model& m, const qisa_context_params& p) {
+EngineOptions engine_options(const Model& m, const qisa_context_params& p, int32_t threads) {
   EngineOptions o;
+  o.threads = threads;
   o.engine = p.engine;
   o.value_path = p.value_path == QISA_VALUE_PATH_OBSERVABLES ? QISA_VALUE_PATH_OBSERVABLES : QISA_VALUE_PATH_UNITARY;
   // A re-evaluated window needs n_ctx rows in one pass.
@@ -25,8 +26,8 @@ EngineOptions engine_options(const Model& m, const qisa_context_params& p) {
 }
 
 std::unique_ptr<Backend> make_backend(const Model& model, DeviceCache& device_cache, const qisa_context_params& p,
-                                      std::string* info) {
-  const EngineOptions o = engine_options(model, p);
+                                      int32_t threads, std::string* info) {
+  const EngineOptions o = engine_options(model, p, threads);
   if (p.backend == QISA_BACKEND_CUDA) return make_cuda_backend(model, device_cache, o, p.max_sequences, info);
   if (p.backend == QISA_BACKEND_AUTO) {
     std::string why;
@@ -50,7 +51,7 @@ Context::Context(const Model& model, DeviceCache& device_cache, const qisa_conte
       params_(params),
       threads_(threads),
       cache_(model.config.n_layer, params.max_sequences, model.config.n_ctx, model.config.n_embd, model.config.n_head),
-      backend_(make_backend(model, device_cache, params, &backend_info_)),
+      backend_(make_backend(model, device_cache, params, threads, &backend_info_)),
       logits_(static_cast<size_t>(params.max_batch) * model.config.vocab_size),
       has_logits_(static_cast<size_t>(params.max_batch), 0),
       window_(static_cast<size_t>(params.max_sequences)),

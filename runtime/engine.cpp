@@ -3,12 +3,17 @@
 #include <algorithm>
 #include <cstring>
 
+#include <omp.h>
+
 #include "dtype.h"
 #include "error.h"
 #include "fast_ops.h"
 #include "reference_ops.h"
 
 namespace qisa {
+
+// Rows x width x window from which attention is split over threads.
+constexpr int64_t kParallelAttention = int64_t{1} << 16;
 
 Engine::Engine(const Model& model, const EngineOptions& options)
     : model_(model),
@@ -46,7 +51,7 @@ Engine::Engine(const Model& model, const EngineOptions& options)
   const auto R = static_cast<size_t>(max_rows_);
   for (auto* buf : {&x_, &u_, &q_, &k_, &v_, &att_, &tmp_}) buf->resize(R * static_cast<size_t>(d_));
   hidden_.resize(R * static_cast<size_t>(n_ff_));
-  scores_.resize(c.n_ctx);
+  scores_.resize(static_cast<size_t>(c.n_ctx) * static_cast<size_t>(std::max(1, options.threads)));
   logit_rows_.resize(R * static_cast<size_t>(d_));
   slot_scratch_.reserve(R);
   // Quantum projections, per layer in one QuantumLayer, writing straight
@@ -131,15 +136,26 @@ void Engine::forward(std::span<const Row> rows, KvCache& cache, float* logits) {
         kn[h] = s;
       }
     }
-    for (int64_t r = 0; r < R; ++r) {  // attention over positions 0..pos of the row's sequence
+    // Attention over positions 0..pos of each row's sequence; rows split
+    // over the context's threads when there is enough of it (batches,
+    // prefills), each thread with its own scores.
+    auto attend = [&](int64_t r, float* scores) {
       const Row& row = rows[static_cast<size_t>(r)];
       for (int64_t h = 0; h < H; ++h) {
         const HeadPlan& hp = plan.heads[static_cast<size_t>(h)];
         (options_.engine == QISA_ENGINE_REFERENCE ? ref::attention_row : fast::attention_row)(
             att_.data() + r * d + h * hs_, q_.data() + r * d + h * hs_, cache.key(li, row.seq, 0) + h * hs_,
             cache.key_norm(li, row.seq, 0) + h, cache.value(li, row.seq, 0) + h * hs_, row.pos + 1, hs_, d, d, H,
-            hp.kind != QISA_ATTENTION_CSA, hp.scale, scores_.data());
+            hp.kind != QISA_ATTENTION_CSA, hp.scale, scores);
       }
+    };
+    const int threads = std::min(options_.threads, omp_get_max_threads());
+    if (options_.engine == QISA_ENGINE_FAST && threads > 1 && R >= 2 * threads &&
+        R * d * c.n_ctx >= kParallelAttention) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+      for (int64_t r = 0; r < R; ++r) attend(r, scores_.data() + static_cast<size_t>(omp_get_thread_num()) * c.n_ctx);
+    } else {
+      for (int64_t r = 0; r < R; ++r) attend(r, scores_.data());
     }
     linear(plan.proj, att_.data(), tmp_.data(), R);
     auto activation = [&](float* v, int64_t n) {

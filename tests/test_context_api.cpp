@@ -324,5 +324,50 @@ TEST(Threads, ContextsShareOneModel) {
   }
 }
 
+// A context's own threads (n_threads 2: products split by output columns,
+// attention by rows, oneDNN's threads) give what one thread gives.
+TEST(Threads, TwoThreadsPerContextMatchOne) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "Debian's libgomp is not built with ThreadSanitizer, so TSan cannot see OpenMP barriers and "
+                  "reports every parallel region as a race; this test runs in the other builds";
+#endif
+  for (auto kind : {QISA_ATTENTION_CSA, QISA_ATTENTION_QISA_V3}) {
+    writer::SyntheticSpec s;
+    s.kind = kind;
+    s.n_embd = 128;
+    s.n_layer = 2;
+    auto r = test::load_desc(writer::make_synthetic_model(s));
+    ASSERT_EQ(r.status, QISA_OK) << r.message;
+    std::vector<float> out[2];
+    for (int threads : {1, 2}) {
+      qisa_context_params p;
+      qisa_context_default_params(&p);
+      p.backend = QISA_BACKEND_CPU;
+      p.n_threads = threads;
+      p.max_sequences = 16;
+      p.max_batch = 128;
+      qisa_context* c = nullptr;
+      ASSERT_EQ(qisa_context_create(r.model.get(), &p, &c, nullptr, 0), QISA_OK);
+      test::ContextPtr ctx(c);
+      EXPECT_EQ(qisa_context_threads(c), threads);
+      std::vector<qisa_batch_entry> e;
+      for (int seq = 0; seq < 16; ++seq)
+        for (int t = 0; t < 8; ++t) e.push_back({seq, (seq * 5 + t * 3) % 65, 1});
+      ASSERT_EQ(qisa_decode(c, e.data(), static_cast<int32_t>(e.size())), QISA_OK);
+      for (int32_t i = 0; i < static_cast<int32_t>(e.size()); ++i) {
+        const float* l = nullptr;
+        ASSERT_EQ(qisa_get_logits(c, i, &l), QISA_OK);
+        out[threads - 1].insert(out[threads - 1].end(), l, l + 65);
+      }
+      const qisa_batch_entry one{3, 7, 1};  // then a single row: the few-row kernels
+      ASSERT_EQ(qisa_decode(c, &one, 1), QISA_OK);
+      const float* l = nullptr;
+      ASSERT_EQ(qisa_get_logits(c, 0, &l), QISA_OK);
+      out[threads - 1].insert(out[threads - 1].end(), l, l + 65);
+    }
+    EXPECT_LE(test::max_abs_diff(out[0], out[1]), 1e-4f) << qisa_attention_kind_string(kind);
+  }
+}
+
 }  // namespace
 }  // namespace qisa
