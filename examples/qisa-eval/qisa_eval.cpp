@@ -192,11 +192,11 @@ int main(int argc, char** argv) {
   }
   const Result& ref = results.front();
   std::printf(
-      "| model | bytes | size vs first | CE | perplexity | ppl change | top-1 agreement | max |logit diff| | decode "
+      "| model | bytes | smaller by | CE | perplexity | ppl change | top-1 agreement | max |logit diff| | decode "
       "tok/s | batch tok/s |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& r : results) {
-    std::printf("| %s | %llu | %.2fx smaller | %.4f | %.4f | %+.3f%% | %.2f%% | %.2e | %.0f | %.0f |\n",
+    std::printf("| %s | %llu | %.2fx | %.4f | %.4f | %+.3f%% | %.2f%% | %.2e | %.0f | %.0f |\n",
                 std::filesystem::path(r.path).filename().c_str(), static_cast<unsigned long long>(r.bytes),
                 double(ref.bytes) / double(r.bytes), r.ce, r.ppl, 100.0 * (r.ppl / ref.ppl - 1.0), 100.0 * r.agree,
                 r.max_err, r.decode_tok_s, r.batch_tok_s);
