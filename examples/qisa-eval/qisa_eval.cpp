@@ -192,7 +192,7 @@ int main(int argc, char** argv) {
   }
   const Result& ref = results.front();
   std::printf(
-      "| model | bytes | smaller by | CE | perplexity | ppl change | top-1 agreement | max |logit diff| | decode "
+      "| model | bytes | smaller by | CE | perplexity | ppl change | top-1 agreement | max abs logit diff | decode "
       "tok/s | batch tok/s |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& r : results) {
