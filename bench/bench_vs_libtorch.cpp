@@ -225,14 +225,18 @@ BENCHMARK(BM_Forward)
     ->Apply(forward_args)
     ->Unit(benchmark::kMillisecond);
 
-// 15 tokens stay within the window; 64 slide past it.
+// 15 tokens stay within the window; 64 slide past it. At n_embd 768 (10
+// qubits) building U from the angles costs ~4 GFLOP per projection, so
+// LibTorch generates with precomputed U only, and only within the window.
 void generate_args(benchmark::internal::Benchmark* b) {
   for (int impl : {0, 1, 2})
     for (int kind : {0, 1, 2, 3})
       for (int threads : {1, 2})
         for (int d : {4, 16, 128, 768}) {
           if (impl == 1 && kind == 0) continue;
-          for (int n : {15, 64}) b->Args({impl, kind, d, n, threads});
+          if (d == 768 && impl == 0 && kind != 0) continue;
+          for (int n : {15, 64})
+            if (d != 768 || n == 15) b->Args({impl, kind, d, n, threads});
         }
 }
 BENCHMARK(BM_Generate)
