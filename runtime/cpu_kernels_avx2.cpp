@@ -144,6 +144,18 @@ void pauli_products(float* p, const float* re, const float* im, uint64_t x, bool
   }
 }
 
+// Sign bits of lane l for the low three bits m of a Z mask: parity(l & m).
+struct LaneSigns {
+  alignas(32) uint32_t mask[8][8];
+};
+constexpr LaneSigns make_lane_signs() {
+  LaneSigns t{};
+  for (uint32_t m = 0; m < 8; ++m)
+    for (uint32_t l = 0; l < 8; ++l) t.mask[m][l] = (__builtin_popcount(l & m) & 1) ? 0x80000000u : 0u;
+  return t;
+}
+constexpr LaneSigns kLaneSigns = make_lane_signs();
+
 // Blocks of 8: the sign of lane l is parity(l & z & 7) (fixed per string),
 // times parity(j0 & z) for the block; applied by flipping sign bits.
 float signed_sum(const float* p, uint64_t z, int64_t D) {
@@ -152,10 +164,8 @@ float signed_sum(const float* p, uint64_t z, int64_t D) {
     for (int64_t j = 0; j < D; ++j) s += (__builtin_popcountll(static_cast<uint64_t>(j) & z) & 1) ? -p[j] : p[j];
     return s;
   }
-  alignas(32) uint32_t lane[8];
-  for (uint32_t l = 0; l < 8; ++l)
-    lane[l] = (__builtin_popcount(l & static_cast<uint32_t>(z & 7)) & 1) ? 0x80000000u : 0u;
-  const __m256 lane_sign = _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(lane)));
+  const __m256 lane_sign =
+      _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(kLaneSigns.mask[z & 7])));
   const __m256 flip = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(0x80000000u)));
   const __m256 zero = _mm256_setzero_ps();
   __m256 a0 = zero, a1 = zero;

@@ -100,16 +100,20 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
     bool same = engine == QISA_ENGINE_FAST;
     for (const auto* q : projections_) same = same && q->unitary_re->dtype == dt && q->unitary_im->dtype == dt;
     if (same) {
+      // psi is zero past d, so only the first d columns of U take part: each
+      // row keeps the bytes of its first d values, rows contiguous (strided
+      // rows defeat the hardware prefetcher when U streams from memory).
       const auto stride = static_cast<size_t>(projections_[0]->unitary_re->row_stride());
-      const size_t plane = stride * static_cast<size_t>(D);
-      stacked_bytes_.resize(2 * static_cast<size_t>(P) * plane);
-      for (int64_t p = 0; p < P; ++p) {
-        const QuantumProjection& q = *projections_[static_cast<size_t>(p)];
-        std::copy_n(q.unitary_re->data, plane, stacked_bytes_.data() + 2 * p * plane);
-        std::copy_n(q.unitary_im->data, plane, stacked_bytes_.data() + (2 * p + 1) * plane);
+      const size_t keep = *row_bytes(dt, static_cast<uint64_t>(d_));
+      stacked_bytes_.resize(2 * static_cast<size_t>(P * D) * keep);
+      uint8_t* dst = stacked_bytes_.data();
+      for (const auto* q : projections_) {
+        for (const TensorView* plane : {q->unitary_re, q->unitary_im}) {
+          for (int64_t r = 0; r < D; ++r, dst += keep)
+            std::copy_n(plane->data + static_cast<size_t>(r) * stride, keep, dst);
+        }
       }
-      // psi is zero past d: only the first d columns of U take part.
-      gemm_.init(MatrixRef{dt, stacked_bytes_.data(), stride}, nullptr, nullptr, d_, 2 * P * D, dnnl, scratch);
+      gemm_.init(MatrixRef{dt, stacked_bytes_.data(), keep}, nullptr, nullptr, d_, 2 * P * D, dnnl, scratch);
     } else {
       stacked_.resize(static_cast<size_t>(2 * P * D * D));
       for (int64_t p = 0; p < P; ++p) {
@@ -117,10 +121,13 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
         load_matrix(q.unitary_re, 0, D, stacked_.data() + 2 * p * D * D);
         load_matrix(q.unitary_im, 0, D, stacked_.data() + (2 * p + 1) * D * D);
       }
-      if (engine == QISA_ENGINE_FAST)
-        gemm_.init(MatrixRef::of(stacked_.data(), D), nullptr, nullptr, d_, 2 * P * D, dnnl, scratch);
-      else
+      if (engine == QISA_ENGINE_FAST) {  // the first d columns, rows contiguous, as above
+        for (int64_t r = 0; r < 2 * P * D; ++r) std::copy_n(stacked_.data() + r * D, d_, stacked_.data() + r * d_);
+        stacked_.resize(static_cast<size_t>(2 * P * D * d_));
+        gemm_.init(stacked_.data(), nullptr, d_, 2 * P * D, dnnl, scratch);
+      } else {
         gemm_.init(stacked_.data(), nullptr, D, 2 * P * D, dnnl, scratch);
+      }
     }
     for (const auto* q : projections_) {
       groups_.push_back(make_groups(q->paulis, D));
