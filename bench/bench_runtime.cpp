@@ -12,28 +12,16 @@
 #include <vector>
 
 #include "api_model.h"
+#include "bench_support.h"
 #include "qisa.h"
 #include "quantum_layer.h"
 #include "synthetic_model.h"
 
 namespace {
 
-// The CPU unless QISA_BENCH_BACKEND=cuda (or auto) asks otherwise.
-qisa_backend backend_from_env() {
-  const char* b = std::getenv("QISA_BENCH_BACKEND");
-  if (b && std::string(b) == "cuda") return QISA_BACKEND_CUDA;
-  if (b && std::string(b) == "auto") return QISA_BACKEND_AUTO;
-  return QISA_BACKEND_CPU;
-}
-
-struct ModelDeleter {
-  void operator()(qisa_model* m) const { qisa_model_free(m); }
-};
-struct ContextDeleter {
-  void operator()(qisa_context* c) const { qisa_context_free(c); }
-};
-using ModelPtr = std::unique_ptr<qisa_model, ModelDeleter>;
-using ContextPtr = std::unique_ptr<qisa_context, ContextDeleter>;
+using qisa::bench::backend_from_env;
+using qisa::bench::ContextPtr;
+using qisa::bench::ModelPtr;
 
 const char* kKindNames[] = {"csa", "qisa-v1", "qisa-v2", "qisa-v3"};
 
@@ -155,12 +143,10 @@ BENCHMARK(BM_Prefill)
     ->ArgsProduct({{0, 1, 2, 3}, {768}, {16}, {1, 2}})
     ->Unit(benchmark::kMicrosecond);
 
-// B streams advance one token each per call, windows of 16 (args: kind,
-// n_embd, B, threads). items/s = tokens/s over all streams.
-void BM_Batched(benchmark::State& state) {
-  const int kind = static_cast<int>(state.range(0)), d = static_cast<int>(state.range(1));
-  const int B = static_cast<int>(state.range(2)), threads = static_cast<int>(state.range(3));
-  auto ctx = context(model(kind, d, 16), B, B, threads);
+// B streams with 8 cached tokens advance one token each per timed call;
+// items/s = tokens/s over all streams.
+void decode_streams(benchmark::State& state, qisa_model* m, int B, int threads) {
+  auto ctx = context(m, B, B, threads);
   for (int b = 0; b < B; ++b) fill(ctx.get(), b, 8, B);
   std::vector<qisa_batch_entry> e;
   for (int b = 0; b < B; ++b) e.push_back({b, (b * 7) % 60, 1});
@@ -170,8 +156,16 @@ void BM_Batched(benchmark::State& state) {
     for (int b = 0; b < B; ++b) qisa_seq_truncate(ctx.get(), b, 8);
     state.ResumeTiming();
   }
-  state.SetLabel(kKindNames[kind]);
   state.SetItemsProcessed(state.iterations() * B);
+}
+
+// B streams advance one token each per call, windows of 16 (args: kind,
+// n_embd, B, threads). items/s = tokens/s over all streams.
+void BM_Batched(benchmark::State& state) {
+  const int kind = static_cast<int>(state.range(0)), d = static_cast<int>(state.range(1));
+  const int B = static_cast<int>(state.range(2)), threads = static_cast<int>(state.range(3));
+  decode_streams(state, model(kind, d, 16), B, threads);
+  state.SetLabel(kKindNames[kind]);
 }
 BENCHMARK(BM_Batched)
     ->ArgNames({"kind", "n_embd", "B", "threads"})
@@ -217,18 +211,8 @@ void BM_DecodeDtype(benchmark::State& state) {
   const int kind = static_cast<int>(state.range(0)), d = static_cast<int>(state.range(1));
   const auto dtype = static_cast<qisa_dtype>(state.range(2));
   const int B = static_cast<int>(state.range(3)), threads = static_cast<int>(state.range(4));
-  auto ctx = context(model(kind, d, 16, dtype), B, B, threads);
-  for (int b = 0; b < B; ++b) fill(ctx.get(), b, 8, B);
-  std::vector<qisa_batch_entry> e;
-  for (int b = 0; b < B; ++b) e.push_back({b, (b * 7) % 60, 1});
-  for (auto _ : state) {
-    qisa_decode(ctx.get(), e.data(), B);
-    state.PauseTiming();
-    for (int b = 0; b < B; ++b) qisa_seq_truncate(ctx.get(), b, 8);
-    state.ResumeTiming();
-  }
+  decode_streams(state, model(kind, d, 16, dtype), B, threads);
   state.SetLabel(std::string(kKindNames[kind]) + " " + kDtypeNames[dtype]);
-  state.SetItemsProcessed(state.iterations() * B);
 }
 BENCHMARK(BM_DecodeDtype)
     ->ArgNames({"kind", "n_embd", "dtype", "B", "threads"})

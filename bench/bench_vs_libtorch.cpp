@@ -19,28 +19,17 @@
 #include <string>
 #include <vector>
 
+#include "bench_support.h"
 #include "gpt_model.h"
 #include "model_export.h"
 #include "qisa.h"
 
 namespace {
 
-// The CPU unless QISA_BENCH_BACKEND=cuda (or auto) asks otherwise.
-qisa_backend backend_from_env() {
-  const char* b = std::getenv("QISA_BENCH_BACKEND");
-  if (b && std::string(b) == "cuda") return QISA_BACKEND_CUDA;
-  if (b && std::string(b) == "auto") return QISA_BACKEND_AUTO;
-  return QISA_BACKEND_CPU;
-}
-
+using qisa::bench::backend_from_env;
+using qisa::bench::ContextPtr;
+using qisa::bench::ModelPtr;
 using qisa::train::Gpt;
-
-struct ModelDeleter {
-  void operator()(qisa_model* m) const { qisa_model_free(m); }
-};
-struct ContextDeleter {
-  void operator()(qisa_context* c) const { qisa_context_free(c); }
-};
 
 constexpr int kCtx = 16;
 const char* kImplNames[] = {"libtorch", "libtorch-precomputed", "libqisa"};
@@ -48,7 +37,7 @@ const char* kImplNames[] = {"libtorch", "libtorch-precomputed", "libqisa"};
 // One LibTorch model and the same weights loaded in libqisa.
 struct Pair {
   Gpt torch_model{nullptr};
-  std::unique_ptr<qisa_model, ModelDeleter> lib_model;
+  ModelPtr lib_model;
   std::string error;  // set when the two disagree
 };
 
@@ -94,7 +83,7 @@ Pair& pair(int kind, int n_embd) {
   return p;
 }
 
-std::unique_ptr<qisa_context, ContextDeleter> context(qisa_model* m, int max_seq, int max_batch, int threads) {
+ContextPtr context(qisa_model* m, int max_seq, int max_batch, int threads) {
   qisa_context_params cp;
   qisa_context_default_params(&cp);
   cp.max_sequences = max_seq;
@@ -103,7 +92,7 @@ std::unique_ptr<qisa_context, ContextDeleter> context(qisa_model* m, int max_seq
   cp.backend = backend_from_env();
   qisa_context* c = nullptr;
   if (qisa_context_create(m, &cp, &c, nullptr, 0) != QISA_OK) return nullptr;
-  return std::unique_ptr<qisa_context, ContextDeleter>(c);
+  return ContextPtr(c);
 }
 
 std::vector<float> qisa_logits(qisa_model* m, const std::vector<int64_t>& tokens) {
@@ -130,15 +119,27 @@ int argmax(const float* v, int64_t n) {
   return static_cast<int>(best);
 }
 
+// The pair for (kind, d) with the benchmark's label set, or nullptr after
+// reporting why it cannot run.
+Pair* checked_pair(benchmark::State& state, int impl, int kind, int d) {
+  Pair& p = pair(kind, d);
+  if (!p.error.empty()) {
+    state.SkipWithError(p.error.c_str());
+    return nullptr;
+  }
+  state.SetLabel(std::string(kImplNames[impl]) + " " +
+                 qisa_attention_kind_string(static_cast<qisa_attention_kind>(kind)));
+  return &p;
+}
+
 // Args: impl, kind, n_embd, B, threads.
 void BM_Forward(benchmark::State& state) {
   const int impl = static_cast<int>(state.range(0)), kind = static_cast<int>(state.range(1));
   const int d = static_cast<int>(state.range(2)), B = static_cast<int>(state.range(3));
   const int threads = static_cast<int>(state.range(4));
-  Pair& p = pair(kind, d);
-  if (!p.error.empty()) return state.SkipWithError(p.error.c_str());
-  state.SetLabel(std::string(kImplNames[impl]) + " " +
-                 qisa_attention_kind_string(static_cast<qisa_attention_kind>(kind)));
+  Pair* pp = checked_pair(state, impl, kind, d);
+  if (!pp) return;
+  Pair& p = *pp;
   std::vector<int32_t> tokens(static_cast<size_t>(B * kCtx));
   for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = static_cast<int32_t>((i * 2654435761u) % 65);
   if (impl < 2) {
@@ -169,10 +170,9 @@ void BM_Generate(benchmark::State& state) {
   const int impl = static_cast<int>(state.range(0)), kind = static_cast<int>(state.range(1));
   const int d = static_cast<int>(state.range(2)), N = static_cast<int>(state.range(3));
   const int threads = static_cast<int>(state.range(4));
-  Pair& p = pair(kind, d);
-  if (!p.error.empty()) return state.SkipWithError(p.error.c_str());
-  state.SetLabel(std::string(kImplNames[impl]) + " " +
-                 qisa_attention_kind_string(static_cast<qisa_attention_kind>(kind)));
+  Pair* pp = checked_pair(state, impl, kind, d);
+  if (!pp) return;
+  Pair& p = *pp;
   if (impl < 2) {
     torch::set_num_threads(threads);
     torch::NoGradGuard ng;
