@@ -31,11 +31,6 @@ class KvCache {
   // The tokens whose keys/values are cached, position order.
   std::vector<int32_t>& tokens(int64_t s) { return tokens_[static_cast<size_t>(s)]; }
   const std::vector<int32_t>& tokens(int64_t s) const { return tokens_[static_cast<size_t>(s)]; }
-  const float* key(int64_t l, int64_t s, int64_t p) const { return k_.data() + ((l * n_seq_ + s) * n_ctx_ + p) * d_; }
-  const float* value(int64_t l, int64_t s, int64_t p) const { return v_.data() + ((l * n_seq_ + s) * n_ctx_ + p) * d_; }
-  const float* key_norm(int64_t l, int64_t s, int64_t p) const {
-    return knorm_.data() + ((l * n_seq_ + s) * n_ctx_ + p) * h_;
-  }
   int64_t length(int64_t s) const { return static_cast<int64_t>(tokens_[static_cast<size_t>(s)].size()); }
 
   int64_t n_layer() const { return n_layer_; }

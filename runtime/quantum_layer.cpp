@@ -51,8 +51,9 @@ std::vector<QuantumLayer::PauliGroup> QuantumLayer::make_groups(const std::vecto
 
 // The Pauli sums are formed row by row (products and signed sums in L1)
 // for few rows or wide states; many rows of small states go through one GEMM
-// per X mask instead (measured: n_embd 128, 64 rows: 246 us per row vs 290 us
-// with GEMMs; n_embd 16: 19.8 vs 12.6 us).
+// per X mask instead (measured: n_embd 128: 246 us row by row vs 290 us
+// with GEMMs; n_embd 16: 19.8 vs 12.6 us; one v3 value projection, 64 rows
+// per call).
 constexpr int64_t kPerRowPauliMaxRows = 8;
 constexpr int64_t kPerRowPauliMinStates = 64;
 // Rows x states x strings from which the per-row sums use several threads.
@@ -71,7 +72,6 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
       fail(QISA_ERR_UNSUPPORTED, "a layer mixes normalized and raw amplitude encodings");
     }
   }
-  std::vector<float> re(static_cast<size_t>(D * D)), im(static_cast<size_t>(D * D));
   if (path_ == QISA_VALUE_PATH_OBSERVABLES) {
     // Rows (p h + k) D + a hold Re(O'_{p,k})[a, :]: psi^T Re(O') psi for a real
     // psi (the imaginary part of a Hermitian O' is antisymmetric and drops out).
@@ -82,6 +82,7 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
       if (q.observables_re) {
         load_matrix(q.observables_re, 0, h * D, dst);
       } else {
+        std::vector<float> re(static_cast<size_t>(D * D)), im(static_cast<size_t>(D * D));
         load_matrix(q.unitary_re, 0, D, re.data());
         load_matrix(q.unitary_im, 0, D, im.data());
         // A file without stored observables: Re(U^dag P_k U) from U.
@@ -114,20 +115,17 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
         }
       }
       gemm_.init(MatrixRef{dt, stacked_bytes_.data(), keep}, nullptr, nullptr, d_, 2 * P * D, dnnl, scratch);
-    } else {
-      stacked_.resize(static_cast<size_t>(2 * P * D * D));
-      for (int64_t p = 0; p < P; ++p) {
-        const QuantumProjection& q = *projections_[static_cast<size_t>(p)];
-        load_matrix(q.unitary_re, 0, D, stacked_.data() + 2 * p * D * D);
-        load_matrix(q.unitary_im, 0, D, stacked_.data() + (2 * p + 1) * D * D);
+    } else {  // mixed dtypes or the reference engine: f32, the fast engine's first d columns only
+      const int64_t cols = engine == QISA_ENGINE_FAST ? d_ : D;
+      stacked_.resize(static_cast<size_t>(2 * P * D * cols));
+      float* dst = stacked_.data();
+      for (const auto* q : projections_) {
+        for (const TensorView* plane : {q->unitary_re, q->unitary_im}) {
+          for (int64_t r = 0; r < D; ++r, dst += cols)
+            dequantize_row(plane->dtype, plane->row(static_cast<uint64_t>(r)), static_cast<size_t>(cols), dst);
+        }
       }
-      if (engine == QISA_ENGINE_FAST) {  // the first d columns, rows contiguous, as above
-        for (int64_t r = 0; r < 2 * P * D; ++r) std::copy_n(stacked_.data() + r * D, d_, stacked_.data() + r * d_);
-        stacked_.resize(static_cast<size_t>(2 * P * D * d_));
-        gemm_.init(stacked_.data(), nullptr, d_, 2 * P * D, dnnl, scratch);
-      } else {
-        gemm_.init(stacked_.data(), nullptr, D, 2 * P * D, dnnl, scratch);
-      }
+      gemm_.init(stacked_.data(), nullptr, cols, 2 * P * D, dnnl, scratch);
     }
     for (const auto* q : projections_) {
       groups_.push_back(make_groups(q->paulis, D));

@@ -6,7 +6,9 @@
 
 #include <bit>
 #include <cmath>
+#include <cstdlib>
 #include <random>
+#include <string>
 
 #include "api_model.h"
 #include "cpu_kernels.h"
@@ -53,8 +55,17 @@ std::vector<const CpuKernels*> kernel_sets() {
 }
 
 TEST(CpuKernels, Avx2IsUsedWhereTheCpuHasIt) {
-  if (!avx2_cpu_kernels()) GTEST_SKIP() << "this CPU lacks AVX2/FMA/F16C: only the generic kernels are tested";
-  EXPECT_STREQ(avx2_cpu_kernels()->name, "avx2");
+  const char* force = std::getenv("QISA_CPU_KERNELS");
+  if (force && std::string(force) == "generic") {
+    EXPECT_EQ(&cpu_kernels(), &generic_cpu_kernels());
+    GTEST_SKIP() << "QISA_CPU_KERNELS=generic forces the portable kernels";
+  }
+  if (!avx2_cpu_kernels()) {
+    EXPECT_EQ(&cpu_kernels(), &generic_cpu_kernels());
+    GTEST_SKIP() << "this CPU lacks AVX2/FMA/F16C: only the generic kernels are tested";
+  }
+  EXPECT_EQ(&cpu_kernels(), avx2_cpu_kernels()) << "the engine should run the AVX2 kernels on this CPU";
+  EXPECT_STREQ(cpu_kernels().name, "avx2");
 }
 
 TEST(CpuKernels, LinearOfEveryDtypeMatchesADoubleSum) {

@@ -39,7 +39,7 @@ ModelPtr load_file(const std::string& path) {
 }
 
 ContextPtr make_context(const qisa_model* model, int32_t max_sequences, int32_t max_batch, qisa_engine engine,
-                        qisa_value_path path, qisa_overflow overflow) {
+                        qisa_value_path path, qisa_overflow overflow, qisa_backend backend) {
   qisa_context_params p;
   qisa_context_default_params(&p);
   p.max_sequences = max_sequences;
@@ -48,7 +48,7 @@ ContextPtr make_context(const qisa_model* model, int32_t max_sequences, int32_t 
   p.value_path = path;
   p.overflow = overflow;
   p.n_threads = 1;
-  p.backend = QISA_BACKEND_CPU;  // these tests are about the CPU engines; tests/gpu compares CUDA with them
+  p.backend = backend;
   qisa_context* c = nullptr;
   char err[512];
   if (qisa_context_create(model, &p, &c, err, sizeof err) != QISA_OK) throw std::runtime_error(err);

@@ -35,10 +35,12 @@ using ContextPtr = std::unique_ptr<qisa_context, ContextDeleter>;
 
 // Loads a model file; fails the test (throws) on error.
 ModelPtr load_file(const std::string& path);
-// A context with max_sequences / max_batch / engine / value path set.
+// A context with max_sequences / max_batch / engine / value path set, one
+// thread, on the CPU unless `backend` says otherwise (tests/gpu); throws with
+// the library's message when it cannot be made.
 ContextPtr make_context(const qisa_model* model, int32_t max_sequences = 1, int32_t max_batch = 64,
                         qisa_engine engine = QISA_ENGINE_FAST, qisa_value_path path = QISA_VALUE_PATH_AUTO,
-                        qisa_overflow overflow = QISA_OVERFLOW_SLIDE);
+                        qisa_overflow overflow = QISA_OVERFLOW_SLIDE, qisa_backend backend = QISA_BACKEND_CPU);
 // Decodes `tokens` into sequence `seq` in one call, every entry asking for
 // logits; returns them [tokens.size() * vocab].
 std::vector<float> decode_all(qisa_context* ctx, int32_t seq, const std::vector<int32_t>& tokens);

@@ -37,18 +37,20 @@ void check(cublasStatus_t s, const char* what) {
          static_cast<int>(s));
 }
 
-// Device memory owned by RAII.
-class DeviceBuffer {
+// Memory from a CUDA allocator, owned by RAII: device memory or pinned host
+// memory for the per-call copies.
+template <cudaError_t (*Alloc)(void**, size_t), cudaError_t (*Free)(void*)>
+class CudaBuffer {
  public:
-  DeviceBuffer() = default;
-  explicit DeviceBuffer(size_t bytes) {
-    if (bytes) check(cudaMalloc(&p_, bytes), "cudaMalloc");
+  CudaBuffer() = default;
+  explicit CudaBuffer(size_t bytes) {
+    if (bytes) check(Alloc(&p_, bytes), "allocation");
   }
-  ~DeviceBuffer() {
-    if (p_) cudaFree(p_);
+  ~CudaBuffer() {
+    if (p_) Free(p_);
   }
-  DeviceBuffer(DeviceBuffer&& o) noexcept : p_(o.p_) { o.p_ = nullptr; }
-  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+  CudaBuffer(CudaBuffer&& o) noexcept : p_(o.p_) { o.p_ = nullptr; }
+  CudaBuffer& operator=(CudaBuffer&& o) noexcept {
     std::swap(p_, o.p_);
     return *this;
   }
@@ -61,28 +63,14 @@ class DeviceBuffer {
   void* p_ = nullptr;
 };
 
-class PinnedBuffer {
- public:
-  PinnedBuffer() = default;
-  explicit PinnedBuffer(size_t bytes) {
-    if (bytes) check(cudaMallocHost(&p_, bytes), "cudaMallocHost");
-  }
-  ~PinnedBuffer() {
-    if (p_) cudaFreeHost(p_);
-  }
-  PinnedBuffer(PinnedBuffer&& o) noexcept : p_(o.p_) { o.p_ = nullptr; }
-  PinnedBuffer& operator=(PinnedBuffer&& o) noexcept {
-    std::swap(p_, o.p_);
-    return *this;
-  }
-  template <class T>
-  T* get() const {
-    return static_cast<T*>(p_);
-  }
-
- private:
-  void* p_ = nullptr;
-};
+cudaError_t device_alloc(void** p, size_t n) {
+  return cudaMalloc(p, n);
+}
+cudaError_t pinned_alloc(void** p, size_t n) {
+  return cudaMallocHost(p, n);
+}
+using DeviceBuffer = CudaBuffer<device_alloc, cudaFree>;
+using PinnedBuffer = CudaBuffer<pinned_alloc, cudaFreeHost>;
 
 // ---- kernels ----------------------------------------------------------------
 

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <random>
 
+#include "cuda/cuda_backend.h"
 #include "synthetic_model.h"
 #include "test_support.h"
 
@@ -46,19 +47,7 @@ test::ModelPtr model(const Case& c) {
 
 test::ContextPtr cuda_context(const qisa_model* m, int32_t max_seq = 1, int32_t max_batch = 64,
                               qisa_value_path path = QISA_VALUE_PATH_AUTO) {
-  qisa_context_params p;
-  qisa_context_default_params(&p);
-  p.backend = QISA_BACKEND_CUDA;
-  p.max_sequences = max_seq;
-  p.max_batch = max_batch;
-  p.value_path = path;
-  qisa_context* c = nullptr;
-  char err[512] = "";
-  if (qisa_context_create(m, &p, &c, err, sizeof err) != QISA_OK) {
-    ADD_FAILURE() << "CUDA context: " << err;
-    return nullptr;
-  }
-  return test::ContextPtr(c);
+  return test::make_context(m, max_seq, max_batch, QISA_ENGINE_FAST, path, QISA_OVERFLOW_SLIDE, QISA_BACKEND_CUDA);
 }
 
 std::vector<int32_t> tokens(size_t n, uint32_t seed) {
@@ -71,14 +60,8 @@ std::vector<int32_t> tokens(size_t n, uint32_t seed) {
 class Cuda : public ::testing::TestWithParam<Case> {
  protected:
   void SetUp() override {
-    test::ModelPtr probe = model(GetParam());
-    qisa_context_params p;
-    qisa_context_default_params(&p);
-    p.backend = QISA_BACKEND_CUDA;
-    qisa_context* c = nullptr;
-    char err[512] = "";
-    if (qisa_context_create(probe.get(), &p, &c, err, sizeof err) != QISA_OK) GTEST_SKIP() << err;
-    qisa_context_free(c);
+    std::string why;
+    if (!cuda_usable(&why)) GTEST_SKIP() << why;
   }
 };
 
@@ -86,7 +69,6 @@ TEST_P(Cuda, LogitsEqualTheCpuReference) {
   auto m = model(GetParam());
   auto gpu = cuda_context(m.get());
   auto ref = test::make_context(m.get(), 1, 64, QISA_ENGINE_REFERENCE);
-  ASSERT_TRUE(gpu);
   EXPECT_EQ(qisa_context_backend(gpu.get()), QISA_BACKEND_CUDA);
   std::printf("%s\n", qisa_context_backend_info(gpu.get()));
   const auto t = tokens(16, 1);
@@ -97,7 +79,6 @@ TEST_P(Cuda, IncrementalEqualsTheWholeWindowAndSlidesLikeTheCpu) {
   auto m = model(GetParam());
   auto gpu = cuda_context(m.get()), full = cuda_context(m.get());
   auto cpu = test::make_context(m.get());
-  ASSERT_TRUE(gpu && full);
   const auto t = tokens(40, 2);
   for (size_t i = 0; i < t.size(); ++i) {
     const auto step = test::decode_all(gpu.get(), 0, {t[i]});
@@ -113,7 +94,6 @@ TEST_P(Cuda, IncrementalEqualsTheWholeWindowAndSlidesLikeTheCpu) {
 TEST_P(Cuda, BatchedEqualsSeparate) {
   auto m = model(GetParam());
   auto batched = cuda_context(m.get(), 8, 64), single = cuda_context(m.get());
-  ASSERT_TRUE(batched && single);
   std::vector<qisa_batch_entry> e;
   std::vector<std::vector<int32_t>> seqs;
   for (int s = 0; s < 8; ++s) {
@@ -139,7 +119,6 @@ TEST_P(Cuda, StateMovesBetweenCpuAndGpuContexts) {
   auto m = model(GetParam());
   auto gpu = cuda_context(m.get());
   auto cpu = test::make_context(m.get());
-  ASSERT_TRUE(gpu);
   const auto t = tokens(10, 3);
   test::decode_all(gpu.get(), 0, {t.begin(), t.begin() + 9});
   size_t n = 0;
@@ -160,7 +139,6 @@ TEST_P(Cuda, ObservablesPathEqualsUnitaryPath) {
   auto m = model(GetParam());
   auto u = cuda_context(m.get(), 1, 64, QISA_VALUE_PATH_UNITARY);
   auto o = cuda_context(m.get(), 1, 64, QISA_VALUE_PATH_OBSERVABLES);
-  ASSERT_TRUE(u && o);
   const auto t = tokens(16, 4);
   EXPECT_LE(test::max_abs_diff(test::decode_all(u.get(), 0, t), test::decode_all(o.get(), 0, t)), 1e-3f);
 }
