@@ -149,8 +149,13 @@ qisa_status qisa_generate(qisa_context* ctx, const char* prompt, const qisa_gene
         r.stop_reason = QISA_STOP_CALLBACK;
       }
     };
+    // Greedy without a repetition penalty needs only each step's argmax: a
+    // GPU context then copies one token id back instead of a row of logits.
+    const bool argmax_only =
+        p.sampling.temperature <= 0.0f && (p.sampling.repeat_penalty == 1.0f || p.sampling.repeat_last_n <= 0);
+    int32_t next = -1;  // the argmax of the last step, when argmax_only
     for (int32_t n = 0; n < p.max_tokens && !stopped; ++n) {
-      const int32_t tok = sampler.sample(logits, static_cast<int32_t>(m.config.vocab_size));
+      const int32_t tok = next >= 0 ? next : sampler.sample(logits, static_cast<int32_t>(m.config.vocab_size));
       sampler.accept(tok);
       ++r.n_generated;
       if (tok == m.tokenizer.eos_id) {
@@ -164,8 +169,13 @@ qisa_status qisa_generate(qisa_context* ctx, const char* prompt, const qisa_gene
       }
       if (stopped || n + 1 == p.max_tokens) break;
       const qisa_batch_entry e{p.seq_id, tok, 1};
-      c.decode({&e, 1});
-      logits = c.logits(0);
+      if (argmax_only) {
+        c.decode({&e, 1}, qisa::Context::Output::Argmax);
+        next = c.argmax(0);
+      } else {
+        c.decode({&e, 1});
+        logits = c.logits(0);
+      }
     }
     if (r.stop_reason != QISA_STOP_STRING && r.stop_reason != QISA_STOP_CALLBACK) matcher.finish(emit);
     r.decode_ms = qisa::ms_since(t1);

@@ -6,6 +6,7 @@
 #include "cuda/cuda_backend.h"
 #include "engine.h"
 #include "error.h"
+#include "sampler.h"
 
 namespace qisa {
 
@@ -50,9 +51,11 @@ Context::Context(const Model& model, DeviceCache& device_cache, const qisa_conte
     : model_(model),
       params_(params),
       threads_(threads),
-      cache_(model.config.n_layer, params.max_sequences, model.config.n_ctx, model.config.n_embd, model.config.n_head),
       backend_(make_backend(model, device_cache, params, threads, &backend_info_)),
+      cache_(model.config.n_layer, params.max_sequences, model.config.n_ctx, model.config.n_embd, model.config.n_head,
+             backend_->uses_host_cache()),
       logits_(static_cast<size_t>(params.max_batch) * model.config.vocab_size),
+      argmax_(static_cast<size_t>(params.max_batch), 0),
       has_logits_(static_cast<size_t>(params.max_batch), 0),
       window_(static_cast<size_t>(params.max_sequences)),
       touched_(static_cast<size_t>(params.max_sequences), 0) {
@@ -69,7 +72,17 @@ void Context::check_seq(int32_t seq) const {
 void Context::flush() {
   if (pending_.empty()) return;
   try {
-    backend_->forward(pending_, cache_, logits_.data());
+    if (output_ == Output::Logits || !backend_->forward_argmax(pending_, cache_, argmax_.data())) {
+      backend_->forward(pending_, cache_, logits_.data());
+      if (output_ == Output::Argmax) {
+        const int32_t V = static_cast<int32_t>(model_.config.vocab_size);
+        for (const Row& r : pending_) {
+          if (r.logits_slot >= 0)
+            argmax_[static_cast<size_t>(r.logits_slot)] =
+                qisa::argmax(logits_.data() + static_cast<size_t>(r.logits_slot) * V, V);
+        }
+      }
+    }
   } catch (...) {
     // The cache of the sequences being written is no longer consistent.
     for (size_t s = 0; s < touched_.size(); ++s) {
@@ -85,7 +98,7 @@ void Context::flush() {
   pending_.clear();
 }
 
-void Context::decode(std::span<const qisa_batch_entry> entries) {
+void Context::decode(std::span<const qisa_batch_entry> entries, Output output) {
   const ModelConfig& c = model_.config;
   const auto n = static_cast<int64_t>(entries.size());
   if (n > params_.max_batch) {
@@ -118,6 +131,7 @@ void Context::decode(std::span<const qisa_batch_entry> entries) {
 
   std::fill(has_logits_.begin(), has_logits_.end(), 0);
   last_entries_ = 0;
+  output_ = output;
   for (size_t s = 0; s < window_.size(); ++s) touched_[s] = 0;
   for (int64_t i = 0; i < n; ++i) {
     const qisa_batch_entry& e = entries[static_cast<size_t>(i)];
@@ -148,13 +162,25 @@ void Context::decode(std::span<const qisa_batch_entry> entries) {
   last_entries_ = static_cast<int32_t>(n);
 }
 
-const float* Context::logits(int32_t index) const {
+void Context::check_entry(int32_t index) const {
   if (index < 0 || index >= last_entries_) {
     fail(QISA_ERR_OUT_OF_RANGE, "entry %d is out of range: the last decode had %d entries", index, last_entries_);
   }
   if (!has_logits_[static_cast<size_t>(index)])
     fail(QISA_ERR_INVALID_ARGUMENT, "entry %d did not ask for logits", index);
+}
+
+const float* Context::logits(int32_t index) const {
+  check_entry(index);
+  if (output_ != Output::Logits)
+    fail(QISA_ERR_INVALID_ARGUMENT, "entry %d: the last decode brought back only the argmax of its logits", index);
   return logits_.data() + static_cast<size_t>(index) * model_.config.vocab_size;
+}
+
+int32_t Context::argmax(int32_t index) const {
+  check_entry(index);
+  if (output_ != Output::Argmax) return qisa::argmax(logits(index), static_cast<int32_t>(model_.config.vocab_size));
+  return argmax_[static_cast<size_t>(index)];
 }
 
 int32_t Context::length(int32_t seq) const {
@@ -191,24 +217,14 @@ size_t Context::state_size(int32_t seq) const {
 
 void Context::save_state(int32_t seq, uint8_t* out) {
   const ModelConfig& c = model_.config;
-  KvCache& cache = cache_;
-  const auto& tokens = cache.tokens(seq);
-  backend_->kv_to_host(cache, seq, static_cast<int64_t>(tokens.size()));
+  const auto& tokens = cache_.tokens(seq);
   const uint32_t head[8] = {kStateMagic, kStateVersion, c.n_layer,    c.n_embd,
                             c.n_head,    c.n_ctx,       c.vocab_size, static_cast<uint32_t>(tokens.size())};
   std::memcpy(out, head, sizeof head);
   out += sizeof head;
   std::memcpy(out, tokens.data(), tokens.size() * 4);
   out += tokens.size() * 4;
-  const size_t len = tokens.size();
-  for (int64_t l = 0; l < c.n_layer; ++l) {
-    std::memcpy(out, cache.key(l, seq, 0), len * c.n_embd * 4);
-    out += len * c.n_embd * 4;
-    std::memcpy(out, cache.value(l, seq, 0), len * c.n_embd * 4);
-    out += len * c.n_embd * 4;
-    std::memcpy(out, cache.key_norm(l, seq, 0), len * c.n_head * 4);
-    out += len * c.n_head * 4;
-  }
+  backend_->save_kv(cache_, seq, static_cast<int64_t>(tokens.size()), out);
 }
 
 void Context::load_state(int32_t seq, const uint8_t* data, size_t size) {
@@ -240,15 +256,8 @@ void Context::load_state(int32_t seq, const uint8_t* data, size_t size) {
     if (t < 0 || static_cast<uint32_t>(t) >= c.vocab_size) fail(QISA_ERR_INVALID_ARGUMENT, "state has token %d", t);
   }
   p += len * 4;
-  for (int64_t l = 0; l < c.n_layer; ++l) {
-    std::memcpy(cache_.key(l, seq, 0), p, len * c.n_embd * 4);
-    p += len * c.n_embd * 4;
-    std::memcpy(cache_.value(l, seq, 0), p, len * c.n_embd * 4);
-    p += len * c.n_embd * 4;
-    std::memcpy(cache_.key_norm(l, seq, 0), p, len * c.n_head * 4);
-    p += len * c.n_head * 4;
-  }
-  backend_->kv_from_host(cache_, seq, static_cast<int64_t>(len));
+  cache_.tokens(seq).clear();  // stays empty if the copy below fails half-way
+  backend_->load_kv(cache_, seq, static_cast<int64_t>(len), p);
   cache_.tokens(seq) = std::move(tokens);
 }
 

@@ -23,8 +23,12 @@ class Context {
   // when a device is usable, else the CPU; backend_info() says which and why).
   Context(const Model& model, DeviceCache& device_cache, const qisa_context_params& params, int32_t threads);
 
-  void decode(std::span<const qisa_batch_entry> entries);
+  // Output::Argmax brings back, for each entry that asks for logits, only
+  // the index of its largest logit (argmax()); logits() is then unavailable.
+  enum class Output { Logits, Argmax };
+  void decode(std::span<const qisa_batch_entry> entries, Output output = Output::Logits);
   const float* logits(int32_t index) const;
+  int32_t argmax(int32_t index) const;
 
   int32_t length(int32_t seq) const;
   void clear(int32_t seq);  // -1: all
@@ -38,20 +42,24 @@ class Context {
   int32_t threads() const { return threads_; }
   qisa_backend backend() const { return backend_->kind(); }
   const std::string& backend_info() const { return backend_info_; }
+  std::string backend_state() const { return backend_->state(); }
 
  private:
   void check_seq(int32_t seq) const;
   void flush();
+  void check_entry(int32_t index) const;
 
   const Model& model_;
   qisa_context_params params_;
   int32_t threads_;
-  KvCache cache_;
   std::string backend_info_;
   std::unique_ptr<Backend> backend_;
+  KvCache cache_;                    // after the backend: host arrays only where the backend uses them
   std::vector<float> logits_;        // [max_batch, vocab]
+  std::vector<int32_t> argmax_;      // [max_batch]
   std::vector<uint8_t> has_logits_;  // per entry of the last decode
   int32_t last_entries_ = 0;
+  Output output_ = Output::Logits;            // of the last decode
   std::vector<Row> pending_;                  // rows not yet run
   std::vector<std::vector<int32_t>> window_;  // per sequence: its tokens once pending rows are run
   std::vector<uint8_t> touched_;              // sequences with pending rows

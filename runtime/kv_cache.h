@@ -1,6 +1,8 @@
 // Per-sequence caches: the tokens of each sequence's window and, per layer,
 // the keys, values and squared key norms of every position, laid out
-// [layer][sequence][position][...] like llama2.c's run state.
+// [layer][sequence][position][...] like llama2.c's run state. A backend that
+// keeps keys and values in its own memory (CUDA) makes one without host
+// arrays: only the tokens are kept here then.
 #pragma once
 
 #include <cstdint>
@@ -10,23 +12,31 @@ namespace qisa {
 
 class KvCache {
  public:
-  KvCache(int64_t n_layer, int64_t n_seq, int64_t n_ctx, int64_t n_embd, int64_t n_head)
+  KvCache(int64_t n_layer, int64_t n_seq, int64_t n_ctx, int64_t n_embd, int64_t n_head, bool host_arrays = true)
       : n_layer_(n_layer),
         n_seq_(n_seq),
         n_ctx_(n_ctx),
         d_(n_embd),
         h_(n_head),
-        k_(static_cast<size_t>(n_layer * n_seq * n_ctx * n_embd)),
+        k_(host_arrays ? static_cast<size_t>(n_layer * n_seq * n_ctx * n_embd) : 0),
         v_(k_.size()),
-        knorm_(static_cast<size_t>(n_layer * n_seq * n_ctx * n_head)),
+        knorm_(host_arrays ? static_cast<size_t>(n_layer * n_seq * n_ctx * n_head) : 0),
         tokens_(static_cast<size_t>(n_seq)) {
     for (auto& t : tokens_) t.reserve(static_cast<size_t>(n_ctx));
   }
 
+  bool has_host_arrays() const { return !k_.empty(); }
+
   // [n_embd] keys / values (all heads) of one position; [n_head] key norms.
+  // Only with host arrays.
   float* key(int64_t l, int64_t s, int64_t p) { return k_.data() + ((l * n_seq_ + s) * n_ctx_ + p) * d_; }
   float* value(int64_t l, int64_t s, int64_t p) { return v_.data() + ((l * n_seq_ + s) * n_ctx_ + p) * d_; }
   float* key_norm(int64_t l, int64_t s, int64_t p) { return knorm_.data() + ((l * n_seq_ + s) * n_ctx_ + p) * h_; }
+  const float* key(int64_t l, int64_t s, int64_t p) const { return k_.data() + ((l * n_seq_ + s) * n_ctx_ + p) * d_; }
+  const float* value(int64_t l, int64_t s, int64_t p) const { return v_.data() + ((l * n_seq_ + s) * n_ctx_ + p) * d_; }
+  const float* key_norm(int64_t l, int64_t s, int64_t p) const {
+    return knorm_.data() + ((l * n_seq_ + s) * n_ctx_ + p) * h_;
+  }
 
   // The tokens whose keys/values are cached, position order.
   std::vector<int32_t>& tokens(int64_t s) { return tokens_[static_cast<size_t>(s)]; }

@@ -5,6 +5,14 @@
 
 namespace qisa {
 
+int32_t argmax(const float* logits, int32_t n_vocab) {
+  int32_t best = 0;
+  for (int32_t i = 1; i < n_vocab; ++i) {
+    if (logits[i] > logits[best]) best = i;
+  }
+  return best;
+}
+
 Sampler::Sampler(const qisa_sampler_params& p) : p_(p), rng_(p.seed) {
   history_.reserve(static_cast<size_t>(std::max(p.repeat_last_n, 0)));
 }

@@ -10,6 +10,9 @@
 
 namespace qisa {
 
+// Index of the largest logit; ties go to the lowest index (greedy choice).
+int32_t argmax(const float* logits, int32_t n_vocab);
+
 class Sampler {
  public:
   explicit Sampler(const qisa_sampler_params& p);

@@ -31,6 +31,7 @@ Loaded load() {
   l.api.destroy = reinterpret_cast<decltype(l.api.destroy)>(sym("cublasDestroy_v2"));
   l.api.set_stream = reinterpret_cast<decltype(l.api.set_stream)>(sym("cublasSetStream_v2"));
   l.api.sgemm = reinterpret_cast<decltype(l.api.sgemm)>(sym("cublasSgemm_v2"));
+  l.api.set_workspace = reinterpret_cast<decltype(l.api.set_workspace)>(sym("cublasSetWorkspace_v2"));
   return l;
 }
 

@@ -14,6 +14,7 @@ struct Cublas {
   decltype(&cublasDestroy_v2) destroy = nullptr;
   decltype(&cublasSetStream_v2) set_stream = nullptr;
   decltype(&cublasSgemm_v2) sgemm = nullptr;
+  decltype(&cublasSetWorkspace_v2) set_workspace = nullptr;
 };
 
 // The loaded library, or nullptr with the reason in *why. Loaded once per

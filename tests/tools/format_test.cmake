@@ -3,7 +3,7 @@ file(GLOB_RECURSE sources
   ${ROOT}/include/*.h ${ROOT}/include/*.hpp ${ROOT}/runtime/*.cpp ${ROOT}/runtime/*.h
   ${ROOT}/schema/*.cpp ${ROOT}/schema/*.h ${ROOT}/trainer/*.cpp ${ROOT}/trainer/*.h
   ${ROOT}/examples/*.cpp ${ROOT}/examples/*.c ${ROOT}/tests/*.cpp ${ROOT}/tests/*.h ${ROOT}/tests/*.c
-  ${ROOT}/runtime/*.cu ${ROOT}/bench/*.cpp ${ROOT}/bench/*.h)
+  ${ROOT}/runtime/*.cu ${ROOT}/runtime/*.cuh ${ROOT}/bench/*.cpp ${ROOT}/bench/*.h)
 execute_process(COMMAND ${CLANG_FORMAT} --dry-run -Werror --style=file ${sources}
                 WORKING_DIRECTORY ${ROOT} RESULT_VARIABLE rc ERROR_VARIABLE err)
 if(NOT rc EQUAL 0)
