@@ -6,6 +6,8 @@
 #include <cstring>
 #include <thread>
 
+#include "api_context.h"
+#include "sampler.h"
 #include "test_support.h"
 
 namespace qisa {
@@ -296,6 +298,71 @@ TEST(Generate, SeededStopStringsAndCallbacks) {
   EXPECT_EQ(qisa_generate(ctx.get(), nullptr, &p, &r), QISA_ERR_INVALID_ARGUMENT);
   // A prompt longer than n_ctx slides.
   ASSERT_EQ(qisa_generate(ctx.get(), "A PROMPT MUCH LONGER THAN SIXTEEN CHARACTERS", &p, &r), QISA_OK);
+}
+
+// Greedy generation without a repetition penalty asks the context for each
+// step's argmax only (on a GPU a token id comes back instead of a row of
+// logits); it must give the tokens a caller picks from full logits.
+TEST(Generate, GreedyTakesTheArgmaxPathAndMatchesStepwiseDecoding) {
+  auto model = small_model();
+  auto ctx = test::make_context(model.get());
+  qisa_generate_params p;
+  qisa_generate_default_params(&p);
+  p.max_tokens = 30;  // past n_ctx 16: the window slides
+  p.sampling.temperature = 0.0f;
+  p.sampling.repeat_penalty = 1.0f;
+  Collected got;
+  p.on_piece = collect;
+  p.user_data = &got;
+  ASSERT_EQ(qisa_generate(ctx.get(), "TO BE", &p, nullptr), QISA_OK) << qisa_context_last_error(ctx.get());
+
+  // The same by hand: decode, pick the largest logit (lowest index on ties), repeat.
+  auto ref = test::make_context(model.get());
+  std::vector<int32_t> prompt(8);
+  size_t n = 0;
+  ASSERT_EQ(qisa_tokenize(model.get(), "TO BE", 5, prompt.data(), prompt.size(), &n, 0, nullptr, 0), QISA_OK);
+  std::vector<float> logits =
+      test::decode_all(ref.get(), 0, {prompt.begin(), prompt.begin() + static_cast<std::ptrdiff_t>(n)});
+  std::string want;
+  for (int i = 0; i < p.max_tokens; ++i) {
+    const float* l = logits.data() + logits.size() - 65;
+    int32_t best = 0;
+    for (int32_t v = 1; v < 65; ++v) best = l[v] > l[best] ? v : best;
+    const char* piece = nullptr;
+    ASSERT_EQ(qisa_token_piece(model.get(), best, &piece), QISA_OK);
+    want += piece;
+    logits = test::decode_all(ref.get(), 0, {best});
+  }
+  EXPECT_EQ(got.text, want);
+}
+
+TEST(ContextArgmax, ArgmaxOutputEqualsTheArgmaxOfTheLogits) {
+  const float tie[] = {1.0f, 3.0f, 3.0f, 2.0f};
+  EXPECT_EQ(argmax(tie, 4), 1);  // the lowest index of equal largest logits
+  auto model = small_model();
+  auto a = test::make_context(model.get(), 4, 16), b = test::make_context(model.get(), 4, 16);
+  std::vector<qisa_batch_entry> e;
+  for (int32_t s = 0; s < 4; ++s) {
+    for (int32_t t = 0; t < 3; ++t) e.push_back({s, (7 * s + 5 * t) % 65, t != 1});
+  }
+  for (int round = 0; round < 2; ++round) {
+    a->impl->decode(e, Context::Output::Argmax);
+    ASSERT_EQ(qisa_decode(b.get(), e.data(), static_cast<int32_t>(e.size())), QISA_OK);
+    for (int32_t i = 0; i < static_cast<int32_t>(e.size()); ++i) {
+      if (!e[static_cast<size_t>(i)].logits) {
+        EXPECT_THROW(a->impl->argmax(i), Error);
+        continue;
+      }
+      const float* l = nullptr;
+      ASSERT_EQ(qisa_get_logits(b.get(), i, &l), QISA_OK);
+      EXPECT_EQ(a->impl->argmax(i), argmax(l, 65)) << "entry " << i;
+      EXPECT_EQ(b->impl->argmax(i), argmax(l, 65));  // after a logits decode it is taken from them
+    }
+    // After an argmax-only decode the logits are not there to read.
+    const float* l = nullptr;
+    EXPECT_EQ(qisa_get_logits(a.get(), 0, &l), QISA_ERR_INVALID_ARGUMENT);
+    EXPECT_NE(std::string(qisa_context_last_error(a.get())).find("only the argmax"), std::string::npos);
+  }
 }
 
 // Four threads, each with its own context on one shared model, give exactly

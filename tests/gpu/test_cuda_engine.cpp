@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <random>
 
+#include "api_context.h"
 #include "cuda/cuda_backend.h"
+#include "sampler.h"
 #include "synthetic_model.h"
 #include "test_support.h"
 
@@ -30,19 +32,30 @@ std::string case_name(const ::testing::TestParamInfo<Case>& info) {
          (c.ln == QISA_LN_PRE ? "_pre" : "_post") + "_t" + std::to_string(static_cast<int>(c.dtype));
 }
 
-test::ModelPtr model(const Case& c) {
+test::ModelPtr model(const Case& c, qisa_dtype dtype) {
   writer::SyntheticSpec s;
   s.kind = c.kind;
   s.n_embd = c.n_embd;
   s.n_head = c.n_head;
   s.ln_placement = c.ln;
   s.activation = c.ln == QISA_LN_POST ? QISA_ACTIVATION_GELU : QISA_ACTIVATION_RELU;
-  s.weight_dtype = c.dtype;
-  s.unitary_dtype = c.dtype;
+  s.weight_dtype = dtype;
+  s.unitary_dtype = dtype;
   s.n_layer = 2;
   auto r = test::load_desc(writer::make_synthetic_model(s));
   EXPECT_EQ(r.status, QISA_OK) << r.message;
   return std::move(r.model);
+}
+
+test::ModelPtr model(const Case& c) {
+  return model(c, c.dtype);
+}
+
+// The "weights N bytes" of a CUDA context's backend line.
+size_t device_weight_bytes(const qisa_context* ctx) {
+  const std::string info = qisa_context_backend_info(ctx);
+  const size_t at = info.find("weights ");
+  return at == std::string::npos ? 0 : std::stoull(info.substr(at + 8));
 }
 
 test::ContextPtr cuda_context(const qisa_model* m, int32_t max_seq = 1, int32_t max_batch = 64,
@@ -143,6 +156,56 @@ TEST_P(Cuda, ObservablesPathEqualsUnitaryPath) {
   EXPECT_LE(test::max_abs_diff(test::decode_all(u.get(), 0, t), test::decode_all(o.get(), 0, t)), 1e-3f);
 }
 
+// Steps replayed from a captured graph give the logits of direct launches
+// (QISA_CUDA_GRAPHS=0), in the window and while it slides.
+TEST_P(Cuda, GraphReplayEqualsDirectLaunches) {
+  auto m = model(GetParam());
+  auto graphs = cuda_context(m.get());
+  setenv("QISA_CUDA_GRAPHS", "0", 1);
+  auto direct = cuda_context(m.get());
+  unsetenv("QISA_CUDA_GRAPHS");
+  const auto t = tokens(30, 5);
+  for (size_t i = 0; i < t.size(); ++i) {
+    EXPECT_LE(test::max_abs_diff(test::decode_all(graphs.get(), 0, {t[i]}), test::decode_all(direct.get(), 0, {t[i]})),
+              1e-5f)
+        << "token " << i;
+  }
+  const std::string state = graphs->impl->backend_state();
+  std::printf("graphs: %s; direct: %s\n", state.c_str(), direct->impl->backend_state().c_str());
+  // One shape in the window (1 row), one while sliding (n_ctx rows), each captured on its second use.
+  EXPECT_EQ(state, "graphs: 2 captured");
+  EXPECT_EQ(direct->impl->backend_state(), "graphs: off (QISA_CUDA_GRAPHS=0)");
+}
+
+// The argmax taken on the device is the argmax of the logits it would have
+// copied back, batched and single, direct and replayed.
+TEST_P(Cuda, DeviceArgmaxEqualsTheArgmaxOfTheLogits) {
+  auto m = model(GetParam());
+  auto a = cuda_context(m.get(), 4, 16), b = cuda_context(m.get(), 4, 16);
+  for (int step = 0; step < 20; ++step) {
+    std::vector<qisa_batch_entry> e;
+    for (int32_t s = 0; s < (step % 2 ? 1 : 4); ++s) e.push_back({s, (11 * step + 7 * s) % 65, 1});
+    a->impl->decode(e, Context::Output::Argmax);
+    ASSERT_EQ(qisa_decode(b.get(), e.data(), static_cast<int32_t>(e.size())), QISA_OK);
+    for (int32_t i = 0; i < static_cast<int32_t>(e.size()); ++i) {
+      const float* l = nullptr;
+      ASSERT_EQ(qisa_get_logits(b.get(), i, &l), QISA_OK);
+      EXPECT_EQ(a->impl->argmax(i), argmax(l, 65)) << "step " << step << " entry " << i;
+    }
+  }
+}
+
+// f16, bf16 and Q8_0 weights are kept as stored on the device, not widened.
+TEST_P(Cuda, StoredTypesStayStoredOnTheDevice) {
+  if (GetParam().dtype == QISA_DTYPE_F32) GTEST_SKIP() << "f32 model";
+  auto stored = model(GetParam()), wide = model(GetParam(), QISA_DTYPE_F32);
+  auto s = cuda_context(stored.get()), w = cuda_context(wide.get());
+  const size_t sb = device_weight_bytes(s.get()), wb = device_weight_bytes(w.get());
+  std::printf("device weights: %zu bytes stored, %zu bytes as f32\n", sb, wb);
+  ASSERT_GT(wb, 0u);
+  EXPECT_LT(static_cast<double>(sb), (GetParam().dtype == QISA_DTYPE_Q8_0 ? 0.45 : 0.6) * static_cast<double>(wb));
+}
+
 INSTANTIATE_TEST_SUITE_P(Kinds, Cuda,
                          ::testing::Values(Case{QISA_ATTENTION_CSA, 16, 1, QISA_LN_PRE, QISA_DTYPE_F32},
                                            Case{QISA_ATTENTION_QISA_V1, 16, 1, QISA_LN_PRE, QISA_DTYPE_F32},
@@ -150,7 +213,9 @@ INSTANTIATE_TEST_SUITE_P(Kinds, Cuda,
                                            Case{QISA_ATTENTION_QISA_V3, 16, 1, QISA_LN_PRE, QISA_DTYPE_F32},
                                            Case{QISA_ATTENTION_QISA_V3, 128, 4, QISA_LN_POST, QISA_DTYPE_F32},
                                            Case{QISA_ATTENTION_CSA, 128, 4, QISA_LN_POST, QISA_DTYPE_Q8_0},
-                                           Case{QISA_ATTENTION_QISA_V3, 48, 1, QISA_LN_PRE, QISA_DTYPE_F16}),
+                                           Case{QISA_ATTENTION_QISA_V3, 48, 1, QISA_LN_PRE, QISA_DTYPE_F16},
+                                           Case{QISA_ATTENTION_QISA_V3, 24, 1, QISA_LN_PRE, QISA_DTYPE_Q8_0},
+                                           Case{QISA_ATTENTION_QISA_V2, 32, 2, QISA_LN_POST, QISA_DTYPE_BF16}),
                          case_name);
 
 }  // namespace
