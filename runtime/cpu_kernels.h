@@ -24,12 +24,17 @@ using DotKernel = float (*)(const float* a, const float* b, int64_t n);
 // applied on the fly (no stored +-1 matrix to stream through).
 using SignedSumKernel = float (*)(const float* p, uint64_t z, int64_t D);
 
+// out[:n] = the first n values of a stored row, as f32 (the values of
+// dequantize_row()): the expansion before a many-row product.
+using WidenKernel = void (*)(const uint8_t* row, int64_t n, float* out);
+
 struct CpuKernels {
   const char* name;
   LinearKernel linear_f32, linear_f16, linear_bf16, linear_q8;
   PauliProductKernel pauli_products;
   DotKernel dot;
   SignedSumKernel signed_sum;
+  WidenKernel widen_f16, widen_bf16, widen_q8;
 };
 
 // The best implementation this CPU runs (QISA_CPU_KERNELS=generic in the

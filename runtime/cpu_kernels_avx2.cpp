@@ -190,8 +190,30 @@ float dot_f32(const float* a, const float* b, int64_t n) {
   return dot<F32>(a, reinterpret_cast<const uint8_t*>(b), n);
 }
 
-constexpr CpuKernels kAvx2{"avx2",    linear<F32>,    linear<F16>, linear<BF16>,
-                           linear_q8, pauli_products, dot_f32,     signed_sum};
+template <class W>
+void widen(const uint8_t* row, int64_t n, float* out) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, W::load(row, i));
+  for (; i < n; ++i) out[i] = W::one(row, i);
+}
+
+void widen_q8(const uint8_t* row, int64_t n, float* out) {
+  for (int64_t b0 = 0; b0 < n; b0 += kBlock, row += kBlockBytes) {
+    const float d = F16::one(row, 0);
+    if (n - b0 >= static_cast<int64_t>(kBlock)) {
+      const __m256 vd = _mm256_set1_ps(d);
+      for (int k = 0; k < 4; ++k) {
+        const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + 2 + 8 * k)));
+        _mm256_storeu_ps(out + b0 + 8 * k, _mm256_mul_ps(vd, _mm256_cvtepi32_ps(q)));
+      }
+    } else {
+      for (int64_t i = 0; b0 + i < n; ++i) out[b0 + i] = d * static_cast<float>(static_cast<int8_t>(row[2 + i]));
+    }
+  }
+}
+
+constexpr CpuKernels kAvx2{"avx2",  linear<F32>, linear<F16>, linear<BF16>, linear_q8, pauli_products,
+                           dot_f32, signed_sum,  widen<F16>,  widen<BF16>,  widen_q8};
 
 }  // namespace
 

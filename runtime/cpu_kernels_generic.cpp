@@ -94,6 +94,11 @@ float signed_sum(const float* p, uint64_t z, int64_t D) {
   return acc[0] - acc[1];
 }
 
+template <qisa_dtype T>
+void widen(const uint8_t* row, int64_t n, float* out) {
+  dequantize_row(T, row, static_cast<size_t>(n), out);
+}
+
 constexpr CpuKernels kGeneric{"generic",
                               linear_rows<dot_f32_bytes>,
                               linear_rows<dot_converted<load_f16>>,
@@ -101,7 +106,10 @@ constexpr CpuKernels kGeneric{"generic",
                               linear_rows<dot_q8>,
                               pauli_products,
                               dot_f32,
-                              signed_sum};
+                              signed_sum,
+                              widen<QISA_DTYPE_F16>,
+                              widen<QISA_DTYPE_BF16>,
+                              widen<QISA_DTYPE_Q8_0>};
 
 }  // namespace
 

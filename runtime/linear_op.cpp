@@ -60,14 +60,20 @@ void LinearOp::run(qisa_engine engine, const float* x, float* y, int64_t rows) {
     fast->run(x, y, rows);
     return;
   }
+  const CpuKernels& k = cpu_kernels();
   if (w.dtype != QISA_DTYPE_F32 && rows >= kDequantMinRows) {
     float* dense = scratch->weights.data();
-    for (int64_t o = 0; o < out; ++o)
-      dequantize_row(w.dtype, w.data + static_cast<size_t>(o) * w.row_bytes, static_cast<size_t>(in), dense + o * in);
+    const WidenKernel widen = w.dtype == QISA_DTYPE_F16    ? k.widen_f16
+                              : w.dtype == QISA_DTYPE_BF16 ? k.widen_bf16
+                                                           : k.widen_q8;
+    // The expansion is memory-bound and as large as the weight: split over
+    // the context's threads like the product that follows.
+    const int wt = in * out >= kParallelMinMacs ? omp_get_max_threads() : 1;
+#pragma omp parallel for schedule(static) num_threads(wt) if (wt > 1)
+    for (int64_t o = 0; o < out; ++o) widen(w.data + static_cast<size_t>(o) * w.row_bytes, in, dense + o * in);
     fast->run(x, y, rows, dense);
     return;
   }
-  const CpuKernels& k = cpu_kernels();
   const int threads = macs >= kParallelMinMacs ? omp_get_max_threads() : 1;
   auto columns = [&](int64_t o0, int64_t n) {
     const uint8_t* wc = w.data + static_cast<size_t>(o0) * w.row_bytes;

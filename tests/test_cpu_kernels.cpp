@@ -101,6 +101,25 @@ TEST(CpuKernels, LinearOfEveryDtypeMatchesADoubleSum) {
   }
 }
 
+// The expansion before many-row products gives exactly the stored values
+// (load_element: one element at a time), whole blocks and ragged tails.
+TEST(CpuKernels, WidenGivesTheStoredValues) {
+  for (const CpuKernels* k : kernel_sets()) {
+    for (qisa_dtype t : {QISA_DTYPE_F16, QISA_DTYPE_BF16, QISA_DTYPE_Q8_0}) {
+      const WidenKernel widen = t == QISA_DTYPE_F16 ? k->widen_f16 : t == QISA_DTYPE_BF16 ? k->widen_bf16 : k->widen_q8;
+      for (int64_t n : {1, 7, 8, 9, 31, 32, 33, 64, 100}) {
+        const Stored s = store(t, random_values(static_cast<size_t>(n), static_cast<uint32_t>(n)), n, 1);
+        std::vector<float> got(static_cast<size_t>(n), NAN);
+        widen(s.bytes.data(), n, got.data());
+        for (int64_t i = 0; i < n; ++i) {
+          ASSERT_EQ(got[static_cast<size_t>(i)], load_element(t, s.bytes.data(), static_cast<size_t>(i)))
+              << k->name << " " << dtype_name(t) << " n " << n << " i " << i;
+        }
+      }
+    }
+  }
+}
+
 TEST(CpuKernels, PauliProductsMatchTheFormula) {
   for (const CpuKernels* k : kernel_sets()) {
     for (int64_t D : {2, 4, 8, 16, 64}) {
