@@ -1,10 +1,22 @@
 // The CUDA engine's kernels (included by cuda_backend.cu only). Each one
 // mirrors an operation of the CPU engine (runtime/engine.cpp), which is the
-// reference the GPU tests compare against.
+// reference the GPU tests compare against. With QISA_CUDA_EMULATION the same
+// source compiles as host C++ on a shim that runs each block on CPU threads
+// (tests/cuda_emulation): the kernels' arithmetic and indexing are then
+// tested on machines without a GPU.
 #pragma once
 
+#ifdef QISA_CUDA_EMULATION
+#include "cuda_emulation.h"
+// Dynamic shared memory of the running block.
+#define QISA_DYNAMIC_SHARED(T, name) T* name = ::qisa::emu::dynamic_shared<T>()
+#define QISA_UNROLL
+#else
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#define QISA_DYNAMIC_SHARED(T, name) extern __shared__ T name[]
+#define QISA_UNROLL _Pragma("unroll")
+#endif
 
 #include <climits>
 #include <cstdint>
@@ -61,15 +73,15 @@ __global__ void gemv_kernel(float* y, int ldy, StoredMatrix w, const float* x, i
   if (o >= w.rows) return;  // per warp: the whole warp leaves together
   const uint8_t* wr = w.data + static_cast<size_t>(o) * w.row_bytes;
   float acc[kGemvRows];
-#pragma unroll
+  QISA_UNROLL
   for (int r = 0; r < kGemvRows; ++r) acc[r] = 0.0f;
   for (int i = lane; i < w.cols; i += 32) {
     const float wi = load_weight<DT>(wr, i);
-#pragma unroll
+    QISA_UNROLL
     for (int r = 0; r < kGemvRows; ++r)
       if (r < R) acc[r] += wi * x[static_cast<size_t>(r) * ldx + i];
   }
-#pragma unroll
+  QISA_UNROLL
   for (int r = 0; r < kGemvRows; ++r) {
     if (r >= R) break;  // R is the same for every lane
     float s = acc[r];
@@ -107,7 +119,7 @@ __global__ void argmax_kernel(int32_t* out, const float* logits, int V) {
   best_v[threadIdx.x] = bv;
   best_i[threadIdx.x] = bi;
   __syncthreads();
-  for (int half = blockDim.x / 2; half > 0; half >>= 1) {
+  for (unsigned half = blockDim.x / 2; half > 0; half >>= 1) {
     if (threadIdx.x < half) {
       const float v = best_v[threadIdx.x + half];
       const int i = best_i[threadIdx.x + half];
@@ -272,7 +284,7 @@ __global__ void kv_write_kernel(float* K, float* V, float* KN, CacheLayout c, in
 __global__ void attention_kernel(float* att, const float* q, const float* K, const float* V, const float* KN,
                                  CacheLayout c, int layer, const Row* rows, int head, int hs, int gaussian,
                                  float scale) {
-  extern __shared__ float scores[];
+  QISA_DYNAMIC_SHARED(float, scores);
   __shared__ float red[32];
   const Row row = rows[blockIdx.x];
   const int n = row.pos + 1;
