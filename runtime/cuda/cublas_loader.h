@@ -3,7 +3,11 @@
 // engine calls.
 #pragma once
 
+#ifdef QISA_CUDA_EMULATION
+#include "cuda_emulation.h"
+#else
 #include <cublas_v2.h>
+#endif
 
 #include <string>
 

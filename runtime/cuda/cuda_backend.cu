@@ -8,7 +8,9 @@
 // forward call one host-to-device copy (the rows) and one device-to-host copy
 // (the requested logits, or only their argmax), replayed from a CUDA Graph
 // once a shape repeats.
+#ifndef QISA_CUDA_EMULATION
 #include <cuda_runtime.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -78,6 +80,12 @@ cudaError_t pinned_alloc(void** p, size_t n) {
 }
 using DeviceBuffer = CudaBuffer<device_alloc, cudaFree>;
 using PinnedBuffer = CudaBuffer<pinned_alloc, cudaFreeHost>;
+
+// Blocks for a grid-stride loop over n elements.
+int elementwise_blocks(size_t n) {
+  const size_t per_block = cuda::kElementwiseThreads;
+  return static_cast<int>(std::min<size_t>((n + per_block - 1) / per_block, cuda::kMaxElementwiseBlocks));
+}
 
 // ---- weights on the device ----------------------------------------------------
 
@@ -435,14 +443,14 @@ class CudaEngine : public Backend {
                           stream_),
           "copy rows");
     const int d = d_;
-    cuda::embed_kernel<<<R, kThreads, 0, stream_>>>(x_.get(), drows, w_->tok, w_->pos, d);
+    QISA_LAUNCH(cuda::embed_kernel, R, kThreads, 0, stream_, x_.get(), drows, w_->tok, w_->pos, d);
     const bool pre = c.ln_placement == QISA_LN_PRE;
     const int act = c.activation == QISA_ACTIVATION_RELU ? 1 : 2;
     for (size_t l = 0; l < w_->layers.size(); ++l) {
       const DeviceLayer& L = w_->layers[l];
       const float* u = x_.get();
       if (pre) {
-        cuda::layernorm_kernel<<<R, kThreads, 0, stream_>>>(u_.get(), x_.get(), L.ln1_w, L.ln1_b, d, c.ln_eps);
+        QISA_LAUNCH(cuda::layernorm_kernel, R, kThreads, 0, stream_, u_.get(), x_.get(), L.ln1_w, L.ln1_b, d, c.ln_eps);
         u = u_.get();
       }
       if (L.quantum.P > 0) quantum(L, l, u, R);
@@ -452,38 +460,39 @@ class CudaEngine : public Backend {
         for (int i = 0; i < 3; ++i)
           if (lin[i]->w.data) linear(*lin[i], u, d, dst[i] + h * hs_, d, R, 0);
       }
-      cuda::kv_write_kernel<<<R, kThreads, 0, stream_>>>(K_.get(), V_.get(), KN_.get(), layout_, static_cast<int>(l),
-                                                         drows, k_.get(), v_.get(), hs_);
+      QISA_LAUNCH(cuda::kv_write_kernel, R, kThreads, 0, stream_, K_.get(), V_.get(), KN_.get(), layout_,
+                  static_cast<int>(l), drows, k_.get(), v_.get(), hs_);
       for (int h = 0; h < H_; ++h) {
-        cuda::attention_kernel<<<R, kThreads, c.n_ctx * sizeof(float), stream_>>>(
-            att_.get(), q_.get(), K_.get(), V_.get(), KN_.get(), layout_, static_cast<int>(l), drows, h, hs_,
-            L.gaussian[static_cast<size_t>(h)], L.scale[static_cast<size_t>(h)]);
+        QISA_LAUNCH(cuda::attention_kernel, R, kThreads, c.n_ctx * sizeof(float), stream_, att_.get(), q_.get(),
+                    K_.get(), V_.get(), KN_.get(), layout_, static_cast<int>(l), drows, h, hs_,
+                    L.gaussian[static_cast<size_t>(h)], L.scale[static_cast<size_t>(h)]);
       }
       linear(L.proj, att_.get(), d, tmp_.get(), d, R, 0);
       const size_t n = static_cast<size_t>(R) * d;
-      const int blocks = static_cast<int>(std::min<size_t>((n + 255) / 256, 4096));
+      const int blocks = elementwise_blocks(n);
       if (pre) {
-        cuda::add_kernel<<<blocks, 256, 0, stream_>>>(x_.get(), x_.get(), tmp_.get(), n);
-        cuda::layernorm_kernel<<<R, kThreads, 0, stream_>>>(u_.get(), x_.get(), L.ln2_w, L.ln2_b, d, c.ln_eps);
+        QISA_LAUNCH(cuda::add_kernel, blocks, cuda::kElementwiseThreads, 0, stream_, x_.get(), x_.get(), tmp_.get(), n);
+        QISA_LAUNCH(cuda::layernorm_kernel, R, kThreads, 0, stream_, u_.get(), x_.get(), L.ln2_w, L.ln2_b, d, c.ln_eps);
         linear(L.up, u_.get(), d, hidden_.get(), L.up.out(), R, act);
         linear(L.down, hidden_.get(), L.up.out(), tmp_.get(), d, R, 0);
-        cuda::add_kernel<<<blocks, 256, 0, stream_>>>(x_.get(), x_.get(), tmp_.get(), n);
+        QISA_LAUNCH(cuda::add_kernel, blocks, cuda::kElementwiseThreads, 0, stream_, x_.get(), x_.get(), tmp_.get(), n);
       } else {  // post-LN: x = LN1(x + attn); x = LN2(x + mlp(x))
-        cuda::add_kernel<<<blocks, 256, 0, stream_>>>(u_.get(), x_.get(), tmp_.get(), n);
-        cuda::layernorm_kernel<<<R, kThreads, 0, stream_>>>(x_.get(), u_.get(), L.ln1_w, L.ln1_b, d, c.ln_eps);
+        QISA_LAUNCH(cuda::add_kernel, blocks, cuda::kElementwiseThreads, 0, stream_, u_.get(), x_.get(), tmp_.get(), n);
+        QISA_LAUNCH(cuda::layernorm_kernel, R, kThreads, 0, stream_, x_.get(), u_.get(), L.ln1_w, L.ln1_b, d, c.ln_eps);
         linear(L.up, x_.get(), d, hidden_.get(), L.up.out(), R, act);
         linear(L.down, hidden_.get(), L.up.out(), tmp_.get(), d, R, 0);
-        cuda::add_kernel<<<blocks, 256, 0, stream_>>>(u_.get(), x_.get(), tmp_.get(), n);
-        cuda::layernorm_kernel<<<R, kThreads, 0, stream_>>>(x_.get(), u_.get(), L.ln2_w, L.ln2_b, d, c.ln_eps);
+        QISA_LAUNCH(cuda::add_kernel, blocks, cuda::kElementwiseThreads, 0, stream_, u_.get(), x_.get(), tmp_.get(), n);
+        QISA_LAUNCH(cuda::layernorm_kernel, R, kThreads, 0, stream_, x_.get(), u_.get(), L.ln2_w, L.ln2_b, d, c.ln_eps);
       }
     }
     if (m == 0) return;
-    cuda::gather_kernel<<<m, kThreads, 0, stream_>>>(tmp_.get(), x_.get(), dgather, d);
-    cuda::layernorm_kernel<<<m, kThreads, 0, stream_>>>(u_.get(), tmp_.get(), w_->lnf_w, w_->lnf_b, d, c.ln_eps);
+    QISA_LAUNCH(cuda::gather_kernel, m, kThreads, 0, stream_, tmp_.get(), x_.get(), dgather, d);
+    QISA_LAUNCH(cuda::layernorm_kernel, m, kThreads, 0, stream_, u_.get(), tmp_.get(), w_->lnf_w, w_->lnf_b, d,
+                c.ln_eps);
     const int V = static_cast<int>(c.vocab_size);
     linear(w_->lm_head, u_.get(), d, logits_.get(), V, m, 0);
     if (argmax) {
-      cuda::argmax_kernel<<<m, kThreads, 0, stream_>>>(argmax_.get<int32_t>(), logits_.get(), V);
+      QISA_LAUNCH(cuda::argmax_kernel, m, kThreads, 0, stream_, argmax_.get<int32_t>(), logits_.get(), V);
       check(cudaMemcpyAsync(host_argmax_.get(), argmax_.get(), static_cast<size_t>(m) * sizeof(int32_t),
                             cudaMemcpyDeviceToHost, stream_),
             "copy argmax");
@@ -504,23 +513,32 @@ class CudaEngine : public Backend {
       const int blocks = (w.rows + kThreads / 32 - 1) / (kThreads / 32);
       switch (w.dtype) {
         case QISA_DTYPE_F16:
-          cuda::gemv_kernel<QISA_DTYPE_F16><<<blocks, kThreads, 0, stream_>>>(y, ldy, w, x, ldx, R);
+          QISA_LAUNCH(cuda::gemv_kernel<QISA_DTYPE_F16>, blocks, kThreads, 0, stream_, y, ldy, w, x, ldx, R);
           break;
         case QISA_DTYPE_BF16:
-          cuda::gemv_kernel<QISA_DTYPE_BF16><<<blocks, kThreads, 0, stream_>>>(y, ldy, w, x, ldx, R);
+          QISA_LAUNCH(cuda::gemv_kernel<QISA_DTYPE_BF16>, blocks, kThreads, 0, stream_, y, ldy, w, x, ldx, R);
           break;
-        default: cuda::gemv_kernel<QISA_DTYPE_Q8_0><<<blocks, kThreads, 0, stream_>>>(y, ldy, w, x, ldx, R); break;
+        default:
+          QISA_LAUNCH(cuda::gemv_kernel<QISA_DTYPE_Q8_0>, blocks, kThreads, 0, stream_, y, ldy, w, x, ldx, R);
+          break;
       }
       wf = nullptr;
     } else if (w.dtype != QISA_DTYPE_F32) {
       const size_t n = static_cast<size_t>(w.rows) * w.cols;
-      const int blocks = static_cast<int>(std::min<size_t>((n + 255) / 256, 4096));
+      const int blocks = elementwise_blocks(n);
       switch (w.dtype) {
-        case QISA_DTYPE_F16: cuda::widen_kernel<QISA_DTYPE_F16><<<blocks, 256, 0, stream_>>>(widened_.get(), w); break;
-        case QISA_DTYPE_BF16:
-          cuda::widen_kernel<QISA_DTYPE_BF16><<<blocks, 256, 0, stream_>>>(widened_.get(), w);
+        case QISA_DTYPE_F16:
+          QISA_LAUNCH(cuda::widen_kernel<QISA_DTYPE_F16>, blocks, cuda::kElementwiseThreads, 0, stream_, widened_.get(),
+                      w);
           break;
-        default: cuda::widen_kernel<QISA_DTYPE_Q8_0><<<blocks, 256, 0, stream_>>>(widened_.get(), w); break;
+        case QISA_DTYPE_BF16:
+          QISA_LAUNCH(cuda::widen_kernel<QISA_DTYPE_BF16>, blocks, cuda::kElementwiseThreads, 0, stream_,
+                      widened_.get(), w);
+          break;
+        default:
+          QISA_LAUNCH(cuda::widen_kernel<QISA_DTYPE_Q8_0>, blocks, cuda::kElementwiseThreads, 0, stream_,
+                      widened_.get(), w);
+          break;
       }
       wf = widened_.get();
     }
@@ -529,20 +547,22 @@ class CudaEngine : public Backend {
       check(blas_->sgemm(handle_, CUBLAS_OP_T, CUBLAS_OP_N, w.rows, R, w.cols, &one, wf, w.cols, x, ldx, &zero, y, ldy),
             "sgemm");
     }
-    if (l.b || act) cuda::bias_act_kernel<<<R, kThreads, 0, stream_>>>(y, ldy, l.b, w.rows, act);
+    if (l.b || act) QISA_LAUNCH(cuda::bias_act_kernel, R, kThreads, 0, stream_, y, ldy, l.b, w.rows, act);
   }
 
   void quantum(const DeviceLayer& L, size_t layer, const float* u, int R) {
     const DeviceQuantum& q = L.quantum;
-    cuda::encode_kernel<<<R, kThreads, 0, stream_>>>(psi_.get(), u, d_, q.D, q.normalized);
+    QISA_LAUNCH(cuda::encode_kernel, R, kThreads, 0, stream_, psi_.get(), u, d_, q.D, q.normalized);
     linear(q.stacked, psi_.get(), q.D, qout_.get(), q.stacked.out(), R, 0);
     float* const* dest = dests_.get<float*>() + dest_offset_[layer];
     const dim3 grid(static_cast<unsigned>(R), static_cast<unsigned>(q.P));
     const int width = q.stacked.out();
     if (options_.value_path == QISA_VALUE_PATH_OBSERVABLES)
-      cuda::observables_kernel<<<grid, kThreads, 0, stream_>>>(dest, d_, qout_.get(), width, psi_.get(), q.D, hs_);
+      QISA_LAUNCH(cuda::observables_kernel, grid, kThreads, 0, stream_, dest, d_, qout_.get(), width, psi_.get(), q.D,
+                  hs_);
     else
-      cuda::pauli_kernel<<<grid, kThreads, 0, stream_>>>(dest, d_, qout_.get(), width, q.D, hs_, q.x_mask, q.z_mask);
+      QISA_LAUNCH(cuda::pauli_kernel, grid, kThreads, 0, stream_, dest, d_, qout_.get(), width, q.D, hs_, q.x_mask,
+                  q.z_mask);
   }
 
   // Keys, values and norms of positions [0, n) of one sequence between the

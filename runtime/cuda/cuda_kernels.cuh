@@ -11,11 +11,15 @@
 // Dynamic shared memory of the running block.
 #define QISA_DYNAMIC_SHARED(T, name) T* name = ::qisa::emu::dynamic_shared<T>()
 #define QISA_UNROLL
+// kernel<<<grid, block, shared, stream>>>(...), recorded while the stream captures a graph
+#define QISA_LAUNCH(kernel, grid, block, shared, stream, ...) \
+  ::qisa::emu::launch_on(stream, grid, block, shared, kernel, __VA_ARGS__)
 #else
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #define QISA_DYNAMIC_SHARED(T, name) extern __shared__ T name[]
 #define QISA_UNROLL _Pragma("unroll")
+#define QISA_LAUNCH(kernel, grid, block, shared, stream, ...) kernel<<<grid, block, shared, stream>>>(__VA_ARGS__)
 #endif
 
 #include <climits>
@@ -26,7 +30,17 @@
 
 namespace qisa::cuda {
 
+#ifdef QISA_CUDA_EMULATION_FIBERS
+// The whole engine on the emulator: small blocks and few of them for the
+// grid-stride loops keep it fast (every emulated thread costs a fiber).
+constexpr int kThreads = 32;
+constexpr int kElementwiseThreads = 32;
+constexpr size_t kMaxElementwiseBlocks = 4;
+#else
 constexpr int kThreads = 128;
+constexpr int kElementwiseThreads = 256;
+constexpr size_t kMaxElementwiseBlocks = 4096;
+#endif
 constexpr int kGemvRows = 8;  // products of up to this many rows read stored weights directly
 
 // A matrix [rows, cols] as the model file stores it: f32, f16, bf16 or Q8_0

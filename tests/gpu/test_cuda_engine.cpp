@@ -142,8 +142,13 @@ TEST_P(Cuda, StateMovesBetweenCpuAndGpuContexts) {
   EXPECT_LE(test::max_abs_diff(test::decode_all(cpu.get(), 0, {t[9]}), test::decode_all(gpu.get(), 0, {t[9]})), 1e-3f);
   // and back: the CPU's cache into a fresh GPU context
   auto gpu2 = cuda_context(m.get());
+  ASSERT_EQ(qisa_seq_state_save(cpu.get(), 0, nullptr, 0, &n), QISA_ERR_BUFFER_TOO_SMALL);  // one token more now
+  state.resize(n);
   ASSERT_EQ(qisa_seq_state_save(cpu.get(), 0, state.data(), n, &n), QISA_OK);
   ASSERT_EQ(qisa_seq_state_load(gpu2.get(), 0, state.data(), n), QISA_OK);
+  int32_t len = 0;
+  ASSERT_EQ(qisa_seq_length(gpu2.get(), 0, &len), QISA_OK);
+  EXPECT_EQ(len, 10);
   EXPECT_LE(test::max_abs_diff(test::decode_all(cpu.get(), 0, {t[0]}), test::decode_all(gpu2.get(), 0, {t[0]})), 1e-3f);
 }
 
@@ -171,7 +176,7 @@ TEST_P(Cuda, GraphReplayEqualsDirectLaunches) {
         << "token " << i;
   }
   const std::string state = graphs->impl->backend_state();
-  std::printf("graphs: %s; direct: %s\n", state.c_str(), direct->impl->backend_state().c_str());
+  std::printf("with graphs: %s; direct: %s\n", state.c_str(), direct->impl->backend_state().c_str());
   // One shape in the window (1 row), one while sliding (n_ctx rows), each captured on its second use.
   EXPECT_EQ(state, "graphs: 2 captured");
   EXPECT_EQ(direct->impl->backend_state(), "graphs: off (QISA_CUDA_GRAPHS=0)");
