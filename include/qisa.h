@@ -284,6 +284,15 @@ QISA_API qisa_status qisa_decode(qisa_context* ctx, const qisa_batch_entry* entr
  * it asked for them. Valid until the next decode on this context. */
 QISA_API qisa_status qisa_get_logits(qisa_context* ctx, int32_t index, const float** out_logits);
 
+/* As qisa_decode, but brings back only the greedy choice: for each entry
+ * that asks for logits, out_tokens[i] gets the index of its largest logit
+ * (ties: the lowest index); other entries get -1. out_tokens has n_entries
+ * slots. On a GPU context only these ids are copied to the host instead of
+ * rows of logits. qisa_get_logits fails (QISA_ERR_INVALID_ARGUMENT) for the
+ * entries of this call. */
+QISA_API qisa_status qisa_decode_greedy(qisa_context* ctx, const qisa_batch_entry* entries, int32_t n_entries,
+                                        int32_t* out_tokens);
+
 /* Tokens in a sequence's cache (its window: at most n_ctx). */
 QISA_API qisa_status qisa_seq_length(qisa_context* ctx, int32_t seq_id, int32_t* out_length);
 /* Empties a sequence; seq_id -1 empties all. */

@@ -119,6 +119,17 @@ qisa_status qisa_decode(qisa_context* ctx, const qisa_batch_entry* entries, int3
   });
 }
 
+qisa_status qisa_decode_greedy(qisa_context* ctx, const qisa_batch_entry* entries, int32_t n, int32_t* out) {
+  if (ctx == nullptr) return QISA_ERR_INVALID_ARGUMENT;
+  return ctx->run([&] {
+    if (n < 0 || (n > 0 && (entries == nullptr || out == nullptr)))
+      qisa::fail(QISA_ERR_INVALID_ARGUMENT, "entries or out_tokens is NULL, or n_entries < 0");
+    qisa::use_context_threads(ctx);
+    ctx->impl->decode({entries, static_cast<size_t>(n)}, qisa::Context::Output::Argmax);
+    for (int32_t i = 0; i < n; ++i) out[i] = entries[i].logits ? ctx->impl->argmax(i) : -1;
+  });
+}
+
 qisa_status qisa_get_logits(qisa_context* ctx, int32_t index, const float** out) {
   if (ctx == nullptr) return QISA_ERR_INVALID_ARGUMENT;
   return ctx->run([&] {

@@ -3,6 +3,7 @@
 // many threads share one model.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <thread>
 
@@ -363,6 +364,36 @@ TEST(ContextArgmax, ArgmaxOutputEqualsTheArgmaxOfTheLogits) {
     EXPECT_EQ(qisa_get_logits(a.get(), 0, &l), QISA_ERR_INVALID_ARGUMENT);
     EXPECT_NE(std::string(qisa_context_last_error(a.get())).find("only the argmax"), std::string::npos);
   }
+}
+
+TEST(ContextApi, DecodeGreedyReturnsTheArgmaxOfEachEntry) {
+  auto model = small_model();
+  auto a = test::make_context(model.get(), 3, 16), b = test::make_context(model.get(), 3, 16);
+  for (int step = 0; step < 20; ++step) {  // past n_ctx 16: the windows slide
+    std::vector<qisa_batch_entry> e;
+    for (int32_t s = 0; s < 3; ++s) e.push_back({s, (13 * step + 5 * s) % 65, s != 1});
+    std::vector<int32_t> got(e.size(), -7);
+    ASSERT_EQ(qisa_decode_greedy(a.get(), e.data(), 3, got.data()), QISA_OK) << qisa_context_last_error(a.get());
+    ASSERT_EQ(qisa_decode(b.get(), e.data(), 3), QISA_OK);
+    for (int32_t i = 0; i < 3; ++i) {
+      if (!e[static_cast<size_t>(i)].logits) {
+        EXPECT_EQ(got[static_cast<size_t>(i)], -1);
+        continue;
+      }
+      const float* l = nullptr;
+      ASSERT_EQ(qisa_get_logits(b.get(), i, &l), QISA_OK);
+      EXPECT_EQ(got[static_cast<size_t>(i)], std::max_element(l, l + 65) - l) << "step " << step << " entry " << i;
+    }
+  }
+  const float* l = nullptr;
+  EXPECT_EQ(qisa_get_logits(a.get(), 0, &l), QISA_ERR_INVALID_ARGUMENT);
+  const qisa_batch_entry one{0, 1, 1};
+  EXPECT_EQ(qisa_decode_greedy(a.get(), &one, 1, nullptr), QISA_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(qisa_context_last_error(a.get())).find("out_tokens is NULL"), std::string::npos);
+  EXPECT_EQ(qisa_decode_greedy(nullptr, &one, 1, nullptr), QISA_ERR_INVALID_ARGUMENT);
+  int32_t tok = 0;
+  const qisa_batch_entry bad{0, 65, 1};
+  EXPECT_EQ(qisa_decode_greedy(a.get(), &bad, 1, &tok), QISA_ERR_OUT_OF_RANGE);
 }
 
 // Four threads, each with its own context on one shared model, give exactly

@@ -133,6 +133,8 @@ _context_last_error = _sig("qisa_context_last_error", ctypes.c_char_p, _P)
 _context_backend = _sig("qisa_context_backend", ctypes.c_int, _P)
 _context_backend_info = _sig("qisa_context_backend_info", ctypes.c_char_p, _P)
 _decode = _sig("qisa_decode", ctypes.c_int, _P, ctypes.POINTER(_BatchEntry), ctypes.c_int32)
+_decode_greedy = _sig("qisa_decode_greedy", ctypes.c_int, _P, ctypes.POINTER(_BatchEntry), ctypes.c_int32,
+                     ctypes.POINTER(ctypes.c_int32))
 _get_logits = _sig("qisa_get_logits", ctypes.c_int, _P, ctypes.c_int32, ctypes.POINTER(_c_float_p))
 _seq_clear = _sig("qisa_seq_clear", ctypes.c_int, _P, ctypes.c_int32)
 _seq_length = _sig("qisa_seq_length", ctypes.c_int, _P, ctypes.c_int32, ctypes.POINTER(ctypes.c_int32))
@@ -316,6 +318,19 @@ class Context(_Handle):
         """("cpu" or "cuda", a line saying why): what AUTO chose."""
         kind = {1: "cpu", 2: "cuda"}.get(_context_backend(self._handle), "auto")
         return kind, _context_backend_info(self._handle).decode(errors="replace")
+
+    def decode_greedy(self, entries):
+        """One batched step that returns only each entry's greedy token.
+        entries: (seq_id, token) pairs, every one asking for its next token.
+        Returns the list of next tokens (largest logit, lowest index on ties);
+        on a GPU only these ids leave the device."""
+        n = len(entries)
+        arr = (_BatchEntry * n)()
+        for i, (seq, tok) in enumerate(entries):
+            arr[i] = _BatchEntry(int(seq), int(tok), 1)
+        out = (ctypes.c_int32 * n)()
+        _check(_decode_greedy(self._handle, arr, n, out), self._error)
+        return list(out)
 
     def decode(self, tokens, seq_id=0, logits="last"):
         """Appends tokens to a sequence in one call. Returns the logits of the

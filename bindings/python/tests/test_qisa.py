@@ -73,6 +73,11 @@ class BindingsTest(unittest.TestCase):
         self.assertEqual(greedy.sample(list(last)), best)
         with self.assertRaises(qisa.QisaError):
             ctx.decode([65])
+        # The greedy step: the next token of the logits above, without them.
+        ctx.clear()
+        ctx.decode(ids[:-1], logits="none")
+        self.assertEqual(ctx.decode_greedy([(0, ids[-1])]), [best])
+        self.assertEqual(ctx.length(), 4)
 
 
 if __name__ == "__main__":
