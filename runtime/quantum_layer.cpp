@@ -8,20 +8,10 @@
 #include "cpu_kernels.h"
 #include "dtype.h"
 #include "error.h"
+#include "quantum_stack.h"
 #include "reference_ops.h"
 
 namespace qisa {
-
-namespace {
-
-void load_matrix(const TensorView* t, int64_t row0, int64_t rows, float* out) {
-  for (int64_t r = 0; r < rows; ++r) {
-    dequantize_row(t->dtype, t->row(static_cast<uint64_t>(row0 + r)), t->cols(),
-                   out + r * static_cast<int64_t>(t->cols()));
-  }
-}
-
-}  // namespace
 
 std::vector<QuantumLayer::PauliGroup> QuantumLayer::make_groups(const std::vector<PauliString>& paulis, int64_t D) {
   std::vector<PauliGroup> groups;
@@ -63,7 +53,6 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
                            qisa_value_path path, qisa_engine engine, DnnlContext* dnnl, int64_t max_rows,
                            LinearScratch* scratch)
     : projections_(std::move(projections)), d_(d), h_(h), path_(path), engine_(engine) {
-  const auto P = static_cast<int64_t>(projections_.size());
   D_ = int64_t{1} << projections_.at(0)->n_qubits;
   const int64_t D = D_;
   normalized_ = projections_[0]->encoding == Encoding::Normalized;
@@ -73,66 +62,20 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
     }
   }
   if (path_ == QISA_VALUE_PATH_OBSERVABLES) {
-    // Rows (p h + k) D + a hold Re(O'_{p,k})[a, :]: psi^T Re(O') psi for a real
-    // psi (the imaginary part of a Hermitian O' is antisymmetric and drops out).
-    stacked_.resize(static_cast<size_t>(P * h * D * D));
-    for (int64_t p = 0; p < P; ++p) {
-      const QuantumProjection& q = *projections_[static_cast<size_t>(p)];
-      float* dst = stacked_.data() + p * h * D * D;
-      if (q.observables_re) {
-        load_matrix(q.observables_re, 0, h * D, dst);
-      } else {
-        std::vector<float> re(static_cast<size_t>(D * D)), im(static_cast<size_t>(D * D));
-        load_matrix(q.unitary_re, 0, D, re.data());
-        load_matrix(q.unitary_im, 0, D, im.data());
-        // A file without stored observables: Re(U^dag P_k U) from U.
-        std::vector<cplx> u(static_cast<size_t>(D * D));
-        for (size_t i = 0; i < u.size(); ++i) u[i] = cplx(re[i], im[i]);
-        std::vector<float> obs_re, obs_im;
-        dense_observables(q.n_qubits, u, q.paulis, obs_re, obs_im);
-        std::copy(obs_re.begin(), obs_re.end(), dst);
-      }
-    }
-    gemm_.init(stacked_.data(), nullptr, D, P * h * D, dnnl, scratch);
+    stacked_ = stack_observables(projections_, h);
   } else {
-    // Rows [2D p, 2D p + D) hold Re U_p, the next D rows Im U_p: in the
-    // stored dtype for the fast engine when every plane has the same one.
-    const qisa_dtype dt = projections_[0]->unitary_re->dtype;
-    bool same = engine == QISA_ENGINE_FAST;
-    for (const auto* q : projections_) same = same && q->unitary_re->dtype == dt && q->unitary_im->dtype == dt;
-    if (same) {
-      // psi is zero past d, so only the first d columns of U take part: each
-      // row keeps the bytes of its first d values, rows contiguous (strided
-      // rows defeat the hardware prefetcher when U streams from memory).
-      const auto stride = static_cast<size_t>(projections_[0]->unitary_re->row_stride());
-      const size_t keep = *row_bytes(dt, static_cast<uint64_t>(d_));
-      stacked_bytes_.resize(2 * static_cast<size_t>(P * D) * keep);
-      uint8_t* dst = stacked_bytes_.data();
-      for (const auto* q : projections_) {
-        for (const TensorView* plane : {q->unitary_re, q->unitary_im}) {
-          for (int64_t r = 0; r < D; ++r, dst += keep)
-            std::copy_n(plane->data + static_cast<size_t>(r) * stride, keep, dst);
-        }
-      }
-      gemm_.init(MatrixRef{dt, stacked_bytes_.data(), keep}, nullptr, nullptr, d_, 2 * P * D, dnnl, scratch);
-    } else {  // mixed dtypes or the reference engine: f32, the fast engine's first d columns only
-      const int64_t cols = engine == QISA_ENGINE_FAST ? d_ : D;
-      stacked_.resize(static_cast<size_t>(2 * P * D * cols));
-      float* dst = stacked_.data();
-      for (const auto* q : projections_) {
-        for (const TensorView* plane : {q->unitary_re, q->unitary_im}) {
-          for (int64_t r = 0; r < D; ++r, dst += cols)
-            dequantize_row(plane->dtype, plane->row(static_cast<uint64_t>(r)), static_cast<size_t>(cols), dst);
-        }
-      }
-      gemm_.init(stacked_.data(), nullptr, cols, 2 * P * D, dnnl, scratch);
-    }
+    // The fast engine multiplies by U as stored, cut to the first d columns;
+    // the reference engine by all of U in f32.
+    const bool fast = engine == QISA_ENGINE_FAST;
+    stacked_ = stack_unitaries(projections_, fast ? d_ : D, fast);
     for (const auto* q : projections_) {
       groups_.push_back(make_groups(q->paulis, D));
       for (auto& g : groups_.back())
         g.gemm.init(g.coef.data(), nullptr, D, static_cast<int64_t>(g.strings.size()), dnnl, scratch);
     }
   }
+  gemm_.init(MatrixRef{stacked_.dtype, stacked_.bytes.data(), stacked_.row_bytes}, stacked_.f32(), nullptr,
+             stacked_.cols, stacked_.rows, dnnl, scratch);
   psi_.resize(static_cast<size_t>(max_rows * D));
   out_.resize(static_cast<size_t>(max_rows * gemm_.out));
   prod_.resize(static_cast<size_t>(max_rows * D));

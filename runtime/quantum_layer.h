@@ -9,6 +9,7 @@
 
 #include "linear_op.h"
 #include "model.h"
+#include "quantum_stack.h"
 
 namespace qisa {
 
@@ -31,8 +32,7 @@ class QuantumLayer {
   qisa_value_path path_;
   qisa_engine engine_;
   bool normalized_;
-  std::vector<float> stacked_;          // the GEMM's weight in f32, or
-  std::vector<uint8_t> stacked_bytes_;  // as stored
+  StackedMatrix stacked_;  // the GEMM's weight
   LinearOp gemm_;
   // The Pauli strings of one projection grouped by (X mask, real or
   // imaginary part): a group's strings share the products

@@ -20,12 +20,12 @@
 #include <tuple>
 #include <vector>
 
-#include "circuit.h"
 #include "cuda/cublas_loader.h"
 #include "cuda/cuda_backend.h"
 #include "cuda/cuda_kernels.cuh"
 #include "dtype.h"
 #include "error.h"
+#include "quantum_stack.h"
 
 namespace qisa {
 
@@ -153,59 +153,6 @@ struct DeviceModel {
   }
 };
 
-// The stacked projection matrix of one layer's quantum projections. Unitary
-// path: [Re U_p; Im U_p] for every projection p, only the first n_embd
-// columns (the encoded state is zero past them), in the stored type when all
-// share one (else widened to f32). Observables path: Re O' of every
-// projection, f32.
-DeviceLinear stack_quantum(DeviceModel& dm, const std::vector<const QuantumProjection*>& qp, size_t d, size_t hs,
-                           qisa_value_path path) {
-  const size_t D = size_t{1} << qp[0]->n_qubits;
-  if (path == QISA_VALUE_PATH_OBSERVABLES) {
-    std::vector<float> stacked, re(D * D), im(D * D);
-    for (const QuantumProjection* p : qp) {
-      std::vector<float> obs_re, obs_im;
-      if (p->observables_re) {
-        obs_re.resize(hs * D * D);
-        for (uint64_t r = 0; r < hs * D; ++r)
-          dequantize_row(p->observables_re->dtype, p->observables_re->row(r), D, obs_re.data() + r * D);
-      } else {
-        for (uint64_t r = 0; r < D; ++r) {
-          dequantize_row(p->unitary_re->dtype, p->unitary_re->row(r), D, re.data() + r * D);
-          dequantize_row(p->unitary_im->dtype, p->unitary_im->row(r), D, im.data() + r * D);
-        }
-        std::vector<cplx> u(D * D);
-        for (size_t i = 0; i < u.size(); ++i) u[i] = cplx(re[i], im[i]);
-        dense_observables(p->n_qubits, u, p->paulis, obs_re, obs_im);
-      }
-      stacked.insert(stacked.end(), obs_re.begin(), obs_re.end());
-    }
-    const size_t rows = stacked.size() / D;
-    return {dm.matrix(reinterpret_cast<const uint8_t*>(stacked.data()), QISA_DTYPE_F32, D * sizeof(float), rows, D)};
-  }
-  const qisa_dtype dt = qp[0]->unitary_re->dtype;
-  bool same = true;
-  for (const QuantumProjection* p : qp) same = same && p->unitary_re->dtype == dt && p->unitary_im->dtype == dt;
-  const qisa_dtype stored = same ? dt : QISA_DTYPE_F32;
-  const size_t rb = *row_bytes(stored, d);  // a prefix of a stored row: Q8_0 blocks stay whole
-  std::vector<uint8_t> bytes;
-  bytes.reserve(qp.size() * 2 * D * rb);
-  std::vector<float> row(d);
-  for (const QuantumProjection* p : qp) {
-    for (const TensorView* t : {p->unitary_re, p->unitary_im}) {
-      for (uint64_t r = 0; r < D; ++r) {
-        const uint8_t* src = t->row(r);
-        if (!same) {
-          dequantize_row(t->dtype, src, d, row.data());
-          src = reinterpret_cast<const uint8_t*>(row.data());
-        }
-        bytes.insert(bytes.end(), src, src + rb);
-      }
-    }
-  }
-  return {dm.matrix(bytes.data(), stored, rb, qp.size() * 2 * D, d)};
-}
-
 std::shared_ptr<DeviceModel> upload_model(const Model& m, qisa_value_path path) {
   auto dm = std::make_shared<DeviceModel>();
   check(cudaGetDevice(&dm->device), "cudaGetDevice");
@@ -244,7 +191,12 @@ std::shared_ptr<DeviceModel> upload_model(const Model& m, qisa_value_path path) 
       q.P = static_cast<int>(qp.size());
       q.D = 1 << qp[0]->n_qubits;
       q.normalized = qp[0]->encoding == Encoding::Normalized;
-      q.stacked = stack_quantum(*dm, qp, c.n_embd, c.n_embd / c.n_head, path);
+      // [Re U; Im U] of every projection cut to n_embd columns, in the stored
+      // type when they share one; or Re O' (f32) on the observables path.
+      const StackedMatrix stacked = path == QISA_VALUE_PATH_OBSERVABLES ? stack_observables(qp, c.n_embd / c.n_head)
+                                                                        : stack_unitaries(qp, c.n_embd, true);
+      q.stacked = {dm->matrix(stacked.bytes.data(), stacked.dtype, stacked.row_bytes, static_cast<size_t>(stacked.rows),
+                              static_cast<size_t>(stacked.cols))};
       std::vector<unsigned long long> xm, zm;
       for (const QuantumProjection* p : qp) {
         for (const PauliString& s : p->paulis) {
