@@ -151,8 +151,7 @@ qisa_status qisa_generate(qisa_context* ctx, const char* prompt, const qisa_gene
     };
     // Greedy without a repetition penalty needs only each step's argmax: a
     // GPU context then copies one token id back instead of a row of logits.
-    const bool argmax_only =
-        p.sampling.temperature <= 0.0f && (p.sampling.repeat_penalty == 1.0f || p.sampling.repeat_last_n <= 0);
+    const bool argmax_only = sampler.is_argmax();
     int32_t next = -1;  // the argmax of the last step, when argmax_only
     for (int32_t n = 0; n < p.max_tokens && !stopped; ++n) {
       const int32_t tok = next >= 0 ? next : sampler.sample(logits, static_cast<int32_t>(m.config.vocab_size));

@@ -25,8 +25,6 @@ class KvCache {
     for (auto& t : tokens_) t.reserve(static_cast<size_t>(n_ctx));
   }
 
-  bool has_host_arrays() const { return !k_.empty(); }
-
   // [n_embd] keys / values (all heads) of one position; [n_head] key norms.
   // Only with host arrays.
   float* key(int64_t l, int64_t s, int64_t p) { return k_.data() + ((l * n_seq_ + s) * n_ctx_ + p) * d_; }

@@ -38,24 +38,31 @@ void Sampler::reset(uint64_t seed) {
   history_next_ = 0;
 }
 
+bool Sampler::is_argmax() const {
+  return p_.temperature <= 0.0f && (p_.repeat_penalty == 1.0f || p_.repeat_last_n <= 0);
+}
+
 int32_t Sampler::sample(const float* logits, int32_t n_vocab) {
   const auto V = static_cast<size_t>(n_vocab);
-  cand_.resize(V);
-  for (size_t i = 0; i < V; ++i) cand_[i] = {logits[i], static_cast<int32_t>(i)};
-  if (p_.repeat_penalty != 1.0f && !history_.empty()) {
+  const float* l = logits;
+  if (p_.repeat_penalty != 1.0f && !history_.empty()) {  // on a copy; each recent token once
+    adjusted_.assign(logits, logits + V);
     penalized_.assign(V, 0);
     for (int32_t t : history_) {
       if (t < 0 || static_cast<size_t>(t) >= V || penalized_[static_cast<size_t>(t)]) continue;
       penalized_[static_cast<size_t>(t)] = 1;
-      float& l = cand_[static_cast<size_t>(t)].first;
-      l = l > 0.0f ? l / p_.repeat_penalty : l * p_.repeat_penalty;
+      float& a = adjusted_[static_cast<size_t>(t)];
+      a = a > 0.0f ? a / p_.repeat_penalty : a * p_.repeat_penalty;
     }
+    l = adjusted_.data();
   }
+  if (p_.temperature <= 0.0f) return argmax(l, n_vocab);
+
+  cand_.resize(V);
+  for (size_t i = 0; i < V; ++i) cand_[i] = {l[i], static_cast<int32_t>(i)};
   auto by_logit = [](const auto& a, const auto& b) {
     return a.first > b.first || (a.first == b.first && a.second < b.second);
   };
-  if (p_.temperature <= 0.0f) return std::min_element(cand_.begin(), cand_.end(), by_logit)->second;
-
   size_t n = V;
   if (p_.top_k > 0 && static_cast<size_t>(p_.top_k) < V) {
     n = static_cast<size_t>(p_.top_k);

@@ -17,6 +17,9 @@ class Sampler {
  public:
   explicit Sampler(const qisa_sampler_params& p);
   int32_t sample(const float* logits, int32_t n_vocab);
+  // True when sample() is just argmax() of the logits given (greedy, no
+  // repetition penalty): a caller may then ask a backend for the argmax only.
+  bool is_argmax() const;
   void accept(int32_t token);
   void reset(uint64_t seed);
 
@@ -29,6 +32,7 @@ class Sampler {
   size_t history_next_ = 0;
   std::vector<std::pair<float, int32_t>> cand_;
   std::vector<uint8_t> penalized_;
+  std::vector<float> adjusted_;  // logits after the repetition penalty
 };
 
 }  // namespace qisa
