@@ -337,56 +337,43 @@ TEST(Generate, GreedyTakesTheArgmaxPathAndMatchesStepwiseDecoding) {
   EXPECT_EQ(got.text, want);
 }
 
-TEST(ContextArgmax, ArgmaxOutputEqualsTheArgmaxOfTheLogits) {
+// qisa_decode_greedy (and the context's argmax output under it) against
+// the largest logit of the same decode through qisa_decode.
+TEST(ContextApi, DecodeGreedyReturnsTheArgmaxOfEachEntry) {
   const float tie[] = {1.0f, 3.0f, 3.0f, 2.0f};
   EXPECT_EQ(argmax(tie, 4), 1);  // the lowest index of equal largest logits
   auto model = small_model();
-  auto a = test::make_context(model.get(), 4, 16), b = test::make_context(model.get(), 4, 16);
-  std::vector<qisa_batch_entry> e;
-  for (int32_t s = 0; s < 4; ++s) {
-    for (int32_t t = 0; t < 3; ++t) e.push_back({s, (7 * s + 5 * t) % 65, t != 1});
-  }
-  for (int round = 0; round < 2; ++round) {
-    a->impl->decode(e, Context::Output::Argmax);
-    ASSERT_EQ(qisa_decode(b.get(), e.data(), static_cast<int32_t>(e.size())), QISA_OK);
-    for (int32_t i = 0; i < static_cast<int32_t>(e.size()); ++i) {
+  auto a = test::make_context(model.get(), 3, 16), b = test::make_context(model.get(), 3, 16);
+  for (int step = 0; step < 20; ++step) {  // past n_ctx 16: the windows slide
+    std::vector<qisa_batch_entry> e;
+    if (step == 0) {  // a prefill: three tokens per sequence, the middle one without logits
+      for (int32_t s = 0; s < 3; ++s) {
+        for (int32_t t = 0; t < 3; ++t) e.push_back({s, (7 * s + 5 * t) % 65, t != 1});
+      }
+    } else {
+      for (int32_t s = 0; s < 3; ++s) e.push_back({s, (13 * step + 5 * s) % 65, s != 1});
+    }
+    const auto n = static_cast<int32_t>(e.size());
+    std::vector<int32_t> got(e.size(), -7);
+    ASSERT_EQ(qisa_decode_greedy(a.get(), e.data(), n, got.data()), QISA_OK) << qisa_context_last_error(a.get());
+    ASSERT_EQ(qisa_decode(b.get(), e.data(), n), QISA_OK);
+    for (int32_t i = 0; i < n; ++i) {
       if (!e[static_cast<size_t>(i)].logits) {
+        EXPECT_EQ(got[static_cast<size_t>(i)], -1);
         EXPECT_THROW(a->impl->argmax(i), Error);
         continue;
       }
       const float* l = nullptr;
       ASSERT_EQ(qisa_get_logits(b.get(), i, &l), QISA_OK);
-      EXPECT_EQ(a->impl->argmax(i), argmax(l, 65)) << "entry " << i;
+      EXPECT_EQ(got[static_cast<size_t>(i)], std::max_element(l, l + 65) - l) << "step " << step << " entry " << i;
+      EXPECT_EQ(a->impl->argmax(i), got[static_cast<size_t>(i)]);
       EXPECT_EQ(b->impl->argmax(i), argmax(l, 65));  // after a logits decode it is taken from them
     }
-    // After an argmax-only decode the logits are not there to read.
-    const float* l = nullptr;
-    EXPECT_EQ(qisa_get_logits(a.get(), 0, &l), QISA_ERR_INVALID_ARGUMENT);
-    EXPECT_NE(std::string(qisa_context_last_error(a.get())).find("only the argmax"), std::string::npos);
   }
-}
-
-TEST(ContextApi, DecodeGreedyReturnsTheArgmaxOfEachEntry) {
-  auto model = small_model();
-  auto a = test::make_context(model.get(), 3, 16), b = test::make_context(model.get(), 3, 16);
-  for (int step = 0; step < 20; ++step) {  // past n_ctx 16: the windows slide
-    std::vector<qisa_batch_entry> e;
-    for (int32_t s = 0; s < 3; ++s) e.push_back({s, (13 * step + 5 * s) % 65, s != 1});
-    std::vector<int32_t> got(e.size(), -7);
-    ASSERT_EQ(qisa_decode_greedy(a.get(), e.data(), 3, got.data()), QISA_OK) << qisa_context_last_error(a.get());
-    ASSERT_EQ(qisa_decode(b.get(), e.data(), 3), QISA_OK);
-    for (int32_t i = 0; i < 3; ++i) {
-      if (!e[static_cast<size_t>(i)].logits) {
-        EXPECT_EQ(got[static_cast<size_t>(i)], -1);
-        continue;
-      }
-      const float* l = nullptr;
-      ASSERT_EQ(qisa_get_logits(b.get(), i, &l), QISA_OK);
-      EXPECT_EQ(got[static_cast<size_t>(i)], std::max_element(l, l + 65) - l) << "step " << step << " entry " << i;
-    }
-  }
+  // After an argmax-only decode the logits are not there to read.
   const float* l = nullptr;
   EXPECT_EQ(qisa_get_logits(a.get(), 0, &l), QISA_ERR_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(qisa_context_last_error(a.get())).find("only the argmax"), std::string::npos);
   const qisa_batch_entry one{0, 1, 1};
   EXPECT_EQ(qisa_decode_greedy(a.get(), &one, 1, nullptr), QISA_ERR_INVALID_ARGUMENT);
   EXPECT_NE(std::string(qisa_context_last_error(a.get())).find("out_tokens is NULL"), std::string::npos);

@@ -292,7 +292,7 @@ class CudaEngine : public Backend {
   bool uses_host_cache() const override { return false; }
 
   std::string state() const override {
-    return graphs_ ? strf("graphs: %d captured", captured_)
+    return graphs_ ? strf("graphs: %d captured", captured())
                    : strf("graphs: off (%s)", graph_off_why_.empty() ? "QISA_CUDA_GRAPHS=0" : graph_off_why_.c_str());
   }
 
@@ -359,7 +359,7 @@ class CudaEngine : public Backend {
     if (!graphs_) return nullptr;
     Graph& g = graphs_by_shape_[std::make_tuple(R, m, argmax)];
     if (g.exec) return g.exec.get();
-    if (++g.seen < 2 || captured_ >= kMaxGraphs) return nullptr;
+    if (++g.seen < 2 || captured() >= kMaxGraphs) return nullptr;
     check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture");
     cudaGraph_t captured = nullptr;
     try {
@@ -376,8 +376,12 @@ class CudaEngine : public Backend {
     cudaGraphDestroy(captured);
     if (e != cudaSuccess) return graphs_off(cudaGetErrorString(e));
     g.exec.reset(exec);
-    ++captured_;
     return exec;
+  }
+
+  int captured() const {
+    return static_cast<int>(std::count_if(graphs_by_shape_.begin(), graphs_by_shape_.end(),
+                                          [](const auto& kv) { return kv.second.exec != nullptr; }));
   }
 
   cudaGraphExec_t graphs_off(const std::string& why) {
@@ -572,7 +576,6 @@ class CudaEngine : public Backend {
   std::vector<size_t> dest_offset_;
   std::vector<int32_t> slots_;
   bool graphs_;
-  int captured_ = 0;
   std::string graph_off_why_;
   std::map<std::tuple<int, int, bool>, Graph> graphs_by_shape_;
 };

@@ -26,6 +26,7 @@
 #include <cstdint>
 
 #include "backend.h"
+#include "dtype.h"
 #include "qisa.h"
 
 namespace qisa::cuda {
@@ -42,6 +43,7 @@ constexpr int kElementwiseThreads = 256;
 constexpr size_t kMaxElementwiseBlocks = 4096;
 #endif
 constexpr int kGemvRows = 8;  // products of up to this many rows read stored weights directly
+static_assert(kQ8Block == 32 && kQ8BlockBytes == 34, "load_weight's Q8_0 indexing");
 
 // A matrix [rows, cols] as the model file stores it: f32, f16, bf16 or Q8_0
 // blocks (an f16 scale, then 32 int8), rows row_bytes apart.

@@ -176,7 +176,7 @@ TEST_P(Cuda, GraphReplayEqualsDirectLaunches) {
         << "token " << i;
   }
   const std::string state = graphs->impl->backend_state();
-  std::printf("with graphs: %s; direct: %s\n", state.c_str(), direct->impl->backend_state().c_str());
+  std::printf("graph context: %s; direct context: %s\n", state.c_str(), direct->impl->backend_state().c_str());
   // One shape in the window (1 row), one while sliding (n_ctx rows), each captured on its second use.
   EXPECT_EQ(state, "graphs: 2 captured");
   EXPECT_EQ(direct->impl->backend_state(), "graphs: off (QISA_CUDA_GRAPHS=0)");
