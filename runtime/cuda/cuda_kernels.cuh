@@ -29,7 +29,13 @@
 #include "dtype.h"
 #include "qisa.h"
 
+// Emulated kernels get names of their own, so a program may link them
+// beside libqisa's real ones (the kernel tests do).
+#ifdef QISA_CUDA_EMULATION
+namespace qisa::cuda::inline emulated {
+#else
 namespace qisa::cuda {
+#endif
 
 #ifdef QISA_CUDA_EMULATION_FIBERS
 // The whole engine on the emulator: small blocks and few of them for the

@@ -15,12 +15,14 @@
 #include "dtype.h"
 #include "reference_ops.h"
 #include "sampler.h"
+#include "test_support.h"
 
 namespace qisa {
 namespace {
 
 using cuda::kThreads;
 using emu::launch;
+using test::max_abs_diff;
 
 std::vector<float> random_values(size_t n, uint32_t seed, float scale = 1.0f) {
   std::mt19937 rng(seed);
@@ -49,12 +51,6 @@ Stored store(qisa_dtype t, int rows, int cols, uint32_t seed) {
   }
   s.m = {s.bytes.data(), t, rb, rows, cols};
   return s;
-}
-
-float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  float m = 0.0f;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(a[i] - b[i]));
-  return m;
 }
 
 TEST(CudaKernels, LayerNormMatchesTheReference) {
