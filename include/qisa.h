@@ -40,9 +40,9 @@ extern "C" {
 /* ---- version ------------------------------------------------------------ */
 
 #define QISA_VERSION_MAJOR 0
-#define QISA_VERSION_MINOR 1
+#define QISA_VERSION_MINOR 2
 #define QISA_VERSION_PATCH 0
-#define QISA_VERSION_STRING "0.1.0"
+#define QISA_VERSION_STRING "0.2.0"
 /* major * 10000 + minor * 100 + patch */
 #define QISA_VERSION_NUMBER (QISA_VERSION_MAJOR * 10000 + QISA_VERSION_MINOR * 100 + QISA_VERSION_PATCH)
 
@@ -245,9 +245,23 @@ typedef struct qisa_context_params {
   int32_t max_batch;     /* entries per qisa_decode call (64)          */
   qisa_value_path value_path;
   qisa_overflow overflow;
+  /* Added in 0.2. Host memory a context may take (its KV cache, scratch,
+   * dequantized weights), in bytes; creation fails with
+   * QISA_ERR_OUT_OF_MEMORY before allocating when the estimate
+   * (qisa_context_memory_estimate) is larger. 0: the machine's physical
+   * memory. RLIMIT_AS, when set, also bounds it. Callers built against 0.1
+   * (struct_size without this field) get 0. */
+  uint64_t max_memory_bytes;
 } qisa_context_params;
 
 QISA_API void qisa_context_default_params(qisa_context_params* params);
+
+/* The bytes of memory qisa_context_create would allocate for these params
+ * (`params` may be NULL), computed without allocating: an upper bound for
+ * the CPU backend; a CUDA context allocates its caches and scratch of the
+ * same sizes on the device. Fails like qisa_context_create on bad params. */
+QISA_API qisa_status qisa_context_memory_estimate(const qisa_model* model, const qisa_context_params* params,
+                                                  uint64_t* out_bytes, char* errmsg, size_t errmsg_size);
 
 /* Creates a context. `params` may be NULL for defaults. */
 QISA_API qisa_status qisa_context_create(const qisa_model* model, const qisa_context_params* params,

@@ -2,11 +2,13 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <thread>
 
 #include "api_context.h"
 #include "api_model.h"
+#include "context_budget.h"
 
 namespace qisa {
 
@@ -20,11 +22,14 @@ qisa_context_params resolve(const qisa_context_params* in) {
   qisa_context_params p;
   qisa_context_default_params(&p);
   if (in == nullptr) return p;
-  if (in->struct_size != sizeof(qisa_context_params)) {
+  // A caller built against 0.1 passes the struct without max_memory_bytes.
+  constexpr size_t kSize01 = offsetof(qisa_context_params, max_memory_bytes);
+  if (in->struct_size != sizeof(qisa_context_params) && in->struct_size != kSize01) {
     fail(QISA_ERR_INVALID_ARGUMENT, "params->struct_size is %zu, expected %zu (call qisa_context_default_params first)",
          in->struct_size, sizeof(qisa_context_params));
   }
-  p = *in;
+  std::memcpy(&p, in, in->struct_size);
+  p.struct_size = sizeof(qisa_context_params);
   auto range = [](const char* name, int64_t v, int64_t lo, int64_t hi) {
     if (v < lo || v > hi) {
       fail(QISA_ERR_INVALID_ARGUMENT, "params->%s is %lld, expected %lld..%lld", name, static_cast<long long>(v),
@@ -47,6 +52,10 @@ int32_t auto_threads(const Model& m) {
   return m.config.n_embd < 256 ? 1 : std::min(hw, 4);
 }
 
+int32_t threads_of(const Model& m, const qisa_context_params& p) {
+  return p.n_threads > 0 ? p.n_threads : auto_threads(m);
+}
+
 }  // namespace
 }  // namespace qisa
 
@@ -63,6 +72,7 @@ void qisa_context_default_params(qisa_context_params* p) {
   p->max_batch = 64;
   p->value_path = QISA_VALUE_PATH_AUTO;
   p->overflow = QISA_OVERFLOW_SLIDE;
+  p->max_memory_bytes = 0;
 }
 
 qisa_status qisa_context_create(const qisa_model* model, const qisa_context_params* params, qisa_context** out,
@@ -79,12 +89,26 @@ qisa_status qisa_context_create(const qisa_model* model, const qisa_context_para
                  "the model was trained with the research code's transposed (non-causal) attention, which reads "
                  "future tokens; it cannot generate text. Retrain it without --reference-transpose");
     }
-    const int32_t threads = p.n_threads > 0 ? p.n_threads : qisa::auto_threads(m);
+    const int32_t threads = qisa::threads_of(m, p);
+    qisa::check_context_budget(m, p, threads);  // before anything is allocated
     auto ctx = std::make_unique<qisa_context>();
     ctx->impl = std::make_unique<qisa::Context>(m, model->device, p, threads);
     *out = ctx.release();
   });
   if (st != QISA_OK && out) *out = nullptr;
+  qisa::copy_message(st == QISA_OK ? std::string() : msg, errmsg, errmsg_size);
+  return st;
+}
+
+qisa_status qisa_context_memory_estimate(const qisa_model* model, const qisa_context_params* params,
+                                         uint64_t* out_bytes, char* errmsg, size_t errmsg_size) {
+  std::string msg;
+  const qisa_status st = qisa::guarded(msg, [&] {
+    if (model == nullptr || out_bytes == nullptr) qisa::fail(QISA_ERR_INVALID_ARGUMENT, "model or out_bytes is NULL");
+    const qisa_context_params p = qisa::resolve(params);
+    const qisa::Model& m = qisa::model_of(model);
+    *out_bytes = qisa::context_memory_bytes(m, p, qisa::threads_of(m, p));
+  });
   qisa::copy_message(st == QISA_OK ? std::string() : msg, errmsg, errmsg_size);
   return st;
 }

@@ -97,9 +97,6 @@ qisa_status qisa_generate(qisa_context* ctx, const char* prompt, const qisa_gene
       fail(QISA_ERR_INVALID_ARGUMENT, "result->struct_size must be sizeof(qisa_generate_result)");
     }
     if (p.max_tokens < 0) fail(QISA_ERR_INVALID_ARGUMENT, "max_tokens is %d", p.max_tokens);
-    if (p.sampling.struct_size != sizeof(qisa_sampler_params)) {
-      fail(QISA_ERR_INVALID_ARGUMENT, "sampling.struct_size must be sizeof(qisa_sampler_params)");
-    }
     if (p.n_stop_strings < 0 || (p.n_stop_strings > 0 && p.stop_strings == nullptr)) {
       fail(QISA_ERR_INVALID_ARGUMENT, "stop_strings is NULL or n_stop_strings < 0");
     }
@@ -112,14 +109,26 @@ qisa_status qisa_generate(qisa_context* ctx, const char* prompt, const qisa_gene
     }
     qisa::Context& c = *ctx->impl;
     const qisa::Model& m = c.model();
+    // Everything is checked before the sequence is cleared: a failed call
+    // changes no state.
+    c.check_seq(p.seq_id);
+    qisa::Sampler sampler(p.sampling);  // checks the sampling parameters
     std::vector<int32_t> tokens;
     qisa::tokenize(m.tokenizer, prompt, std::strlen(prompt), (p.tokenize_flags & QISA_TOKENIZE_SKIP_UNKNOWN) != 0,
                    tokens);
     if (tokens.empty()) fail(QISA_ERR_INVALID_ARGUMENT, "the prompt has no tokens");
-    c.clear(p.seq_id);  // also checks seq_id
-    qisa::use_context_threads(ctx);
-    qisa::Sampler sampler(p.sampling);
+    if (c.params().overflow == QISA_OVERFLOW_ERROR && tokens.size() > m.config.n_ctx) {
+      fail(QISA_ERR_CONTEXT_FULL, "the prompt has %zu tokens, more than n_ctx %u (overflow policy: error)",
+           tokens.size(), m.config.n_ctx);
+    }
     for (int32_t t : tokens) sampler.accept(t);
+    // The state a prompt leaves is that of its last window evaluated afresh
+    // (see Context::window_after), so only that window is run: a long
+    // prompt costs O(n_ctx), not O(length * n_ctx).
+    const size_t window = c.window_after(tokens.size());
+    const size_t skipped = tokens.size() - window;
+    c.clear(p.seq_id);
+    qisa::use_context_threads(ctx);
 
     qisa_generate_result r{};
     r.struct_size = sizeof r;
@@ -129,7 +138,7 @@ qisa_status qisa_generate(qisa_context* ctx, const char* prompt, const qisa_gene
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<qisa_batch_entry> batch;
     const auto max_batch = static_cast<size_t>(c.params().max_batch);
-    for (size_t i = 0; i < tokens.size(); i += max_batch) {
+    for (size_t i = skipped; i < tokens.size(); i += max_batch) {
       batch.clear();
       for (size_t j = i; j < std::min(tokens.size(), i + max_batch); ++j) {
         batch.push_back({p.seq_id, tokens[j], j + 1 == tokens.size()});

@@ -29,18 +29,11 @@ qisa_status qisa_sampler_create(const qisa_sampler_params* params, qisa_sampler*
   *out = nullptr;
   qisa_sampler_params p;
   qisa_sampler_default_params(&p);
-  if (params) {
-    if (params->struct_size != sizeof(qisa_sampler_params)) return QISA_ERR_INVALID_ARGUMENT;
-    p = *params;
-  }
-  if (!(p.repeat_penalty > 0.0f) || p.repeat_last_n < 0 || p.repeat_last_n > (1 << 20) || !(p.top_p > 0.0f) ||
-      !(p.min_p >= 0.0f && p.min_p <= 1.0f) || p.temperature != p.temperature) {
-    return QISA_ERR_INVALID_ARGUMENT;
-  }
+  if (params) p = *params;
   std::string msg;
   return qisa::guarded(msg, [&] {
     auto s = std::make_unique<qisa_sampler>();
-    s->impl = std::make_unique<qisa::Sampler>(p);
+    s->impl = std::make_unique<qisa::Sampler>(p);  // checks p
     *out = s.release();
   });
 }

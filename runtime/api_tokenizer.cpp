@@ -22,7 +22,7 @@ qisa_status qisa_tokenize(const qisa_model* model, const char* text, size_t text
       qisa::fail(QISA_ERR_BUFFER_TOO_SMALL, "the text needs %zu tokens, the buffer holds %zu", ids.size(),
                  tokens == nullptr ? size_t{0} : capacity);
     }
-    std::memcpy(tokens, ids.data(), ids.size() * sizeof(int32_t));
+    if (!ids.empty()) std::memcpy(tokens, ids.data(), ids.size() * sizeof(int32_t));
   });
   qisa::copy_message(st == QISA_OK ? std::string() : msg, errmsg, errmsg_size);
   return st;

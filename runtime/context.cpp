@@ -1,11 +1,14 @@
 #include "context.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
+#include "context_budget.h"
 #include "cuda/cuda_backend.h"
 #include "engine.h"
 #include "error.h"
+#include "hash.h"
 #include "sampler.h"
 
 namespace qisa {
@@ -13,16 +16,16 @@ namespace qisa {
 namespace {
 
 constexpr uint32_t kStateMagic = 0x53564b51u;  // "QKVS"
-constexpr uint32_t kStateVersion = 1;
-constexpr size_t kStateHeader = 8 * sizeof(uint32_t);
+constexpr uint32_t kStateVersion = 2;
+constexpr size_t kStateChecksumAt = 8 * sizeof(uint32_t) + 8;
+constexpr size_t kStateHeader = kStateChecksumAt + 8;
 
 EngineOptions engine_options(const Model& m, const qisa_context_params& p, int32_t threads) {
   EngineOptions o;
   o.threads = threads;
   o.engine = p.engine;
   o.value_path = p.value_path == QISA_VALUE_PATH_OBSERVABLES ? QISA_VALUE_PATH_OBSERVABLES : QISA_VALUE_PATH_UNITARY;
-  // A re-evaluated window needs n_ctx rows in one pass.
-  o.max_rows = std::max<int64_t>(p.max_batch, m.config.n_ctx);
+  o.max_rows = context_max_rows(m.config, p);
   return o;
 }
 
@@ -58,7 +61,8 @@ Context::Context(const Model& model, DeviceCache& device_cache, const qisa_conte
       argmax_(static_cast<size_t>(params.max_batch), 0),
       has_logits_(static_cast<size_t>(params.max_batch), 0),
       window_(static_cast<size_t>(params.max_sequences)),
-      touched_(static_cast<size_t>(params.max_sequences), 0) {
+      touched_(static_cast<size_t>(params.max_sequences), 0),
+      has_pending_(static_cast<size_t>(params.max_sequences), 0) {
   pending_.reserve(static_cast<size_t>(backend_->max_rows()));
   for (auto& w : window_) w.reserve(model.config.n_ctx);
 }
@@ -69,33 +73,41 @@ void Context::check_seq(int32_t seq) const {
   }
 }
 
-void Context::flush() {
+size_t Context::window_after(size_t n_tokens) const {
+  const size_t n_ctx = model_.config.n_ctx;
+  switch (params_.overflow) {
+    case QISA_OVERFLOW_SLIDE: return std::min(n_tokens, n_ctx);
+    case QISA_OVERFLOW_SHIFT_HALF: {
+      // Each token past a full window first drops all but n_ctx / 2.
+      if (n_tokens <= n_ctx) return n_tokens;
+      const size_t keep = n_ctx / 2, period = n_ctx - keep;  // tokens between two shifts
+      return keep + 1 + (n_tokens - n_ctx - 1) % period;
+    }
+    default: return n_tokens;
+  }
+}
+
+void Context::run_pending() {
   if (pending_.empty()) return;
-  try {
-    if (output_ == Output::Logits || !backend_->forward_argmax(pending_, cache_, argmax_.data())) {
-      backend_->forward(pending_, cache_, logits_.data());
-      if (output_ == Output::Argmax) {
-        const int32_t V = static_cast<int32_t>(model_.config.vocab_size);
-        for (const Row& r : pending_) {
-          if (r.logits_slot >= 0)
-            argmax_[static_cast<size_t>(r.logits_slot)] =
-                qisa::argmax(logits_.data() + static_cast<size_t>(r.logits_slot) * V, V);
-        }
+  if (output_ == Output::Logits || !backend_->forward_argmax(pending_, cache_, argmax_.data())) {
+    backend_->forward(pending_, cache_, logits_.data());
+    if (output_ == Output::Argmax) {
+      const int32_t V = static_cast<int32_t>(model_.config.vocab_size);
+      for (const Row& r : pending_) {
+        if (r.logits_slot >= 0)
+          argmax_[static_cast<size_t>(r.logits_slot)] =
+              qisa::argmax(logits_.data() + static_cast<size_t>(r.logits_slot) * V, V);
       }
     }
-  } catch (...) {
-    // The cache of the sequences being written is no longer consistent.
-    for (size_t s = 0; s < touched_.size(); ++s) {
-      if (touched_[s]) cache_.tokens(static_cast<int64_t>(s)).clear();
-    }
-    throw;
-  }
-  for (size_t s = 0; s < touched_.size(); ++s) {
-    if (!touched_[s]) continue;
-    cache_.tokens(static_cast<int64_t>(s)) = window_[s];
-    touched_[s] = 0;
   }
   pending_.clear();
+  std::fill(has_pending_.begin(), has_pending_.end(), 0);
+}
+
+void Context::push(const Row& row) {
+  if (pending_.size() == static_cast<size_t>(backend_->max_rows())) run_pending();
+  pending_.push_back(row);
+  has_pending_[static_cast<size_t>(row.seq)] = 1;
 }
 
 void Context::decode(std::span<const qisa_batch_entry> entries, Output output) {
@@ -132,32 +144,45 @@ void Context::decode(std::span<const qisa_batch_entry> entries, Output output) {
   std::fill(has_logits_.begin(), has_logits_.end(), 0);
   last_entries_ = 0;
   output_ = output;
-  for (size_t s = 0; s < window_.size(); ++s) touched_[s] = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    const qisa_batch_entry& e = entries[static_cast<size_t>(i)];
-    const auto s = static_cast<size_t>(e.seq_id);
-    if (!touched_[s]) window_[s] = cache_.tokens(e.seq_id);
-    std::vector<int32_t>& win = window_[s];
-    const int32_t slot = e.logits ? static_cast<int32_t>(i) : -1;
-    if (win.size() < c.n_ctx) {
-      if (pending_.size() + 1 > static_cast<size_t>(backend_->max_rows())) flush();
-      pending_.push_back({e.seq_id, static_cast<int32_t>(win.size()), e.token, slot});
+  std::fill(touched_.begin(), touched_.end(), 0);
+  // Rows run in passes of at most max_rows (a re-evaluated window may take
+  // several); window_[s] is what sequence s holds once its rows have run,
+  // and becomes its cached token list when every pass has succeeded.
+  try {
+    for (int64_t i = 0; i < n; ++i) {
+      const qisa_batch_entry& e = entries[static_cast<size_t>(i)];
+      const auto s = static_cast<size_t>(e.seq_id);
+      if (!touched_[s]) {
+        window_[s] = cache_.tokens(e.seq_id);
+        touched_[s] = 1;
+      }
+      std::vector<int32_t>& win = window_[s];
+      const int32_t slot = e.logits ? static_cast<int32_t>(i) : -1;
+      if (win.size() == c.n_ctx) {
+        // The window is full: drop its oldest tokens and re-evaluate the
+        // rest from position 0. Rows pending for this sequence must be in
+        // the cache before its positions are rewritten.
+        if (has_pending_[s]) run_pending();
+        const size_t keep = params_.overflow == QISA_OVERFLOW_SHIFT_HALF ? c.n_ctx / 2 : c.n_ctx - 1;
+        win.erase(win.begin(), win.end() - static_cast<std::ptrdiff_t>(keep));
+        for (size_t p = 0; p < win.size(); ++p) push({e.seq_id, static_cast<int32_t>(p), win[p], -1});
+      }
+      push({e.seq_id, static_cast<int32_t>(win.size()), e.token, slot});
       win.push_back(e.token);
-      touched_[s] = 1;
-      continue;
     }
-    // The window is full. Rows already pending for this sequence must be in
-    // the cache before its positions are rewritten.
-    if (touched_[s] || pending_.size() + c.n_ctx > static_cast<size_t>(backend_->max_rows())) flush();
-    window_[s] = cache_.tokens(e.seq_id);
-    const size_t keep = params_.overflow == QISA_OVERFLOW_SHIFT_HALF ? c.n_ctx / 2 : c.n_ctx - 1;
-    win.erase(win.begin(), win.end() - static_cast<std::ptrdiff_t>(keep));
-    for (size_t p = 0; p < win.size(); ++p) pending_.push_back({e.seq_id, static_cast<int32_t>(p), win[p], -1});
-    pending_.push_back({e.seq_id, static_cast<int32_t>(win.size()), e.token, slot});
-    win.push_back(e.token);
-    touched_[s] = 1;
+    run_pending();
+  } catch (...) {
+    // The caches of the sequences being written are no longer consistent.
+    pending_.clear();
+    std::fill(has_pending_.begin(), has_pending_.end(), 0);
+    for (size_t s = 0; s < touched_.size(); ++s) {
+      if (touched_[s]) cache_.tokens(static_cast<int64_t>(s)).clear();
+    }
+    throw;
   }
-  flush();
+  for (size_t s = 0; s < touched_.size(); ++s) {
+    if (touched_[s]) cache_.tokens(static_cast<int64_t>(s)) = window_[s];
+  }
   for (int64_t i = 0; i < n; ++i) has_logits_[static_cast<size_t>(i)] = entries[static_cast<size_t>(i)].logits != 0;
   last_entries_ = static_cast<int32_t>(n);
 }
@@ -206,25 +231,83 @@ void Context::truncate(int32_t seq, int32_t n) {
   t.resize(static_cast<size_t>(n));
 }
 
-// Layout: 8 u32 (magic, version, n_layer, n_embd, n_head, n_ctx, vocab,
-// length), i32 tokens[length], then per layer K, V [length, n_embd] and
-// |k|^2 [length, n_head] as f32.
+// Layout (version 2): 8 u32 (magic, version, n_layer, n_embd, n_head,
+// n_ctx, vocab, length), u64 identity of the model, u64 checksum of the
+// first 40 header bytes and the payload; then the payload: i32
+// tokens[length], then per layer K, V [length, n_embd] and |k|^2
+// [length, n_head] as f32.
 size_t Context::state_size(int32_t seq) const {
   const size_t len = static_cast<size_t>(length(seq));
   const ModelConfig& c = model_.config;
   return kStateHeader + len * 4 + c.n_layer * len * (2 * c.n_embd + c.n_head) * 4;
 }
 
+namespace {
+
+uint64_t state_checksum(const uint8_t* state, size_t size) {
+  return hash64(state + kStateHeader, size - kStateHeader, hash64(state, kStateChecksumAt));
+}
+
+// Every check of a state's payload, on the caller's bytes, before anything
+// changes: tokens in range, finite keys/values/norms, each stored |k|^2
+// equal to the keys' (a state edited by hand or from another build of the
+// keys would otherwise give NaN or wrong logits with QISA_OK).
+void check_state_payload(const ModelConfig& c, const uint8_t* p, size_t len) {
+  for (size_t i = 0; i < len; ++i) {
+    int32_t t;
+    std::memcpy(&t, p + 4 * i, 4);
+    if (t < 0 || static_cast<uint32_t>(t) >= c.vocab_size)
+      fail(QISA_ERR_INVALID_ARGUMENT, "state: token %zu is %d, out of range 0..%u", i, t, c.vocab_size - 1);
+  }
+  p += len * 4;
+  const size_t d = c.n_embd, H = c.n_head, hs = c.head_size();
+  auto value = [](const uint8_t* at) {
+    float f;
+    std::memcpy(&f, at, 4);
+    return f;
+  };
+  for (uint32_t l = 0; l < c.n_layer; ++l) {
+    const uint8_t* keys = p;
+    const uint8_t* norms = p + 2 * len * d * 4;
+    for (size_t i = 0; i < len * (2 * d + H); ++i) {
+      if (!std::isfinite(value(p + 4 * i)))
+        fail(QISA_ERR_INVALID_ARGUMENT, "state: layer %u holds a non-finite value (%g)", l, value(p + 4 * i));
+    }
+    for (size_t t = 0; t < len; ++t) {
+      for (size_t h = 0; h < H; ++h) {
+        double sum = 0;
+        for (size_t i = 0; i < hs; ++i) {
+          const double k = value(keys + 4 * (t * d + h * hs + i));
+          sum += k * k;
+        }
+        const double stored = value(norms + 4 * (t * H + h));
+        if (std::fabs(stored - sum) > 1e-3 * std::max(1.0, sum)) {
+          fail(QISA_ERR_INVALID_ARGUMENT, "state: layer %u position %zu head %zu stores |k|^2 = %g, its keys give %g",
+               l, t, h, stored, sum);
+        }
+      }
+    }
+    p += len * (2 * d + H) * 4;
+  }
+}
+
+}  // namespace
+
 void Context::save_state(int32_t seq, uint8_t* out) {
   const ModelConfig& c = model_.config;
   const auto& tokens = cache_.tokens(seq);
   const uint32_t head[8] = {kStateMagic, kStateVersion, c.n_layer,    c.n_embd,
                             c.n_head,    c.n_ctx,       c.vocab_size, static_cast<uint32_t>(tokens.size())};
+  const uint64_t identity = model_.identity();
+  uint8_t* const start = out;
   std::memcpy(out, head, sizeof head);
-  out += sizeof head;
-  std::memcpy(out, tokens.data(), tokens.size() * 4);
+  std::memcpy(out + sizeof head, &identity, 8);
+  out += kStateHeader;
+  if (!tokens.empty()) std::memcpy(out, tokens.data(), tokens.size() * 4);
   out += tokens.size() * 4;
   backend_->save_kv(cache_, seq, static_cast<int64_t>(tokens.size()), out);
+  const uint64_t sum = state_checksum(start, state_size(seq));
+  std::memcpy(start + kStateChecksumAt, &sum, 8);
 }
 
 void Context::load_state(int32_t seq, const uint8_t* data, size_t size) {
@@ -245,16 +328,23 @@ void Context::load_state(int32_t seq, const uint8_t* data, size_t size) {
            head[2 + i], want[i]);
     }
   }
+  uint64_t identity, sum;
+  std::memcpy(&identity, data + sizeof head, 8);
+  std::memcpy(&sum, data + kStateChecksumAt, 8);
+  if (identity != model_.identity()) {
+    fail(QISA_ERR_INVALID_ARGUMENT,
+         "state was saved from a different model (identity %016llx, this model %016llx; same shape, other weights)",
+         static_cast<unsigned long long>(identity), static_cast<unsigned long long>(model_.identity()));
+  }
   const size_t len = head[7];
   if (len > c.n_ctx) fail(QISA_ERR_INVALID_ARGUMENT, "state holds %zu tokens, more than n_ctx %u", len, c.n_ctx);
   const size_t need = kStateHeader + len * 4 + c.n_layer * len * (2 * c.n_embd + c.n_head) * 4;
   if (size != need) fail(QISA_ERR_INVALID_ARGUMENT, "state is %zu bytes, expected %zu", size, need);
+  if (state_checksum(data, size) != sum) fail(QISA_ERR_INVALID_ARGUMENT, "state is corrupt (checksum mismatch)");
   const uint8_t* p = data + kStateHeader;
+  check_state_payload(c, p, len);
   std::vector<int32_t> tokens(len);
-  std::memcpy(tokens.data(), p, len * 4);
-  for (int32_t t : tokens) {
-    if (t < 0 || static_cast<uint32_t>(t) >= c.vocab_size) fail(QISA_ERR_INVALID_ARGUMENT, "state has token %d", t);
-  }
+  if (len > 0) std::memcpy(tokens.data(), p, len * 4);
   p += len * 4;
   cache_.tokens(seq).clear();  // stays empty if the copy below fails half-way
   backend_->load_kv(cache_, seq, static_cast<int64_t>(len), p);

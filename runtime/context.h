@@ -30,6 +30,15 @@ class Context {
   const float* logits(int32_t index) const;
   int32_t argmax(int32_t index) const;
 
+  // Throws QISA_ERR_OUT_OF_RANGE unless 0 <= seq < max_sequences.
+  void check_seq(int32_t seq) const;
+  // How many of the last tokens an empty sequence holds after `n_tokens`
+  // tokens under the overflow policy. Whatever the policy, the cache then
+  // equals a fresh evaluation of exactly those tokens from position 0 (a
+  // slide or a shift re-evaluates what it keeps), so evaluating only them
+  // leaves the same state.
+  size_t window_after(size_t n_tokens) const;
+
   int32_t length(int32_t seq) const;
   void clear(int32_t seq);  // -1: all
   void truncate(int32_t seq, int32_t n);
@@ -45,8 +54,8 @@ class Context {
   std::string backend_state() const { return backend_->state(); }
 
  private:
-  void check_seq(int32_t seq) const;
-  void flush();
+  void run_pending();         // runs the pending rows (a pass of at most max_rows)
+  void push(const Row& row);  // queues a row, running a full pass first
   void check_entry(int32_t index) const;
 
   const Model& model_;
@@ -62,7 +71,8 @@ class Context {
   Output output_ = Output::Logits;            // of the last decode
   std::vector<Row> pending_;                  // rows not yet run
   std::vector<std::vector<int32_t>> window_;  // per sequence: its tokens once pending rows are run
-  std::vector<uint8_t> touched_;              // sequences with pending rows
+  std::vector<uint8_t> touched_;              // sequences the current decode writes
+  std::vector<uint8_t> has_pending_;          // sequences with rows in pending_
 };
 
 }  // namespace qisa

@@ -2,6 +2,7 @@
 // instructions enabled (runtime/CMakeLists.txt) and is only entered after
 // the CPU reported them, so it stays free of inline library code that the
 // rest of the library could end up sharing.
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <cstring>
@@ -217,10 +218,26 @@ constexpr CpuKernels kAvx2{"avx2",  linear<F32>, linear<F16>, linear<BF16>, line
 
 }  // namespace
 
+namespace {
+
+// AVX2, FMA and F16C from CPUID, and the OS saving the AVX registers
+// (XGETBV). Read directly: clang's __builtin_cpu_supports knows no "f16c".
+bool cpu_has_avx2_fma_f16c() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+  const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
+  if (!(fma && osxsave && avx && f16c)) return false;
+  unsigned xcr0_lo = 0, xcr0_hi = 0;
+  __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  if ((xcr0_lo & 0x6u) != 0x6u) return false;  // XMM and YMM state enabled
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  return b & (1u << 5);  // AVX2
+}
+
+}  // namespace
+
 const CpuKernels* avx2_cpu_kernels() {
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c")) return &kAvx2;
-  return nullptr;
+  return cpu_has_avx2_fma_f16c() ? &kAvx2 : nullptr;
 }
 
 }  // namespace qisa

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -106,6 +107,15 @@ struct Model {
   uint64_t n_params = 0;
   uint64_t file_bytes = 0;
   std::unique_ptr<ModelStorage> storage;
+
+  // A hash of the file's bytes (config, weights, vocabulary): saved states
+  // carry it, so a state loads only into the model that made it. Computed
+  // on first use (it reads the whole file), once, from any thread.
+  uint64_t identity() const;
+
+ private:
+  mutable std::once_flag identity_once_;
+  mutable uint64_t identity_ = 0;
 };
 
 struct LoadOptions {

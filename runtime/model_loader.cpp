@@ -15,6 +15,7 @@
 
 #include "dtype.h"
 #include "error.h"
+#include "hash.h"
 #include "model.h"
 #include "model_storage.h"
 #include "qisa_generated.h"
@@ -25,6 +26,11 @@ namespace qisa {
 
 Model::Model() = default;
 Model::~Model() = default;
+
+uint64_t Model::identity() const {
+  std::call_once(identity_once_, [this] { identity_ = hash64(storage->data(), storage->size()); });
+  return identity_;
+}
 
 namespace {
 
@@ -118,6 +124,14 @@ class Loader {
   }
 
  private:
+  void require_aligned(const void* at, size_t align, const char* what, const std::string& name) const {
+    const auto offset = static_cast<size_t>(static_cast<const uint8_t*>(at) - buf_);
+    if (offset % align != 0) {
+      fail(QISA_ERR_CORRUPT, "the %s '%s' lies at file offset %zu, not %zu-byte aligned", what, name.c_str(), offset,
+           align);
+    }
+  }
+
   // ---- 1 + 2: structure ------------------------------------------------
   const fb::Model* verify_structure() {
     if (size_ < 8) fail(QISA_ERR_NOT_A_MODEL, "file is %zu bytes; a .qisa file is at least 8", size_);
@@ -202,6 +216,9 @@ class Loader {
       if (!dtype_valid(dt)) fail(QISA_ERR_INVALID_MODEL, "tensor '%s' has unknown dtype %d", v.name.c_str(), dt);
       v.dtype = static_cast<qisa_dtype>(dt);
       const auto* shape = t->shape();
+      // The verifier checks a vector's length field (4 bytes), not that
+      // 8-byte elements are 8-byte aligned: reading them unaligned is UB.
+      require_aligned(shape->data(), 8, "tensor shape of", v.name);
       if (shape->size() == 0 || shape->size() > kMaxRank) {
         fail(QISA_ERR_INVALID_MODEL, "tensor '%s' has rank %u, expected 1..%zu", v.name.c_str(), shape->size(),
              kMaxRank);
@@ -471,6 +488,7 @@ class Loader {
       fail(QISA_ERR_INVALID_MODEL, "projection '%s' has %u Pauli strings, expected head size %u", p.c_str(), np, hs);
     }
     const uint64_t full = (uint64_t{1} << n) - 1;
+    if (np > 0) require_aligned(f.paulis()->data(), 8, "Pauli strings of projection", p);
     q.paulis.reserve(np);
     for (uint32_t i = 0; i < np; ++i) {
       const fb::Pauli* ps = f.paulis()->Get(i);

@@ -17,7 +17,10 @@ namespace {
 
 class FileDescriptor {
  public:
-  explicit FileDescriptor(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+  // O_NONBLOCK: opening a FIFO (or a device) must not wait for a writer;
+  // such files are then refused as not regular. Reads of regular files
+  // ignore the flag.
+  explicit FileDescriptor(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)) {
     if (fd_ < 0) fail(QISA_ERR_IO, "cannot open '%s': %s", path.c_str(), std::strerror(errno));
   }
   ~FileDescriptor() { ::close(fd_); }

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "error.h"
+
 namespace qisa {
 
 int32_t argmax(const float* logits, int32_t n_vocab) {
@@ -13,7 +15,26 @@ int32_t argmax(const float* logits, int32_t n_vocab) {
   return best;
 }
 
+// The repetition history is a ring of this many tokens at most (4 MiB).
+constexpr int32_t kMaxRepeatLastN = 1 << 20;
+
+void check_sampler_params(const qisa_sampler_params& p) {
+  if (p.struct_size != sizeof(qisa_sampler_params))
+    fail(QISA_ERR_INVALID_ARGUMENT, "sampling.struct_size is %zu, expected %zu (call qisa_sampler_default_params)",
+         p.struct_size, sizeof(qisa_sampler_params));
+  if (!std::isfinite(p.temperature)) fail(QISA_ERR_INVALID_ARGUMENT, "temperature is %g", p.temperature);
+  if (!(p.top_p > 0.0f && p.top_p <= 1.0f))
+    fail(QISA_ERR_INVALID_ARGUMENT, "top_p is %g, expected (0, 1] (1: off)", p.top_p);
+  if (!(p.min_p >= 0.0f && p.min_p <= 1.0f))
+    fail(QISA_ERR_INVALID_ARGUMENT, "min_p is %g, expected [0, 1] (0: off)", p.min_p);
+  if (!(std::isfinite(p.repeat_penalty) && p.repeat_penalty > 0.0f))
+    fail(QISA_ERR_INVALID_ARGUMENT, "repeat_penalty is %g, expected a finite value > 0 (1: off)", p.repeat_penalty);
+  if (p.repeat_last_n < 0 || p.repeat_last_n > kMaxRepeatLastN)
+    fail(QISA_ERR_INVALID_ARGUMENT, "repeat_last_n is %d, expected 0..%d", p.repeat_last_n, kMaxRepeatLastN);
+}
+
 Sampler::Sampler(const qisa_sampler_params& p) : p_(p), rng_(p.seed) {
+  check_sampler_params(p);
   history_.reserve(static_cast<size_t>(std::max(p.repeat_last_n, 0)));
 }
 

@@ -10,11 +10,16 @@
 
 namespace qisa {
 
+// Throws QISA_ERR_INVALID_ARGUMENT naming the first bad field: the one
+// check behind qisa_sampler_create and qisa_generate.
+void check_sampler_params(const qisa_sampler_params& p);
+
 // Index of the largest logit; ties go to the lowest index (greedy choice).
 int32_t argmax(const float* logits, int32_t n_vocab);
 
 class Sampler {
  public:
+  // Checks p (check_sampler_params) before it allocates anything.
   explicit Sampler(const qisa_sampler_params& p);
   int32_t sample(const float* logits, int32_t n_vocab);
   // True when sample() is just argmax() of the logits given (greedy, no

@@ -65,7 +65,9 @@ std::vector<uint8_t> serialize(const ModelDesc& d) {
   std::vector<flatbuffers::Offset<fb::Tensor>> tensors;
   tensors.reserve(d.tensors.size());
   for (const auto& t : d.tensors) {
-    b.ForceVectorAlignment(t.bytes.size(), 1, 64);
+    // PreAlign is what ForceVectorAlignment does, without its assertion
+    // that alignments stay <= 32 (FLATBUFFERS_MAX_ALIGNMENT).
+    b.PreAlign(t.bytes.size(), 64);
     auto data = b.CreateVector(t.bytes);
     auto shape = b.CreateVector(t.shape);
     auto name = b.CreateString(t.name);

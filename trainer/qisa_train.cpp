@@ -28,7 +28,7 @@
 #define QISA_DEFAULT_DATA "data/tinyshakespeare.txt"
 #endif
 #ifndef QISA_TRAINER_VERSION
-#define QISA_TRAINER_VERSION "0.1.0"
+#define QISA_TRAINER_VERSION "0.2.0"
 #endif
 
 namespace fs = std::filesystem;

@@ -74,7 +74,7 @@ class _ModelInfo(ctypes.Structure):
 class _ContextParams(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_size_t), ("n_threads", ctypes.c_int32), ("backend", ctypes.c_int),
                 ("engine", ctypes.c_int), ("max_sequences", ctypes.c_int32), ("max_batch", ctypes.c_int32),
-                ("value_path", ctypes.c_int), ("overflow", ctypes.c_int)]
+                ("value_path", ctypes.c_int), ("overflow", ctypes.c_int), ("max_memory_bytes", ctypes.c_uint64)]
 
 
 class _BatchEntry(ctypes.Structure):
@@ -294,7 +294,7 @@ class Context(_Handle):
     _free = staticmethod(lambda h: _context_free(h))
 
     def __init__(self, model, n_threads=0, max_sequences=1, max_batch=64, engine="fast", value_path="auto",
-                 backend="auto"):
+                 backend="auto", max_memory_bytes=0):
         self.model = model
         params = _ContextParams()
         _context_default_params(ctypes.byref(params))
@@ -304,6 +304,7 @@ class Context(_Handle):
         params.max_batch = max_batch
         params.engine = {"fast": 0, "reference": 1}[engine]
         params.value_path = {"auto": 0, "unitary": 1, "observables": 2}[value_path]
+        params.max_memory_bytes = max_memory_bytes
         handle = _P()
         err = ctypes.create_string_buffer(1024)
         _check(_context_create(model._handle, ctypes.byref(params), ctypes.byref(handle), err, len(err)),
