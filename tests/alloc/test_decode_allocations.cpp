@@ -8,73 +8,22 @@
 // sanitizers (they own malloc).
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
 #include <string>
 
+#include "alloc/interpose.h"
 #include "synthetic_model.h"
 #include "test_support.h"
-
-extern "C" {
-void* __libc_malloc(size_t);
-void* __libc_calloc(size_t, size_t);
-void* __libc_realloc(void*, size_t);
-void* __libc_memalign(size_t, size_t);
-void __libc_free(void*);
-}
-
-namespace {
-std::atomic<long> g_allocations{0};
-std::atomic<bool> g_counting{false};
-void count() {
-  if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
-}
-}  // namespace
-
-// Interpose the C allocator for the whole process (the library's own code,
-// oneDNN and OpenMP included); operator new goes through malloc.
-extern "C" {
-void* malloc(size_t n) {
-  count();
-  return __libc_malloc(n);
-}
-void* calloc(size_t a, size_t b) {
-  count();
-  return __libc_calloc(a, b);
-}
-void* realloc(void* p, size_t n) {
-  count();
-  return __libc_realloc(p, n);
-}
-void free(void* p) {
-  __libc_free(p);
-}
-int posix_memalign(void** out, size_t align, size_t n) {
-  count();
-  *out = __libc_memalign(align, n);
-  return *out ? 0 : ENOMEM;
-}
-void* aligned_alloc(size_t align, size_t n) {
-  count();
-  return __libc_memalign(align, n);
-}
-void* memalign(size_t align, size_t n) {
-  count();
-  return __libc_memalign(align, n);
-}
-}
 
 namespace qisa {
 namespace {
 
 TEST(Allocations, InterpositionSeesAllocations) {
-  g_allocations = 0;
-  g_counting = true;
-  auto* p = new std::vector<int>(100);
-  g_counting = false;
+  alloc::reset_allocations();
+  alloc::set_counting(true);
+  std::vector<int>* volatile p = new std::vector<int>(100);  // volatile: the pair is not elided
+  alloc::set_counting(false);
   delete p;
-  EXPECT_GE(g_allocations.load(), 2);  // the vector and its buffer: the counter works
+  EXPECT_GE(alloc::allocations(), 2);  // the vector and its buffer: the counter works
 }
 
 TEST(Allocations, AWarmDecodeStepAllocatesNothing) {
@@ -100,8 +49,8 @@ TEST(Allocations, AWarmDecodeStepAllocatesNothing) {
         for (int i = 0; i < 20; ++i) step(0, i % 60);  // warm-up, including a slide past n_ctx 16
         ASSERT_EQ(qisa_seq_clear(ctx.get(), 0), QISA_OK);
         ASSERT_EQ(qisa_seq_clear(ctx.get(), 1), QISA_OK);
-        g_allocations = 0;
-        g_counting = true;
+        alloc::reset_allocations();
+        alloc::set_counting(true);
         // Within the window: 8 steps of one stream, then 7 of two at once
         // (sequence 0 ends at 15 tokens of its 16).
         for (int i = 0; i < 8; ++i) step(0, (i * 7) % 60);
@@ -109,16 +58,16 @@ TEST(Allocations, AWarmDecodeStepAllocatesNothing) {
           const qisa_batch_entry two[] = {{0, i + 3, 1}, {1, i + 4, 1}};
           EXPECT_EQ(qisa_decode(ctx.get(), two, 2), QISA_OK);
         }
-        g_counting = false;
-        EXPECT_EQ(g_allocations.load(), 0) << what;
+        alloc::set_counting(false);
+        EXPECT_EQ(alloc::allocations(), 0) << what;
         step(0, 1);  // the 16th token: the window is full from here on
         long per_round[2];
         for (long& n : per_round) {  // sliding past n_ctx: constant per step
-          g_allocations = 0;
-          g_counting = true;
+          alloc::reset_allocations();
+          alloc::set_counting(true);
           for (int i = 0; i < 10; ++i) step(0, (i * 5) % 60);
-          g_counting = false;
-          n = g_allocations.load();
+          alloc::set_counting(false);
+          n = alloc::allocations();
         }
         EXPECT_EQ(per_round[0], per_round[1]) << what;
       }
