@@ -291,7 +291,10 @@ typedef struct qisa_batch_entry {
 /* Appends every entry's token to its sequence's cache, in order, in one
  * call (entries of one sequence are consecutive positions). Many sequences
  * advance together, and a prompt is one call with one entry per token.
- * On failure no sequence changes. */
+ * On failure no sequence changes, except that a sequence whose full window
+ * the call was re-evaluating (overflow policies SLIDE and SHIFT_HALF) is
+ * emptied when the failure happens during the computation (out of memory,
+ * backend error): its cached positions were being rewritten. */
 QISA_API qisa_status qisa_decode(qisa_context* ctx, const qisa_batch_entry* entries, int32_t n_entries);
 
 /* The vocab-size logits of entry `index` of the last qisa_decode call, if

@@ -62,7 +62,8 @@ Context::Context(const Model& model, DeviceCache& device_cache, const qisa_conte
       has_logits_(static_cast<size_t>(params.max_batch), 0),
       window_(static_cast<size_t>(params.max_sequences)),
       touched_(static_cast<size_t>(params.max_sequences), 0),
-      has_pending_(static_cast<size_t>(params.max_sequences), 0) {
+      has_pending_(static_cast<size_t>(params.max_sequences), 0),
+      slid_(static_cast<size_t>(params.max_sequences), 0) {
   pending_.reserve(static_cast<size_t>(backend_->max_rows()));
   for (auto& w : window_) w.reserve(model.config.n_ctx);
 }
@@ -145,6 +146,7 @@ void Context::decode(std::span<const qisa_batch_entry> entries, Output output) {
   last_entries_ = 0;
   output_ = output;
   std::fill(touched_.begin(), touched_.end(), 0);
+  std::fill(slid_.begin(), slid_.end(), 0);
   // Rows run in passes of at most max_rows (a re-evaluated window may take
   // several); window_[s] is what sequence s holds once its rows have run,
   // and becomes its cached token list when every pass has succeeded.
@@ -163,6 +165,7 @@ void Context::decode(std::span<const qisa_batch_entry> entries, Output output) {
         // rest from position 0. Rows pending for this sequence must be in
         // the cache before its positions are rewritten.
         if (has_pending_[s]) run_pending();
+        slid_[s] = 1;
         const size_t keep = params_.overflow == QISA_OVERFLOW_SHIFT_HALF ? c.n_ctx / 2 : c.n_ctx - 1;
         win.erase(win.begin(), win.end() - static_cast<std::ptrdiff_t>(keep));
         for (size_t p = 0; p < win.size(); ++p) push({e.seq_id, static_cast<int32_t>(p), win[p], -1});
@@ -172,11 +175,13 @@ void Context::decode(std::span<const qisa_batch_entry> entries, Output output) {
     }
     run_pending();
   } catch (...) {
-    // The caches of the sequences being written are no longer consistent.
+    // Appended rows only wrote positions past what a sequence holds, so it
+    // keeps its tokens; a re-evaluated window rewrote its positions from 0,
+    // so that sequence is emptied.
     pending_.clear();
     std::fill(has_pending_.begin(), has_pending_.end(), 0);
-    for (size_t s = 0; s < touched_.size(); ++s) {
-      if (touched_[s]) cache_.tokens(static_cast<int64_t>(s)).clear();
+    for (size_t s = 0; s < slid_.size(); ++s) {
+      if (slid_[s]) cache_.tokens(static_cast<int64_t>(s)).clear();
     }
     throw;
   }

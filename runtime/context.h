@@ -73,6 +73,7 @@ class Context {
   std::vector<std::vector<int32_t>> window_;  // per sequence: its tokens once pending rows are run
   std::vector<uint8_t> touched_;              // sequences the current decode writes
   std::vector<uint8_t> has_pending_;          // sequences with rows in pending_
+  std::vector<uint8_t> slid_;                 // sequences whose window the current decode re-evaluates
 };
 
 }  // namespace qisa

@@ -1,6 +1,8 @@
 #include "matmul_dnnl.h"
 
 #include <oneapi/dnnl/dnnl.hpp>
+
+#include <future>
 #include <unordered_map>
 
 #include "error.h"
@@ -18,11 +20,20 @@ void DnnlContextDeleter::operator()(DnnlContext* c) const {
   std::default_delete<DnnlContext>()(c);
 }
 
+namespace {
+
+// oneDNN's out-of-memory is the library's; anything else is the backend's.
+[[noreturn]] void fail_dnnl(const dnnl::error& e, const char* what) {
+  fail(e.status == dnnl_out_of_memory ? QISA_ERR_OUT_OF_MEMORY : QISA_ERR_BACKEND, "oneDNN: %s: %s", what, e.what());
+}
+
+}  // namespace
+
 DnnlContextPtr make_dnnl_context() {
   try {
     return DnnlContextPtr(std::make_unique<DnnlContext>().release());
   } catch (const dnnl::error& e) {
-    fail(QISA_ERR_BACKEND, "oneDNN: cannot create a CPU engine: %s", e.what());
+    fail_dnnl(e, "cannot create a CPU engine");
   }
 }
 
@@ -58,8 +69,15 @@ DnnlLinear::DnnlLinear(DnnlContext& ctx, const float* w, const float* bias, int6
   try {
     impl_ = std::make_unique<Impl>(ctx, w, bias, in, out, ld > 0 ? ld : in);
   } catch (const dnnl::error& e) {
-    fail(QISA_ERR_BACKEND, "oneDNN: cannot create a %lldx%lld matmul: %s", static_cast<long long>(in),
-         static_cast<long long>(out), e.what());
+    fail_dnnl(e, "cannot create a matmul");
+  } catch (const std::future_error& e) {
+    // oneDNN 2.6's primitive cache keeps the entry of a creation that ran
+    // out of memory as a broken promise, and fails every later creation of
+    // that shape with it (resizing the cache to flush it can hang).
+    fail(QISA_ERR_BACKEND,
+         "oneDNN: cannot create a %lldx%lld matmul: its primitive cache holds a failed creation of this shape "
+         "(after running out of memory): %s; DNNL_PRIMITIVE_CACHE_CAPACITY=0 avoids the cache",
+         static_cast<long long>(in), static_cast<long long>(out), e.what());
   }
 }
 
@@ -85,7 +103,7 @@ void DnnlLinear::run(const float* x, float* y, int64_t rows, const float* w) {
     m.prim.execute(m.ctx.stream, args);
     m.ctx.stream.wait();
   } catch (const dnnl::error& e) {
-    fail(QISA_ERR_BACKEND, "oneDNN matmul failed: %s", e.what());
+    fail_dnnl(e, "matmul failed");
   }
 }
 

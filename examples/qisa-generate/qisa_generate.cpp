@@ -114,11 +114,13 @@ Options parse(int argc, char** argv) {
       std::exit(0);
     } else if (a == "-m" || a == "--model") {
       o.model = val();
+      if (o.model.empty()) bad(a + " needs a non-empty path");
     } else if (a == "-p" || a == "--prompt") {
       o.prompt = val();
       o.prompt_set = true;
     } else if (a == "-f" || a == "--file") {
       o.prompt_file = val();
+      if (o.prompt_file.empty()) bad(a + " needs a non-empty path");
     } else if (a == "-n" || a == "--n-predict") {
       o.n_predict = static_cast<int>(parse_int(a, val(), 0, 1 << 24));
     } else if (a == "--temp") {
@@ -186,6 +188,13 @@ Options parse(int argc, char** argv) {
     std::ostringstream ss;
     ss << in.rdbuf();
     o.prompt = ss.str();
+    // The prompt is text passed as a C string: a NUL would silently cut it.
+    const size_t nul = o.prompt.find('\0');
+    if (nul != std::string::npos) {
+      std::fprintf(stderr, "qisa-generate: prompt file '%s' has a NUL byte at offset %zu; a prompt must be text\n",
+                   o.prompt_file.c_str(), nul);
+      std::exit(1);
+    }
   }
   if (o.model.empty()) o.model = default_model();
   return o;
@@ -235,6 +244,21 @@ const char* stop_name(qisa_stop_reason r) {
   return "?";
 }
 
+// Past the window the model sees only the last n_ctx tokens; say so, since
+// the text before them cannot change what is generated.
+void warn_long_prompt(const qisa_model* model, const Options& o) {
+  if (o.quiet) return;
+  size_t n = 0;
+  qisa_tokenize(model, o.prompt.data(), o.prompt.size(), nullptr, 0, &n, 0, nullptr, 0);
+  qisa_model_info info;
+  info.struct_size = sizeof info;
+  if (qisa_model_get_info(model, &info) != QISA_OK || n <= static_cast<size_t>(info.n_ctx)) return;
+  std::fprintf(stderr,
+               "qisa-generate: warning: the prompt has %zu tokens and the model's window is %d: only its last %d "
+               "tokens affect the output (the rest is not evaluated)\n",
+               n, info.n_ctx, info.n_ctx);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -265,6 +289,7 @@ int main(int argc, char** argv) {
     qisa_model_free(model);
     return 1;
   }
+  warn_long_prompt(model, o);
   std::vector<const char*> stops;
   for (const auto& s : o.stops) stops.push_back(s.c_str());
   qisa_generate_params gp;

@@ -32,8 +32,11 @@ bool from_libgomp(void* caller) {
 // True when this allocation is to fail.
 bool before_allocation(void* caller) {
   if (g_counting.load(std::memory_order_relaxed)) g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (g_fail_countdown.load(std::memory_order_relaxed) <= 0) return false;
-  if (from_libgomp(caller)) return false;
+  const long left = g_fail_countdown.load(std::memory_order_relaxed);
+  if (left <= 0) return false;
+  // The allocation due to fail is passed over when libgomp makes it (the
+  // next one fails instead); dladdr is slow, so only then is it asked.
+  if (left == 1 && from_libgomp(caller)) return false;
   if (g_fail_countdown.fetch_sub(1) == 1) {
     g_failed = true;
     return true;

@@ -37,6 +37,37 @@ foreach(bad_args "--top-k;abc" "--bogus" "-m;/nonexistent.qisa" "--backend;tpu" 
     message(FATAL_ERROR "qisa-generate ${bad_args} should fail with a message (rc=${rc})")
   endif()
 endforeach()
+# An empty model path is an error, not the bundled model (#15).
+execute_process(COMMAND ${GENERATE} -m "" -n 5 OUTPUT_QUIET ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(rc EQUAL 0 OR NOT err MATCHES "non-empty path")
+  message(FATAL_ERROR "-m '': rc=${rc} ${err}")
+endif()
+# A prompt file with a NUL byte is refused, not cut at the NUL (#15).
+get_filename_component(work ${TRANSPOSED} DIRECTORY)
+execute_process(COMMAND printf "ROMEO:\\000 after the NUL" OUTPUT_FILE ${work}/nul-prompt.txt)
+execute_process(COMMAND ${GENERATE} -m ${MODEL} -f ${work}/nul-prompt.txt -n 5
+                OUTPUT_QUIET ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 1 OR NOT err MATCHES "NUL byte at offset 6")
+  message(FATAL_ERROR "prompt file with a NUL: rc=${rc} ${err}")
+endif()
+# A prompt longer than the window: a warning, and the same text as its last
+# n_ctx (16) characters alone (#15).
+string(REPEAT "To be or not to be, " 500 long_prompt)
+run_ok(l1 ${GENERATE} -m ${MODEL} -p "${long_prompt}" -n 30 --temp 0 --json)
+execute_process(COMMAND ${GENERATE} -m ${MODEL} -p "${long_prompt}" -n 5 --temp 0
+                OUTPUT_QUIET ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0 OR NOT err MATCHES "warning: the prompt has 10000 tokens")
+  message(FATAL_ERROR "long prompt: rc=${rc} ${err}")
+endif()
+string(LENGTH "${long_prompt}" n)
+math(EXPR start "${n} - 16")
+string(SUBSTRING "${long_prompt}" ${start} 16 tail)
+run_ok(l2 ${GENERATE} -m ${MODEL} -p "${tail}" -n 30 --temp 0 --json)
+string(REGEX MATCH "\"text\": \"[^\"]*\"" t1 "${l1}")
+string(REGEX MATCH "\"text\": \"[^\"]*\"" t2 "${l2}")
+if(t1 STREQUAL "" OR NOT t1 STREQUAL t2)
+  message(FATAL_ERROR "long prompt vs its window:\n${t1}\n${t2}")
+endif()
 string(ASCII 226 130 172 euro)
 execute_process(COMMAND ${GENERATE} -m ${MODEL} -p "lowercase? fine. but ${euro} is not" -n 5
                 OUTPUT_QUIET ERROR_VARIABLE err RESULT_VARIABLE rc)
