@@ -37,12 +37,12 @@ qisa_context_params resolve(const qisa_context_params* in) {
     }
   };
   range("n_threads", p.n_threads, 0, 1024);
-  range("backend", p.backend, QISA_BACKEND_AUTO, QISA_BACKEND_CUDA);
-  range("engine", p.engine, QISA_ENGINE_FAST, QISA_ENGINE_REFERENCE);
+  range("backend", enum_bits(p.backend), QISA_BACKEND_AUTO, QISA_BACKEND_CUDA);
+  range("engine", enum_bits(p.engine), QISA_ENGINE_FAST, QISA_ENGINE_REFERENCE);
   range("max_sequences", p.max_sequences, 1, 1 << 16);
   range("max_batch", p.max_batch, 1, 1 << 16);
-  range("value_path", p.value_path, QISA_VALUE_PATH_AUTO, QISA_VALUE_PATH_OBSERVABLES);
-  range("overflow", p.overflow, QISA_OVERFLOW_SLIDE, QISA_OVERFLOW_ERROR);
+  range("value_path", enum_bits(p.value_path), QISA_VALUE_PATH_AUTO, QISA_VALUE_PATH_OBSERVABLES);
+  range("overflow", enum_bits(p.overflow), QISA_OVERFLOW_SLIDE, QISA_OVERFLOW_ERROR);
   return p;
 }
 

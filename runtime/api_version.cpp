@@ -1,4 +1,5 @@
 // Version queries and status names.
+#include "error.h"
 #include "qisa.h"
 
 extern "C" {
@@ -12,7 +13,7 @@ int qisa_version_number(void) {
 }
 
 const char* qisa_attention_kind_string(qisa_attention_kind kind) {
-  switch (kind) {
+  switch (qisa::enum_bits(kind)) {
     case QISA_ATTENTION_CSA: return "csa";
     case QISA_ATTENTION_QISA_V1: return "qisa-v1";
     case QISA_ATTENTION_QISA_V2: return "qisa-v2";
@@ -22,7 +23,7 @@ const char* qisa_attention_kind_string(qisa_attention_kind kind) {
 }
 
 const char* qisa_status_string(qisa_status status) {
-  switch (status) {
+  switch (qisa::enum_bits(status)) {
     case QISA_OK: return "ok";
     case QISA_ERR_INVALID_ARGUMENT: return "invalid argument";
     case QISA_ERR_OUT_OF_MEMORY: return "out of memory";

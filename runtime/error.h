@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdarg>
+#include <cstring>
 #include <exception>
 #include <string>
 
@@ -20,6 +21,17 @@ class Error : public std::exception {
   qisa_status status_;
   std::string message_;
 };
+
+// The int a C caller stored in an enum-typed field or argument: C allows any
+// int there, while reading a C++ enum outside its range is undefined, so the
+// bits are copied instead of loaded as the enum.
+template <class Enum>
+int enum_bits(const Enum& e) noexcept {
+  static_assert(sizeof(Enum) == sizeof(int));
+  int v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
+}
 
 // printf-style formatting into a std::string.
 std::string strf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,0 +1,79 @@
+// libFuzzer: arbitrary bytes as a model file. Loading must give QISA_OK or
+// a status with a message and no model; a model that loads must answer
+// every query, tokenize its own vocabulary, and (within a memory limit) run
+// the same logits on the fast and the reference engine.
+#include <cstring>
+#include <string>
+
+#include "fuzz_support.h"
+
+using namespace qisa::fuzz;
+
+namespace {
+
+void exercise(const qisa_model* m) {
+  qisa_model_info info;
+  info.struct_size = sizeof info;
+  FUZZ_CHECK(qisa_model_get_info(m, &info) == QISA_OK, "info");
+  for (uint64_t i = 0; i < info.n_tensors; ++i) {
+    const char* name = nullptr;
+    qisa_dtype dt;
+    uint64_t n = 0;
+    FUZZ_CHECK(qisa_model_tensor_info(m, i, &name, &dt, &n) == QISA_OK && name != nullptr, "tensor %llu",
+               static_cast<unsigned long long>(i));
+  }
+  for (int32_t l = 0; l < info.n_layer; ++l) {
+    for (int32_t h = 0; h < info.n_head; ++h) {
+      qisa_attention_kind k;
+      FUZZ_CHECK(qisa_model_head_kind(m, l, h, &k) == QISA_OK, "head %d %d", l, h);
+    }
+  }
+  const char* v = nullptr;
+  (void)qisa_model_metadata(m, "dataset", &v);
+  // Every piece detokenizes, and its text tokenizes back to a non-empty list.
+  for (int32_t t = 0; t < info.vocab_size && t < 512; ++t) {
+    const char* piece = nullptr;
+    FUZZ_CHECK(qisa_token_piece(m, t, &piece) == QISA_OK && piece != nullptr, "piece %d", t);
+    size_t count = 0;
+    const qisa_status st = qisa_tokenize(m, piece, std::strlen(piece), nullptr, 0, &count, 0, nullptr, 0);
+    FUZZ_CHECK(st == QISA_OK || st == QISA_ERR_BUFFER_TOO_SMALL || st == QISA_ERR_UNKNOWN_CHARACTER, "tokenize %d",
+               st);
+  }
+  if (info.reference_transposed || info.n_params > 200000 || info.n_ctx > 4096) return;
+  qisa_context* fast = make_context(m, 1, 4, QISA_ENGINE_FAST);
+  qisa_context* ref = make_context(m, 1, 4, QISA_ENGINE_REFERENCE);
+  if (fast != nullptr && ref != nullptr) {
+    const qisa_batch_entry entries[3] = {{0, 0, 1}, {0, info.vocab_size - 1, 1}, {0, info.vocab_size / 2, 1}};
+    const qisa_status a = qisa_decode(fast, entries, 3), b = qisa_decode(ref, entries, 3);
+    FUZZ_CHECK(a == b, "fast %d vs reference %d", a, b);
+    if (a == QISA_OK) {
+      for (int32_t i = 0; i < 3; ++i) {
+        const float *x = nullptr, *y = nullptr;
+        FUZZ_CHECK(qisa_get_logits(fast, i, &x) == QISA_OK && qisa_get_logits(ref, i, &y) == QISA_OK, "logits");
+        bool finite = true;
+        for (int32_t j = 0; j < info.vocab_size; ++j) finite = finite && std::isfinite(x[j]) && std::isfinite(y[j]);
+        if (finite) FUZZ_CHECK(logits_close(x, y, info.vocab_size, 2e-3f), "entry %d: fast and reference differ", i);
+      }
+    }
+  }
+  qisa_context_free(fast);
+  qisa_context_free(ref);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  qisa_model_params mp;
+  qisa_model_default_params(&mp);
+  mp.check_weights_finite = size > 0 && (data[size - 1] & 1);
+  qisa_model* m = nullptr;
+  char err[512] = "";
+  const qisa_status st = qisa_model_load_buffer(data, size, &mp, &m, err, sizeof err);
+  if (st != QISA_OK) {
+    FUZZ_CHECK(m == nullptr && err[0] != '\0', "status %d without a message", st);
+    return 0;
+  }
+  exercise(m);
+  qisa_model_free(m);
+  return 0;
+}
