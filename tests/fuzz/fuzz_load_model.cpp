@@ -1,15 +1,30 @@
 // libFuzzer: arbitrary bytes as a model file. Loading must give QISA_OK or
 // a status with a message and no model; a model that loads must answer
 // every query, tokenize its own vocabulary, and (within a memory limit) run
-// the same logits on the fast and the reference engine.
+// the same logits on the fast and the reference engine (when its weights
+// are moderate: see below).
 #include <cstring>
 #include <string>
 
+#include "api_model.h"
+#include "dtype.h"
 #include "fuzz_support.h"
 
 using namespace qisa::fuzz;
 
 namespace {
+
+float max_abs_weight(const qisa_model* m) {
+  float mx = 0.0f;
+  for (const qisa::TensorView& t : qisa::model_of(m).tensors) {
+    std::vector<float> row(t.cols());
+    for (uint64_t r = 0; r < t.rows(); ++r) {
+      qisa::dequantize_row(t.dtype, t.row(r), t.cols(), row.data());
+      for (float v : row) mx = std::fmax(mx, std::fabs(v));
+    }
+  }
+  return mx;
+}
 
 void exercise(const qisa_model* m) {
   qisa_model_info info;
@@ -40,6 +55,10 @@ void exercise(const qisa_model* m) {
                st);
   }
   if (info.reference_transposed || info.n_params > 200000 || info.n_ctx > 4096) return;
+  // The engines sum in different orders; with huge weights (a mutated Q8_0
+  // scale gives 1e6 and more) a LayerNorm of nearly equal values is decided
+  // by rounding alone, so only moderate models are held to equal logits.
+  const bool moderate = max_abs_weight(m) <= 64.0f;
   qisa_context* fast = make_context(m, 1, 4, QISA_ENGINE_FAST);
   qisa_context* ref = make_context(m, 1, 4, QISA_ENGINE_REFERENCE);
   if (fast != nullptr && ref != nullptr) {
@@ -52,7 +71,12 @@ void exercise(const qisa_model* m) {
         FUZZ_CHECK(qisa_get_logits(fast, i, &x) == QISA_OK && qisa_get_logits(ref, i, &y) == QISA_OK, "logits");
         bool finite = true;
         for (int32_t j = 0; j < info.vocab_size; ++j) finite = finite && std::isfinite(x[j]) && std::isfinite(y[j]);
-        if (finite) FUZZ_CHECK(logits_close(x, y, info.vocab_size, 2e-3f), "entry %d: fast and reference differ", i);
+        if (finite && moderate) {
+          int32_t w = 0;
+          for (int32_t j = 1; j < info.vocab_size; ++j) w = std::fabs(x[j] - y[j]) > std::fabs(x[w] - y[w]) ? j : w;
+          FUZZ_CHECK(logits_close(x, y, info.vocab_size, 2e-3f), "entry %d: fast and reference differ at %d: %g vs %g",
+                     i, w, x[w], y[w]);
+        }
       }
     }
   }
