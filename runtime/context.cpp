@@ -101,8 +101,8 @@ void Context::run_pending() {
       }
     }
   }
+  for (const Row& r : pending_) has_pending_[static_cast<size_t>(r.seq)] = 0;
   pending_.clear();
-  std::fill(has_pending_.begin(), has_pending_.end(), 0);
 }
 
 void Context::push(const Row& row) {
@@ -178,8 +178,8 @@ void Context::decode(std::span<const qisa_batch_entry> entries, Output output) {
     // Appended rows only wrote positions past what a sequence holds, so it
     // keeps its tokens; a re-evaluated window rewrote its positions from 0,
     // so that sequence is emptied.
+    for (const Row& r : pending_) has_pending_[static_cast<size_t>(r.seq)] = 0;
     pending_.clear();
-    std::fill(has_pending_.begin(), has_pending_.end(), 0);
     for (size_t s = 0; s < slid_.size(); ++s) {
       if (slid_[s]) cache_.tokens(static_cast<int64_t>(s)).clear();
     }

@@ -51,8 +51,7 @@ void exercise(const qisa_model* m) {
     FUZZ_CHECK(qisa_token_piece(m, t, &piece) == QISA_OK && piece != nullptr, "piece %d", t);
     size_t count = 0;
     const qisa_status st = qisa_tokenize(m, piece, std::strlen(piece), nullptr, 0, &count, 0, nullptr, 0);
-    FUZZ_CHECK(st == QISA_OK || st == QISA_ERR_BUFFER_TOO_SMALL || st == QISA_ERR_UNKNOWN_CHARACTER, "tokenize %d",
-               st);
+    FUZZ_CHECK(st == QISA_OK || st == QISA_ERR_BUFFER_TOO_SMALL || st == QISA_ERR_UNKNOWN_CHARACTER, "tokenize %d", st);
   }
   if (info.reference_transposed || info.n_params > 200000 || info.n_ctx > 4096) return;
   // The engines sum in different orders; with huge weights (a mutated Q8_0
