@@ -48,6 +48,23 @@ test::ModelPtr small_model(uint64_t seed = 1) {
   return synthetic(s);
 }
 
+// Creation fails with `status`, no context, and a message holding `text`.
+void expect_refused(const qisa_model* m, const qisa_context_params& p, qisa_status status, const char* text) {
+  qisa_context* ctx = nullptr;
+  char err[512] = "";
+  EXPECT_EQ(qisa_context_create(m, &p, &ctx, err, sizeof err), status) << err;
+  EXPECT_EQ(ctx, nullptr);
+  EXPECT_NE(std::strstr(err, text), nullptr) << err;
+  qisa_context_free(ctx);
+}
+
+void expect_created(const qisa_model* m, const qisa_context_params& p) {
+  qisa_context* ctx = nullptr;
+  char err[512] = "";
+  EXPECT_EQ(qisa_context_create(m, &p, &ctx, err, sizeof err), QISA_OK) << err;
+  qisa_context_free(ctx);
+}
+
 std::vector<int32_t> lengths(qisa_context* ctx, int32_t n_seq) {
   std::vector<int32_t> out;
   for (int32_t s = 0; s < n_seq; ++s) {
@@ -189,14 +206,10 @@ TEST(HostileInput, ContextCreationHonoursItsMemoryLimit) {
   uint64_t need = 0;
   char err[512] = "";
   ASSERT_EQ(qisa_context_memory_estimate(model.get(), &p, &need, err, sizeof err), QISA_OK) << err;
-  qisa_context* ctx = nullptr;
   p.max_memory_bytes = need - 1;
-  EXPECT_EQ(qisa_context_create(model.get(), &p, &ctx, err, sizeof err), QISA_ERR_OUT_OF_MEMORY);
-  EXPECT_EQ(ctx, nullptr);
-  EXPECT_NE(std::strstr(err, "max_memory_bytes"), nullptr) << err;
+  expect_refused(model.get(), p, QISA_ERR_OUT_OF_MEMORY, "max_memory_bytes");
   p.max_memory_bytes = need;
-  ASSERT_EQ(qisa_context_create(model.get(), &p, &ctx, err, sizeof err), QISA_OK) << err;
-  qisa_context_free(ctx);
+  expect_created(model.get(), p);
   // The estimate grows with what the caller asks for.
   uint64_t more = 0;
   p.max_sequences = 2000;
@@ -256,15 +269,10 @@ TEST(HostileInput, DenseObservablesAboveTheLimitAreRefused) {
   qisa_context_default_params(&p);
   p.backend = QISA_BACKEND_CPU;
   p.value_path = QISA_VALUE_PATH_OBSERVABLES;
-  qisa_context* ctx = nullptr;
-  char err[512] = "";
-  EXPECT_EQ(qisa_context_create(model.get(), &p, &ctx, err, sizeof err), QISA_ERR_UNSUPPORTED);
-  EXPECT_EQ(ctx, nullptr);
-  EXPECT_NE(std::strstr(err, "unitary path"), nullptr) << err;
+  expect_refused(model.get(), p, QISA_ERR_UNSUPPORTED, "unitary path");
   // The unitary path of the same model is fine.
   p.value_path = QISA_VALUE_PATH_AUTO;
-  ASSERT_EQ(qisa_context_create(model.get(), &p, &ctx, err, sizeof err), QISA_OK) << err;
-  qisa_context_free(ctx);
+  expect_created(model.get(), p);
 }
 
 // Defect 4: loading a FIFO blocked forever in open().
