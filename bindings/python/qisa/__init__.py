@@ -34,9 +34,16 @@ def _candidates():
     if env:
         yield env
     here = os.path.dirname(os.path.abspath(__file__))
-    for rel in ("..", "../..", "../../lib", "../../../lib", "../../../build/runtime", "../../../../build/runtime"):
+    # Installed: the package is in PREFIX/LIBDIR/python3/dist-packages/qisa
+    # (LIBDIR may be lib/<multiarch>), the library in PREFIX/LIBDIR: look in
+    # each folder above the package. In the source tree: build/runtime.
+    folder = here
+    for _ in range(4):
+        folder = os.path.dirname(folder)
         for name in ("libqisa.so.0", "libqisa.so"):
-            yield os.path.normpath(os.path.join(here, rel, name))
+            yield os.path.join(folder, name)
+    for rel in ("../../../build/runtime", "../../../../build/runtime"):
+        yield os.path.normpath(os.path.join(here, rel, "libqisa.so.0"))
     found = ctypes.util.find_library("qisa")
     if found:
         yield found
