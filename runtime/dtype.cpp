@@ -17,6 +17,14 @@ const char* dtype_name(qisa_dtype t) {
   return "unknown";
 }
 
+std::optional<qisa_dtype> dtype_from_name(std::string_view name) {
+  for (int t = QISA_DTYPE_F32; t <= QISA_DTYPE_Q8_0; ++t) {
+    if (name == dtype_name(static_cast<qisa_dtype>(t))) return static_cast<qisa_dtype>(t);
+  }
+  if (name == "q8") return QISA_DTYPE_Q8_0;
+  return std::nullopt;
+}
+
 bool dtype_valid(int t) {
   return t >= QISA_DTYPE_F32 && t <= QISA_DTYPE_Q8_0;
 }

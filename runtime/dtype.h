@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string_view>
 
 #include "qisa.h"
 
@@ -16,6 +17,9 @@ inline constexpr size_t kQ8Block = 32;
 inline constexpr size_t kQ8BlockBytes = 2 + kQ8Block;
 
 const char* dtype_name(qisa_dtype t);
+// The type a name denotes: every name dtype_name prints, and "q8" for Q8_0
+// (the tools' short spelling). Empty for anything else.
+std::optional<qisa_dtype> dtype_from_name(std::string_view name);
 bool dtype_valid(int t);
 
 uint16_t f32_to_f16(float f);

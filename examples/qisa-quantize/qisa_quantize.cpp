@@ -19,20 +19,18 @@ namespace {
 using qisa::writer::TensorClass;
 
 bool parse_dtype(const std::string& s, qisa_dtype* out) {
-  static const std::map<std::string, qisa_dtype> kTypes = {
-      {"f32", QISA_DTYPE_F32}, {"f16", QISA_DTYPE_F16}, {"bf16", QISA_DTYPE_BF16}, {"q8", QISA_DTYPE_Q8_0}};
-  auto it = kTypes.find(s);
-  if (it == kTypes.end()) return false;
-  *out = it->second;
-  return true;
+  const auto t = qisa::dtype_from_name(s);  // f32, f16, bf16, q8 or q8_0
+  if (t) *out = *t;
+  return t.has_value();
 }
 
 int usage(std::FILE* f, int rc) {
   std::fprintf(f,
                "usage: qisa-quantize IN.qisa OUT.qisa [--all T] [--weights T] [--embeddings T] [--lm-head T]\n"
                "                     [--unitaries T] [--observables T]\n"
-               "T: f32 | f16 | bf16 | q8 (8-bit blocks of 32 with an f16 scale). Unset classes keep their type;\n"
-               "biases and LayerNorm vectors stay f32.\n");
+               "T: f32 | f16 | bf16 | q8 (also q8_0: 8-bit blocks of 32 with an f16 scale). Unset classes keep\n"
+               "their type; "
+               "biases and LayerNorm vectors stay f32. OUT must not be IN.\n");
   return rc;
 }
 
@@ -57,7 +55,7 @@ int main(int argc, char** argv) {
     if (flag != kFlags.end()) {
       qisa_dtype t;
       if (i + 1 >= argc || !parse_dtype(argv[i + 1], &t)) {
-        std::fprintf(stderr, "qisa-quantize: %s needs f32, f16, bf16 or q8\n", a.c_str());
+        std::fprintf(stderr, "qisa-quantize: %s needs f32, f16, bf16 or q8 (q8_0)\n", a.c_str());
         return 2;
       }
       ++i;
@@ -74,6 +72,11 @@ int main(int argc, char** argv) {
     }
   }
   if (in.empty() || out.empty()) return usage(stderr, 2);
+  std::error_code same_ec;
+  if (std::filesystem::exists(out) && std::filesystem::equivalent(in, out, same_ec)) {
+    std::fprintf(stderr, "qisa-quantize: '%s' is the input file; write the result to another path\n", out.c_str());
+    return 2;
+  }
 
   char err[1024];
   qisa_model* model = nullptr;

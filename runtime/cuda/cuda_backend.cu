@@ -12,6 +12,8 @@
 #include <cuda_runtime.h>
 #endif
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -582,12 +584,30 @@ class CudaEngine : public Backend {
 
 }  // namespace
 
+namespace {
+
+// Without any NVIDIA driver the CUDA runtime says its "driver version is
+// insufficient", which reads as "upgrade your driver": say what is so.
+bool driver_installed() {
+  void* lib = dlopen("libcuda.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (lib != nullptr) dlclose(lib);
+  return lib != nullptr;
+}
+
+}  // namespace
+
 bool cuda_usable(std::string* why) {
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess || count == 0) {
-    if (why)
-      *why = e != cudaSuccess ? std::string("no usable CUDA device: ") + cudaGetErrorString(e) : "no CUDA device";
+    if (why) {
+      if (e == cudaSuccess)
+        *why = "no CUDA device";
+      else if (!driver_installed())
+        *why = "no CUDA driver found (libcuda.so.1 is not installed)";
+      else
+        *why = std::string("no usable CUDA device: ") + cudaGetErrorString(e);
+    }
     return false;
   }
   return cublas(why) != nullptr;

@@ -112,6 +112,18 @@ if(QUANTIZE)
     message(FATAL_ERROR "qisa-quantize output: ${q}")
   endif()
   run_ok(qg ${GENERATE} -m ${dir}/q8.qisa -n 30 --seed 3 --quiet)
+  # q8_0, the name qisa-inspect prints, is accepted too (#16).
+  run_ok(q0 ${QUANTIZE} ${MODEL} ${dir}/q8_0.qisa --unitaries q8_0)
+  # The output may not be the input (#16): refused, the input unchanged.
+  file(COPY ${MODEL} DESTINATION ${dir}/same)
+  get_filename_component(name ${MODEL} NAME)
+  file(SHA256 ${dir}/same/${name} before)
+  execute_process(COMMAND ${QUANTIZE} ${dir}/same/${name} ${dir}/same/../same/${name} --all q8
+                  OUTPUT_QUIET ERROR_VARIABLE err RESULT_VARIABLE rc)
+  file(SHA256 ${dir}/same/${name} after)
+  if(NOT rc EQUAL 2 OR NOT err MATCHES "is the input file" OR NOT before STREQUAL after)
+    message(FATAL_ERROR "qisa-quantize IN IN: rc=${rc} ${err}")
+  endif()
   execute_process(COMMAND ${QUANTIZE} ${MODEL} ${dir}/x.qisa --unitaries q4 RESULT_VARIABLE rc ERROR_QUIET)
   if(NOT rc EQUAL 2)
     message(FATAL_ERROR "qisa-quantize with a bad type: rc=${rc}")
