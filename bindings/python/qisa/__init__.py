@@ -144,6 +144,12 @@ _decode_greedy = _sig("qisa_decode_greedy", ctypes.c_int, _P, ctypes.POINTER(_Ba
                      ctypes.POINTER(ctypes.c_int32))
 _get_logits = _sig("qisa_get_logits", ctypes.c_int, _P, ctypes.c_int32, ctypes.POINTER(_c_float_p))
 _seq_clear = _sig("qisa_seq_clear", ctypes.c_int, _P, ctypes.c_int32)
+_seq_truncate = _sig("qisa_seq_truncate", ctypes.c_int, _P, ctypes.c_int32, ctypes.c_int32)
+_seq_state_save = _sig("qisa_seq_state_save", ctypes.c_int, _P, ctypes.c_int32, ctypes.c_void_p, ctypes.c_size_t,
+                       ctypes.POINTER(ctypes.c_size_t))
+_seq_state_load = _sig("qisa_seq_state_load", ctypes.c_int, _P, ctypes.c_int32, ctypes.c_void_p, ctypes.c_size_t)
+_context_memory_estimate = _sig("qisa_context_memory_estimate", ctypes.c_int, _P, ctypes.POINTER(_ContextParams),
+                                ctypes.POINTER(ctypes.c_uint64), ctypes.c_char_p, ctypes.c_size_t)
 _seq_length = _sig("qisa_seq_length", ctypes.c_int, _P, ctypes.c_int32, ctypes.POINTER(ctypes.c_int32))
 _sampler_default_params = _sig("qisa_sampler_default_params", None, ctypes.POINTER(_SamplerParams))
 _sampler_create = _sig("qisa_sampler_create", ctypes.c_int, ctypes.POINTER(_SamplerParams), ctypes.POINTER(_P))
@@ -295,23 +301,43 @@ def _sampler_params(temperature, top_k, top_p, min_p, repeat_penalty, repeat_las
     return p
 
 
+def _choice(name, value, table):
+    if value not in table:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, table))}, got {value!r}")
+    return table[value]
+
+
+def _context_params(n_threads, max_sequences, max_batch, engine, value_path, backend, max_memory_bytes, overflow):
+    params = _ContextParams()
+    _context_default_params(ctypes.byref(params))
+    params.n_threads = n_threads
+    params.backend = _choice("backend", backend, {"auto": 0, "cpu": 1, "cuda": 2})
+    params.max_sequences = max_sequences
+    params.max_batch = max_batch
+    params.engine = _choice("engine", engine, {"fast": 0, "reference": 1})
+    params.value_path = _choice("value_path", value_path, {"auto": 0, "unitary": 1, "observables": 2})
+    params.overflow = _choice("overflow", overflow, {"slide": 0, "shift-half": 1, "error": 2})
+    params.max_memory_bytes = max_memory_bytes
+    return params
+
+
+_DONE = object()
+
+
 class Context(_Handle):
     """KV caches and scratch for running a model; use from one thread at a time."""
 
     _free = staticmethod(lambda h: _context_free(h))
 
     def __init__(self, model, n_threads=0, max_sequences=1, max_batch=64, engine="fast", value_path="auto",
-                 backend="auto", max_memory_bytes=0):
+                 backend="auto", max_memory_bytes=0, overflow="slide"):
+        """overflow: past the window, "slide" (exact, like the research
+        generate loop), "shift-half" (cheaper) or "error". max_memory_bytes:
+        refuse to create a context that would need more (0: physical memory);
+        Context.memory_estimate() tells the need beforehand."""
         self.model = model
-        params = _ContextParams()
-        _context_default_params(ctypes.byref(params))
-        params.n_threads = n_threads
-        params.backend = {"auto": 0, "cpu": 1, "cuda": 2}[backend]
-        params.max_sequences = max_sequences
-        params.max_batch = max_batch
-        params.engine = {"fast": 0, "reference": 1}[engine]
-        params.value_path = {"auto": 0, "unitary": 1, "observables": 2}[value_path]
-        params.max_memory_bytes = max_memory_bytes
+        params = _context_params(n_threads, max_sequences, max_batch, engine, value_path, backend, max_memory_bytes,
+                                 overflow)
         handle = _P()
         err = ctypes.create_string_buffer(1024)
         _check(_context_create(model._handle, ctypes.byref(params), ctypes.byref(handle), err, len(err)),
@@ -366,6 +392,33 @@ class Context(_Handle):
     def clear(self, seq_id=0):
         _check(_seq_clear(self._handle, seq_id), self._error)
 
+    def truncate(self, n_tokens, seq_id=0):
+        _check(_seq_truncate(self._handle, seq_id, n_tokens), self._error)
+
+    def save_state(self, seq_id=0):
+        """The sequence's cache as bytes (loads only into a context of the same model)."""
+        need = ctypes.c_size_t()
+        _seq_state_save(self._handle, seq_id, None, 0, ctypes.byref(need))
+        buf = ctypes.create_string_buffer(need.value)
+        _check(_seq_state_save(self._handle, seq_id, buf, need.value, ctypes.byref(need)), self._error)
+        return buf.raw
+
+    def load_state(self, data, seq_id=0):
+        """Restores a sequence from save_state() bytes; checked before it changes anything."""
+        data = bytes(data)
+        _check(_seq_state_load(self._handle, seq_id, data, len(data)), self._error)
+
+    @staticmethod
+    def memory_estimate(model, n_threads=0, max_sequences=1, max_batch=64, engine="fast", value_path="auto",
+                        backend="auto", overflow="slide"):
+        """Bytes a context with these settings would allocate, computed without allocating."""
+        params = _context_params(n_threads, max_sequences, max_batch, engine, value_path, backend, 0, overflow)
+        out = ctypes.c_uint64()
+        err = ctypes.create_string_buffer(1024)
+        _check(_context_memory_estimate(model._handle, ctypes.byref(params), ctypes.byref(out), err, len(err)),
+               lambda: err.value.decode(errors="replace"))
+        return out.value
+
     def length(self, seq_id=0):
         n = ctypes.c_int32()
         _check(_seq_length(self._handle, seq_id, ctypes.byref(n)), self._error)
@@ -373,13 +426,22 @@ class Context(_Handle):
 
     def generate(self, prompt, max_tokens=128, seed=1234, temperature=0.8, top_k=40, top_p=0.95, min_p=0.05,
                  repeat_penalty=1.1, repeat_last_n=64, stop=(), seq_id=0):
-        """Yields pieces of generated text. Runs the whole generation in one
-        libqisa call, collecting the pieces, then yields them."""
-        pieces = []
+        """Yields pieces of generated text as they are decoded. The library
+        call runs on a helper thread (the context must not be used otherwise
+        until the iterator ends); stopping the iteration early stops the
+        generation. Bad parameters raise QisaError with the library's message
+        at the first next(). Afterwards last_result holds the counts, times
+        and stop reason."""
+        import queue
+        import threading
+
+        # Bounded: the library runs at most a few pieces ahead of the reader.
+        pieces = queue.Queue(maxsize=8)
+        stop_now = threading.Event()
 
         def on_piece(data, length, _user):
-            pieces.append(ctypes.string_at(data, length).decode(errors="replace"))
-            return 0
+            pieces.put(ctypes.string_at(data, length).decode(errors="replace"))
+            return 1 if stop_now.is_set() else 0
 
         cb = _PIECE_CB(on_piece)
         p = _GenerateParams()
@@ -394,8 +456,33 @@ class Context(_Handle):
         p.on_piece = cb
         result = _GenerateResult()
         result.struct_size = ctypes.sizeof(result)
-        _check(_generate(self._handle, prompt.encode(), ctypes.byref(p), ctypes.byref(result)), self._error)
-        self.last_result = {name: getattr(result, name) for name, _ in _GenerateResult._fields_
-                            if name != "struct_size"}
-        yield from pieces
+        status = []
+        prompt_bytes = prompt.encode()
+
+        def run():
+            try:
+                status.append(_generate(self._handle, prompt_bytes, ctypes.byref(p), ctypes.byref(result)))
+            finally:
+                pieces.put(_DONE)
+
+        worker = threading.Thread(target=run, name="qisa-generate", daemon=True)
+        worker.start()
+        try:
+            while True:
+                piece = pieces.get()
+                if piece is _DONE:
+                    break
+                yield piece
+        finally:
+            stop_now.set()
+            while worker.is_alive():  # let a blocked put() through until the call returns
+                try:
+                    pieces.get(timeout=0.05)
+                except queue.Empty:
+                    pass
+            worker.join()
+            if status and status[0] == 0:
+                self.last_result = {name: getattr(result, name) for name, _ in _GenerateResult._fields_
+                                    if name != "struct_size"}
+        _check(status[0], self._error)
 

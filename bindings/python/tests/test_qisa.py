@@ -79,6 +79,56 @@ class BindingsTest(unittest.TestCase):
         self.assertEqual(ctx.decode_greedy([(0, ids[-1])]), [best])
         self.assertEqual(ctx.length(), 4)
 
+    def test_generate_streams_and_stops_early(self):
+        m = qisa.Model(MODEL)
+        ctx = qisa.Context(m)
+        full = "".join(ctx.generate("ROMEO:", max_tokens=300, seed=3))
+        self.assertEqual(ctx.last_result["n_generated"], 300)
+        it = ctx.generate("ROMEO:", max_tokens=300, seed=3)
+        first = [next(it) for _ in range(3)]  # pieces arrive before the generation ends
+        it.close()
+        self.assertTrue(full.startswith("".join(first)))
+        # Closing the iterator stopped the library call through its callback.
+        self.assertLess(ctx.last_result["n_generated"], 300)
+        self.assertEqual(ctx.last_result["stop_reason"], 1)  # QISA_STOP_CALLBACK
+        # The context is free again and gives the same text.
+        self.assertEqual("".join(ctx.generate("ROMEO:", max_tokens=300, seed=3)), full)
+
+    def test_bad_parameters_raise_with_the_library_message(self):
+        m = qisa.Model(MODEL)
+        ctx = qisa.Context(m)
+        for kwargs, field in ((dict(temperature=float("nan")), "temperature"), (dict(top_p=0.0), "top_p"),
+                              (dict(repeat_penalty=0.0), "repeat_penalty"), (dict(seq_id=5), "sequence id")):
+            with self.assertRaises(qisa.QisaError) as cm:
+                list(ctx.generate("ROMEO:", max_tokens=5, **kwargs))
+            self.assertIn(field, cm.exception.message)
+        with self.assertRaises(ValueError):
+            qisa.Context(m, overflow="wrap")
+        with self.assertRaises(qisa.QisaError) as cm:
+            qisa.Context(m, max_memory_bytes=1000)
+        self.assertEqual(cm.exception.status, 2)  # QISA_ERR_OUT_OF_MEMORY
+
+    def test_overflow_state_and_memory_estimate(self):
+        m = qisa.Model(MODEL)
+        strict = qisa.Context(m, overflow="error")
+        strict.decode(list(range(16)), logits="none")
+        with self.assertRaises(qisa.QisaError) as cm:
+            strict.decode([1])
+        self.assertEqual(cm.exception.status, 14)  # QISA_ERR_CONTEXT_FULL
+        ctx = qisa.Context(m, max_sequences=2)
+        ctx.decode(m.tokenize("ROMEO:"), seq_id=0)
+        state = ctx.save_state(0)
+        ctx.load_state(state, seq_id=1)
+        self.assertEqual(ctx.length(1), 6)
+        a, b = ctx.decode([5], seq_id=0), ctx.decode([5], seq_id=1)
+        self.assertEqual([float(x) for x in a], [float(x) for x in b])
+        with self.assertRaises(qisa.QisaError):
+            ctx.load_state(state[:-1], seq_id=1)
+        ctx.truncate(2, seq_id=1)
+        self.assertEqual(ctx.length(1), 2)
+        small = qisa.Context.memory_estimate(m)
+        self.assertGreater(qisa.Context.memory_estimate(m, max_sequences=100), small)
+
 
 if __name__ == "__main__":
     unittest.main()
