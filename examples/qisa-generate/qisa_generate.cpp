@@ -2,11 +2,14 @@
 // Flags follow llama.cpp's where they overlap; see --help.
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iostream>
+#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -28,8 +31,10 @@ struct Options {
   qisa_backend backend = QISA_BACKEND_AUTO;
   qisa_value_path path = QISA_VALUE_PATH_AUTO;
   qisa_engine engine = QISA_ENGINE_FAST;
+  qisa_overflow overflow = QISA_OVERFLOW_SLIDE;
   std::vector<std::string> stops;
-  bool json = false, quiet = false;
+  bool json = false, quiet = false, escape = false, display_prompt = true, skip_unknown = false;
+  bool seed_given = false;
 };
 
 void usage(std::FILE* out) {
@@ -38,7 +43,10 @@ void usage(std::FILE* out) {
                "Generates text with a QISA model (default: the bundled tiny-Shakespeare QISA v3 model).\n\n"
                "  -m, --model FILE        .qisa model file\n"
                "  -p, --prompt TEXT       prompt (default \"ROMEO:\")\n"
-               "  -f, --file FILE         read the prompt from a file\n"
+               "  -f, --file FILE         read the prompt from a file (- : standard input)\n"
+               "  -e, --escape            process escapes in the prompt (\\n \\t \\r \\\\ \\\" \\' \\xHH)\n"
+               "      --no-display-prompt print only the generated text\n"
+               "      --skip-unknown      drop prompt characters the vocabulary lacks (else an error)\n"
                "  -n, --n-predict N       tokens to generate (200)\n"
                "      --temp X            temperature, 0 = greedy (0.8)\n"
                "      --top-k N           top-k, 0 = off (40)\n"
@@ -46,11 +54,12 @@ void usage(std::FILE* out) {
                "      --min-p X           min-p, 0 = off (0.05)\n"
                "      --repeat-penalty X  repetition penalty, 1 = off (1.1)\n"
                "      --repeat-last-n N   tokens the penalty looks back (64)\n"
-               "  -s, --seed N            sampling seed (1234); same seed, same text\n"
+               "  -s, --seed N            sampling seed; -1 (default): a random one, printed; same seed, same text\n"
                "  -t, --threads N         CPU threads (0 = automatic)\n"
                "      --backend B         cpu | cuda | auto (auto)\n"
                "      --qisa-path P       QISA value path: auto | unitary | observables (auto)\n"
                "      --engine E          fast | reference (fast)\n"
+               "      --context-shift M   past the model's window: slide (exact, default) | shift-half | error\n"
                "      --stop TEXT         stop before TEXT (repeatable)\n"
                "      --json              print one JSON object instead of streaming\n"
                "      --quiet             no timing summary on stderr\n"
@@ -96,6 +105,36 @@ std::string default_model() {
   return QISA_BUILD_TREE_MODEL;
 }
 
+// -e: the escapes llama.cpp's -e understands; anything else stays as typed.
+std::string unescape(const std::string& in) {
+  std::string out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] != '\\' || i + 1 == in.size()) {
+      out += in[i];
+      continue;
+    }
+    const char c = in[++i];
+    switch (c) {
+      case 'n': out += '\n'; break;
+      case 't': out += '\t'; break;
+      case 'r': out += '\r'; break;
+      case '\\': out += '\\'; break;
+      case '"': out += '"'; break;
+      case '\'': out += '\''; break;
+      case 'x':
+        if (i + 2 < in.size() && std::isxdigit(static_cast<unsigned char>(in[i + 1])) &&
+            std::isxdigit(static_cast<unsigned char>(in[i + 2]))) {
+          out += static_cast<char>(std::stoi(in.substr(i + 1, 2), nullptr, 16));
+          i += 2;
+          break;
+        }
+        [[fallthrough]];
+      default: out += '\\'; out += c;
+    }
+  }
+  return out;
+}
+
 Options parse(int argc, char** argv) {
   Options o;
   qisa_sampler_default_params(&o.sampling);
@@ -136,7 +175,25 @@ Options parse(int argc, char** argv) {
     } else if (a == "--repeat-last-n") {
       o.sampling.repeat_last_n = static_cast<int32_t>(parse_int(a, val(), 0, 1 << 20));
     } else if (a == "-s" || a == "--seed") {
-      o.sampling.seed = static_cast<uint64_t>(parse_int(a, val(), 0, 0x7fffffffL));
+      const long seed = parse_int(a, val(), -1, 0x7fffffffL);
+      o.seed_given = seed >= 0;
+      if (o.seed_given) o.sampling.seed = static_cast<uint64_t>(seed);
+    } else if (a == "-e" || a == "--escape") {
+      o.escape = true;
+    } else if (a == "--no-display-prompt") {
+      o.display_prompt = false;
+    } else if (a == "--skip-unknown") {
+      o.skip_unknown = true;
+    } else if (a == "--context-shift") {
+      const std::string v = val();
+      if (v == "slide")
+        o.overflow = QISA_OVERFLOW_SLIDE;
+      else if (v == "shift-half")
+        o.overflow = QISA_OVERFLOW_SHIFT_HALF;
+      else if (v == "error")
+        o.overflow = QISA_OVERFLOW_ERROR;
+      else
+        bad("--context-shift must be slide, shift-half or error, got '" + v + "'");
     } else if (a == "-t" || a == "--threads") {
       o.threads = static_cast<int>(parse_int(a, val(), 0, 1024));
     } else if (a == "--backend") {
@@ -180,13 +237,17 @@ Options parse(int argc, char** argv) {
   }
   if (!o.prompt_file.empty()) {
     if (o.prompt_set) bad("give -p or -f, not both");
-    std::ifstream in(o.prompt_file, std::ios::binary);
-    if (!in) {
-      std::fprintf(stderr, "qisa-generate: cannot read prompt file '%s'\n", o.prompt_file.c_str());
-      std::exit(1);
-    }
     std::ostringstream ss;
-    ss << in.rdbuf();
+    if (o.prompt_file == "-") {
+      ss << std::cin.rdbuf();
+    } else {
+      std::ifstream in(o.prompt_file, std::ios::binary);
+      if (!in) {
+        std::fprintf(stderr, "qisa-generate: cannot read prompt file '%s'\n", o.prompt_file.c_str());
+        std::exit(1);
+      }
+      ss << in.rdbuf();
+    }
     o.prompt = ss.str();
     // The prompt is text passed as a C string: a NUL would silently cut it.
     const size_t nul = o.prompt.find('\0');
@@ -196,6 +257,9 @@ Options parse(int argc, char** argv) {
       std::exit(1);
     }
   }
+  if (o.escape) o.prompt = unescape(o.prompt);
+  if (o.prompt.find('\0') != std::string::npos) bad("the prompt has a NUL character");
+  if (!o.seed_given) o.sampling.seed = std::random_device{}() & 0x7fffffffu;
   if (o.model.empty()) o.model = default_model();
   return o;
 }
@@ -247,15 +311,16 @@ const char* stop_name(qisa_stop_reason r) {
 // Past the window the model sees only the last n_ctx tokens; say so, since
 // the text before them cannot change what is generated.
 void warn_long_prompt(const qisa_model* model, const Options& o) {
-  if (o.quiet) return;
+  if (o.quiet || o.overflow == QISA_OVERFLOW_ERROR) return;  // there a long prompt is an error
   size_t n = 0;
-  qisa_tokenize(model, o.prompt.data(), o.prompt.size(), nullptr, 0, &n, 0, nullptr, 0);
+  qisa_tokenize(model, o.prompt.data(), o.prompt.size(), nullptr, 0, &n,
+                o.skip_unknown ? QISA_TOKENIZE_SKIP_UNKNOWN : QISA_TOKENIZE_DEFAULT, nullptr, 0);
   qisa_model_info info;
   info.struct_size = sizeof info;
   if (qisa_model_get_info(model, &info) != QISA_OK || n <= static_cast<size_t>(info.n_ctx)) return;
   std::fprintf(stderr,
-               "qisa-generate: warning: the prompt has %zu tokens and the model's window is %d: only its last %d "
-               "tokens affect the output (the rest is not evaluated)\n",
+               "qisa-generate: warning: the prompt has %zu tokens and the model's window is %d: only its last "
+               "tokens, up to %d, affect the output (the rest is not evaluated)\n",
                n, info.n_ctx, info.n_ctx);
 }
 
@@ -282,6 +347,7 @@ int main(int argc, char** argv) {
   cp.backend = o.backend;
   cp.value_path = o.path;
   cp.engine = o.engine;
+  cp.overflow = o.overflow;
   qisa_context* ctx = nullptr;
   st = qisa_context_create(model, &cp, &ctx, err, sizeof err);
   if (st != QISA_OK) {
@@ -301,9 +367,10 @@ int main(int argc, char** argv) {
   Stream stream{!o.json, {}};
   gp.on_piece = on_piece;
   gp.user_data = &stream;
+  gp.tokenize_flags = o.skip_unknown ? QISA_TOKENIZE_SKIP_UNKNOWN : QISA_TOKENIZE_DEFAULT;
   qisa_generate_result r;
   r.struct_size = sizeof r;
-  if (!o.json) {
+  if (!o.json && o.display_prompt) {
     std::fputs(o.prompt.c_str(), stdout);
     std::fflush(stdout);
   }
@@ -333,9 +400,10 @@ int main(int argc, char** argv) {
       if (!o.quiet) {
         std::fprintf(stderr,
                      "\n[qisa-generate] load %.1f ms | prefill %d tokens, %.0f tok/s | decode %d tokens, %.0f tok/s "
-                     "| backend %s, %d thread%s | stop: %s\n",
+                     "| backend %s, %d thread%s | seed %llu | stop: %s\n",
                      load_ms, r.n_prompt_tokens, prefill_tps, r.n_generated, decode_tps, why, qisa_context_threads(ctx),
-                     qisa_context_threads(ctx) == 1 ? "" : "s", stop_name(r.stop_reason));
+                     qisa_context_threads(ctx) == 1 ? "" : "s", static_cast<unsigned long long>(o.sampling.seed),
+                     stop_name(r.stop_reason));
       }
     }
   }

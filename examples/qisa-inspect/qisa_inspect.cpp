@@ -21,6 +21,7 @@ void usage(std::FILE* out) {
                "  --no-check-unitaries   skip comparing each U with its angles\n"
                "  --check-finite         scan every weight for NaN/Inf\n"
                "  --paulis               list every Pauli string\n"
+               "  --vocab                list the vocabulary: id, then the piece as a JSON string\n"
                "  -h, --help             this text\n"
                "  --version              libqisa version\n");
 }
@@ -158,7 +159,7 @@ void print_json(const qisa::Model& m, const char* path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool json = false, paulis = false;
+  bool json = false, paulis = false, vocab = false;
   const char* path = nullptr;
   qisa_model_params params;
   qisa_model_default_params(&params);
@@ -168,6 +169,8 @@ int main(int argc, char** argv) {
       json = true;
     } else if (!std::strcmp(a, "--paulis")) {
       paulis = true;
+    } else if (!std::strcmp(a, "--vocab")) {
+      vocab = true;
     } else if (!std::strcmp(a, "--no-check-unitaries")) {
       params.check_unitaries = 0;
     } else if (!std::strcmp(a, "--check-finite")) {
@@ -207,7 +210,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   const qisa::Model& m = qisa::model_of(model);
-  if (json) {
+  if (vocab) {  // one token per line; pieces quoted so spaces and newlines show
+    for (size_t t = 0; t < m.tokenizer.pieces.size(); ++t)
+      std::printf("%zu\t\"%s\"\n", t, json_escape(m.tokenizer.pieces[t]).c_str());
+  } else if (json) {
     print_json(m, path);
   } else {
     print_text(m, path, paulis);

@@ -27,3 +27,10 @@ execute_process(COMMAND ${INSPECT} --bogus-flag RESULT_VARIABLE rc ERROR_QUIET)
 if(NOT rc EQUAL 2)
   message(FATAL_ERROR "qisa-inspect with a bad flag: rc=${rc}, expected 2")
 endif()
+# --vocab: one line per token, "id<TAB>quoted piece", for every token (#16).
+execute_process(COMMAND ${INSPECT} --vocab ${WORK}/ok.qisa OUTPUT_VARIABLE out RESULT_VARIABLE rc)
+string(REGEX REPLACE "[^\n]" "" newlines "${out}")  # pieces may hold ';', which splits CMake lists
+string(LENGTH "${newlines}" n)
+if(NOT rc EQUAL 0 OR NOT n EQUAL 65 OR NOT out MATCHES "^0\t\"" OR NOT out MATCHES "\n64\t\"[^\n]*\"\n$")
+  message(FATAL_ERROR "qisa-inspect --vocab: rc=${rc}, ${n} lines\n${out}")
+endif()
