@@ -6,8 +6,10 @@
 //   qisa-train export --checkpoint DIR --out M     convert a checkpoint
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -15,9 +17,11 @@
 #include <iostream>
 #include <map>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "api_model.h"
+#include "dtype.h"
 #include "evaluation.h"
 #include "golden_file.h"
 #include "gpt_model.h"
@@ -59,12 +63,20 @@ struct Options {
   std::string log_csv, metrics_json;
   std::string model_path;  // eval
   int64_t eval_batch = 1024;
+  int64_t save_every = 0;  // 0: at every evaluation
   bool quiet = false;
+  std::set<std::string> given;  // flags on the command line
 };
 
 [[noreturn]] void die(const std::string& msg) {
   std::fprintf(stderr, "qisa-train: %s\n", msg.c_str());
   std::exit(2);
+}
+
+qisa_dtype parse_dtype(const std::string& s) {
+  const auto t = qisa::dtype_from_name(s);  // f32, f16, bf16, q8 or q8_0
+  if (!t) die("--dtype must be f32, f16, bf16 or q8, got '" + s + "'");
+  return *t;
 }
 
 void usage() {
@@ -78,8 +90,13 @@ void usage() {
       "          --batch N (1024)  --lr X (3e-3)  --weight-decay X (0.01)  --dropout X (0.2)\n"
       "          --steps N | --epochs X  --seed N (1337)  --threads N (2)  --eval-every N (100)\n"
       "          --eval-windows N (256; periodic evals only)  --checkpoint DIR  --resume\n"
+      "          --save-every N (checkpoint every N steps; default: at every evaluation)\n"
       "output:   --out MODEL.qisa  --dtype f32|f16|bf16|q8 (f32)  --observables  --export-golden\n"
       "          --log FILE.csv  --metrics FILE.json  --eval-batch N (1024)  --quiet\n"
+      "A run needs --out or --checkpoint (or both): without them the model would be lost. Every\n"
+      "flag and both paths are checked before the first step. Ctrl-C (SIGINT) or SIGTERM saves a\n"
+      "checkpoint (to --checkpoint, else to OUT.checkpoint) and says how to resume; --resume refuses\n"
+      "model flags that differ from the checkpoint's.\n"
       "--reference-transpose reproduces the research code's non-causal attention (out_i reads\n"
       "tokens j >= i); its models are marked and the runtime refuses to generate from them.\n");
 }
@@ -94,6 +111,7 @@ Options parse(int argc, char** argv) {
   bool epochs_set = false, steps_set = false;
   for (; i < argc; ++i) {
     const std::string a = argv[i];
+    o.given.insert(a);
     auto val = [&]() -> std::string {
       if (i + 1 >= argc) die(a + " needs a value");
       return argv[++i];
@@ -151,6 +169,8 @@ Options parse(int argc, char** argv) {
       o.eval_windows = count();
     else if (a == "--eval-batch")
       o.eval_batch = count();
+    else if (a == "--save-every")
+      o.save_every = count();
     else if (a == "--out")
       o.out = val();
     else if (a == "--dtype")
@@ -183,15 +203,42 @@ Options parse(int argc, char** argv) {
   if (!(o.lr > 0)) die("--lr must be > 0");
   if (o.command == "train" && !epochs_set && !steps_set) o.steps = 1500;
   if (epochs_set && !(o.epochs > 0)) die("--epochs must be > 0");
+  // Values refused now, not after training.
+  (void)parse_dtype(o.dtype);
+  try {
+    (void)parse_attention(o.attention);
+  } catch (const std::exception& e) {
+    die(e.what());
+  }
   return o;
 }
 
-qisa_dtype parse_dtype(const std::string& s) {
-  if (s == "f32") return QISA_DTYPE_F32;
-  if (s == "f16") return QISA_DTYPE_F16;
-  if (s == "bf16") return QISA_DTYPE_BF16;
-  if (s == "q8") return QISA_DTYPE_Q8_0;
-  die("--dtype must be f32, f16, bf16 or q8, got '" + s + "'");
+// A file can be written at `path`: its folder exists and takes a new file.
+// Checked before training so a typo does not cost the run.
+void check_writable_file(const std::string& flag, const std::string& path) {
+  const fs::path p(path);
+  const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
+  if (!fs::is_directory(dir)) die(flag + " " + path + ": folder '" + dir.string() + "' does not exist");
+  if (fs::is_directory(p)) die(flag + " " + path + " is a folder");
+  const fs::path probe = dir / (".qisa-train-probe-" + std::to_string(::getpid()));
+  std::ofstream f(probe);
+  const bool ok = static_cast<bool>(f);
+  f.close();
+  fs::remove(probe);
+  if (!ok) die(flag + " " + path + ": cannot write in '" + dir.string() + "'");
+}
+
+void check_checkpoint_dir(const std::string& dir) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec || !fs::is_directory(dir)) die("--checkpoint " + dir + ": cannot create the folder");
+  check_writable_file("--checkpoint", (fs::path(dir) / "state.txt").string());
+}
+
+// SIGINT / SIGTERM: the training loop checkpoints and stops after its step.
+std::atomic<int> g_stop_signal{0};
+extern "C" void on_stop_signal(int sig) {
+  g_stop_signal.store(sig);
 }
 
 std::string fmt_time(double s) {
@@ -351,7 +398,36 @@ void write_model(Gpt& model, const Options& o, const std::vector<std::string>& v
 
 // ---- train -----------------------------------------------------------------
 
+// Where an interrupted run leaves its checkpoint.
+std::string interrupt_checkpoint(const Options& o) {
+  return o.checkpoint.empty() ? o.out + ".checkpoint" : o.checkpoint;
+}
+
+// --resume: model flags given now must be the checkpoint's.
+void check_resume_flags(const Options& o, const ModelOptions& ck) {
+  auto same = [&](const char* flag, bool equal, const std::string& was) {
+    if (o.given.count(flag) && !equal)
+      die(std::string("--resume: the checkpoint was made with ") + flag + " " + was +
+          "; drop the flag, or start a new run in another --checkpoint folder");
+  };
+  same("--attention", parse_attention(o.attention) == ck.attention, attention_name(ck.attention));
+  same("--n-embd", o.n_embd == ck.n_embd, std::to_string(ck.n_embd));
+  same("--n-layer", o.n_layer == ck.n_layer, std::to_string(ck.n_layer));
+  same("--n-head", o.n_head == ck.n_head, std::to_string(ck.n_head));
+  same("--ctx", o.ctx == ck.n_ctx, std::to_string(ck.n_ctx));
+  same("--dropout", o.dropout == ck.dropout, std::to_string(ck.dropout));
+  same("--reference-transpose", ck.reference_transpose, "off");
+  same("--raw-encoding", ck.raw_encoding, "off");
+}
+
 int run_train(const Options& o) {
+  // Every path is checked before any work: a typo must not cost a run.
+  if (o.out.empty() && o.checkpoint.empty())
+    die("give --out MODEL.qisa and/or --checkpoint DIR: without either the trained model would be lost");
+  if (!o.out.empty()) check_writable_file("--out", o.out);
+  if (!o.checkpoint.empty()) check_checkpoint_dir(o.checkpoint);
+  if (!o.log_csv.empty()) check_writable_file("--log", o.log_csv);
+  if (!o.metrics_json.empty()) check_writable_file("--metrics", o.metrics_json);
   const std::string text = read_text_file(o.data);
   const std::string sha = sha256_hex(text);
   const CharVocab vocab = CharVocab::from_text(text);
@@ -380,6 +456,7 @@ int run_train(const Options& o) {
     if (o.checkpoint.empty()) die("--resume needs --checkpoint DIR");
     const CheckpointState st = read_checkpoint_state(o.checkpoint);
     if (st.data_sha256 != sha) die("--resume: the checkpoint was trained on other data");
+    check_resume_flags(o, st.model);
     mo = st.model;
     start_step = st.step;
     std::istringstream(st.rng) >> rng;
@@ -418,6 +495,16 @@ int run_train(const Options& o) {
   std::uniform_int_distribution<int64_t> pick(0, windows - 1);
   const auto t_start = std::chrono::steady_clock::now();
   double loss_ema = 0, last_loss = 0, last_eval = NAN;
+  if (start_step > 0)
+    std::fprintf(stderr, "qisa-train: resuming at step %lld of %lld from %s\n", static_cast<long long>(start_step),
+                 static_cast<long long>(steps), o.checkpoint.c_str());
+  auto checkpoint_to = [&](const std::string& dir, int64_t done_steps) {
+    std::ostringstream rs;
+    rs << rng;
+    save_checkpoint(dir, model, opt, {mo, vocab.pieces(), done_steps, rs.str(), o.split, sha});
+  };
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
   model->train();
   for (int64_t step = start_step; step < steps; ++step) {
     std::vector<int64_t> starts(static_cast<size_t>(o.batch));
@@ -440,20 +527,30 @@ int run_train(const Options& o) {
     if (eval_now) {
       last_eval = evaluate(model, split.test, vocab, o.eval_batch, o.eval_windows, false).cross_entropy;
       if (csv) csv << step + 1 << "," << last_loss << "," << last_eval << "," << tok_s << "," << elapsed << "\n";
-      if (!o.checkpoint.empty()) {
-        std::ostringstream rs;
-        rs << rng;
-        save_checkpoint(o.checkpoint, model, opt, {mo, vocab.pieces(), step + 1, rs.str(), o.split, sha});
-      }
     } else if (csv) {
       csv << step + 1 << "," << last_loss << ",," << tok_s << "," << elapsed << "\n";
     }
+    const bool save_now = o.save_every > 0 ? (step + 1) % o.save_every == 0 || step + 1 == steps : eval_now;
+    if (save_now && !o.checkpoint.empty()) checkpoint_to(o.checkpoint, step + 1);
+    if (const int sig = g_stop_signal.load(); sig != 0 && step + 1 < steps) {
+      const std::string dir = interrupt_checkpoint(o);
+      checkpoint_to(dir, step + 1);
+      if (csv) csv.flush();
+      std::fprintf(stderr,
+                   "\nqisa-train: %s at step %lld of %lld; checkpoint saved in %s\n"
+                   "resume with: qisa-train --checkpoint %s --resume [the same flags]\n",
+                   sig == SIGINT ? "interrupted" : "terminated", static_cast<long long>(step + 1),
+                   static_cast<long long>(steps), dir.c_str(), dir.c_str());
+      return 128 + sig;
+    }
     if (tty) {
       const int width = 24, filled = static_cast<int>(width * (step + 1) / steps);
-      std::fprintf(stderr, "\r[%s%s] %lld/%lld loss %.4f eval %.4f %.0f tok/s ETA %s  ",
+      char eval[32] = "-";  // no evaluation yet
+      if (!std::isnan(last_eval)) std::snprintf(eval, sizeof eval, "%.4f", last_eval);
+      std::fprintf(stderr, "\r[%s%s] %lld/%lld loss %.4f eval %s %.0f tok/s ETA %s  ",
                    std::string(static_cast<size_t>(filled), '#').c_str(),
                    std::string(static_cast<size_t>(width - filled), '.').c_str(), static_cast<long long>(step + 1),
-                   static_cast<long long>(steps), loss_ema, last_eval, tok_s, fmt_time(eta).c_str());
+                   static_cast<long long>(steps), loss_ema, eval, tok_s, fmt_time(eta).c_str());
     } else if (eval_now && !o.quiet) {
       std::fprintf(stderr, "step %lld/%lld train_loss %.4f eval_loss %.4f tok/s %.0f elapsed %s ETA %s\n",
                    static_cast<long long>(step + 1), static_cast<long long>(steps), loss_ema, last_eval, tok_s,

@@ -32,3 +32,22 @@ execute_process(COMMAND ${TRAIN} --steps 10 --epochs 1 RESULT_VARIABLE rc ERROR_
 if(rc EQUAL 0 OR NOT err MATCHES "not both")
   message(FATAL_ERROR "--steps with --epochs: rc=${rc} ${err}")
 endif()
+
+# Training never loses work (#16): refused before the first step without an
+# output, with a bad --dtype or an unwritable --out; resume refuses changed
+# model flags.
+function(expect_refused pattern)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc ERROR_VARIABLE err OUTPUT_QUIET)
+  if(NOT rc EQUAL 2 OR NOT err MATCHES "${pattern}" OR err MATCHES "steps of batch")
+    message(FATAL_ERROR "${ARGN}\nrc=${rc}, expected 2 before training, with '${pattern}':\n${err}")
+  endif()
+endfunction()
+expect_refused("would be lost" ${TRAIN} ${common} --steps 5)
+expect_refused("--dtype must be" ${TRAIN} ${common} --steps 5 --out ${WORK}/x.qisa --dtype q4)
+expect_refused("does not exist" ${TRAIN} ${common} --steps 5 --out ${WORK}/no/such/folder/x.qisa)
+expect_refused("--log.*does not exist" ${TRAIN} ${common} --steps 5 --out ${WORK}/x.qisa --log ${WORK}/no/x.csv)
+expect_refused("made with --n-embd 16" ${TRAIN} ${common} --steps 40 --n-embd 32 --checkpoint ${WORK}/resumed --resume)
+run_ok(${TRAIN} ${common} --steps 5 --out ${WORK}/q8.qisa --dtype q8_0)
+# Ctrl-C and SIGKILL (a shell script: CMake cannot send signals).
+run_ok(sh ${CMAKE_CURRENT_LIST_DIR}/trainer_interrupt_test.sh ${TRAIN} ${WORK}/interrupt)
+message(STATUS "${last_out}")
