@@ -21,6 +21,7 @@
 #include <sstream>
 
 #include "api_model.h"
+#include "dataset.h"
 #include "dtype.h"
 #include "evaluation.h"
 #include "golden_file.h"
@@ -341,8 +342,10 @@ std::vector<std::pair<std::string, std::string>> provenance(const Options& o, co
   char tl[32], el[32];
   std::snprintf(tl, sizeof tl, "%.6f", train_loss);
   std::snprintf(el, sizeof el, "%.6f", eval_loss);
-  return {{"dataset", fs::path(o.data).filename().string()},
-          {"dataset_sha256", sha},
+  return {{qisa::dataset::kName, fs::path(o.data).filename().string()},
+          {qisa::dataset::kPath, fs::absolute(o.data).lexically_normal().string()},
+          {qisa::dataset::kSha256, sha},
+          {qisa::dataset::kSplit, o.split},
           {"split", split},
           {"steps", std::to_string(steps)},
           {"train_loss", tl},
@@ -598,10 +601,25 @@ int run_eval(const Options& o) {
   const qisa::Model& m = qisa::model_of(handle);
   Gpt model = import_model(m);
   const CharVocab vocab(m.tokenizer.pieces);
-  const std::string text = read_text_file(o.data);
-  const Split split = make_split(vocab.encode(text), o.split);
+  // The text and split the model recorded, unless given (qisa-eval does the same).
+  auto recorded = [&](const char* key) {
+    const auto it = m.metadata.find(key);
+    return it == m.metadata.end() ? std::string() : it->second;
+  };
+  std::string data = o.data;
+  if (!o.given.count("--data") && !recorded(qisa::dataset::kPath).empty() &&
+      fs::is_regular_file(recorded(qisa::dataset::kPath)))
+    data = recorded(qisa::dataset::kPath);
+  const std::string spec =
+      o.given.count("--split") || recorded(qisa::dataset::kSplit).empty() ? o.split : recorded(qisa::dataset::kSplit);
+  const std::string text = read_text_file(data);
+  if (!recorded(qisa::dataset::kSha256).empty() && sha256_hex(text) != recorded(qisa::dataset::kSha256)) {
+    std::fprintf(stderr, "qisa-train eval: warning: %s is not the text %s was trained on (sha256 differs)\n",
+                 data.c_str(), o.model_path.c_str());
+  }
+  const Split split = make_split(vocab.encode(text), spec);
   const EvalResult r = evaluate(model, split.test, vocab, o.eval_batch);
-  std::printf("qisa-train eval: %s on %s (%s), %zu test tokens\n%s", o.model_path.c_str(), o.data.c_str(),
+  std::printf("qisa-train eval: %s on %s (%s), %zu test tokens\n%s", o.model_path.c_str(), data.c_str(),
               split.description.c_str(), split.test.size(), format_eval_table(r).c_str());
   if (!o.metrics_json.empty()) std::ofstream(o.metrics_json) << eval_json(r) << "\n";
   qisa_model_free(handle);
@@ -620,9 +638,11 @@ int run_export(const Options& o) {
                           [](const auto& kv) {
                             return kv.first == "train_loss" || kv.first == "eval_loss" || kv.first == "seed" ||
                                    kv.first == "batch" || kv.first == "lr" || kv.first == "dropout" ||
-                                   kv.first == "dataset";
+                                   kv.first == qisa::dataset::kName || kv.first == qisa::dataset::kPath;
                           }),
            md.end());
+  for (auto& kv : md)  // the checkpoint's split, not this command's default
+    if (kv.first == qisa::dataset::kSplit) kv.second = st.split;
   md.push_back({"exported_from_checkpoint", fs::path(o.checkpoint).filename().string()});
   write_model(model, eo, st.vocab, md, {});
   return 0;

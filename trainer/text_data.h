@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "dataset.h"
 #include "utf8.h"
 
 namespace qisa::train {
@@ -42,6 +43,6 @@ struct Split {
 Split make_split(const std::vector<int64_t>& tokens, const std::string& spec);
 
 std::string read_text_file(const std::string& path);
-std::string sha256_hex(const std::string& data);
+using dataset::sha256_hex;
 
 }  // namespace qisa::train

@@ -3,9 +3,10 @@
 // position of non-overlapping n_ctx windows, and against the first model:
 // perplexity change, top-1 agreement and the largest logit difference;
 // file size; single-stream decode and batched tokens/s.
-//   qisa-eval REF.qisa [VARIANT.qisa ...] [--data FILE] [--windows N]
-//             [--threads N] [--json FILE]
-// Held-out text: the research split's test part, the last 4% of the file.
+//   qisa-eval REF.qisa [VARIANT.qisa ...] [--data FILE] [--split S]
+//             [--windows N] [--threads N] [--json FILE]
+// Held-out text: by default the text and split the first model was trained
+// on (its metadata), held out by the rule qisa-train uses (schema/dataset.h).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -17,13 +18,14 @@
 #include <string>
 #include <vector>
 
+#include "dataset.h"
 #include "qisa.hpp"
 
 namespace {
 
 struct Options {
   std::vector<std::string> models;
-  std::string data = QISA_DEFAULT_DATA;
+  std::string data, split;  // empty: the first model's, else tiny Shakespeare / research
   std::string json;
   int64_t windows = 0;  // 0: all
   int threads = 1;
@@ -39,9 +41,12 @@ struct Result {
 
 int usage(std::FILE* f, int rc) {
   std::fprintf(f,
-               "usage: qisa-eval REF.qisa [VARIANT.qisa ...] [--data FILE] [--windows N] [--threads N] [--json FILE]\n"
-               "Evaluates each model on the last 4%% of the text (the research split's test part); variants are\n"
-               "compared with the first model.\n");
+               "usage: qisa-eval REF.qisa [VARIANT.qisa ...] [--data FILE] [--split research|FRACTION] [--windows N]\n"
+               "                 [--threads N] [--json FILE]\n"
+               "Evaluates each model on the held-out part of a text; variants are compared with the first model.\n"
+               "Defaults: the text and split recorded in the first model (by qisa-train), else tiny Shakespeare\n"
+               "and the research split (test: the last 4%%). A text whose SHA-256 differs from the recorded one\n"
+               "gets a warning.\n");
   return rc;
 }
 
@@ -49,15 +54,18 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-Result evaluate(const std::string& path, const std::string& text, const Options& o) {
+Result evaluate(const std::string& path, const std::string& text, const std::string& split, const Options& o) {
   Result r;
   r.path = path;
   r.bytes = std::filesystem::file_size(path);
   qisa_cpp::Model model(path);
   const auto info = model.info();
   const int32_t T = info.n_ctx, V = info.vocab_size;
-  const auto tokens = model.tokenize(text);
-  int64_t n_windows = static_cast<int64_t>(tokens.size()) / T;
+  // The held-out tokens: the same rule and windows as qisa-train eval.
+  const auto all = model.tokenize(text);
+  const qisa::dataset::Bounds b = qisa::dataset::split(all.size(), split);
+  const std::vector<int32_t> tokens(all.begin() + static_cast<std::ptrdiff_t>(b.test_begin), all.end());
+  int64_t n_windows = (static_cast<int64_t>(tokens.size()) - 1) / T;
   if (o.windows > 0) n_windows = std::min(n_windows, o.windows);
   if (n_windows == 0) throw qisa_cpp::Error(QISA_ERR_INVALID_ARGUMENT, "the held-out text is shorter than n_ctx");
   const int32_t per_call = 64;  // windows evaluated by one qisa_decode
@@ -70,10 +78,13 @@ Result evaluate(const std::string& path, const std::string& text, const Options&
   r.logits.resize(static_cast<size_t>(n_windows * T * V));
   double nll = 0.0;
   int64_t scored = 0;
-  {  // warm-up: first-use costs (page faults, oneDNN kernels) stay out of the timing
+  {  // warm-up with a full-size call: first-use costs (page faults, oneDNN
+     // primitives for this row count) stay out of the timing
     std::vector<qisa_batch_entry> w;
-    for (int32_t t = 0; t < T; ++t) w.push_back({0, tokens[static_cast<size_t>(t)], 1});
+    for (int64_t i = 0; i < std::min<int64_t>(per_call, n_windows) * T; ++i)
+      w.push_back({static_cast<int32_t>(i / T), tokens[static_cast<size_t>(i)], 1});
     ctx.decode(w);
+    ctx.clear();
   }
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<qisa_batch_entry> e;
@@ -135,6 +146,40 @@ void compare(Result& r, const Result& ref, int32_t V) {
   r.max_err = worst;
 }
 
+// The text and split to hold out: given, else recorded in the first model,
+// else the defaults. Warns when the text is not the one the model recorded.
+struct Held {
+  std::string text, split;
+};
+
+Held held_out_text(const Options& o) {
+  const qisa_cpp::Model ref(o.models.front());
+  auto recorded = [&](const char* key) {
+    const char* v = nullptr;
+    return qisa_model_metadata(ref.get(), key, &v) == QISA_OK ? std::string(v) : std::string();
+  };
+  const std::string rec_path = recorded(qisa::dataset::kPath), rec_sha = recorded(qisa::dataset::kSha256);
+  std::string path = o.data;
+  if (path.empty())
+    path = !rec_path.empty() && std::filesystem::is_regular_file(rec_path) ? rec_path : QISA_DEFAULT_DATA;
+  Held h;
+  h.split = !o.split.empty()                           ? o.split
+            : !recorded(qisa::dataset::kSplit).empty() ? recorded(qisa::dataset::kSplit)
+                                                       : "research";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  h.text = ss.str();
+  if (!rec_sha.empty() && qisa::dataset::sha256_hex(h.text) != rec_sha) {
+    std::fprintf(stderr,
+                 "qisa-eval: warning: %s is not the text %s was trained on (sha256 %.12s..., recorded %.12s...)\n",
+                 path.c_str(), o.models.front().c_str(), qisa::dataset::sha256_hex(h.text).c_str(), rec_sha.c_str());
+  }
+  std::fprintf(stderr, "qisa-eval: held out from %s (split %s)\n", path.c_str(), h.split.c_str());
+  return h;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -149,6 +194,8 @@ int main(int argc, char** argv) {
       if (a == "--help" || a == "-h") return usage(stdout, 0);
       if (a == "--data")
         o.data = value();
+      else if (a == "--split")
+        o.split = value();
       else if (a == "--json")
         o.json = value();
       else if (a == "--windows")
@@ -165,21 +212,12 @@ int main(int argc, char** argv) {
     }
   }
   if (o.models.empty()) return usage(stderr, 2);
-  std::ifstream in(o.data, std::ios::binary);
-  if (!in) {
-    std::fprintf(stderr, "qisa-eval: cannot read %s\n", o.data.c_str());
-    return 1;
-  }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string all = ss.str();
-  // The research split by token count (one character per token there).
-  const std::string text = all.substr(static_cast<size_t>(0.96 * static_cast<double>(all.size())));
   std::vector<Result> results;
   try {
+    const Held held = held_out_text(o);
     int32_t V = 0;
     for (const auto& path : o.models) {
-      results.push_back(evaluate(path, text, o));
+      results.push_back(evaluate(path, held.text, held.split, o));
       if (results.size() == 1) {
         V = qisa_cpp::Model(path).info().vocab_size;
       } else {
