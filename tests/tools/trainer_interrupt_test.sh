@@ -12,7 +12,7 @@ common="--n-layer 1 --batch 32 --eval-every 1000 --eval-windows 8 --threads 1 --
 # Waits (at most 60 s) until the CSV log has more than $2 lines.
 wait_lines() {
   i=0
-  while [ "$(wc -l < "$1" 2>/dev/null || echo 0)" -le "$2" ]; do
+  while [ "$( (wc -l < "$1") 2>/dev/null || echo 0)" -le "$2" ]; do
     i=$((i + 1))
     [ $i -gt 600 ] && { echo "no progress in $1"; return 1; }
     sleep 0.1
@@ -40,4 +40,12 @@ wait_lines "$work/kill.csv" 5 || { kill -9 $pid; exit 1; }
 kill -KILL $pid
 wait $pid 2>/dev/null
 [ -f "$work/kill/state.txt" ] || { echo "--save-every 2: no checkpoint after SIGKILL"; exit 1; }
+# On a terminal the progress line shows no "eval nan" before the first
+# evaluation (script(1) gives the run a pseudo-terminal).
+if command -v script >/dev/null 2>&1; then
+  script -qec "$train --n-layer 1 --batch 32 --eval-every 1000 --eval-windows 8 --threads 1 --steps 3 --out $work/tty.qisa" \
+    "$work/tty.log" >/dev/null 2>&1 || { echo "tty run failed"; cat "$work/tty.log"; exit 1; }
+  grep -q "eval nan" "$work/tty.log" && { echo "progress shows 'eval nan'"; exit 1; }
+  grep -q "eval - " "$work/tty.log" || { echo "no progress line"; cat "$work/tty.log"; exit 1; }
+fi
 echo "interrupt test: ok (SIGINT at step $step, resumed; SIGKILL left a --save-every checkpoint)"
