@@ -90,6 +90,17 @@ float parse_float(const std::string& flag, const char* v, float lo, float hi) {
   return x;
 }
 
+// The value a flag's word names, from a table of (word, value).
+template <class T>
+T choice(const std::string& flag, const std::string& word, std::initializer_list<std::pair<const char*, T>> table) {
+  std::string words;
+  for (const auto& [name, value] : table) {
+    if (word == name) return value;
+    words += std::string(words.empty() ? "" : " | ") + name;
+  }
+  bad(flag + " must be " + words + ", got '" + word + "'");
+}
+
 // The bundled model: next to an installed binary, else in the source tree
 // this binary was built from.
 std::string default_model() {
@@ -185,45 +196,21 @@ Options parse(int argc, char** argv) {
     } else if (a == "--skip-unknown") {
       o.skip_unknown = true;
     } else if (a == "--context-shift") {
-      const std::string v = val();
-      if (v == "slide")
-        o.overflow = QISA_OVERFLOW_SLIDE;
-      else if (v == "shift-half")
-        o.overflow = QISA_OVERFLOW_SHIFT_HALF;
-      else if (v == "error")
-        o.overflow = QISA_OVERFLOW_ERROR;
-      else
-        bad("--context-shift must be slide, shift-half or error, got '" + v + "'");
+      o.overflow = choice<qisa_overflow>(
+          a, val(),
+          {{"slide", QISA_OVERFLOW_SLIDE}, {"shift-half", QISA_OVERFLOW_SHIFT_HALF}, {"error", QISA_OVERFLOW_ERROR}});
     } else if (a == "-t" || a == "--threads") {
       o.threads = static_cast<int>(parse_int(a, val(), 0, 1024));
     } else if (a == "--backend") {
-      const std::string v = val();
-      if (v == "cpu")
-        o.backend = QISA_BACKEND_CPU;
-      else if (v == "cuda")
-        o.backend = QISA_BACKEND_CUDA;
-      else if (v == "auto")
-        o.backend = QISA_BACKEND_AUTO;
-      else
-        bad("--backend must be cpu, cuda or auto, got '" + v + "'");
+      o.backend = choice<qisa_backend>(
+          a, val(), {{"cpu", QISA_BACKEND_CPU}, {"cuda", QISA_BACKEND_CUDA}, {"auto", QISA_BACKEND_AUTO}});
     } else if (a == "--qisa-path") {
-      const std::string v = val();
-      if (v == "unitary")
-        o.path = QISA_VALUE_PATH_UNITARY;
-      else if (v == "observables")
-        o.path = QISA_VALUE_PATH_OBSERVABLES;
-      else if (v == "auto")
-        o.path = QISA_VALUE_PATH_AUTO;
-      else
-        bad("--qisa-path must be auto, unitary or observables, got '" + v + "'");
+      o.path = choice<qisa_value_path>(a, val(),
+                                       {{"auto", QISA_VALUE_PATH_AUTO},
+                                        {"unitary", QISA_VALUE_PATH_UNITARY},
+                                        {"observables", QISA_VALUE_PATH_OBSERVABLES}});
     } else if (a == "--engine") {
-      const std::string v = val();
-      if (v == "fast")
-        o.engine = QISA_ENGINE_FAST;
-      else if (v == "reference")
-        o.engine = QISA_ENGINE_REFERENCE;
-      else
-        bad("--engine must be fast or reference, got '" + v + "'");
+      o.engine = choice<qisa_engine>(a, val(), {{"fast", QISA_ENGINE_FAST}, {"reference", QISA_ENGINE_REFERENCE}});
     } else if (a == "--stop") {
       o.stops.push_back(val());
       if (o.stops.back().empty()) bad("--stop needs a non-empty string");
