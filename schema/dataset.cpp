@@ -15,7 +15,7 @@ Bounds split(size_t n_tokens, const std::string& spec) {
   char* end = nullptr;
   const double f = std::strtod(spec.c_str(), &end);
   if (end == spec.c_str() || *end != '\0' || !(f > 0.0 && f < 1.0)) {
-    throw std::invalid_argument("--split must be 'research' or a fraction in (0, 1), got '" + spec + "'");
+    throw std::runtime_error("--split must be 'research' or a fraction in (0, 1), got '" + spec + "'");
   }
   return {at(f), at(f), "train first " + std::to_string(static_cast<int>(f * 100 + 0.5)) + "%, test the rest"};
 }

@@ -19,7 +19,7 @@ inline constexpr const char* kSplit = "split_spec";       // "research" or a fra
 // Token index ranges of a split of n tokens: train [0, train_end), test
 // [test_begin, n). "research": train the first 64%, test the last 4% (the
 // research loader's 80% split applied twice); a fraction f in (0, 1): train
-// the first f, test the rest. Throws std::invalid_argument on another spec.
+// the first f, test the rest. Throws std::runtime_error on another spec.
 struct Bounds {
   size_t train_end = 0, test_begin = 0;
   std::string description;
