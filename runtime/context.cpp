@@ -61,10 +61,10 @@ Context::Context(const Model& model, DeviceCache& device_cache, const qisa_conte
       argmax_(static_cast<size_t>(params.max_batch), 0),
       has_logits_(static_cast<size_t>(params.max_batch), 0),
       window_(static_cast<size_t>(params.max_sequences)),
-      touched_(static_cast<size_t>(params.max_sequences), 0),
-      has_pending_(static_cast<size_t>(params.max_sequences), 0),
-      slid_(static_cast<size_t>(params.max_sequences), 0) {
+      touch_(static_cast<size_t>(params.max_sequences), kUntouched),
+      has_pending_(static_cast<size_t>(params.max_sequences), 0) {
   pending_.reserve(static_cast<size_t>(backend_->max_rows()));
+  touched_.reserve(static_cast<size_t>(params.max_sequences));
   for (auto& w : window_) w.reserve(model.config.n_ctx);
 }
 
@@ -74,18 +74,18 @@ void Context::check_seq(int32_t seq) const {
   }
 }
 
+size_t Context::kept_on_overflow() const {
+  const size_t n_ctx = model_.config.n_ctx;
+  return params_.overflow == QISA_OVERFLOW_SHIFT_HALF ? n_ctx / 2 : n_ctx - 1;
+}
+
 size_t Context::window_after(size_t n_tokens) const {
   const size_t n_ctx = model_.config.n_ctx;
-  switch (params_.overflow) {
-    case QISA_OVERFLOW_SLIDE: return std::min(n_tokens, n_ctx);
-    case QISA_OVERFLOW_SHIFT_HALF: {
-      // Each token past a full window first drops all but n_ctx / 2.
-      if (n_tokens <= n_ctx) return n_tokens;
-      const size_t keep = n_ctx / 2, period = n_ctx - keep;  // tokens between two shifts
-      return keep + 1 + (n_tokens - n_ctx - 1) % period;
-    }
-    default: return n_tokens;
-  }
+  if (n_tokens <= n_ctx || params_.overflow == QISA_OVERFLOW_ERROR) return n_tokens;
+  // Each token past a full window first drops all but `keep` (slide: a
+  // period of 1, so the window stays full).
+  const size_t keep = kept_on_overflow(), period = n_ctx - keep;  // tokens between two overflows
+  return keep + 1 + (n_tokens - n_ctx - 1) % period;
 }
 
 void Context::run_pending() {
@@ -145,8 +145,6 @@ void Context::decode(std::span<const qisa_batch_entry> entries, Output output) {
   std::fill(has_logits_.begin(), has_logits_.end(), 0);
   last_entries_ = 0;
   output_ = output;
-  std::fill(touched_.begin(), touched_.end(), 0);
-  std::fill(slid_.begin(), slid_.end(), 0);
   // Rows run in passes of at most max_rows (a re-evaluated window may take
   // several); window_[s] is what sequence s holds once its rows have run,
   // and becomes its cached token list when every pass has succeeded.
@@ -154,9 +152,10 @@ void Context::decode(std::span<const qisa_batch_entry> entries, Output output) {
     for (int64_t i = 0; i < n; ++i) {
       const qisa_batch_entry& e = entries[static_cast<size_t>(i)];
       const auto s = static_cast<size_t>(e.seq_id);
-      if (!touched_[s]) {
+      if (touch_[s] == kUntouched) {
         window_[s] = cache_.tokens(e.seq_id);
-        touched_[s] = 1;
+        touch_[s] = kAppended;
+        touched_.push_back(e.seq_id);
       }
       std::vector<int32_t>& win = window_[s];
       const int32_t slot = e.logits ? static_cast<int32_t>(i) : -1;
@@ -165,9 +164,8 @@ void Context::decode(std::span<const qisa_batch_entry> entries, Output output) {
         // rest from position 0. Rows pending for this sequence must be in
         // the cache before its positions are rewritten.
         if (has_pending_[s]) run_pending();
-        slid_[s] = 1;
-        const size_t keep = params_.overflow == QISA_OVERFLOW_SHIFT_HALF ? c.n_ctx / 2 : c.n_ctx - 1;
-        win.erase(win.begin(), win.end() - static_cast<std::ptrdiff_t>(keep));
+        touch_[s] = kSlid;
+        win.erase(win.begin(), win.end() - static_cast<std::ptrdiff_t>(kept_on_overflow()));
         for (size_t p = 0; p < win.size(); ++p) push({e.seq_id, static_cast<int32_t>(p), win[p], -1});
       }
       push({e.seq_id, static_cast<int32_t>(win.size()), e.token, slot});
@@ -180,14 +178,18 @@ void Context::decode(std::span<const qisa_batch_entry> entries, Output output) {
     // so that sequence is emptied.
     for (const Row& r : pending_) has_pending_[static_cast<size_t>(r.seq)] = 0;
     pending_.clear();
-    for (size_t s = 0; s < slid_.size(); ++s) {
-      if (slid_[s]) cache_.tokens(static_cast<int64_t>(s)).clear();
+    for (int32_t s : touched_) {
+      if (touch_[static_cast<size_t>(s)] == kSlid) cache_.tokens(s).clear();
+      touch_[static_cast<size_t>(s)] = kUntouched;
     }
+    touched_.clear();
     throw;
   }
-  for (size_t s = 0; s < touched_.size(); ++s) {
-    if (touched_[s]) cache_.tokens(static_cast<int64_t>(s)) = window_[s];
+  for (int32_t s : touched_) {
+    cache_.tokens(s) = window_[static_cast<size_t>(s)];
+    touch_[static_cast<size_t>(s)] = kUntouched;
   }
+  touched_.clear();
   for (int64_t i = 0; i < n; ++i) has_logits_[static_cast<size_t>(i)] = entries[static_cast<size_t>(i)].logits != 0;
   last_entries_ = static_cast<int32_t>(n);
 }
@@ -241,13 +243,11 @@ void Context::truncate(int32_t seq, int32_t n) {
 // first 40 header bytes and the payload; then the payload: i32
 // tokens[length], then per layer K, V [length, n_embd] and |k|^2
 // [length, n_head] as f32.
-size_t Context::state_size(int32_t seq) const {
-  const size_t len = static_cast<size_t>(length(seq));
-  const ModelConfig& c = model_.config;
+namespace {
+
+size_t state_bytes(const ModelConfig& c, size_t len) {
   return kStateHeader + len * 4 + c.n_layer * len * (2 * c.n_embd + c.n_head) * 4;
 }
-
-namespace {
 
 uint64_t state_checksum(const uint8_t* state, size_t size) {
   return hash64(state + kStateHeader, size - kStateHeader, hash64(state, kStateChecksumAt));
@@ -298,6 +298,10 @@ void check_state_payload(const ModelConfig& c, const uint8_t* p, size_t len) {
 
 }  // namespace
 
+size_t Context::state_size(int32_t seq) const {
+  return state_bytes(model_.config, static_cast<size_t>(length(seq)));
+}
+
 void Context::save_state(int32_t seq, uint8_t* out) {
   const ModelConfig& c = model_.config;
   const auto& tokens = cache_.tokens(seq);
@@ -343,7 +347,7 @@ void Context::load_state(int32_t seq, const uint8_t* data, size_t size) {
   }
   const size_t len = head[7];
   if (len > c.n_ctx) fail(QISA_ERR_INVALID_ARGUMENT, "state holds %zu tokens, more than n_ctx %u", len, c.n_ctx);
-  const size_t need = kStateHeader + len * 4 + c.n_layer * len * (2 * c.n_embd + c.n_head) * 4;
+  const size_t need = state_bytes(c, len);
   if (size != need) fail(QISA_ERR_INVALID_ARGUMENT, "state is %zu bytes, expected %zu", size, need);
   if (state_checksum(data, size) != sum) fail(QISA_ERR_INVALID_ARGUMENT, "state is corrupt (checksum mismatch)");
   const uint8_t* p = data + kStateHeader;

@@ -38,6 +38,9 @@ class Context {
   // slide or a shift re-evaluates what it keeps), so evaluating only them
   // leaves the same state.
   size_t window_after(size_t n_tokens) const;
+  // Tokens a full window keeps before the next one under the overflow
+  // policy (slide: n_ctx - 1, shift-half: n_ctx / 2); re-evaluated from 0.
+  size_t kept_on_overflow() const;
 
   int32_t length(int32_t seq) const;
   void clear(int32_t seq);  // -1: all
@@ -71,9 +74,12 @@ class Context {
   Output output_ = Output::Logits;            // of the last decode
   std::vector<Row> pending_;                  // rows not yet run
   std::vector<std::vector<int32_t>> window_;  // per sequence: its tokens once pending rows are run
-  std::vector<uint8_t> touched_;              // sequences the current decode writes
-  std::vector<uint8_t> has_pending_;          // sequences with rows in pending_
-  std::vector<uint8_t> slid_;                 // sequences whose window the current decode re-evaluates
+  // What the current decode does to each sequence, and the list of those it
+  // touches (so a decode costs nothing per idle sequence).
+  enum Touch : uint8_t { kUntouched, kAppended, kSlid };
+  std::vector<uint8_t> touch_;
+  std::vector<int32_t> touched_;
+  std::vector<uint8_t> has_pending_;  // sequences with rows in pending_
 };
 
 }  // namespace qisa
