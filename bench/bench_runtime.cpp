@@ -12,9 +12,10 @@
 #include <vector>
 
 #include "api_model.h"
+#include "backends/cpu/quantum_layer.h"
 #include "bench_support.h"
+#include "dtype.h"
 #include "qisa.h"
-#include "quantum_layer.h"
 #include "synthetic_model.h"
 
 namespace {
@@ -23,7 +24,9 @@ using qisa::bench::backend_from_env;
 using qisa::bench::ContextPtr;
 using qisa::bench::ModelPtr;
 
-const char* kKindNames[] = {"csa", "qisa-v1", "qisa-v2", "qisa-v3"};
+const char* kind_name(int kind) {
+  return qisa::attention_kind(static_cast<qisa_attention_kind>(kind)).name;
+}
 
 // Models are built once per shape.
 qisa_model* model(int kind, int n_embd, int n_ctx, qisa_dtype dtype = QISA_DTYPE_F32) {
@@ -91,7 +94,7 @@ void BM_DecodeAtPosition(benchmark::State& state) {
     qisa_seq_truncate(ctx.get(), 0, pos);
     state.ResumeTiming();
   }
-  state.SetLabel(kKindNames[kind]);
+  state.SetLabel(kind_name(kind));
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_DecodeAtPosition)
@@ -113,7 +116,7 @@ void BM_DecodeStep(benchmark::State& state) {
     qisa_seq_truncate(ctx.get(), 0, 15);
     state.ResumeTiming();
   }
-  state.SetLabel(kKindNames[kind]);
+  state.SetLabel(kind_name(kind));
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_DecodeStep)
@@ -134,7 +137,7 @@ void BM_Prefill(benchmark::State& state) {
     state.ResumeTiming();
     qisa_decode(ctx.get(), e.data(), n);
   }
-  state.SetLabel(kKindNames[kind]);
+  state.SetLabel(kind_name(kind));
   state.SetItemsProcessed(state.iterations() * n);
 }
 BENCHMARK(BM_Prefill)
@@ -165,7 +168,7 @@ void BM_Batched(benchmark::State& state) {
   const int kind = static_cast<int>(state.range(0)), d = static_cast<int>(state.range(1));
   const int B = static_cast<int>(state.range(2)), threads = static_cast<int>(state.range(3));
   decode_streams(state, model(kind, d, 16), B, threads);
-  state.SetLabel(kKindNames[kind]);
+  state.SetLabel(kind_name(kind));
 }
 BENCHMARK(BM_Batched)
     ->ArgNames({"kind", "n_embd", "B", "threads"})
@@ -183,7 +186,7 @@ void BM_ValuePath(benchmark::State& state) {
   auto dnnl = qisa::make_dnnl_context();
   omp_set_num_threads(1);
   qisa::LinearScratch scratch;
-  qisa::QuantumLayer layer({&*m.layers[0].heads[0].qv}, d, d, path, QISA_ENGINE_FAST, dnnl.get(), R, &scratch);
+  qisa::QuantumLayer layer({&*m.layers[0].heads[0].qp(qisa::Role::V)}, d, d, path, 1, dnnl.get(), R, &scratch);
   std::vector<float> u(static_cast<size_t>(R * d)), out(static_cast<size_t>(R * d));
   for (size_t i = 0; i < u.size(); ++i) u[i] = static_cast<float>((i * 2654435761u) % 1000) / 500.0f - 1.0f;
   float* dest[] = {out.data()};
@@ -202,8 +205,6 @@ BENCHMARK(BM_ValuePath)
     ->ArgsProduct({{QISA_VALUE_PATH_UNITARY}, {768}, {1, 64}})
     ->Unit(benchmark::kMicrosecond);
 
-const char* kDtypeNames[] = {"f32", "f16", "bf16", "q8_0"};
-
 // Weights and unitaries stored as f32, f16, bf16 or Q8_0 (args: kind,
 // n_embd, dtype, B, threads): B streams advance one token each into windows
 // of 8 (B = 1: single-stream decode latency).
@@ -212,7 +213,7 @@ void BM_DecodeDtype(benchmark::State& state) {
   const auto dtype = static_cast<qisa_dtype>(state.range(2));
   const int B = static_cast<int>(state.range(3)), threads = static_cast<int>(state.range(4));
   decode_streams(state, model(kind, d, 16, dtype), B, threads);
-  state.SetLabel(std::string(kKindNames[kind]) + " " + kDtypeNames[dtype]);
+  state.SetLabel(std::string(kind_name(kind)) + " " + qisa::dtype_name(dtype));
 }
 BENCHMARK(BM_DecodeDtype)
     ->ArgNames({"kind", "n_embd", "dtype", "B", "threads"})

@@ -5,10 +5,9 @@
 #include <cstring>
 
 #include "context_budget.h"
-#include "cuda/cuda_backend.h"
-#include "engine.h"
 #include "error.h"
 #include "hash.h"
+#include "registry.h"
 #include "sampler.h"
 
 namespace qisa {
@@ -20,43 +19,24 @@ constexpr uint32_t kStateVersion = 2;
 constexpr size_t kStateChecksumAt = 8 * sizeof(uint32_t) + 8;
 constexpr size_t kStateHeader = kStateChecksumAt + 8;
 
-EngineOptions engine_options(const Model& m, const qisa_context_params& p, int32_t threads) {
-  EngineOptions o;
+BackendOptions backend_options(const Model& m, const qisa_context_params& p, int32_t threads) {
+  BackendOptions o;
   o.threads = threads;
-  o.engine = p.engine;
   o.value_path = p.value_path == QISA_VALUE_PATH_OBSERVABLES ? QISA_VALUE_PATH_OBSERVABLES : QISA_VALUE_PATH_UNITARY;
   o.max_rows = context_max_rows(m.config, p);
+  o.max_sequences = p.max_sequences;
   return o;
-}
-
-std::unique_ptr<Backend> make_backend(const Model& model, DeviceCache& device_cache, const qisa_context_params& p,
-                                      int32_t threads, std::string* info) {
-  const EngineOptions o = engine_options(model, p, threads);
-  if (p.backend == QISA_BACKEND_CUDA) return make_cuda_backend(model, device_cache, o, p.max_sequences, info);
-  if (p.backend == QISA_BACKEND_AUTO) {
-    std::string why;
-    if (p.engine == QISA_ENGINE_REFERENCE) {
-      *info = "cpu (auto: the reference engine runs on the CPU)";
-    } else if (cuda_usable(&why)) {
-      return make_cuda_backend(model, device_cache, o, p.max_sequences, info);
-    } else {
-      *info = "cpu (auto: " + why + ")";
-    }
-  } else {
-    *info = "cpu";
-  }
-  return std::make_unique<Engine>(model, o);
 }
 
 }  // namespace
 
-Context::Context(const Model& model, DeviceCache& device_cache, const qisa_context_params& params, int32_t threads)
+Context::Context(const Model& model, DeviceSlots& slots, const qisa_context_params& params, int32_t threads)
     : model_(model),
       params_(params),
       threads_(threads),
-      backend_(make_backend(model, device_cache, params, threads, &backend_info_)),
-      cache_(model.config.n_layer, params.max_sequences, model.config.n_ctx, model.config.n_embd, model.config.n_head,
-             backend_->uses_host_cache()),
+      chosen_(choose_backend(model, slots, params, backend_options(model, params, threads))),
+      backend_(chosen_.backend.get()),
+      tokens_(static_cast<size_t>(params.max_sequences)),
       logits_(static_cast<size_t>(params.max_batch) * model.config.vocab_size),
       argmax_(static_cast<size_t>(params.max_batch), 0),
       has_logits_(static_cast<size_t>(params.max_batch), 0),
@@ -66,6 +46,7 @@ Context::Context(const Model& model, DeviceCache& device_cache, const qisa_conte
   pending_.reserve(static_cast<size_t>(backend_->max_rows()));
   touched_.reserve(static_cast<size_t>(params.max_sequences));
   for (auto& w : window_) w.reserve(model.config.n_ctx);
+  for (auto& t : tokens_) t.reserve(model.config.n_ctx);
 }
 
 void Context::check_seq(int32_t seq) const {
@@ -90,8 +71,10 @@ size_t Context::window_after(size_t n_tokens) const {
 
 void Context::run_pending() {
   if (pending_.empty()) return;
-  if (output_ == Output::Logits || !backend_->forward_argmax(pending_, cache_, argmax_.data())) {
-    backend_->forward(pending_, cache_, logits_.data());
+  if (output_ == Output::Argmax && backend_->caps().device_argmax) {
+    backend_->forward(pending_, nullptr, argmax_.data());
+  } else {
+    backend_->forward(pending_, logits_.data(), nullptr);
     if (output_ == Output::Argmax) {
       const int32_t V = static_cast<int32_t>(model_.config.vocab_size);
       for (const Row& r : pending_) {
@@ -135,9 +118,9 @@ void Context::decode(std::span<const qisa_batch_entry> entries, Output output) {
       const int32_t s = entries[static_cast<size_t>(i)].seq_id;
       int64_t count = 0;
       for (int64_t j = 0; j < n; ++j) count += entries[static_cast<size_t>(j)].seq_id == s;
-      if (cache_.length(s) + count > c.n_ctx) {
+      if (static_cast<int64_t>(seq_tokens(s).size()) + count > c.n_ctx) {
         fail(QISA_ERR_CONTEXT_FULL, "sequence %d would hold %lld tokens, more than n_ctx %u (overflow policy: error)",
-             s, static_cast<long long>(cache_.length(s) + count), c.n_ctx);
+             s, static_cast<long long>(static_cast<int64_t>(seq_tokens(s).size()) + count), c.n_ctx);
       }
     }
   }
@@ -153,7 +136,7 @@ void Context::decode(std::span<const qisa_batch_entry> entries, Output output) {
       const qisa_batch_entry& e = entries[static_cast<size_t>(i)];
       const auto s = static_cast<size_t>(e.seq_id);
       if (touch_[s] == kUntouched) {
-        window_[s] = cache_.tokens(e.seq_id);
+        window_[s] = seq_tokens(e.seq_id);
         touch_[s] = kAppended;
         touched_.push_back(e.seq_id);
       }
@@ -179,14 +162,14 @@ void Context::decode(std::span<const qisa_batch_entry> entries, Output output) {
     for (const Row& r : pending_) has_pending_[static_cast<size_t>(r.seq)] = 0;
     pending_.clear();
     for (int32_t s : touched_) {
-      if (touch_[static_cast<size_t>(s)] == kSlid) cache_.tokens(s).clear();
+      if (touch_[static_cast<size_t>(s)] == kSlid) seq_tokens(s).clear();
       touch_[static_cast<size_t>(s)] = kUntouched;
     }
     touched_.clear();
     throw;
   }
   for (int32_t s : touched_) {
-    cache_.tokens(s) = window_[static_cast<size_t>(s)];
+    seq_tokens(s) = window_[static_cast<size_t>(s)];
     touch_[static_cast<size_t>(s)] = kUntouched;
   }
   touched_.clear();
@@ -217,21 +200,21 @@ int32_t Context::argmax(int32_t index) const {
 
 int32_t Context::length(int32_t seq) const {
   check_seq(seq);
-  return static_cast<int32_t>(cache_.tokens(seq).size());
+  return static_cast<int32_t>(seq_tokens(seq).size());
 }
 
 void Context::clear(int32_t seq) {
   if (seq == -1) {
-    for (int64_t s = 0; s < cache_.n_seq(); ++s) cache_.tokens(s).clear();
+    for (auto& t : tokens_) t.clear();
     return;
   }
   check_seq(seq);
-  cache_.tokens(seq).clear();
+  seq_tokens(seq).clear();
 }
 
 void Context::truncate(int32_t seq, int32_t n) {
   check_seq(seq);
-  auto& t = cache_.tokens(seq);
+  auto& t = seq_tokens(seq);
   if (n < 0 || static_cast<size_t>(n) > t.size()) {
     fail(QISA_ERR_OUT_OF_RANGE, "cannot truncate sequence %d of %zu tokens to %d", seq, t.size(), n);
   }
@@ -304,7 +287,7 @@ size_t Context::state_size(int32_t seq) const {
 
 void Context::save_state(int32_t seq, uint8_t* out) {
   const ModelConfig& c = model_.config;
-  const auto& tokens = cache_.tokens(seq);
+  const auto& tokens = seq_tokens(seq);
   const uint32_t head[8] = {kStateMagic, kStateVersion, c.n_layer,    c.n_embd,
                             c.n_head,    c.n_ctx,       c.vocab_size, static_cast<uint32_t>(tokens.size())};
   const uint64_t identity = model_.identity();
@@ -314,7 +297,7 @@ void Context::save_state(int32_t seq, uint8_t* out) {
   out += kStateHeader;
   if (!tokens.empty()) std::memcpy(out, tokens.data(), tokens.size() * 4);
   out += tokens.size() * 4;
-  backend_->save_kv(cache_, seq, static_cast<int64_t>(tokens.size()), out);
+  backend_->save_kv(seq, static_cast<int64_t>(tokens.size()), out);
   const uint64_t sum = state_checksum(start, state_size(seq));
   std::memcpy(start + kStateChecksumAt, &sum, 8);
 }
@@ -355,9 +338,9 @@ void Context::load_state(int32_t seq, const uint8_t* data, size_t size) {
   std::vector<int32_t> tokens(len);
   if (len > 0) std::memcpy(tokens.data(), p, len * 4);
   p += len * 4;
-  cache_.tokens(seq).clear();  // stays empty if the copy below fails half-way
-  backend_->load_kv(cache_, seq, static_cast<int64_t>(len), p);
-  cache_.tokens(seq) = std::move(tokens);
+  seq_tokens(seq).clear();  // stays empty if the copy below fails half-way
+  backend_->load_kv(seq, static_cast<int64_t>(len), p);
+  seq_tokens(seq) = std::move(tokens);
 }
 
 }  // namespace qisa

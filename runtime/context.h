@@ -10,18 +10,18 @@
 #include <memory>
 
 #include "backend.h"
-#include "device_cache.h"
-#include "kv_cache.h"
+#include "device_slots.h"
 #include "model.h"
 #include "qisa.h"
+#include "registry.h"
 
 namespace qisa {
 
 class Context {
  public:
-  // Runs on the CPU engine, or on CUDA as params.backend asks (AUTO: CUDA
-  // when a device is usable, else the CPU; backend_info() says which and why).
-  Context(const Model& model, DeviceCache& device_cache, const qisa_context_params& params, int32_t threads);
+  // Runs on the backend params ask for (registry.h; AUTO: the best usable,
+  // backend_info() says which and why).
+  Context(const Model& model, DeviceSlots& slots, const qisa_context_params& params, int32_t threads);
 
   // Output::Argmax brings back, for each entry that asks for logits, only
   // the index of its largest logit (argmax()); logits() is then unavailable.
@@ -52,8 +52,8 @@ class Context {
   const Model& model() const { return model_; }
   const qisa_context_params& params() const { return params_; }
   int32_t threads() const { return threads_; }
-  qisa_backend backend() const { return backend_->kind(); }
-  const std::string& backend_info() const { return backend_info_; }
+  qisa_backend backend() const { return chosen_.kind; }
+  const std::string& backend_info() const { return chosen_.info; }
   std::string backend_state() const { return backend_->state(); }
 
  private:
@@ -64,9 +64,11 @@ class Context {
   const Model& model_;
   qisa_context_params params_;
   int32_t threads_;
-  std::string backend_info_;
-  std::unique_ptr<Backend> backend_;
-  KvCache cache_;                    // after the backend: host arrays only where the backend uses them
+  ChosenBackend chosen_;
+  Backend* backend_;                          // chosen_.backend
+  std::vector<std::vector<int32_t>> tokens_;  // per sequence: the tokens whose keys/values are stored
+  std::vector<int32_t>& seq_tokens(int64_t s) { return tokens_[static_cast<size_t>(s)]; }
+  const std::vector<int32_t>& seq_tokens(int64_t s) const { return tokens_[static_cast<size_t>(s)]; }
   std::vector<float> logits_;        // [max_batch, vocab]
   std::vector<int32_t> argmax_;      // [max_batch]
   std::vector<uint8_t> has_logits_;  // per entry of the last decode

@@ -47,8 +47,8 @@ struct Tally {
 std::vector<const QuantumProjection*> layer_projections(const Layer& L) {
   std::vector<const QuantumProjection*> ps;
   for (const Head& h : L.heads) {
-    for (const auto* q : {&h.qq, &h.qk, &h.qv})
-      if (*q) ps.push_back(&**q);
+    for (Role r : kAllRoles)
+      if (h.qp(r)) ps.push_back(&*h.qp(r));
   }
   return ps;
 }
@@ -115,7 +115,8 @@ uint64_t context_memory_bytes(const Model& m, const qisa_context_params& p, int3
   uint64_t linears = 1;  // the LM head
   for (const Layer& layer : m.layers) {
     linears += 3;
-    for (const Head& h : layer.heads) linears += is_matrix(h.q.weight) + is_matrix(h.k.weight) + is_matrix(h.v.weight);
+    for (const Head& h : layer.heads)
+      for (Role r : kAllRoles) linears += is_matrix(h.lin(r).weight);
     t.raw(mul(H, 512));  // the layer's plans
   }
   if (!reference) t.primitives(linears);

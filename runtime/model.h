@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "attention_kind.h"
 #include "circuit.h"
 #include "qisa.h"
 
@@ -56,11 +57,16 @@ struct Linear {
   const TensorView* bias = nullptr;  // optional for q/k/v
 };
 
+// A head's q, k and v come from a linear map or a quantum projection, as
+// its kind's row of the attention-kind table says (attention_kind.h).
 struct Head {
   qisa_attention_kind kind = QISA_ATTENTION_CSA;
   float scale = 1.0f;
-  Linear q, k, v;                               // CSA: q, k, v; v3: q, k
-  std::optional<QuantumProjection> qq, qk, qv;  // v1, v2: all; v3: qv
+  std::array<Linear, kRoles> linear;                             // by Role, where Source::Linear
+  std::array<std::optional<QuantumProjection>, kRoles> quantum;  // by Role, where Source::Quantum
+
+  const Linear& lin(Role r) const { return linear[static_cast<size_t>(r)]; }
+  const std::optional<QuantumProjection>& qp(Role r) const { return quantum[static_cast<size_t>(r)]; }
 };
 
 struct Layer {

@@ -44,11 +44,9 @@ constexpr uint32_t kMaxLayers = 4096;
 constexpr uint32_t kMaxFF = 1u << 20;
 constexpr size_t kMaxRank = 4;
 
-static_assert(static_cast<int>(fb::DType::F32) == QISA_DTYPE_F32);
-static_assert(static_cast<int>(fb::DType::F16) == QISA_DTYPE_F16);
-static_assert(static_cast<int>(fb::DType::BF16) == QISA_DTYPE_BF16);
-static_assert(static_cast<int>(fb::DType::Q8_0) == QISA_DTYPE_Q8_0);
-static_assert(static_cast<int>(fb::AttentionKind::QisaV3) == QISA_ATTENTION_QISA_V3);
+// The schema's enums and the tables (core/) list the same values.
+static_assert(static_cast<int>(fb::DType::MAX) == kDtypeCount - 1);
+static_assert(static_cast<int>(fb::AttentionKind::MAX) == kAttentionKindCount - 1);
 
 std::string shape_str(const std::vector<uint64_t>& s) {
   std::string out = "[";
@@ -67,33 +65,10 @@ bool valid_utf8(std::string_view s, size_t* code_points) {
   return true;
 }
 
-// Per-dtype tolerances for stored unitaries: max |element error| and the
-// error allowed on a column's squared norm or a column pair's inner product.
-struct UnitaryTolerance {
-  double element, norm;
-};
-
-UnitaryTolerance tolerance_for(qisa_dtype t) {
-  switch (t) {
-    case QISA_DTYPE_F32: return {1e-4, 1e-3};
-    case QISA_DTYPE_F16: return {2e-3, 1e-2};
-    case QISA_DTYPE_BF16: return {1e-2, 5e-2};
-    case QISA_DTYPE_Q8_0: return {1.5e-2, 1e-1};
-  }
-  return {1e-4, 1e-3};
-}
-
+// The coarser of two stored types (the one whose stored unitaries may err
+// more), whose tolerance a pair of planes is checked with.
 qisa_dtype coarser(qisa_dtype a, qisa_dtype b) {
-  auto rank = [](qisa_dtype t) {
-    switch (t) {
-      case QISA_DTYPE_F32: return 0;
-      case QISA_DTYPE_F16: return 1;
-      case QISA_DTYPE_BF16: return 2;
-      case QISA_DTYPE_Q8_0: return 3;
-    }
-    return 0;
-  };
-  return rank(a) >= rank(b) ? a : b;
+  return dtype_traits(a).unitary_element_error >= dtype_traits(b).unitary_element_error ? a : b;
 }
 
 class Loader {
@@ -400,59 +375,38 @@ class Loader {
   }
 
   void read_head(const fb::Head& f, int l, int h, Head& out) {
-    const auto kind = static_cast<unsigned>(f.kind());
-    if (kind > QISA_ATTENTION_QISA_V3) {
-      fail(QISA_ERR_INVALID_MODEL, "layer %d head %d has attention kind %u, expected 0..3", l, h, kind);
+    const auto raw = static_cast<unsigned>(f.kind());
+    const AttentionKind* kind = find_attention_kind(static_cast<int>(raw));
+    if (!kind) {
+      fail(QISA_ERR_INVALID_MODEL, "layer %d head %d has attention kind %u, expected 0..%zu", l, h, raw,
+           attention_kinds().size() - 1);
     }
-    out.kind = static_cast<qisa_attention_kind>(kind);
-    const bool quantum_qk = out.kind == QISA_ATTENTION_QISA_V1 || out.kind == QISA_ATTENTION_QISA_V2;
-    const bool quantum_v = out.kind != QISA_ATTENTION_CSA;
-    auto presence = [&](const void* p, bool want, char role) {
-      if ((p != nullptr) != want) {
-        fail(QISA_ERR_INVALID_MODEL, "layer %d head %d (%s) %s a quantum projection for %c", l, h, kind_name(out.kind),
-             want ? "lacks" : "has", role);
-      }
-    };
-    presence(f.q(), quantum_qk, 'q');
-    presence(f.k(), quantum_qk, 'k');
-    presence(f.v(), quantum_v, 'v');
-    if (out.kind == QISA_ATTENTION_CSA) {
+    out.kind = kind->kind;
+    if (kind->score == Score::Dot) {
       if (!(std::isfinite(f.scale()) && f.scale() > 0.0f)) {
-        fail(QISA_ERR_INVALID_MODEL, "layer %d head %d CSA scale is %g, expected a finite value > 0", l, h, f.scale());
+        fail(QISA_ERR_INVALID_MODEL, "layer %d head %d %s scale is %g, expected a finite value > 0", l, h, kind->label,
+             f.scale());
       }
       out.scale = f.scale();
     }
-    if (quantum_qk) {
-      out.qq = projection(*f.q(), l, h, 'q');
-      out.qk = projection(*f.k(), l, h, 'k');
-    } else {
-      out.q = linear(l, h, 'q');
-      out.k = linear(l, h, 'k');
-    }
-    if (quantum_v) {
-      out.qv = projection(*f.v(), l, h, 'v');
-    } else {
-      out.v = linear(l, h, 'v');
-    }
-    // A projection is either linear or quantum, never both.
-    for (char role : {'q', 'k', 'v'}) {
-      const bool quantum = role == 'v' ? quantum_v : quantum_qk;
-      const std::string p = names::proj(l, h, role);
-      if (quantum) {
+    const fb::QuantumProjection* stored[] = {f.q(), f.k(), f.v()};
+    for (Role role : kAllRoles) {
+      const auto r = static_cast<size_t>(role);
+      const char letter = role_letter(role);
+      const bool quantum = kind->of(role) == Source::Quantum;
+      if ((stored[r] != nullptr) != quantum) {
+        fail(QISA_ERR_INVALID_MODEL, "layer %d head %d (%s) %s a quantum projection for %c", l, h, kind->label,
+             quantum ? "lacks" : "has", letter);
+      }
+      const std::string p = names::proj(l, h, letter);
+      if (quantum) {  // a projection is either linear or quantum, never both
+        out.quantum[r] = projection(*stored[r], l, h, letter);
         forbid(p + names::kWeight, "this projection is quantum-inspired");
         forbid(p + names::kBias, "this projection is quantum-inspired");
+      } else {
+        out.linear[r] = linear(l, h, letter);
       }
     }
-  }
-
-  static const char* kind_name(qisa_attention_kind k) {
-    switch (k) {
-      case QISA_ATTENTION_CSA: return "CSA";
-      case QISA_ATTENTION_QISA_V1: return "QISA v1";
-      case QISA_ATTENTION_QISA_V2: return "QISA v2";
-      case QISA_ATTENTION_QISA_V3: return "QISA v3";
-    }
-    return "?";
   }
 
   QuantumProjection projection(const fb::QuantumProjection& f, int l, int h, char role) {
@@ -523,7 +477,7 @@ class Loader {
   // (all of them when D <= 64). Memory O(64 D).
   void check_unitary(const QuantumProjection& q, const std::string& p) {
     const uint64_t D = uint64_t{1} << q.n_qubits;
-    const UnitaryTolerance tol = tolerance_for(coarser(q.unitary_re->dtype, q.unitary_im->dtype));
+    const DtypeTraits& tol = dtype_traits(coarser(q.unitary_re->dtype, q.unitary_im->dtype));
     std::vector<uint64_t> sample;
     const uint64_t ns = std::min<uint64_t>(D, 64);
     for (uint64_t i = 0; i < ns; ++i) sample.push_back(ns == D ? i : i * (D - 1) / (ns - 1));
@@ -544,16 +498,16 @@ class Loader {
       for (uint64_t s = 0; s < ns; ++s) cols[s * D + r] = cplx(re[sample[s]], im[sample[s]]);
     }
     for (uint64_t c = 0; c < D; ++c) {
-      if (std::fabs(norm[c] - 1.0) > tol.norm) {
+      if (std::fabs(norm[c] - 1.0) > tol.unitary_norm_error) {
         fail(QISA_ERR_NUMERIC, "unitary of '%s' is not unitary: column %llu has squared norm %.6g (tolerance %g)",
-             p.c_str(), static_cast<unsigned long long>(c), norm[c], tol.norm);
+             p.c_str(), static_cast<unsigned long long>(c), norm[c], tol.unitary_norm_error);
       }
     }
     if (!opt_.check_unitaries) return;
     for (uint64_t s = 0; s + 1 < ns; ++s) {
       cplx dot = 0.0;
       for (uint64_t r = 0; r < D; ++r) dot += std::conj(cols[s * D + r]) * cols[(s + 1) * D + r];
-      if (std::abs(dot) > tol.norm) {
+      if (std::abs(dot) > tol.unitary_norm_error) {
         fail(QISA_ERR_NUMERIC, "unitary of '%s' is not unitary: columns %llu and %llu have inner product %.6g",
              p.c_str(), static_cast<unsigned long long>(sample[s]), static_cast<unsigned long long>(sample[s + 1]),
              std::abs(dot));
@@ -565,10 +519,10 @@ class Loader {
       circuit_column(q.n_qubits, q.angles, sample[s], expect);
       double worst = 0.0;
       for (uint64_t r = 0; r < D; ++r) worst = std::max(worst, std::abs(expect[r] - cols[s * D + r]));
-      if (worst > tol.element) {
+      if (worst > tol.unitary_element_error) {
         fail(QISA_ERR_NUMERIC,
              "unitary of '%s' does not match its angles: max |dU| = %.3g in column %llu (tolerance %g)", p.c_str(),
-             worst, static_cast<unsigned long long>(sample[s]), tol.element);
+             worst, static_cast<unsigned long long>(sample[s]), tol.unitary_element_error);
       }
     }
   }
@@ -576,8 +530,8 @@ class Loader {
   // O'_k = U^dag P_k U, checked on one probe vector x: O'_k x vs U^dag P_k U x.
   void check_observables(const QuantumProjection& q, const std::string& p) {
     const uint64_t D = uint64_t{1} << q.n_qubits;
-    const UnitaryTolerance tol = tolerance_for(coarser(coarser(q.unitary_re->dtype, q.unitary_im->dtype),
-                                                       coarser(q.observables_re->dtype, q.observables_im->dtype)));
+    const DtypeTraits& tol = dtype_traits(coarser(coarser(q.unitary_re->dtype, q.unitary_im->dtype),
+                                                  coarser(q.observables_re->dtype, q.observables_im->dtype)));
     std::vector<double> x(D);
     double nx = 0.0;
     for (uint64_t i = 0; i < D; ++i) {
@@ -616,7 +570,7 @@ class Loader {
         }
         worst = std::max(worst, std::abs(acc - want[r]));
       }
-      if (worst > 4 * tol.element * std::sqrt(static_cast<double>(D)) + tol.element) {
+      if (worst > 4 * tol.unitary_element_error * std::sqrt(static_cast<double>(D)) + tol.unitary_element_error) {
         fail(QISA_ERR_NUMERIC, "observable %zu of '%s' does not equal U^dag P U: max error %.3g on a probe vector", k,
              p.c_str(), worst);
       }

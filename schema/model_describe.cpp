@@ -54,9 +54,8 @@ ModelDesc describe(const Model& m) {
       HeadDesc hd;
       hd.kind = static_cast<uint8_t>(h.kind);
       hd.scale = h.scale;
-      if (h.qq) hd.q = describe(*h.qq);
-      if (h.qk) hd.k = describe(*h.qk);
-      if (h.qv) hd.v = describe(*h.qv);
+      for (Role r : kAllRoles)
+        if (h.qp(r)) hd.quantum(r) = describe(*h.qp(r));
       heads.push_back(std::move(hd));
     }
     d.layers.push_back(std::move(heads));

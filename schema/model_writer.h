@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "attention_kind.h"
 #include "circuit.h"
 #include "qisa.h"
 
@@ -38,10 +39,15 @@ struct ProjectionDesc {
   bool has_observables = false;
 };
 
+// As the schema's Head table: a quantum projection per role where the
+// kind's row says Source::Quantum (attention_kind.h).
 struct HeadDesc {
   uint8_t kind = QISA_ATTENTION_CSA;  // a qisa_attention_kind
   float scale = 1.0f;
   std::optional<ProjectionDesc> q, k, v;
+
+  std::optional<ProjectionDesc>& quantum(Role r) { return r == Role::Q ? q : r == Role::K ? k : v; }
+  const std::optional<ProjectionDesc>& quantum(Role r) const { return r == Role::Q ? q : r == Role::K ? k : v; }
 };
 
 struct ConfigDesc {

@@ -124,23 +124,22 @@ ModelDesc make_synthetic_model(const SyntheticSpec& s) {
       head.kind = s.kind;
       const int li = static_cast<int>(l), hi = static_cast<int>(h);
       const std::vector<PauliString> paulis = draw_paulis(n, hs, rng.next());
-      if (s.kind == QISA_ATTENTION_CSA) {
-        head.scale = 1.0f / std::sqrt(static_cast<float>(s.n_embd));
-        for (char role : {'q', 'k', 'v'})
-          random(names::proj(li, hi, role) + names::kWeight, {hs, s.n_embd}, wscale, wd);
-      } else if (s.kind == QISA_ATTENTION_QISA_V3) {
-        for (char role : {'q', 'k'}) {
-          random(names::proj(li, hi, role) + names::kWeight, {hs, s.n_embd}, wscale, wd);
-          random(names::proj(li, hi, role) + names::kBias, {hs}, 0.1f, QISA_DTYPE_F32);
+      // By the kind's row: a random linear map (q and k with a bias where
+      // the score is the Gaussian kernel) or a quantum projection (q and k
+      // of v1 measure Z on qubit 0, h times; otherwise the head's strings).
+      const AttentionKind& kind = attention_kind(s.kind);
+      if (kind.score == Score::Dot) head.scale = 1.0f / std::sqrt(static_cast<float>(s.n_embd));
+      const std::vector<PauliString> z0(hs, PauliString{0, uint64_t{1} << (n - 1)});
+      for (Role r : kAllRoles) {
+        const std::string where = names::proj(li, hi, role_letter(r));
+        if (kind.of(r) == Source::Linear) {
+          random(where + names::kWeight, {hs, s.n_embd}, wscale, wd);
+          if (kind.score == Score::Gaussian) random(where + names::kBias, {hs}, 0.1f, QISA_DTYPE_F32);
+        } else {
+          const bool first_qubit = r != Role::V && kind.qk_strings == QkStrings::FirstQubitZ;
+          head.quantum(r) = projection(where, first_qubit ? z0 : paulis);
         }
-      } else {
-        // v1: q and k measure Z on qubit 0, h times; v2: the head's strings.
-        const std::vector<PauliString> z0(hs, PauliString{0, uint64_t{1} << (n - 1)});
-        const auto& qk = s.kind == QISA_ATTENTION_QISA_V1 ? z0 : paulis;
-        head.q = projection(names::proj(li, hi, 'q'), qk);
-        head.k = projection(names::proj(li, hi, 'k'), qk);
       }
-      if (s.kind != QISA_ATTENTION_CSA) head.v = projection(names::proj(li, hi, 'v'), paulis);
       d.layers[l].push_back(std::move(head));
     }
     random(p + names::kProjWeight, {s.n_embd, s.n_embd}, wscale, wd);

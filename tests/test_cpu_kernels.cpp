@@ -11,13 +11,13 @@
 #include <string>
 
 #include "api_model.h"
-#include "cpu_kernels.h"
+#include "backends/cpu/cpu_kernels.h"
+#include "backends/cpu/linear_op.h"
+#include "backends/cpu/matmul_dnnl.h"
+#include "backends/weights.h"
 #include "dtype.h"
-#include "linear_op.h"
-#include "matmul_dnnl.h"
 #include "model.h"
 #include "test_support.h"
-#include "weights.h"
 
 namespace qisa {
 namespace {
@@ -71,10 +71,7 @@ TEST(CpuKernels, Avx2IsUsedWhereTheCpuHasIt) {
 TEST(CpuKernels, LinearOfEveryDtypeMatchesADoubleSum) {
   for (const CpuKernels* k : kernel_sets()) {
     for (qisa_dtype t : {QISA_DTYPE_F32, QISA_DTYPE_F16, QISA_DTYPE_BF16, QISA_DTYPE_Q8_0}) {
-      const LinearKernel fn = t == QISA_DTYPE_F32    ? k->linear_f32
-                              : t == QISA_DTYPE_F16  ? k->linear_f16
-                              : t == QISA_DTYPE_BF16 ? k->linear_bf16
-                                                     : k->linear_q8;
+      const LinearKernel fn = k->linear[t];
       for (int64_t in : {1, 5, 8, 31, 32, 40, 100, 128}) {
         for (int64_t rows : {1, 3}) {
           const int64_t out = 9;
@@ -106,7 +103,7 @@ TEST(CpuKernels, LinearOfEveryDtypeMatchesADoubleSum) {
 TEST(CpuKernels, WidenGivesTheStoredValues) {
   for (const CpuKernels* k : kernel_sets()) {
     for (qisa_dtype t : {QISA_DTYPE_F16, QISA_DTYPE_BF16, QISA_DTYPE_Q8_0}) {
-      const WidenKernel widen = t == QISA_DTYPE_F16 ? k->widen_f16 : t == QISA_DTYPE_BF16 ? k->widen_bf16 : k->widen_q8;
+      const WidenKernel widen = k->widen[t];
       for (int64_t n : {1, 7, 8, 9, 31, 32, 33, 64, 100}) {
         const Stored s = store(t, random_values(static_cast<size_t>(n), static_cast<uint32_t>(n)), n, 1);
         std::vector<float> got(static_cast<size_t>(n), NAN);
@@ -177,12 +174,12 @@ TEST(LinearOp, QuantizedResultDoesNotDependOnTheRowCount) {
     const auto x = random_values(static_cast<size_t>(rows * in), 13);
     LinearScratch scratch;
     LinearOp op;
-    op.init(MatrixRef{t, s.bytes.data(), s.row_bytes}, nullptr, bias.data(), in, out, dnnl.get(), &scratch);
+    op.init(MatrixRef{t, s.bytes.data(), s.row_bytes}, bias.data(), in, out, 1, dnnl.get(), &scratch);
     EXPECT_EQ(scratch.weights.size(), static_cast<size_t>(in * out));
     std::vector<float> all(static_cast<size_t>(rows * out)), one(static_cast<size_t>(out));
-    op.run(QISA_ENGINE_FAST, x.data(), all.data(), rows);
+    op.run(x.data(), all.data(), rows);
     for (int64_t r = 0; r < rows; ++r) {
-      op.run(QISA_ENGINE_FAST, x.data() + r * in, one.data(), 1);
+      op.run(x.data() + r * in, one.data(), 1);
       for (int64_t o = 0; o < out; ++o)
         EXPECT_NEAR(one[o], all[r * out + o], 1e-5f) << dtype_name(t) << " row " << r << " col " << o;
     }

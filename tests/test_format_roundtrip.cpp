@@ -54,12 +54,10 @@ void expect_model_equal(const ModelDesc& d, const Model& m) {
       if (want.kind == QISA_ATTENTION_CSA) {
         EXPECT_EQ(got.scale, want.scale);
       }
-      ASSERT_EQ(got.qq.has_value(), want.q.has_value());
-      ASSERT_EQ(got.qk.has_value(), want.k.has_value());
-      ASSERT_EQ(got.qv.has_value(), want.v.has_value());
-      if (want.q) expect_projection_equal(*want.q, *got.qq);
-      if (want.k) expect_projection_equal(*want.k, *got.qk);
-      if (want.v) expect_projection_equal(*want.v, *got.qv);
+      for (Role r : kAllRoles) {
+        ASSERT_EQ(got.qp(r).has_value(), want.quantum(r).has_value()) << role_letter(r);
+        if (want.quantum(r)) expect_projection_equal(*want.quantum(r), *got.qp(r));
+      }
     }
   }
   for (const auto& [k, v] : d.metadata) {
@@ -141,7 +139,7 @@ TEST(RoundTrip, MixedDtypesPerTensor) {
   ASSERT_EQ(r.status, QISA_OK) << r.message;
   expect_model_equal(d, model_of(r.model.get()));
   const Model& m = model_of(r.model.get());
-  EXPECT_EQ(m.layers[0].heads[0].qv->unitary_re->dtype, QISA_DTYPE_Q8_0);
+  EXPECT_EQ(m.layers[0].heads[0].qp(Role::V)->unitary_re->dtype, QISA_DTYPE_Q8_0);
   EXPECT_EQ(m.tok_emb->dtype, QISA_DTYPE_F16);
 }
 

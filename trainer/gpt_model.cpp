@@ -14,66 +14,50 @@ int64_t ModelOptions::n_qubits() const {
 }
 
 qisa_attention_kind parse_attention(const std::string& s) {
-  if (s == "csa") return QISA_ATTENTION_CSA;
-  if (s == "qisa-v1") return QISA_ATTENTION_QISA_V1;
-  if (s == "qisa-v2") return QISA_ATTENTION_QISA_V2;
-  if (s == "qisa-v3") return QISA_ATTENTION_QISA_V3;
-  throw std::runtime_error("unknown attention '" + s + "' (csa, qisa-v1, qisa-v2, qisa-v3)");
+  if (const AttentionKind* k = find_attention_kind(s)) return k->kind;
+  throw std::runtime_error("unknown attention '" + s + "' (" + attention_kind_names() + ")");
 }
 
 const char* attention_name(qisa_attention_kind k) {
-  return qisa_attention_kind_string(k);
+  return attention_kind(k).name;
 }
 
 HeadImpl::HeadImpl(const ModelOptions& o, int64_t layer, int64_t head)
     : kind(o.attention), transpose_(o.reference_transpose), normalized_(!o.raw_encoding) {
+  const AttentionKind& kd = attention_kind(kind);
   const int64_t d = o.n_embd, h = o.head_size();
-  auto linear = [&](const char* name, bool bias) {
-    return register_module(name, torch::nn::Linear(torch::nn::LinearOptions(d, h).bias(bias)));
-  };
-  if (kind == QISA_ATTENTION_CSA) {
-    scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));  // the research code's n_embd^-1/2
-    q = linear("q", false);
-    k = linear("k", false);
-    v = linear("v", false);
-    return;
+  if (kd.score == Score::Dot) scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));  // n_embd^-1/2
+  std::vector<PauliString> paulis, z0;
+  if (kd.any_quantum()) {
+    n_qubits_ = o.n_qubits();
+    const uint64_t seed =
+        o.pauli_seed * 1000003ull + static_cast<uint64_t>(layer) * 1009ull + static_cast<uint64_t>(head);
+    paulis = writer::draw_paulis(static_cast<uint32_t>(n_qubits_), static_cast<uint32_t>(h), seed);
+    z0.assign(static_cast<size_t>(h), PauliString{0, uint64_t{1} << (n_qubits_ - 1)});  // <Z on qubit 0>
   }
-  n_qubits_ = o.n_qubits();
-  const uint64_t seed =
-      o.pauli_seed * 1000003ull + static_cast<uint64_t>(layer) * 1009ull + static_cast<uint64_t>(head);
-  const auto paulis = writer::draw_paulis(static_cast<uint32_t>(n_qubits_), static_cast<uint32_t>(h), seed);
-  if (kind == QISA_ATTENTION_QISA_V3) {
-    q = linear("q", true);
-    k = linear("k", true);
-  } else {
-    // v1: <Z on qubit 0>, h times; v2: the head's Pauli strings.
-    const std::vector<PauliString> z0(static_cast<size_t>(h), PauliString{0, uint64_t{1} << (n_qubits_ - 1)});
-    const auto& qk_paulis = kind == QISA_ATTENTION_QISA_V1 ? z0 : paulis;
-    qq = register_module("qq", QuantumProjection(n_qubits_, qk_paulis));
-    qk = register_module("qk", QuantumProjection(n_qubits_, qk_paulis));
+  for (Role r : kAllRoles) {
+    const std::string letter(1, role_letter(r));
+    if (kd.of(r) == Source::Linear) {  // with a bias where the score is the Gaussian kernel
+      linear(r) =
+          register_module(letter, torch::nn::Linear(torch::nn::LinearOptions(d, h).bias(kd.score == Score::Gaussian)));
+    } else {
+      const bool first_qubit = r != Role::V && kd.qk_strings == QkStrings::FirstQubitZ;
+      quantum(r) = register_module("q" + letter, QuantumProjection(n_qubits_, first_qubit ? z0 : paulis));
+    }
   }
-  qv = register_module("qv", QuantumProjection(n_qubits_, paulis));
 }
 
 torch::Tensor HeadImpl::forward(const torch::Tensor& x) {
   const int64_t B = x.size(0), T = x.size(1);
-  torch::Tensor qt, kt, vt, scores;
-  if (kind == QISA_ATTENTION_CSA) {
-    qt = q(x);
-    kt = k(x);
-    vt = v(x);
+  const AttentionKind& kd = attention_kind(kind);
+  torch::Tensor psi;
+  if (kd.any_quantum()) psi = encode_amplitudes(x, n_qubits_, normalized_).reshape({B * T, -1});
+  auto project = [&](Role r) { return kd.of(r) == Source::Linear ? linear(r)(x) : quantum(r)(psi).view({B, T, -1}); };
+  const torch::Tensor qt = project(Role::Q), kt = project(Role::K), vt = project(Role::V);
+  torch::Tensor scores;
+  if (kd.score == Score::Dot) {
     scores = torch::matmul(qt, kt.transpose(1, 2)) * scale;
-  } else {
-    const auto psi = encode_amplitudes(x, n_qubits_, normalized_).reshape({B * T, -1});
-    vt = qv(psi).view({B, T, -1});
-    if (kind == QISA_ATTENTION_QISA_V3) {
-      qt = q(x);
-      kt = k(x);
-    } else {
-      qt = qq(psi).view({B, T, -1});
-      kt = qk(psi).view({B, T, -1});
-    }
-    // exp(-|q_i - k_j|^2) with |q-k|^2 = |q|^2 + |k|^2 - 2 q.k
+  } else {  // exp(-|q_i - k_j|^2) with |q-k|^2 = |q|^2 + |k|^2 - 2 q.k
     const auto dist =
         qt.pow(2).sum(-1, true) + kt.pow(2).sum(-1, true).transpose(1, 2) - 2 * torch::matmul(qt, kt.transpose(1, 2));
     scores = torch::exp(-dist);

@@ -4,6 +4,8 @@
 
 #include <torch/torch.h>
 
+#include "attention_kind.h"
+
 #include <string>
 #include <vector>
 
@@ -29,7 +31,7 @@ struct ModelOptions {
   int64_t n_qubits() const;
 };
 
-// Parses "csa", "qisa-v1", "qisa-v2", "qisa-v3"; throws on anything else.
+// Parses a kind's name (attention_kind.h); throws on anything else.
 qisa_attention_kind parse_attention(const std::string& s);
 const char* attention_name(qisa_attention_kind k);
 
@@ -39,9 +41,13 @@ class HeadImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);  // [B, T, d] -> [B, T, h]
 
   qisa_attention_kind kind;
-  float scale = 1.0f;  // CSA
+  float scale = 1.0f;  // where the kind's score is Score::Dot
+  // Per role, as the kind's row says (attention_kind.h): registered as
+  // "q", "k", "v" (linear) or "qq", "qk", "qv" (quantum).
   torch::nn::Linear q{nullptr}, k{nullptr}, v{nullptr};
   QuantumProjection qq{nullptr}, qk{nullptr}, qv{nullptr};
+  torch::nn::Linear& linear(Role r) { return r == Role::Q ? q : r == Role::K ? k : v; }
+  QuantumProjection& quantum(Role r) { return r == Role::Q ? qq : r == Role::K ? qk : qv; }
 
  private:
   int64_t n_qubits_ = 0;

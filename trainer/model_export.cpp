@@ -88,17 +88,11 @@ writer::ModelDesc export_model(Gpt& model, const ExportOptions& o) {
         add(names::proj(l, h, role) + names::kWeight, lin->weight);
         if (lin->options.bias()) add(names::proj(l, h, role) + names::kBias, lin->bias);
       };
-      if (head->kind == QISA_ATTENTION_CSA || head->kind == QISA_ATTENTION_QISA_V3) {
-        linear('q', head->q);
-        linear('k', head->k);
-      } else {
-        hd.q = export_projection(head->qq, names::proj(l, h, 'q'), m.raw_encoding, o, d);
-        hd.k = export_projection(head->qk, names::proj(l, h, 'k'), m.raw_encoding, o, d);
-      }
-      if (head->kind == QISA_ATTENTION_CSA) {
-        linear('v', head->v);
-      } else {
-        hd.v = export_projection(head->qv, names::proj(l, h, 'v'), m.raw_encoding, o, d);
+      for (Role r : kAllRoles) {
+        if (attention_kind(head->kind).of(r) == Source::Linear)
+          linear(role_letter(r), head->linear(r));
+        else
+          hd.quantum(r) = export_projection(head->quantum(r), names::proj(l, h, role_letter(r)), m.raw_encoding, o, d);
       }
       d.layers[static_cast<size_t>(l)].push_back(std::move(hd));
     }
@@ -155,9 +149,8 @@ Gpt import_model(const qisa::Model& m) {
   for (const auto& layer : m.layers) {
     for (const auto& head : layer.heads) {
       if (head.kind != o.attention) throw std::runtime_error("the trainer models one attention kind per model");
-      for (const auto* q : {&head.qq, &head.qk, &head.qv}) {
-        if (*q) o.raw_encoding = (*q)->encoding == Encoding::Raw;
-      }
+      for (Role r : kAllRoles)
+        if (head.qp(r)) o.raw_encoding = head.qp(r)->encoding == Encoding::Raw;
     }
   }
   if (c.n_ff != 4 * c.n_embd) throw std::runtime_error("the trainer models n_ff = 4 n_embd only");
@@ -190,22 +183,14 @@ Gpt import_model(const qisa::Model& m) {
             lin->bias.zero_();
         }
       };
-      if (head->q) linear(head->q, src.q);
-      if (head->k) linear(head->k, src.k);
-      if (head->v) linear(head->v, src.v);
-      const std::pair<const char*, const std::optional<qisa::QuantumProjection>*> projs[] = {
-          {"qq", &src.qq}, {"qk", &src.qk}, {"qv", &src.qv}};
-      for (const auto& [name, from] : projs) {
-        if (!*from) continue;
-        QuantumProjection fresh((*from)->n_qubits, (*from)->paulis);
-        fresh->angles.copy_(torch::tensor((*from)->angles));
-        head->replace_module(name, fresh);
-        if (std::string(name) == "qq")
-          head->qq = fresh;
-        else if (std::string(name) == "qk")
-          head->qk = fresh;
-        else
-          head->qv = fresh;
+      for (Role r : kAllRoles) {
+        if (head->linear(r)) linear(head->linear(r), src.lin(r));
+        const std::optional<qisa::QuantumProjection>& from = src.qp(r);
+        if (!from) continue;
+        QuantumProjection fresh(from->n_qubits, from->paulis);
+        fresh->angles.copy_(torch::tensor(from->angles));
+        head->replace_module("q" + std::string(1, role_letter(r)), fresh);
+        head->quantum(r) = fresh;
       }
     }
   }

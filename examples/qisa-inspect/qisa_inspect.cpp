@@ -97,16 +97,16 @@ void print_text(const qisa::Model& m, const char* path, bool paulis) {
     for (size_t h = 0; h < m.layers[l].heads.size(); ++h) {
       const auto& head = m.layers[l].heads[h];
       std::printf("layer %zu head %zu: %s", l, h, qisa_attention_kind_string(head.kind));
-      if (head.kind == QISA_ATTENTION_CSA) std::printf(" scale %g", static_cast<double>(head.scale));
+      if (qisa::attention_kind(head.kind).score == qisa::Score::Dot)
+        std::printf(" scale %g", static_cast<double>(head.scale));
       std::printf("\n");
       if (!paulis) continue;
-      const std::pair<char, const std::optional<qisa::QuantumProjection>*> projs[] = {
-          {'q', &head.qq}, {'k', &head.qk}, {'v', &head.qv}};
-      for (const auto& [role, proj] : projs) {
-        if (!*proj) continue;
-        std::printf("  %c: %s encoding, paulis", role,
-                    (*proj)->encoding == qisa::Encoding::Normalized ? "normalized" : "raw");
-        for (const auto& p : (*proj)->paulis) std::printf(" %s", qisa::pauli_to_string((*proj)->n_qubits, p).c_str());
+      for (qisa::Role r : qisa::kAllRoles) {
+        const auto& proj = head.qp(r);
+        if (!proj) continue;
+        std::printf("  %c: %s encoding, paulis", qisa::role_letter(r),
+                    proj->encoding == qisa::Encoding::Normalized ? "normalized" : "raw");
+        for (const auto& p : proj->paulis) std::printf(" %s", qisa::pauli_to_string(proj->n_qubits, p).c_str());
         std::printf("\n");
       }
     }

@@ -1,8 +1,8 @@
-// The CUDA engine's own source (runtime/cuda/cuda_backend.cu), compiled as
+// The CUDA engine's own source (runtime/backends/cuda/cuda_backend.cu), compiled as
 // C++ on the emulation shim (QISA_CUDA_EMULATION, _FIBERS): with the rest of
 // the runtime it makes qisa_emulated, a libqisa whose "CUDA device" is the
 // CPU, so the GPU test suite runs on machines without a GPU.
-#include "cuda/cuda_backend.cu"
+#include "backends/cuda/cuda_backend.cu"
 
 namespace qisa {
 

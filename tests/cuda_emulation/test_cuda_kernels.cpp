@@ -10,10 +10,10 @@
 #include <random>
 #include <vector>
 
+#include "backends/cuda/cuda_kernels.cuh"
+#include "backends/ref/reference_ops.h"
 #include "circuit.h"
-#include "cuda/cuda_kernels.cuh"
 #include "dtype.h"
-#include "reference_ops.h"
 #include "sampler.h"
 #include "test_support.h"
 

@@ -9,7 +9,7 @@
 #include <random>
 
 #include "api_context.h"
-#include "cuda/cuda_backend.h"
+#include "backends/cuda/cuda_backend.h"
 #include "sampler.h"
 #include "synthetic_model.h"
 #include "test_support.h"

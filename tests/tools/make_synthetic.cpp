@@ -8,20 +8,14 @@
 #include <cstring>
 #include <string>
 
+#include "attention_kind.h"
+#include "dtype.h"
 #include "synthetic_model.h"
 
 static bool parse_dtype(const char* s, qisa_dtype* out) {
-  const struct {
-    const char* name;
-    qisa_dtype t;
-  } table[] = {{"f32", QISA_DTYPE_F32}, {"f16", QISA_DTYPE_F16}, {"bf16", QISA_DTYPE_BF16}, {"q8", QISA_DTYPE_Q8_0}};
-  for (const auto& e : table) {
-    if (!std::strcmp(s, e.name)) {
-      *out = e.t;
-      return true;
-    }
-  }
-  return false;
+  const auto t = qisa::dtype_from_name(s);
+  if (t) *out = *t;
+  return t.has_value();
 }
 
 int main(int argc, char** argv) {
@@ -39,18 +33,13 @@ int main(int argc, char** argv) {
     auto number = [&]() { return static_cast<uint32_t>(std::strtoul(value(), nullptr, 10)); };
     if (a == "--kind") {
       const std::string k = value();
-      if (k == "csa")
-        spec.kind = QISA_ATTENTION_CSA;
-      else if (k == "qisa-v1")
-        spec.kind = QISA_ATTENTION_QISA_V1;
-      else if (k == "qisa-v2")
-        spec.kind = QISA_ATTENTION_QISA_V2;
-      else if (k == "qisa-v3")
-        spec.kind = QISA_ATTENTION_QISA_V3;
-      else {
-        std::fprintf(stderr, "qisa-make-synthetic: unknown kind '%s'\n", k.c_str());
+      const qisa::AttentionKind* kind = qisa::find_attention_kind(k);
+      if (!kind) {
+        std::fprintf(stderr, "qisa-make-synthetic: unknown kind '%s' (%s)\n", k.c_str(),
+                     qisa::attention_kind_names().c_str());
         return 2;
       }
+      spec.kind = kind->kind;
     } else if (a == "--n-embd") {
       spec.n_embd = number();
     } else if (a == "--n-layer") {

@@ -1,0 +1,263 @@
+// The CPU backend: the forward pass's operations on oneDNN (large f32
+// products), this folder's kernels (few rows, stored types, Pauli sums) and
+// vectorized row operations, with rows of many sequences sharing one
+// product per weight and attention split over the context's threads.
+#include <omp.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "backends/host_kv.h"
+#include "backends/ref/reference_ops.h"
+#include "backends/weights.h"
+#include "dtype.h"
+#include "error.h"
+#include "fast_ops.h"
+#include "forward.h"
+#include "linear_op.h"
+#include "matmul_dnnl.h"
+#include "quantum_layer.h"
+#include "registry.h"
+
+namespace qisa {
+
+namespace {
+
+// Rows x width x window from which attention is split over threads.
+constexpr int64_t kParallelAttention = int64_t{1} << 16;
+
+class CpuBackend final : public Backend, public Ops {
+ public:
+  CpuBackend(const Model& model, const BackendOptions& o)
+      : model_(model),
+        options_(o),
+        weights_(model, false),
+        dnnl_(make_dnnl_context()),
+        kv_(model.config.n_layer, o.max_sequences, model.config.n_ctx, model.config.n_embd, model.config.n_head) {
+    const ModelConfig& c = model.config;
+    d_ = c.n_embd;
+    hs_ = c.head_size();
+    const auto R = static_cast<size_t>(o.max_rows);
+    for (Buf b : {Buf::X, Buf::U, Buf::Q, Buf::K, Buf::V, Buf::Att, Buf::Tmp}) buf(b).resize(R * d_);
+    buf(Buf::Hidden).resize(R * c.n_ff);
+    cols_.resize(R * d_);
+    scores_.resize(static_cast<size_t>(c.n_ctx) * static_cast<size_t>(std::max(1, o.threads)));
+    slots_.reserve(R);
+    for (const Linear* l : linears_by_id(model)) {
+      linears_.emplace_back();
+      if (!l->weight) continue;
+      const TensorView& w = *l->weight;
+      linears_.back().init(MatrixRef::of(w), weights_(l->bias), static_cast<int64_t>(w.shape[1]),
+                           static_cast<int64_t>(w.shape[0]), o.threads, dnnl_.get(), &scratch_);
+    }
+    for (const auto& [w, b] : norms_by_id(model)) norms_.push_back({weights_(w), weights_(b)});
+    // Quantum projections, per layer in one QuantumLayer, writing straight
+    // into their head's columns of Q, K, V.
+    for (const Layer& L : model.layers) {
+      quantum_.emplace_back();
+      std::vector<const QuantumProjection*> projections;
+      std::vector<float*> dest;
+      for (size_t h = 0; h < L.heads.size(); ++h) {
+        for (Role r : kAllRoles) {
+          if (!L.heads[h].qp(r)) continue;
+          projections.push_back(&*L.heads[h].qp(r));
+          dest.push_back(buf(role_buf(r)).data() + static_cast<int64_t>(h) * hs_);
+        }
+      }
+      if (projections.empty()) continue;
+      quantum_.back().layer = std::make_unique<QuantumLayer>(std::move(projections), d_, hs_, o.value_path, o.threads,
+                                                             dnnl_.get(), o.max_rows, &scratch_);
+      quantum_.back().dest = std::move(dest);
+    }
+  }
+
+  int64_t max_rows() const override { return options_.max_rows; }
+
+  void forward(std::span<const Row> rows, float* logits, int32_t* /*argmax: not declared*/) override {
+    if (static_cast<int64_t>(rows.size()) > options_.max_rows)
+      fail(QISA_ERR_INTERNAL, "cpu backend: %zu rows > %lld", rows.size(), static_cast<long long>(options_.max_rows));
+    // oneDNN's OpenMP runtime reads the calling thread's thread count.
+    omp_set_num_threads(options_.threads);
+    rows_ = rows;
+    logits_ = logits;
+    run_forward(model_, *this, static_cast<int64_t>(rows.size()));
+  }
+
+  void save_kv(int64_t seq, int64_t n, uint8_t* out) override { kv_.save(seq, n, out); }
+  void load_kv(int64_t seq, int64_t n, const uint8_t* in) override { kv_.load(seq, n, in); }
+
+  // ---- operations of the forward pass ----
+
+  void embed(Buf out) override {
+    float* x = buf(out).data();
+    float* p = cols_.data();
+    for (size_t r = 0; r < rows_.size(); ++r, x += d_) {
+      dequantize_row(model_.tok_emb->dtype, model_.tok_emb->row(static_cast<uint64_t>(rows_[r].token)), d_, x);
+      dequantize_row(model_.pos_emb->dtype, model_.pos_emb->row(static_cast<uint64_t>(rows_[r].pos)), d_, p);
+      for (int64_t i = 0; i < d_; ++i) x[i] += p[i];
+    }
+  }
+
+  void layernorm(Buf out, Buf in, int64_t norm, int64_t rows) override {
+    const Norm& n = norms_[static_cast<size_t>(norm)];
+    fast::layernorm(buf(out).data(), buf(in).data(), n.w, n.b, rows, d_, model_.config.ln_eps);
+  }
+
+  void linear(int64_t id, Buf in, Buf out, int64_t col, Act act, int64_t rows) override {
+    LinearOp& l = linears_[static_cast<size_t>(id)];
+    const int64_t width = this->width(out);
+    float* y = buf(out).data();
+    if (col == 0 && l.out == width) {
+      l.run(buf(in).data(), y, rows);
+    } else {  // into a head's columns
+      l.run(buf(in).data(), cols_.data(), rows);
+      for (int64_t r = 0; r < rows; ++r)
+        std::memcpy(y + r * width + col, cols_.data() + r * l.out, static_cast<size_t>(l.out) * sizeof(float));
+    }
+    if (act == Act::Relu) ref::relu(y, rows * width);
+    if (act == Act::Gelu) ref::gelu(y, rows * width);
+  }
+
+  void quantum(int64_t layer, Buf in) override {
+    Quantum& q = quantum_[static_cast<size_t>(layer)];
+    if (q.layer) q.layer->run(buf(in).data(), static_cast<int64_t>(rows_.size()), q.dest.data(), d_);
+  }
+
+  void kv_write(int64_t l, Buf kb, Buf vb) override {
+    const int64_t H = model_.config.n_head;
+    const float* k = buf(kb).data();
+    const float* v = buf(vb).data();
+    for (size_t r = 0; r < rows_.size(); ++r, k += d_, v += d_) {  // keys, values, |k|^2 per head
+      const Row& row = rows_[r];
+      std::memcpy(kv_.key(l, row.seq, row.pos), k, d_ * sizeof(float));
+      std::memcpy(kv_.value(l, row.seq, row.pos), v, d_ * sizeof(float));
+      float* kn = kv_.key_norm(l, row.seq, row.pos);
+      for (int64_t h = 0; h < H; ++h) {
+        float sum = 0.0f;
+        for (int64_t i = 0; i < hs_; ++i) sum += k[h * hs_ + i] * k[h * hs_ + i];
+        kn[h] = sum;
+      }
+    }
+  }
+
+  void attention(int64_t l, Buf qb, Buf outb) override {
+    const ModelConfig& c = model_.config;
+    const int64_t H = c.n_head, R = static_cast<int64_t>(rows_.size());
+    const Layer& L = model_.layers[static_cast<size_t>(l)];
+    const float* q = buf(qb).data();
+    float* out = buf(outb).data();
+    // Attention over positions 0..pos of each row's sequence; rows split
+    // over the threads when there is enough of it (batches, prefills), each
+    // thread with its own scores.
+    auto attend = [&](int64_t r, float* scores) {
+      const Row& row = rows_[static_cast<size_t>(r)];
+      for (int64_t h = 0; h < H; ++h) {
+        const Head& hd = L.heads[static_cast<size_t>(h)];
+        fast::attention_row(out + r * d_ + h * hs_, q + r * d_ + h * hs_, kv_.key(l, row.seq, 0) + h * hs_,
+                            kv_.key_norm(l, row.seq, 0) + h, kv_.value(l, row.seq, 0) + h * hs_, row.pos + 1, hs_, d_,
+                            d_, H, attention_kind(hd.kind).score == Score::Gaussian, hd.scale, scores);
+      }
+    };
+    const int threads = options_.threads;
+    if (threads > 1 && R >= 2 * threads && R * d_ * c.n_ctx >= kParallelAttention) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+      for (int64_t r = 0; r < R; ++r) attend(r, scores_.data() + static_cast<size_t>(omp_get_thread_num()) * c.n_ctx);
+    } else {
+      for (int64_t r = 0; r < R; ++r) attend(r, scores_.data());
+    }
+  }
+
+  void add(Buf outb, Buf ab, Buf bb) override {
+    float* out = buf(outb).data();
+    const float *a = buf(ab).data(), *b = buf(bb).data();
+    const int64_t n = static_cast<int64_t>(rows_.size()) * d_;
+    for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+  }
+
+  int64_t gather_logits(Buf outb, Buf inb) override {
+    slots_.clear();
+    float* out = buf(outb).data();
+    const float* in = buf(inb).data();
+    for (size_t r = 0; r < rows_.size(); ++r) {
+      if (rows_[r].logits_slot < 0) continue;
+      std::memcpy(out + static_cast<int64_t>(slots_.size()) * d_, in + static_cast<int64_t>(r) * d_,
+                  d_ * sizeof(float));
+      slots_.push_back(rows_[r].logits_slot);
+    }
+    return static_cast<int64_t>(slots_.size());
+  }
+
+  void lm_head(Buf inb, int64_t m) override {
+    LinearOp& head = linears_[static_cast<size_t>(WeightIds(model_.config).lm_head())];
+    const float* in = buf(inb).data();
+    const int64_t V = model_.config.vocab_size;
+    // Slots in order: one product straight into the caller's logits.
+    if (slots_.back() - slots_.front() == m - 1 && std::is_sorted(slots_.begin(), slots_.end())) {
+      head.run(in, logits_ + static_cast<int64_t>(slots_.front()) * V, m);
+      return;
+    }
+    for (int64_t i = 0; i < m; ++i) head.run(in + i * d_, logits_ + slots_[static_cast<size_t>(i)] * V, 1);
+  }
+
+  void stage(std::span<const Row> rows) override {
+    rows_ = rows;
+  }
+  void upload(Buf b, const float* host, int64_t rows) override {
+    std::memcpy(buf(b).data(), host, static_cast<size_t>(rows * width(b)) * sizeof(float));
+  }
+  void download(Buf b, float* host, int64_t rows) override {
+    std::memcpy(host, buf(b).data(), static_cast<size_t>(rows * width(b)) * sizeof(float));
+  }
+
+ private:
+  int64_t width(Buf b) const {
+    return b == Buf::Hidden ? model_.config.n_ff : d_;
+  }
+  struct Norm {
+    const float *w, *b;
+  };
+  struct Quantum {
+    std::unique_ptr<QuantumLayer> layer;  // null when no head of the layer is quantum-inspired
+    std::vector<float*> dest;             // per projection: its first output column
+  };
+  static Buf role_buf(Role r) {
+    return r == Role::Q ? Buf::Q : r == Role::K ? Buf::K : Buf::V;
+  }
+  std::vector<float>& buf(Buf b) {
+    return bufs_[static_cast<size_t>(b)];
+  }
+
+  const Model& model_;
+  BackendOptions options_;
+  F32Weights weights_;  // vectors as f32; matrices stay as stored
+  DnnlContextPtr dnnl_;
+  LinearScratch scratch_;
+  std::vector<LinearOp> linears_;  // by WeightIds
+  std::vector<Norm> norms_;        // by WeightIds
+  std::vector<Quantum> quantum_;   // per layer
+  HostKv kv_;
+  int64_t d_ = 0, hs_ = 0;
+  std::array<std::vector<float>, kBufs> bufs_;
+  std::vector<float> cols_, scores_;
+  std::vector<int32_t> slots_;
+  std::span<const Row> rows_;  // of the running pass
+  float* logits_ = nullptr;
+};
+
+}  // namespace
+
+extern const BackendEntry kCpuBackend = {
+    "cpu",
+    QISA_BACKEND_CPU,
+    QISA_ENGINE_FAST,
+    0,
+    [](std::string*) { return true; },
+    [](const Model& m, DeviceSlots&, const BackendOptions& o, std::string*) -> std::unique_ptr<Backend> {
+      return std::make_unique<CpuBackend>(m, o);
+    },
+};
+
+}  // namespace qisa

@@ -1,0 +1,51 @@
+// Inner loops of the fast CPU engine that oneDNN does not cover: products
+// with few rows straight from f32, f16, bf16 or Q8_0 weights (no f32 copy
+// of the weight; activations stay f32, so a result does not depend on how
+// many rows shared the call), and the Pauli products conj(phi[j ^ x]) phi[j]. Two implementations: portable C++
+// (cpu_kernels_generic.cpp) and AVX2/FMA/F16C (cpu_kernels_avx2.cpp),
+// chosen once by CPU feature; both are tested against reference_ops.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "dtype_blocks.h"
+
+namespace qisa {
+
+// y[r * ldy + o] = (bias ? bias[o] : 0) + x[r * ldx + :in] . W[o], for
+// r < rows, o < out; row o of W starts at w + o * w_stride bytes.
+using LinearKernel = void (*)(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride,
+                              const float* bias, int64_t rows, int64_t in, int64_t out);
+// p[j] = Re(conj(phi[j ^ x]) phi[j]) (or Im when `imaginary`), phi = re + i im,
+// for j < D (D a power of two).
+using PauliProductKernel = void (*)(float* p, const float* re, const float* im, uint64_t x, bool imaginary, int64_t D);
+// Sum of a[i] * b[i].
+using DotKernel = float (*)(const float* a, const float* b, int64_t n);
+// Sum over j < D of (-1)^popcount(j & z) p[j]: a Pauli string's Z signs
+// applied on the fly (no stored +-1 matrix to stream through).
+using SignedSumKernel = float (*)(const float* p, uint64_t z, int64_t D);
+
+// out[:n] = the first n values of a stored row, as f32 (the values of
+// dequantize_row()): the expansion before a many-row product.
+using WidenKernel = void (*)(const uint8_t* row, int64_t n, float* out);
+
+// One kernel set. The per-type kernels are indexed by qisa_dtype: a new
+// stored type is one more entry in each (both sets).
+struct CpuKernels {
+  const char* name;
+  LinearKernel linear[kDtypeCount];
+  WidenKernel widen[kDtypeCount];  // f32: a copy
+  PauliProductKernel pauli_products;
+  DotKernel dot;
+  SignedSumKernel signed_sum;
+};
+
+// The best implementation this CPU runs (QISA_CPU_KERNELS=generic in the
+// environment forces the portable one).
+const CpuKernels& cpu_kernels();
+const CpuKernels& generic_cpu_kernels();
+// nullptr when the CPU lacks AVX2, FMA or F16C.
+const CpuKernels* avx2_cpu_kernels();
+
+}  // namespace qisa

@@ -1,0 +1,249 @@
+// AVX2 + FMA + F16C kernels. This file alone is compiled with those
+// instructions enabled (runtime/CMakeLists.txt) and is only entered after
+// the CPU reported them, so it stays free of inline library code that the
+// rest of the library could end up sharing.
+#include <cpuid.h>
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "cpu_kernels.h"
+#include "dtype_blocks.h"
+
+namespace qisa {
+
+namespace {
+
+constexpr size_t kBlock = kQ8Block, kBlockBytes = kQ8BlockBytes;
+
+inline float hsum(__m256 v) {
+  const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 t = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
+}
+
+// Weight loaders: 8 values from element i of a row.
+struct F32 {
+  static __m256 load(const uint8_t* w, int64_t i) { return _mm256_loadu_ps(reinterpret_cast<const float*>(w) + i); }
+  static float one(const uint8_t* w, int64_t i) {
+    float f;
+    std::memcpy(&f, w + 4 * i, 4);
+    return f;
+  }
+};
+struct F16 {
+  static __m256 load(const uint8_t* w, int64_t i) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2 * i)));
+  }
+  static float one(const uint8_t* w, int64_t i) {
+    uint16_t h;
+    std::memcpy(&h, w + 2 * i, 2);
+    return _cvtsh_ss(h);
+  }
+};
+struct BF16 {
+  static __m256 load(const uint8_t* w, int64_t i) {
+    const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2 * i)));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
+  }
+  static float one(const uint8_t* w, int64_t i) {
+    uint16_t h;
+    std::memcpy(&h, w + 2 * i, 2);
+    const uint32_t u = static_cast<uint32_t>(h) << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  }
+};
+
+template <class W>
+float dot(const float* x, const uint8_t* w, int64_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), W::load(w, i), a0);
+    a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), W::load(w, i + 8), a1);
+    a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), W::load(w, i + 16), a2);
+    a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), W::load(w, i + 24), a3);
+  }
+  for (; i + 8 <= n; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), W::load(w, i), a0);
+  float s = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+  for (; i < n; ++i) s += x[i] * W::one(w, i);
+  return s;
+}
+
+template <class W>
+void linear(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride, const float* bias,
+            int64_t rows, int64_t in, int64_t out) {
+  for (int64_t o = 0; o < out; ++o) {  // weight row outermost: read once for all rows
+    const uint8_t* wo = w + static_cast<size_t>(o) * w_stride;
+    const float b = bias ? bias[o] : 0.0f;
+    for (int64_t r = 0; r < rows; ++r) y[r * ldy + o] = b + dot<W>(x + r * ldx, wo, in);
+  }
+}
+
+inline float scale_of(const uint8_t* block) {
+  uint16_t h;
+  std::memcpy(&h, block, 2);
+  return _cvtsh_ss(h);
+}
+
+// 8 int8 values as f32.
+inline __m256 widen(const uint8_t* q) {
+  return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(q))));
+}
+
+// Q8_0 rows: per 32-block, scale * (x . q) with q widened to f32.
+float dot_q8(const float* x, const uint8_t* w, int64_t n) {
+  __m256 acc = _mm256_setzero_ps();
+  int64_t b0 = 0;
+  for (; b0 + static_cast<int64_t>(kBlock) <= n; b0 += kBlock, w += kBlockBytes) {
+    const uint8_t* q = w + 2;
+    __m256 t = _mm256_mul_ps(_mm256_loadu_ps(x + b0), widen(q));
+    t = _mm256_fmadd_ps(_mm256_loadu_ps(x + b0 + 8), widen(q + 8), t);
+    t = _mm256_fmadd_ps(_mm256_loadu_ps(x + b0 + 16), widen(q + 16), t);
+    t = _mm256_fmadd_ps(_mm256_loadu_ps(x + b0 + 24), widen(q + 24), t);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(scale_of(w)), t, acc);
+  }
+  float s = hsum(acc);
+  if (b0 < n) {  // the last, partial block
+    float t = 0.0f;
+    for (int64_t i = 0; b0 + i < n; ++i) t += x[b0 + i] * static_cast<float>(static_cast<int8_t>(w[2 + i]));
+    s += scale_of(w) * t;
+  }
+  return s;
+}
+
+void linear_q8(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride, const float* bias,
+               int64_t rows, int64_t in, int64_t out) {
+  for (int64_t o = 0; o < out; ++o) {
+    const uint8_t* wo = w + static_cast<size_t>(o) * w_stride;
+    const float b = bias ? bias[o] : 0.0f;
+    for (int64_t r = 0; r < rows; ++r) y[r * ldy + o] = b + dot_q8(x + r * ldx, wo, in);
+  }
+}
+
+// Blocks of 8: index j0 + l reads (j0 ^ (x & ~7)) + (l ^ (x & 7)), one
+// contiguous load and a lane permutation.
+void pauli_products(float* p, const float* re, const float* im, uint64_t x, bool imaginary, int64_t D) {
+  const auto xm = static_cast<int64_t>(x);
+  if (D < 8) {
+    for (int64_t j = 0; j < D; ++j)
+      p[j] = imaginary ? re[j ^ xm] * im[j] - im[j ^ xm] * re[j] : re[j ^ xm] * re[j] + im[j ^ xm] * im[j];
+    return;
+  }
+  const int lo = static_cast<int>(xm & 7);
+  const __m256i perm = _mm256_xor_si256(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(lo));
+  const int64_t hi = xm & ~int64_t{7};
+  for (int64_t j0 = 0; j0 < D; j0 += 8) {
+    const int64_t s = j0 ^ hi;
+    const __m256 are = _mm256_permutevar8x32_ps(_mm256_loadu_ps(re + s), perm);
+    const __m256 aim = _mm256_permutevar8x32_ps(_mm256_loadu_ps(im + s), perm);
+    const __m256 bre = _mm256_loadu_ps(re + j0), bim = _mm256_loadu_ps(im + j0);
+    const __m256 v = imaginary ? _mm256_fmsub_ps(are, bim, _mm256_mul_ps(aim, bre))
+                               : _mm256_fmadd_ps(are, bre, _mm256_mul_ps(aim, bim));
+    _mm256_storeu_ps(p + j0, v);
+  }
+}
+
+// Sign bits of lane l for the low three bits m of a Z mask: parity(l & m).
+struct LaneSigns {
+  alignas(32) uint32_t mask[8][8];
+};
+constexpr LaneSigns make_lane_signs() {
+  LaneSigns t{};
+  for (uint32_t m = 0; m < 8; ++m)
+    for (uint32_t l = 0; l < 8; ++l) t.mask[m][l] = (__builtin_popcount(l & m) & 1) ? 0x80000000u : 0u;
+  return t;
+}
+constexpr LaneSigns kLaneSigns = make_lane_signs();
+
+// Blocks of 8: the sign of lane l is parity(l & z & 7) (fixed per string),
+// times parity(j0 & z) for the block; applied by flipping sign bits.
+float signed_sum(const float* p, uint64_t z, int64_t D) {
+  if (D < 8) {
+    float s = 0.0f;
+    for (int64_t j = 0; j < D; ++j) s += (__builtin_popcountll(static_cast<uint64_t>(j) & z) & 1) ? -p[j] : p[j];
+    return s;
+  }
+  const __m256 lane_sign =
+      _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(kLaneSigns.mask[z & 7])));
+  const __m256 flip = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(0x80000000u)));
+  const __m256 zero = _mm256_setzero_ps();
+  __m256 a0 = zero, a1 = zero;
+  int64_t j0 = 0;
+  for (; j0 + 16 <= D; j0 += 16) {
+    const __m256 s0 =
+        (__builtin_popcountll(static_cast<uint64_t>(j0) & z) & 1) ? _mm256_xor_ps(lane_sign, flip) : lane_sign;
+    const __m256 s1 =
+        (__builtin_popcountll(static_cast<uint64_t>(j0 + 8) & z) & 1) ? _mm256_xor_ps(lane_sign, flip) : lane_sign;
+    a0 = _mm256_add_ps(a0, _mm256_xor_ps(_mm256_loadu_ps(p + j0), s0));
+    a1 = _mm256_add_ps(a1, _mm256_xor_ps(_mm256_loadu_ps(p + j0 + 8), s1));
+  }
+  for (; j0 < D; j0 += 8) {
+    const __m256 s0 =
+        (__builtin_popcountll(static_cast<uint64_t>(j0) & z) & 1) ? _mm256_xor_ps(lane_sign, flip) : lane_sign;
+    a0 = _mm256_add_ps(a0, _mm256_xor_ps(_mm256_loadu_ps(p + j0), s0));
+  }
+  return hsum(_mm256_add_ps(a0, a1));
+}
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+  return dot<F32>(a, reinterpret_cast<const uint8_t*>(b), n);
+}
+
+template <class W>
+void widen(const uint8_t* row, int64_t n, float* out) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, W::load(row, i));
+  for (; i < n; ++i) out[i] = W::one(row, i);
+}
+
+void widen_q8(const uint8_t* row, int64_t n, float* out) {
+  for (int64_t b0 = 0; b0 < n; b0 += kBlock, row += kBlockBytes) {
+    const float d = F16::one(row, 0);
+    if (n - b0 >= static_cast<int64_t>(kBlock)) {
+      const __m256 vd = _mm256_set1_ps(d);
+      for (int k = 0; k < 4; ++k) {
+        const __m256i q = _mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(row + 2 + 8 * k)));
+        _mm256_storeu_ps(out + b0 + 8 * k, _mm256_mul_ps(vd, _mm256_cvtepi32_ps(q)));
+      }
+    } else {
+      for (int64_t i = 0; b0 + i < n; ++i) out[b0 + i] = d * static_cast<float>(static_cast<int8_t>(row[2 + i]));
+    }
+  }
+}
+
+// Entries by qisa_dtype: f32, f16, bf16, q8_0.
+constexpr CpuKernels kAvx2{"avx2",
+                           {linear<F32>, linear<F16>, linear<BF16>, linear_q8},
+                           {widen<F32>, widen<F16>, widen<BF16>, widen_q8},
+                           pauli_products,
+                           dot_f32,
+                           signed_sum};
+
+}  // namespace
+
+namespace {
+
+// AVX2, FMA and F16C from CPUID, and the OS saving the AVX registers
+// (XGETBV). Read directly: clang's __builtin_cpu_supports knows no "f16c".
+bool cpu_has_avx2_fma_f16c() {
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+  const bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28), f16c = c & (1u << 29);
+  if (!(fma && osxsave && avx && f16c)) return false;
+  unsigned xcr0_lo = 0, xcr0_hi = 0;
+  __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  if ((xcr0_lo & 0x6u) != 0x6u) return false;  // XMM and YMM state enabled
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  return b & (1u << 5);  // AVX2
+}
+
+}  // namespace
+
+const CpuKernels* avx2_cpu_kernels() {
+  return cpu_has_avx2_fma_f16c() ? &kAvx2 : nullptr;
+}
+
+}  // namespace qisa

@@ -1,0 +1,134 @@
+// Portable kernels: plain loops with independent partial sums so the
+// compiler can vectorize them for the baseline ISA.
+#include <algorithm>
+#include <bit>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+
+#include "cpu_kernels.h"
+#include "dtype.h"
+
+namespace qisa {
+
+namespace {
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int k = 0; k < 8; ++k) acc[k] += a[i + k] * b[i + k];
+  }
+  float s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// One weight row converted to f32 in a stack block at a time.
+template <float (*Load)(const uint8_t*, size_t)>
+float dot_converted(const float* x, const uint8_t* w, int64_t n) {
+  float block[64];
+  float s = 0.0f;
+  for (int64_t i0 = 0; i0 < n; i0 += 64) {
+    const int64_t m = std::min<int64_t>(64, n - i0);
+    for (int64_t i = 0; i < m; ++i) block[i] = Load(w, static_cast<size_t>(i0 + i));
+    s += dot_f32(x + i0, block, m);
+  }
+  return s;
+}
+
+float load_f16(const uint8_t* w, size_t i) {
+  uint16_t h;
+  std::memcpy(&h, w + 2 * i, 2);
+  return f16_to_f32(h);
+}
+float load_bf16(const uint8_t* w, size_t i) {
+  uint16_t h;
+  std::memcpy(&h, w + 2 * i, 2);
+  return bf16_to_f32(h);
+}
+
+template <float (*Dot)(const float*, const uint8_t*, int64_t)>
+void linear_rows(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride,
+                 const float* bias, int64_t rows, int64_t in, int64_t out) {
+  for (int64_t o = 0; o < out; ++o) {  // weight row outermost: read once for all rows
+    const uint8_t* wo = w + static_cast<size_t>(o) * w_stride;
+    for (int64_t r = 0; r < rows; ++r) y[r * ldy + o] = (bias ? bias[o] : 0.0f) + Dot(x + r * ldx, wo, in);
+  }
+}
+
+float dot_f32_bytes(const float* x, const uint8_t* w, int64_t n) {
+  return dot_f32(x, reinterpret_cast<const float*>(w), n);
+}
+
+float scale_of(const uint8_t* block) {
+  uint16_t h;
+  std::memcpy(&h, block, 2);
+  return f16_to_f32(h);
+}
+
+// Q8_0 rows: per 32-block, scale * (x . q).
+float dot_q8(const float* x, const uint8_t* w, int64_t n) {
+  float s = 0.0f;
+  for (int64_t b0 = 0; b0 < n; b0 += static_cast<int64_t>(kQ8Block), w += kQ8BlockBytes) {
+    const int64_t m = std::min<int64_t>(static_cast<int64_t>(kQ8Block), n - b0);
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int64_t i = 0; i < m; ++i) acc[i & 7] += x[b0 + i] * static_cast<float>(static_cast<int8_t>(w[2 + i]));
+    s += scale_of(w) * (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])));
+  }
+  return s;
+}
+
+void pauli_products(float* p, const float* re, const float* im, uint64_t x, bool imaginary, int64_t D) {
+  const auto xm = static_cast<int64_t>(x);
+  if (imaginary) {
+    for (int64_t j = 0; j < D; ++j) p[j] = re[j ^ xm] * im[j] - im[j ^ xm] * re[j];
+  } else {
+    for (int64_t j = 0; j < D; ++j) p[j] = re[j ^ xm] * re[j] + im[j ^ xm] * im[j];
+  }
+}
+
+float signed_sum(const float* p, uint64_t z, int64_t D) {
+  float acc[2] = {0.0f, 0.0f};  // by sign, so each is a plain sum
+  for (int64_t j = 0; j < D; ++j) acc[std::popcount(static_cast<uint64_t>(j) & z) & 1] += p[j];
+  return acc[0] - acc[1];
+}
+
+template <qisa_dtype T>
+void widen(const uint8_t* row, int64_t n, float* out) {
+  dequantize_row(T, row, static_cast<size_t>(n), out);
+}
+
+// Entries by qisa_dtype: f32, f16, bf16, q8_0.
+constexpr CpuKernels kGeneric{
+    "generic",
+    {linear_rows<dot_f32_bytes>, linear_rows<dot_converted<load_f16>>, linear_rows<dot_converted<load_bf16>>,
+     linear_rows<dot_q8>},
+    {widen<QISA_DTYPE_F32>, widen<QISA_DTYPE_F16>, widen<QISA_DTYPE_BF16>, widen<QISA_DTYPE_Q8_0>},
+    pauli_products,
+    dot_f32,
+    signed_sum};
+
+}  // namespace
+
+#ifdef QISA_NO_AVX2_KERNELS
+const CpuKernels* avx2_cpu_kernels() {
+  return nullptr;
+}
+#endif
+
+const CpuKernels& generic_cpu_kernels() {
+  return kGeneric;
+}
+
+const CpuKernels& cpu_kernels() {
+  static const CpuKernels* const chosen = [] {
+    const char* force = std::getenv("QISA_CPU_KERNELS");
+    if (force && std::string_view(force) == "generic") return &kGeneric;
+    const CpuKernels* fast = avx2_cpu_kernels();
+    return fast ? fast : &kGeneric;
+  }();
+  return *chosen;
+}
+
+}  // namespace qisa

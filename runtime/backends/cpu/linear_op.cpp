@@ -1,0 +1,84 @@
+
+
+#include "linear_op.h"
+
+#include <omp.h>
+
+#include <algorithm>
+
+#include "cpu_kernels.h"
+#include "dtype.h"
+#include "error.h"
+
+namespace qisa {
+
+// Below this many multiply-adds a oneDNN call costs more than it saves
+// (measured: a 16x64 decode-step product takes ~4 us through oneDNN, well
+// under 1 us as a plain loop).
+constexpr int64_t kDnnlMinMacs = int64_t{1} << 15;
+// ... nor below this many rows (measured: the AVX2 loop beats its GEMV for
+// one decode row, e.g. 74 vs 89 us per n_embd-128 CSA step).
+constexpr int64_t kDnnlMinRows = 4;
+// From this many rows a non-f32 weight is expanded into the scratch and
+// multiplied by oneDNN: the expansion is then a small part of the work.
+constexpr int64_t kDequantMinRows = 16;
+// Own kernels split the output columns over threads from this much work.
+constexpr int64_t kParallelMinMacs = int64_t{1} << 16;
+
+void LinearOp::init(MatrixRef weight, const float* bias, int64_t in_dim, int64_t out_dim, int max_threads,
+                    DnnlContext* ctx, LinearScratch* s) {
+  w = weight;
+  b = bias;
+  in = in_dim;
+  out = out_dim;
+  threads = std::max(1, max_threads);
+  scratch = s;
+  if (w.dtype == QISA_DTYPE_F32) {
+    dnnl = std::make_unique<DnnlLinear>(*ctx, reinterpret_cast<const float*>(w.data), b, in, out,
+                                        static_cast<int64_t>(w.row_bytes / sizeof(float)));
+    return;
+  }
+  if (!scratch) fail(QISA_ERR_INTERNAL, "linear: a quantized weight needs scratch");
+  const auto n = static_cast<size_t>(in * out);
+  if (scratch->weights.size() < n) scratch->weights.resize(n);
+  // The weight handle is re-pointed at the scratch on every call.
+  dnnl = std::make_unique<DnnlLinear>(*ctx, nullptr, b, in, out);
+}
+
+void LinearOp::run(const float* x, float* y, int64_t rows) {
+  const int64_t macs = rows * in * out;
+  if (w.dtype == QISA_DTYPE_F32 && macs >= kDnnlMinMacs && rows >= kDnnlMinRows) {
+    dnnl->run(x, y, rows);
+    return;
+  }
+  const CpuKernels& k = cpu_kernels();
+  if (w.dtype != QISA_DTYPE_F32 && rows >= kDequantMinRows) {
+    float* dense = scratch->weights.data();
+    const WidenKernel widen = k.widen[w.dtype];
+    // The expansion is memory-bound and as large as the weight: split over
+    // the context's threads like the product that follows.
+    const int wt = in * out >= kParallelMinMacs ? threads : 1;
+#pragma omp parallel for schedule(static) num_threads(wt) if (wt > 1)
+    for (int64_t o = 0; o < out; ++o) widen(w.data + static_cast<size_t>(o) * w.row_bytes, in, dense + o * in);
+    dnnl->run(x, y, rows, dense);
+    return;
+  }
+  const int nt = macs >= kParallelMinMacs ? threads : 1;
+  auto columns = [&](int64_t o0, int64_t n) {
+    const uint8_t* wc = w.data + static_cast<size_t>(o0) * w.row_bytes;
+    const float* bc = b ? b + o0 : nullptr;
+    const LinearKernel fn = k.linear[w.dtype];
+    fn(y + o0, out, x, in, wc, w.row_bytes, bc, rows, in, n);
+  };
+  if (nt <= 1) {  // no OpenMP region at all: its fixed cost dominates small products
+    columns(0, out);
+    return;
+  }
+  // Chunks of whole 8-column groups, one per thread.
+  const int64_t chunk = std::max<int64_t>(8, (out / nt + 7) / 8 * 8);
+  const int64_t chunks = (out + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) num_threads(nt)
+  for (int64_t c = 0; c < chunks; ++c) columns(c * chunk, std::min(chunk, out - c * chunk));
+}
+
+}  // namespace qisa

@@ -1,0 +1,49 @@
+// y = x W^T + b for one weight, on the weight as stored (any stored type):
+// oneDNN on f32 weights for large products and the CPU kernels
+// (cpu_kernels.h) on few rows of any type; many rows of a non-f32 weight are
+// widened into a scratch shared by the backend's operations and run through
+// oneDNN.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "matmul_dnnl.h"
+#include "model.h"
+#include "qisa.h"
+
+namespace qisa {
+
+// A row-major [out, in] matrix as stored; a row may be longer than `in`
+// (only its first `in` values are used).
+struct MatrixRef {
+  qisa_dtype dtype = QISA_DTYPE_F32;
+  const uint8_t* data = nullptr;
+  size_t row_bytes = 0;
+
+  static MatrixRef of(const float* w, int64_t in) {
+    return {QISA_DTYPE_F32, reinterpret_cast<const uint8_t*>(w), static_cast<size_t>(in) * sizeof(float)};
+  }
+  static MatrixRef of(const TensorView& t) { return {t.dtype, t.data, static_cast<size_t>(t.row_stride())}; }
+};
+
+// Buffers shared by the operations of one engine, sized once at init.
+struct LinearScratch {
+  std::vector<float> weights;  // one weight dequantized, for many-row calls
+};
+
+struct LinearOp {
+  MatrixRef w;
+  const float* b = nullptr;  // [out] or nullptr
+  int64_t in = 0, out = 0;
+  int threads = 1;  // the most threads one call may use
+  std::unique_ptr<DnnlLinear> dnnl;
+  LinearScratch* scratch = nullptr;
+
+  void init(MatrixRef weight, const float* bias, int64_t in_dim, int64_t out_dim, int max_threads, DnnlContext* dnnl,
+            LinearScratch* scratch);
+  void run(const float* x, float* y, int64_t rows);
+};
+
+}  // namespace qisa

@@ -1,0 +1,56 @@
+// All quantum-inspired projections of one layer, evaluated together: the
+// rows' amplitude encodings psi go through one GEMM against every
+// projection's stacked [Re U; Im U] (unitary path) or dense Re O' (the
+// observables path), then each projection's Pauli values are formed.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "backends/quantum_stack.h"
+#include "linear_op.h"
+#include "model.h"
+
+namespace qisa {
+
+class QuantumLayer {
+ public:
+  // All projections share the input width d and produce h values each.
+  // The unitary path multiplies by U as stored (any dtype, when the
+  // layer's projections share one); O' is expanded to f32 here.
+  QuantumLayer(std::vector<const QuantumProjection*> projections, int64_t d, int64_t h, qisa_value_path path,
+               int threads, DnnlContext* dnnl, int64_t max_rows, LinearScratch* scratch);
+
+  size_t size() const { return projections_.size(); }
+  // u [R, d] -> projection p's values of row r at dest[p] + r * stride.
+  void run(const float* u, int64_t R, float* const* dest, int64_t stride);
+
+ private:
+  std::vector<const QuantumProjection*> projections_;
+  int64_t d_, h_, D_;
+  qisa_value_path path_;
+  int threads_;
+  bool normalized_;
+  StackedMatrix stacked_;  // the GEMM's weight
+  LinearOp gemm_;
+  // The Pauli strings of one projection grouped by (X mask, real or
+  // imaginary part): a group's strings share the products
+  // conj(phi[j ^ x]) phi[j] of every row, and their signed sums over j are
+  // one product [rows, D] x coef^T [D, strings] (oneDNN when large); for
+  // a few rows, one dot product per string right after the group's
+  // products (no per-group call overhead).
+  struct PauliGroup {
+    uint64_t x_mask = 0;
+    bool imaginary = false;        // Re(i^ny S) needs Im S when ny is odd
+    std::vector<int32_t> strings;  // output column of each row of coef
+    std::vector<uint64_t> z_mask;  // per string
+    std::vector<float> phase;      // per string: +-1
+    std::vector<float> coef;       // [strings, D]: phase sign * (-1)^popcount(j & z)
+    LinearOp gemm;
+  };
+  static std::vector<PauliGroup> make_groups(const std::vector<PauliString>& paulis, int64_t D);
+  std::vector<std::vector<PauliGroup>> groups_;  // per projection (unitary path)
+  std::vector<float> psi_, out_, prod_, sums_;
+};
+
+}  // namespace qisa

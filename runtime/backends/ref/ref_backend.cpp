@@ -1,0 +1,256 @@
+// The reference backend: every operation of the forward pass as the plain
+// loops of reference_ops.h on f32 copies of the weights, one thread, keys
+// and values in host memory. It is the oracle the other backends are tested
+// against (tests/test_ops_parity.cpp) and what QISA_ENGINE_REFERENCE runs.
+#include <array>
+#include <cstring>
+#include <vector>
+
+#include "backends/host_kv.h"
+#include "backends/quantum_stack.h"
+#include "backends/weights.h"
+#include "dtype.h"
+#include "error.h"
+#include "forward.h"
+#include "reference_ops.h"
+#include "registry.h"
+
+namespace qisa {
+
+namespace {
+
+class RefBackend final : public Backend, public Ops {
+ public:
+  RefBackend(const Model& model, const BackendOptions& o)
+      : model_(model),
+        options_(o),
+        weights_(model, true),
+        kv_(model.config.n_layer, o.max_sequences, model.config.n_ctx, model.config.n_embd, model.config.n_head) {
+    const ModelConfig& c = model.config;
+    d_ = c.n_embd;
+    hs_ = c.head_size();
+    const auto R = static_cast<size_t>(o.max_rows);
+    for (auto& b : bufs_) b.resize(R * d_);
+    buf(Buf::Hidden).resize(R * c.n_ff);
+    cols_.resize(R * d_);
+    scores_.resize(c.n_ctx);
+    for (const Linear* l : linears_by_id(model)) {
+      Lin lin;
+      if (l->weight)
+        lin = {weights_(l->weight), weights_(l->bias), static_cast<int64_t>(l->weight->shape[1]),
+               static_cast<int64_t>(l->weight->shape[0])};
+      linears_.push_back(lin);
+    }
+    for (const auto& [w, b] : norms_by_id(model)) norms_.push_back({weights_(w), weights_(b)});
+    // Per layer: its quantum projections (in head, role order) with U (all
+    // D columns) or O' in f32.
+    for (const Layer& L : model.layers) {
+      Quantum q;
+      for (size_t h = 0; h < L.heads.size(); ++h) {
+        for (Role r : kAllRoles) {
+          if (!L.heads[h].qp(r)) continue;
+          q.projections.push_back(&*L.heads[h].qp(r));
+          q.dest.emplace_back(r, static_cast<int64_t>(h));
+        }
+      }
+      if (!q.projections.empty()) {
+        q.D = int64_t{1} << q.projections[0]->n_qubits;
+        q.stacked = o.value_path == QISA_VALUE_PATH_OBSERVABLES ? stack_observables(q.projections, hs_)
+                                                                : stack_unitaries(q.projections, q.D, false);
+        q.psi.resize(R * q.D);
+        q.out.resize(R * q.stacked.rows);
+      }
+      quantum_.push_back(std::move(q));
+    }
+  }
+
+  int64_t max_rows() const override { return options_.max_rows; }
+
+  void forward(std::span<const Row> rows, float* logits, int32_t* /*argmax: not declared*/) override {
+    if (static_cast<int64_t>(rows.size()) > options_.max_rows)
+      fail(QISA_ERR_INTERNAL, "reference backend: %zu rows > %lld", rows.size(),
+           static_cast<long long>(options_.max_rows));
+    rows_ = rows;
+    logits_ = logits;
+    run_forward(model_, *this, static_cast<int64_t>(rows.size()));
+  }
+
+  void save_kv(int64_t seq, int64_t n, uint8_t* out) override { kv_.save(seq, n, out); }
+  void load_kv(int64_t seq, int64_t n, const uint8_t* in) override { kv_.load(seq, n, in); }
+
+  // x[r] = tok_emb[token] + pos_emb[pos]
+  void embed(Buf out) override {
+    float* x = buf(out).data();
+    for (size_t r = 0; r < rows_.size(); ++r, x += d_) {
+      const uint8_t* tok = model_.tok_emb->row(static_cast<uint64_t>(rows_[r].token));
+      const uint8_t* pos = model_.pos_emb->row(static_cast<uint64_t>(rows_[r].pos));
+      for (int64_t i = 0; i < d_; ++i) {
+        const auto c = static_cast<size_t>(i);
+        x[i] = load_element(model_.tok_emb->dtype, tok, c) + load_element(model_.pos_emb->dtype, pos, c);
+      }
+    }
+  }
+
+  void layernorm(Buf out, Buf in, int64_t norm, int64_t rows) override {
+    const Norm& n = norms_[static_cast<size_t>(norm)];
+    ref::layernorm(buf(out).data(), buf(in).data(), n.w, n.b, rows, d_, model_.config.ln_eps);
+  }
+
+  void linear(int64_t id, Buf in, Buf out, int64_t col, Act act, int64_t rows) override {
+    const Lin& l = linears_[static_cast<size_t>(id)];
+    const int64_t width = this->width(out);
+    float* y = buf(out).data();
+    if (col == 0 && l.out == width) {
+      ref::linear(y, buf(in).data(), l.w, l.b, rows, l.in, l.out);
+    } else {  // into a head's columns (at most n_embd wide)
+      ref::linear(cols_.data(), buf(in).data(), l.w, l.b, rows, l.in, l.out);
+      for (int64_t r = 0; r < rows; ++r)
+        std::memcpy(y + r * width + col, cols_.data() + r * l.out, static_cast<size_t>(l.out) * sizeof(float));
+    }
+    if (act == Act::Relu) ref::relu(y, rows * width);
+    if (act == Act::Gelu) ref::gelu(y, rows * width);
+  }
+
+  // Per projection: psi = encode(u), phi = U psi, values = <phi|P_k|phi>
+  // (or psi^T Re(O'_k) psi on the observables path).
+  void quantum(int64_t layer, Buf in) override {
+    Quantum& q = quantum_[static_cast<size_t>(layer)];
+    if (q.projections.empty()) return;
+    const auto R = static_cast<int64_t>(rows_.size());
+    const int64_t D = q.D;
+    ref::encode_amplitudes(q.psi.data(), buf(in).data(), R, d_, D, q.projections[0]->encoding == Encoding::Normalized);
+    ref::linear(q.out.data(), q.psi.data(), q.stacked.f32(), nullptr, R, q.stacked.cols, q.stacked.rows);
+    for (size_t p = 0; p < q.projections.size(); ++p) {
+      const auto [role, head] = q.dest[p];
+      float* dest = buf(role == Role::Q ? Buf::Q : role == Role::K ? Buf::K : Buf::V).data() + head * hs_;
+      const auto pi = static_cast<int64_t>(p);
+      for (int64_t r = 0; r < R; ++r) {
+        const float* row = q.out.data() + r * q.stacked.rows;
+        float* o = dest + r * d_;
+        if (options_.value_path == QISA_VALUE_PATH_OBSERVABLES) {
+          const float* psi = q.psi.data() + r * D;
+          for (int64_t k = 0; k < hs_; ++k) {
+            const float* y = row + (pi * hs_ + k) * D;
+            float acc = 0.0f;
+            for (int64_t a = 0; a < D; ++a) acc += psi[a] * y[a];
+            o[k] = acc;
+          }
+        } else {
+          ref::pauli_values(o, row + 2 * pi * D, row + (2 * pi + 1) * D, D, q.projections[p]->paulis.data(), hs_);
+        }
+      }
+    }
+  }
+
+  void kv_write(int64_t l, Buf kb, Buf vb) override {
+    const int64_t H = model_.config.n_head;
+    const float* k = buf(kb).data();
+    const float* v = buf(vb).data();
+    for (size_t r = 0; r < rows_.size(); ++r, k += d_, v += d_) {
+      const Row& row = rows_[r];
+      std::memcpy(kv_.key(l, row.seq, row.pos), k, d_ * sizeof(float));
+      std::memcpy(kv_.value(l, row.seq, row.pos), v, d_ * sizeof(float));
+      float* kn = kv_.key_norm(l, row.seq, row.pos);
+      for (int64_t h = 0; h < H; ++h) {
+        float s = 0.0f;
+        for (int64_t i = 0; i < hs_; ++i) s += k[h * hs_ + i] * k[h * hs_ + i];
+        kn[h] = s;
+      }
+    }
+  }
+
+  void attention(int64_t l, Buf qb, Buf outb) override {
+    const int64_t H = model_.config.n_head;
+    const Layer& L = model_.layers[static_cast<size_t>(l)];
+    for (size_t r = 0; r < rows_.size(); ++r) {
+      const Row& row = rows_[r];
+      const int64_t at = static_cast<int64_t>(r) * d_;
+      for (int64_t h = 0; h < H; ++h) {
+        const Head& hd = L.heads[static_cast<size_t>(h)];
+        ref::attention_row(buf(outb).data() + at + h * hs_, buf(qb).data() + at + h * hs_,
+                           kv_.key(l, row.seq, 0) + h * hs_, kv_.key_norm(l, row.seq, 0) + h,
+                           kv_.value(l, row.seq, 0) + h * hs_, row.pos + 1, hs_, d_, d_, H,
+                           attention_kind(hd.kind).score == Score::Gaussian, hd.scale, scores_.data());
+      }
+    }
+  }
+
+  void add(Buf outb, Buf ab, Buf bb) override {
+    const int64_t n = static_cast<int64_t>(rows_.size()) * d_;
+    for (int64_t i = 0; i < n; ++i) buf(outb)[i] = buf(ab)[i] + buf(bb)[i];
+  }
+
+  int64_t gather_logits(Buf outb, Buf inb) override {
+    slots_.clear();
+    for (size_t r = 0; r < rows_.size(); ++r) {
+      if (rows_[r].logits_slot < 0) continue;
+      std::memcpy(buf(outb).data() + static_cast<int64_t>(slots_.size()) * d_,
+                  buf(inb).data() + static_cast<int64_t>(r) * d_, d_ * sizeof(float));
+      slots_.push_back(rows_[r].logits_slot);
+    }
+    return static_cast<int64_t>(slots_.size());
+  }
+
+  void lm_head(Buf inb, int64_t m) override {
+    const Lin& l = linears_[static_cast<size_t>(WeightIds(model_.config).lm_head())];
+    for (int64_t i = 0; i < m; ++i)
+      ref::linear(logits_ + static_cast<int64_t>(slots_[static_cast<size_t>(i)]) * l.out, buf(inb).data() + i * d_, l.w,
+                  l.b, 1, l.in, l.out);
+  }
+
+  void stage(std::span<const Row> rows) override { rows_ = rows; }
+  void upload(Buf b, const float* host, int64_t rows) override {
+    std::memcpy(buf(b).data(), host, static_cast<size_t>(rows * width(b)) * sizeof(float));
+  }
+  void download(Buf b, float* host, int64_t rows) override {
+    std::memcpy(host, buf(b).data(), static_cast<size_t>(rows * width(b)) * sizeof(float));
+  }
+
+ private:
+  int64_t width(Buf b) const { return b == Buf::Hidden ? model_.config.n_ff : d_; }
+  struct Lin {
+    const float *w = nullptr, *b = nullptr;
+    int64_t in = 0, out = 0;
+  };
+  struct Norm {
+    const float *w, *b;
+  };
+  struct Quantum {
+    std::vector<const QuantumProjection*> projections;
+    std::vector<std::pair<Role, int64_t>> dest;  // per projection: role and head
+    int64_t D = 0;
+    StackedMatrix stacked;
+    std::vector<float> psi, out;
+  };
+  std::vector<float>& buf(Buf b) { return bufs_[static_cast<size_t>(b)]; }
+
+  const Model& model_;
+  BackendOptions options_;
+  F32Weights weights_;  // every tensor as f32
+  HostKv kv_;
+  int64_t d_ = 0, hs_ = 0;
+  std::vector<Lin> linears_;  // by WeightIds
+  std::vector<Norm> norms_;   // by WeightIds
+  std::vector<Quantum> quantum_;
+  std::array<std::vector<float>, kBufs> bufs_;
+  std::vector<float> cols_, scores_;
+  std::vector<int32_t> slots_;
+  std::span<const Row> rows_;
+  float* logits_ = nullptr;
+};
+
+}  // namespace
+
+extern const BackendEntry kRefBackend = {
+    "cpu",
+    QISA_BACKEND_CPU,
+    QISA_ENGINE_REFERENCE,
+    0,
+    [](std::string*) { return true; },
+    [](const Model& m, DeviceSlots&, const BackendOptions& o, std::string* info) -> std::unique_ptr<Backend> {
+      *info = "cpu (reference engine)";
+      return std::make_unique<RefBackend>(m, o);
+    },
+};
+
+}  // namespace qisa
