@@ -174,6 +174,7 @@ BENCHMARK(BM_Batched)
     ->ArgNames({"kind", "n_embd", "B", "threads"})
     ->ArgsProduct({{0, 1, 2, 3}, {4, 16, 128}, {1, 8, 64, 256, 1024}, {1, 2}})
     ->ArgsProduct({{0, 1, 2, 3}, {768}, {1, 8, 64}, {1, 2}})
+    ->ArgsProduct({{0, 3}, {768}, {1024}, {1, 2}})
     ->Unit(benchmark::kMicrosecond);
 
 // The QISA value computation alone (one v3 head's value projection, rows

@@ -113,16 +113,17 @@ class OpsParity : public ::testing::TestWithParam<Case> {
   BackendOptions options_;
 };
 
-// Rows of sequence 1 at positions 0..R-1 (each attends to those before it);
-// every third wants logits, in an order that is not the rows' order.
-std::vector<Row> rows_of(const ModelConfig& c, int64_t R) {
+// Rows of sequence 1 at positions 0..R-1 (each attends to those before it),
+// or of sequences 0 and 1 in turn (a batch of two streams); every third
+// wants logits, in an order that is not the rows' order.
+std::vector<Row> rows_of(const ModelConfig& c, int64_t R, bool two_sequences = false) {
   std::vector<Row> rows;
   std::mt19937 rng(5);
   int32_t slot = 0;
   for (int64_t r = 0; r < R; ++r) {
     Row row;
-    row.seq = 1;
-    row.pos = static_cast<int32_t>(r);
+    row.seq = two_sequences ? static_cast<int32_t>(r % 2) : 1;
+    row.pos = static_cast<int32_t>(two_sequences ? r / 2 : r);
     row.token = static_cast<int32_t>(rng() % c.vocab_size);
     row.logits_slot = r % 3 == 0 ? 7 - slot++ : -1;
     rows.push_back(row);
@@ -137,14 +138,16 @@ TEST_P(OpsParity, EveryOperationMatchesTheReference) {
   const auto width = [&](Buf b) { return b == Buf::Hidden ? static_cast<int64_t>(c.n_ff) : d; };
   const std::vector<const Linear*> linears = linears_by_id(model());
   for (const BackendEntry* entry : under_test()) {
-    for (int64_t R : {int64_t{3}, kRows}) {
-      SCOPED_TRACE(std::string(entry->name) + " rows " + std::to_string(R));
+    for (const auto& shape : {std::pair{int64_t{3}, false}, std::pair{kRows, false}, std::pair{kRows, true}}) {
+      const int64_t R = shape.first;  // (no structured bindings: the lambdas below capture these)
+      const bool two = shape.second;
+      SCOPED_TRACE(std::string(entry->name) + " rows " + std::to_string(R) + (two ? " of two sequences" : ""));
       auto ref_backend = make(reference()), backend = make(*entry);
       Ops* ref = dynamic_cast<Ops*>(ref_backend.get());
       Ops* ops = dynamic_cast<Ops*>(backend.get());
       ASSERT_NE(ref, nullptr);
       ASSERT_NE(ops, nullptr);
-      const std::vector<Row> rows = rows_of(c, R);
+      const std::vector<Row> rows = rows_of(c, R, two);
       uint32_t seed = 100;
       // Both backends get the same values in `b`.
       auto fill = [&](Buf b) {

@@ -1,4 +1,4 @@
-// Re-quantized models (schema/model_describe + the writer, as qisa-quantize
+// Re-quantized models (format/model_describe + the writer, as qisa-quantize
 // does it) load, run, and stay close to the f32 model; describe() loses
 // nothing.
 #include <gtest/gtest.h>

@@ -20,12 +20,12 @@
 #include <set>
 #include <sstream>
 
-#include "api_model.h"
 #include "dataset.h"
 #include "dtype.h"
 #include "evaluation.h"
 #include "golden_file.h"
 #include "gpt_model.h"
+#include "model.h"
 #include "model_export.h"
 #include "text_data.h"
 
@@ -376,12 +376,11 @@ void write_model(Gpt& model, const Options& o, const std::vector<std::string>& v
   qisa::writer::write_file(desc, o.out);
   // Load it back through libqisa's loader: the export is only done when the
   // runtime accepts it.
-  qisa_model* m = nullptr;
-  char err[512];
-  if (qisa_model_load_file(o.out.c_str(), nullptr, &m, err, sizeof err) != QISA_OK) {
-    throw std::runtime_error("exported file fails libqisa's checks: " + std::string(err));
+  try {
+    qisa::load_model_file(o.out);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("exported file fails libqisa's checks: " + std::string(e.what()));
   }
-  qisa_model_free(m);
   std::fprintf(stderr, "wrote %s (%ju bytes, %s)\n", o.out.c_str(), static_cast<uintmax_t>(fs::file_size(o.out)),
                o.dtype.c_str());
   if (o.export_golden && !golden_prompt.empty()) {
@@ -592,13 +591,14 @@ int run_train(const Options& o) {
 
 int run_eval(const Options& o) {
   if (o.model_path.empty()) die("eval needs a MODEL.qisa");
-  qisa_model* handle = nullptr;
-  char err[512];
-  if (qisa_model_load_file(o.model_path.c_str(), nullptr, &handle, err, sizeof err) != QISA_OK) {
-    std::fprintf(stderr, "qisa-train: %s: %s\n", o.model_path.c_str(), err);
+  std::unique_ptr<qisa::Model> loaded;
+  try {
+    loaded = qisa::load_model_file(o.model_path);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "qisa-train: %s: %s\n", o.model_path.c_str(), e.what());
     return 1;
   }
-  const qisa::Model& m = qisa::model_of(handle);
+  const qisa::Model& m = *loaded;
   Gpt model = import_model(m);
   const CharVocab vocab(m.tokenizer.pieces);
   // The text and split the model recorded, unless given (qisa-eval does the same).
@@ -622,7 +622,6 @@ int run_eval(const Options& o) {
   std::printf("qisa-train eval: %s on %s (%s), %zu test tokens\n%s", o.model_path.c_str(), data.c_str(),
               split.description.c_str(), split.test.size(), format_eval_table(r).c_str());
   if (!o.metrics_json.empty()) std::ofstream(o.metrics_json) << eval_json(r) << "\n";
-  qisa_model_free(handle);
   return 0;
 }
 

@@ -1,7 +1,7 @@
 // Just enough of CUDA and cuBLAS to run the CUDA engine's sources on the
 // CPU, for tests on machines without a GPU (see docs/cuda.md).
 //
-// Kernels (runtime/cuda/cuda_kernels.cuh): a launch runs the grid one block
+// Kernels (runtime/backends/cuda/cuda_kernels.cuh): a launch runs the grid one block
 // at a time. By default each block runs as blockDim.x std::threads with
 // std::barrier for __syncthreads() and per-warp barriers for the shuffles,
 // so ThreadSanitizer sees a missing barrier as a data race. With

@@ -4,7 +4,7 @@
 // cuBLAS (y = x W^T with W row-major [out, in]) or, for few rows of f16,
 // bf16 and Q8_0 weights, a kernel that reads them as stored; everything else
 // in cuda_kernels.cuh. Weights are uploaded once per model and value path
-// (DeviceCache) in their stored types; per context: a stream, a cuBLAS handle
+// (DeviceSlots "cuda/...") in their stored types; per context: a stream, a cuBLAS handle
 // with its own workspace, scratch for max_rows rows and the KV cache. Per
 // forward call one host-to-device copy (the rows) and one device-to-host copy
 // (the requested logits, or only their argmax), replayed from a CUDA Graph

@@ -1,6 +1,6 @@
-// The CUDA engine's kernels (included by cuda_backend.cu only). Each one
-// mirrors an operation of the CPU engine (runtime/engine.cpp), which is the
-// reference the GPU tests compare against. With QISA_CUDA_EMULATION the same
+// The CUDA backend's kernels (included by cuda_backend.cu only). Each one
+// implements an operation of the forward pass (runtime/forward.h) and is
+// tested against the reference backend. With QISA_CUDA_EMULATION the same
 // source compiles as host C++ on a shim that runs each block on CPU threads
 // (tests/cuda_emulation): the kernels' arithmetic and indexing are then
 // tested on machines without a GPU.

@@ -132,5 +132,7 @@ struct LoadOptions {
 // Verifies `bytes` (which must outlive the model: the caller moves the
 // owning storage into the result) and builds the model. Throws qisa::Error.
 std::unique_ptr<Model> load_model(std::unique_ptr<ModelStorage> storage, const LoadOptions& options);
+// The file at `path`, mapped. Throws qisa::Error with the loader's message.
+std::unique_ptr<Model> load_model_file(const std::string& path, const LoadOptions& options = {});
 
 }  // namespace qisa

@@ -607,4 +607,8 @@ std::unique_ptr<Model> load_model(std::unique_ptr<ModelStorage> storage, const L
   return Loader(std::move(storage), options).run();
 }
 
+std::unique_ptr<Model> load_model_file(const std::string& path, const LoadOptions& options) {
+  return load_model(map_file(path), options);
+}
+
 }  // namespace qisa

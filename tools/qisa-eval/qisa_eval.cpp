@@ -6,7 +6,7 @@
 //   qisa-eval REF.qisa [VARIANT.qisa ...] [--data FILE] [--split S]
 //             [--windows N] [--threads N] [--json FILE]
 // Held-out text: by default the text and split the first model was trained
-// on (its metadata), held out by the rule qisa-train uses (schema/dataset.h).
+// on (its metadata), held out by the rule qisa-train uses (format/dataset.h).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
