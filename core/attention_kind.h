@@ -7,6 +7,7 @@
 
 #include <array>
 #include <cstdint>
+#include <iterator>
 #include <span>
 #include <string>
 #include <string_view>
@@ -25,8 +26,6 @@ inline char role_letter(Role r) {
 }
 
 enum class Source : uint8_t { Linear, Quantum };
-
-inline constexpr int kAttentionKindCount = 4;  // the values of qisa_attention_kind
 
 // Score of query q against key k before the softmax over positions 0..pos:
 // Dot: scale * q.k (scale stored per head); Gaussian: exp(-|q - k|^2).
@@ -50,6 +49,17 @@ struct AttentionKind {
   }
 };
 
+// One row per qisa_attention_kind, in enum order (checked in
+// attention_kind.cpp): a kind that recombines these parts is one more row.
+inline constexpr Source kLin = Source::Linear, kQua = Source::Quantum;
+inline constexpr AttentionKind kAttentionKinds[] = {
+    {QISA_ATTENTION_CSA, "csa", "CSA", {kLin, kLin, kLin}, Score::Dot, QkStrings::Head},
+    {QISA_ATTENTION_QISA_V1, "qisa-v1", "QISA v1", {kQua, kQua, kQua}, Score::Gaussian, QkStrings::FirstQubitZ},
+    {QISA_ATTENTION_QISA_V2, "qisa-v2", "QISA v2", {kQua, kQua, kQua}, Score::Gaussian, QkStrings::Head},
+    {QISA_ATTENTION_QISA_V3, "qisa-v3", "QISA v3", {kLin, kLin, kQua}, Score::Gaussian, QkStrings::Head},
+};
+inline constexpr int kAttentionKindCount = static_cast<int>(std::size(kAttentionKinds));
+
 // Every kind, in enum order.
 std::span<const AttentionKind> attention_kinds();
 // The row of a kind; nullptr for a value outside the enum (a file's byte).
@@ -58,6 +68,6 @@ const AttentionKind* find_attention_kind(std::string_view name);
 // The row of a kind known to be valid.
 const AttentionKind& attention_kind(qisa_attention_kind kind);
 // "csa, qisa-v1, ...": for usage lines and messages.
-std::string attention_kind_names();
+std::string attention_kind_names(std::string_view separator = ", ");
 
 }  // namespace qisa

@@ -200,11 +200,16 @@ std::optional<qisa_dtype> dtype_from_name(std::string_view name) {
   return std::nullopt;
 }
 
-std::string dtype_names() {
+std::string dtype_names(std::string_view separator) {
   std::string s;
   for (const DtypeTraits& d : kDtypes) {
-    s += (s.empty() ? "" : ", ") + std::string(d.name);
-    if (d.alias) s += " (" + std::string(d.alias) + ")";
+    if (!s.empty()) s += separator;
+    s += d.name;
+    if (d.alias) {
+      s += " (";
+      s += d.alias;
+      s += ')';
+    }
   }
   return s;
 }

@@ -51,7 +51,7 @@ const char* dtype_name(qisa_dtype t);
 // ("q8" for Q8_0). Empty for anything else.
 std::optional<qisa_dtype> dtype_from_name(std::string_view name);
 // "f32, f16, bf16, q8_0 (q8)": for usage lines and messages.
-std::string dtype_names();
+std::string dtype_names(std::string_view separator = ", ");
 bool dtype_valid(int t);
 
 uint16_t f32_to_f16(float f);

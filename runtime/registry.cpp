@@ -49,7 +49,10 @@ ChosenBackend choose_backend(const Model& model, DeviceSlots& slots, const qisa_
     auto it = std::find_if(rows.begin(), rows.end(), [&](const BackendEntry* e) { return e->backend == p.backend; });
     if (it == rows.end()) {
       std::string where;
-      for (const BackendEntry* e : rows) where += (where.empty() ? "" : " or ") + std::string(e->name);
+      for (const BackendEntry* e : rows) {
+        if (!where.empty()) where += " or ";
+        where += e->name;
+      }
       fail(QISA_ERR_INVALID_ARGUMENT, "the %s engine runs on %s; use backend %s (or auto) with it", engine,
            where.c_str(), rows.empty() ? "auto" : rows.front()->name);
     }
@@ -61,7 +64,8 @@ ChosenBackend choose_backend(const Model& model, DeviceSlots& slots, const qisa_
   for (const BackendEntry* e : rows) {
     std::string why;
     if (!e->usable(&why)) {
-      skipped += (skipped.empty() ? "" : "; ") + why;
+      if (!skipped.empty()) skipped += "; ";
+      skipped += why;
       continue;
     }
     out.kind = e->backend;

@@ -189,7 +189,9 @@ Gpt import_model(const qisa::Model& m) {
         if (!from) continue;
         QuantumProjection fresh(from->n_qubits, from->paulis);
         fresh->angles.copy_(torch::tensor(from->angles));
-        head->replace_module("q" + std::string(1, role_letter(r)), fresh);
+        std::string name = "q";  // the module's name: qq, qk or qv
+        name += role_letter(r);
+        head->replace_module(name, fresh);
         head->quantum(r) = fresh;
       }
     }

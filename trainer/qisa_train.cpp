@@ -76,30 +76,33 @@ struct Options {
 
 qisa_dtype parse_dtype(const std::string& s) {
   const auto t = qisa::dtype_from_name(s);  // f32, f16, bf16, q8 or q8_0
-  if (!t) die("--dtype must be f32, f16, bf16 or q8, got '" + s + "'");
+  if (!t) die("--dtype must be one of " + qisa::dtype_names() + ", got '" + s + "'");
   return *t;
 }
 
 void usage() {
+  // The kinds and types from their tables: "csa|qisa-v1|...", "f32|f16|...".
+  const std::string kinds = qisa::attention_kind_names("|"), types = qisa::dtype_names("|");
   std::printf(
       "usage: qisa-train [options]                 train, evaluate, export\n"
       "       qisa-train eval MODEL.qisa [options]   evaluate a stored model\n"
       "       qisa-train export --checkpoint DIR --out MODEL.qisa [--dtype T]\n\n"
-      "model:    --attention csa|qisa-v1|qisa-v2|qisa-v3 (qisa-v3)  --n-embd N (16)  --n-layer N (6)\n"
+      "model:    --attention %s (qisa-v3)  --n-embd N (16)  --n-layer N (6)\n"
       "          --n-head N (1)  --ctx N (16)  --raw-encoding  --reference-transpose\n"
       "training: --data FILE (bundled tiny Shakespeare)  --split research|FRACTION (research: 64%%/4%%)\n"
       "          --batch N (1024)  --lr X (3e-3)  --weight-decay X (0.01)  --dropout X (0.2)\n"
       "          --steps N | --epochs X  --seed N (1337)  --threads N (2)  --eval-every N (100)\n"
       "          --eval-windows N (256; periodic evals only)  --checkpoint DIR  --resume\n"
       "          --save-every N (checkpoint every N steps; default: at every evaluation)\n"
-      "output:   --out MODEL.qisa  --dtype f32|f16|bf16|q8 (f32)  --observables  --export-golden\n"
+      "output:   --out MODEL.qisa  --dtype %s (f32)  --observables  --export-golden\n"
       "          --log FILE.csv  --metrics FILE.json  --eval-batch N (1024)  --quiet\n"
       "A run needs --out or --checkpoint (or both): without them the model would be lost. Every\n"
       "flag and both paths are checked before the first step. Ctrl-C (SIGINT) or SIGTERM saves a\n"
       "checkpoint (to --checkpoint, else to OUT.checkpoint) and says how to resume; --resume refuses\n"
       "model flags that differ from the checkpoint's.\n"
       "--reference-transpose reproduces the research code's non-causal attention (out_i reads\n"
-      "tokens j >= i); its models are marked and the runtime refuses to generate from them.\n");
+      "tokens j >= i); its models are marked and the runtime refuses to generate from them.\n",
+      kinds.c_str(), types.c_str());
 }
 
 Options parse(int argc, char** argv) {

@@ -1,4 +1,4 @@
-// The CPU backend: the forward pass's operations on oneDNN (large f32
+// The CPU backend: the forward pass's arithmetic on oneDNN (large f32
 // products), this folder's kernels (few rows, stored types, Pauli sums) and
 // vectorized row operations, with rows of many sequences sharing one
 // product per weight and attention split over the context's threads.
@@ -10,7 +10,7 @@
 #include <memory>
 #include <vector>
 
-#include "backends/host_kv.h"
+#include "backends/host_backend.h"
 #include "backends/ref/reference_ops.h"
 #include "backends/weights.h"
 #include "dtype.h"
@@ -29,23 +29,11 @@ namespace {
 // Rows x width x window from which attention is split over threads.
 constexpr int64_t kParallelAttention = int64_t{1} << 16;
 
-class CpuBackend final : public Backend, public Ops {
+class CpuBackend final : public HostBackend {
  public:
   CpuBackend(const Model& model, const BackendOptions& o)
-      : model_(model),
-        options_(o),
-        weights_(model, false),
-        dnnl_(make_dnnl_context()),
-        kv_(model.config.n_layer, o.max_sequences, model.config.n_ctx, model.config.n_embd, model.config.n_head) {
-    const ModelConfig& c = model.config;
-    d_ = c.n_embd;
-    hs_ = c.head_size();
-    const auto R = static_cast<size_t>(o.max_rows);
-    for (Buf b : {Buf::X, Buf::U, Buf::Q, Buf::K, Buf::V, Buf::Att, Buf::Tmp}) buf(b).resize(R * d_);
-    buf(Buf::Hidden).resize(R * c.n_ff);
-    cols_.resize(R * d_);
-    scores_.resize(static_cast<size_t>(c.n_ctx) * static_cast<size_t>(std::max(1, o.threads)));
-    slots_.reserve(R);
+      : HostBackend(model, o, "cpu"), weights_(model, false), dnnl_(make_dnnl_context()) {
+    scores_.resize(static_cast<size_t>(model.config.n_ctx) * static_cast<size_t>(std::max(1, o.threads)));
     for (const Linear* l : linears_by_id(model)) {
       linears_.emplace_back();
       if (!l->weight) continue;
@@ -73,21 +61,6 @@ class CpuBackend final : public Backend, public Ops {
       quantum_.back().dest = std::move(dest);
     }
   }
-
-  int64_t max_rows() const override { return options_.max_rows; }
-
-  void forward(std::span<const Row> rows, float* logits, int32_t* /*argmax: not declared*/) override {
-    if (static_cast<int64_t>(rows.size()) > options_.max_rows)
-      fail(QISA_ERR_INTERNAL, "cpu backend: %zu rows > %lld", rows.size(), static_cast<long long>(options_.max_rows));
-    // oneDNN's OpenMP runtime reads the calling thread's thread count.
-    omp_set_num_threads(options_.threads);
-    rows_ = rows;
-    logits_ = logits;
-    run_forward(model_, *this, static_cast<int64_t>(rows.size()));
-  }
-
-  void save_kv(int64_t seq, int64_t n, uint8_t* out) override { kv_.save(seq, n, out); }
-  void load_kv(int64_t seq, int64_t n, const uint8_t* in) override { kv_.load(seq, n, in); }
 
   // ---- operations of the forward pass ----
 
@@ -126,23 +99,6 @@ class CpuBackend final : public Backend, public Ops {
     if (q.layer) q.layer->run(buf(in).data(), static_cast<int64_t>(rows_.size()), q.dest.data(), d_);
   }
 
-  void kv_write(int64_t l, Buf kb, Buf vb) override {
-    const int64_t H = model_.config.n_head;
-    const float* k = buf(kb).data();
-    const float* v = buf(vb).data();
-    for (size_t r = 0; r < rows_.size(); ++r, k += d_, v += d_) {  // keys, values, |k|^2 per head
-      const Row& row = rows_[r];
-      std::memcpy(kv_.key(l, row.seq, row.pos), k, d_ * sizeof(float));
-      std::memcpy(kv_.value(l, row.seq, row.pos), v, d_ * sizeof(float));
-      float* kn = kv_.key_norm(l, row.seq, row.pos);
-      for (int64_t h = 0; h < H; ++h) {
-        float sum = 0.0f;
-        for (int64_t i = 0; i < hs_; ++i) sum += k[h * hs_ + i] * k[h * hs_ + i];
-        kn[h] = sum;
-      }
-    }
-  }
-
   void attention(int64_t l, Buf qb, Buf outb) override {
     const ModelConfig& c = model_.config;
     const int64_t H = c.n_head, R = static_cast<int64_t>(rows_.size());
@@ -170,26 +126,6 @@ class CpuBackend final : public Backend, public Ops {
     }
   }
 
-  void add(Buf outb, Buf ab, Buf bb) override {
-    float* out = buf(outb).data();
-    const float *a = buf(ab).data(), *b = buf(bb).data();
-    const int64_t n = static_cast<int64_t>(rows_.size()) * d_;
-    for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
-  }
-
-  int64_t gather_logits(Buf outb, Buf inb) override {
-    slots_.clear();
-    float* out = buf(outb).data();
-    const float* in = buf(inb).data();
-    for (size_t r = 0; r < rows_.size(); ++r) {
-      if (rows_[r].logits_slot < 0) continue;
-      std::memcpy(out + static_cast<int64_t>(slots_.size()) * d_, in + static_cast<int64_t>(r) * d_,
-                  d_ * sizeof(float));
-      slots_.push_back(rows_[r].logits_slot);
-    }
-    return static_cast<int64_t>(slots_.size());
-  }
-
   void lm_head(Buf inb, int64_t m) override {
     LinearOp& head = linears_[static_cast<size_t>(WeightIds(model_.config).lm_head())];
     const float* in = buf(inb).data();
@@ -202,20 +138,12 @@ class CpuBackend final : public Backend, public Ops {
     for (int64_t i = 0; i < m; ++i) head.run(in + i * d_, logits_ + slots_[static_cast<size_t>(i)] * V, 1);
   }
 
-  void stage(std::span<const Row> rows) override {
-    rows_ = rows;
-  }
-  void upload(Buf b, const float* host, int64_t rows) override {
-    std::memcpy(buf(b).data(), host, static_cast<size_t>(rows * width(b)) * sizeof(float));
-  }
-  void download(Buf b, float* host, int64_t rows) override {
-    std::memcpy(host, buf(b).data(), static_cast<size_t>(rows * width(b)) * sizeof(float));
+ private:
+  // oneDNN's OpenMP runtime reads the calling thread's thread count.
+  void before_forward() override {
+    omp_set_num_threads(options_.threads);
   }
 
- private:
-  int64_t width(Buf b) const {
-    return b == Buf::Hidden ? model_.config.n_ff : d_;
-  }
   struct Norm {
     const float *w, *b;
   };
@@ -223,28 +151,14 @@ class CpuBackend final : public Backend, public Ops {
     std::unique_ptr<QuantumLayer> layer;  // null when no head of the layer is quantum-inspired
     std::vector<float*> dest;             // per projection: its first output column
   };
-  static Buf role_buf(Role r) {
-    return r == Role::Q ? Buf::Q : r == Role::K ? Buf::K : Buf::V;
-  }
-  std::vector<float>& buf(Buf b) {
-    return bufs_[static_cast<size_t>(b)];
-  }
 
-  const Model& model_;
-  BackendOptions options_;
   F32Weights weights_;  // vectors as f32; matrices stay as stored
   DnnlContextPtr dnnl_;
   LinearScratch scratch_;
   std::vector<LinearOp> linears_;  // by WeightIds
   std::vector<Norm> norms_;        // by WeightIds
   std::vector<Quantum> quantum_;   // per layer
-  HostKv kv_;
-  int64_t d_ = 0, hs_ = 0;
-  std::array<std::vector<float>, kBufs> bufs_;
-  std::vector<float> cols_, scores_;
-  std::vector<int32_t> slots_;
-  std::span<const Row> rows_;  // of the running pass
-  float* logits_ = nullptr;
+  std::vector<float> scores_;      // per thread: one window of attention scores
 };
 
 }  // namespace

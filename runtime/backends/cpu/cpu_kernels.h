@@ -31,7 +31,9 @@ using SignedSumKernel = float (*)(const float* p, uint64_t z, int64_t D);
 using WidenKernel = void (*)(const uint8_t* row, int64_t n, float* out);
 
 // One kernel set. The per-type kernels are indexed by qisa_dtype: a new
-// stored type is one more entry in each (both sets).
+// stored type is one more entry in each of the generic set's tables; the
+// AVX2 set may leave it empty (nullptr), cpu_kernels() then uses the
+// generic kernel for it.
 struct CpuKernels {
   const char* name;
   LinearKernel linear[kDtypeCount];
@@ -41,8 +43,9 @@ struct CpuKernels {
   SignedSumKernel signed_sum;
 };
 
-// The best implementation this CPU runs (QISA_CPU_KERNELS=generic in the
-// environment forces the portable one).
+// The best implementation this CPU runs, completed with generic kernels
+// where it has none (QISA_CPU_KERNELS=generic in the environment forces
+// the portable one).
 const CpuKernels& cpu_kernels();
 const CpuKernels& generic_cpu_kernels();
 // nullptr when the CPU lacks AVX2, FMA or F16C.

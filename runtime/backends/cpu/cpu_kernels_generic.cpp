@@ -121,14 +121,29 @@ const CpuKernels& generic_cpu_kernels() {
   return kGeneric;
 }
 
+namespace {
+
+// A set with the generic kernels in the per-type entries it leaves empty
+// (a new stored type needs only its generic kernels to run everywhere).
+CpuKernels completed(const CpuKernels& k) {
+  CpuKernels out = k;
+  for (int t = 0; t < kDtypeCount; ++t) {
+    if (!out.linear[t]) out.linear[t] = kGeneric.linear[t];
+    if (!out.widen[t]) out.widen[t] = kGeneric.widen[t];
+  }
+  return out;
+}
+
+}  // namespace
+
 const CpuKernels& cpu_kernels() {
-  static const CpuKernels* const chosen = [] {
+  static const CpuKernels chosen = [] {
     const char* force = std::getenv("QISA_CPU_KERNELS");
-    if (force && std::string_view(force) == "generic") return &kGeneric;
+    if (force && std::string_view(force) == "generic") return kGeneric;
     const CpuKernels* fast = avx2_cpu_kernels();
-    return fast ? fast : &kGeneric;
+    return fast ? completed(*fast) : kGeneric;
   }();
-  return *chosen;
+  return chosen;
 }
 
 }  // namespace qisa

@@ -6,7 +6,7 @@
 #include <cstring>
 #include <vector>
 
-#include "backends/host_kv.h"
+#include "backends/host_backend.h"
 #include "backends/quantum_stack.h"
 #include "backends/weights.h"
 #include "dtype.h"
@@ -19,20 +19,11 @@ namespace qisa {
 
 namespace {
 
-class RefBackend final : public Backend, public Ops {
+class RefBackend final : public HostBackend {
  public:
-  RefBackend(const Model& model, const BackendOptions& o)
-      : model_(model),
-        options_(o),
-        weights_(model, true),
-        kv_(model.config.n_layer, o.max_sequences, model.config.n_ctx, model.config.n_embd, model.config.n_head) {
+  RefBackend(const Model& model, const BackendOptions& o) : HostBackend(model, o, "reference"), weights_(model, true) {
     const ModelConfig& c = model.config;
-    d_ = c.n_embd;
-    hs_ = c.head_size();
     const auto R = static_cast<size_t>(o.max_rows);
-    for (auto& b : bufs_) b.resize(R * d_);
-    buf(Buf::Hidden).resize(R * c.n_ff);
-    cols_.resize(R * d_);
     scores_.resize(c.n_ctx);
     for (const Linear* l : linears_by_id(model)) {
       Lin lin;
@@ -63,20 +54,6 @@ class RefBackend final : public Backend, public Ops {
       quantum_.push_back(std::move(q));
     }
   }
-
-  int64_t max_rows() const override { return options_.max_rows; }
-
-  void forward(std::span<const Row> rows, float* logits, int32_t* /*argmax: not declared*/) override {
-    if (static_cast<int64_t>(rows.size()) > options_.max_rows)
-      fail(QISA_ERR_INTERNAL, "reference backend: %zu rows > %lld", rows.size(),
-           static_cast<long long>(options_.max_rows));
-    rows_ = rows;
-    logits_ = logits;
-    run_forward(model_, *this, static_cast<int64_t>(rows.size()));
-  }
-
-  void save_kv(int64_t seq, int64_t n, uint8_t* out) override { kv_.save(seq, n, out); }
-  void load_kv(int64_t seq, int64_t n, const uint8_t* in) override { kv_.load(seq, n, in); }
 
   // x[r] = tok_emb[token] + pos_emb[pos]
   void embed(Buf out) override {
@@ -122,7 +99,7 @@ class RefBackend final : public Backend, public Ops {
     ref::linear(q.out.data(), q.psi.data(), q.stacked.f32(), nullptr, R, q.stacked.cols, q.stacked.rows);
     for (size_t p = 0; p < q.projections.size(); ++p) {
       const auto [role, head] = q.dest[p];
-      float* dest = buf(role == Role::Q ? Buf::Q : role == Role::K ? Buf::K : Buf::V).data() + head * hs_;
+      float* dest = buf(role_buf(role)).data() + head * hs_;
       const auto pi = static_cast<int64_t>(p);
       for (int64_t r = 0; r < R; ++r) {
         const float* row = q.out.data() + r * q.stacked.rows;
@@ -138,23 +115,6 @@ class RefBackend final : public Backend, public Ops {
         } else {
           ref::pauli_values(o, row + 2 * pi * D, row + (2 * pi + 1) * D, D, q.projections[p]->paulis.data(), hs_);
         }
-      }
-    }
-  }
-
-  void kv_write(int64_t l, Buf kb, Buf vb) override {
-    const int64_t H = model_.config.n_head;
-    const float* k = buf(kb).data();
-    const float* v = buf(vb).data();
-    for (size_t r = 0; r < rows_.size(); ++r, k += d_, v += d_) {
-      const Row& row = rows_[r];
-      std::memcpy(kv_.key(l, row.seq, row.pos), k, d_ * sizeof(float));
-      std::memcpy(kv_.value(l, row.seq, row.pos), v, d_ * sizeof(float));
-      float* kn = kv_.key_norm(l, row.seq, row.pos);
-      for (int64_t h = 0; h < H; ++h) {
-        float s = 0.0f;
-        for (int64_t i = 0; i < hs_; ++i) s += k[h * hs_ + i] * k[h * hs_ + i];
-        kn[h] = s;
       }
     }
   }
@@ -175,22 +135,6 @@ class RefBackend final : public Backend, public Ops {
     }
   }
 
-  void add(Buf outb, Buf ab, Buf bb) override {
-    const int64_t n = static_cast<int64_t>(rows_.size()) * d_;
-    for (int64_t i = 0; i < n; ++i) buf(outb)[i] = buf(ab)[i] + buf(bb)[i];
-  }
-
-  int64_t gather_logits(Buf outb, Buf inb) override {
-    slots_.clear();
-    for (size_t r = 0; r < rows_.size(); ++r) {
-      if (rows_[r].logits_slot < 0) continue;
-      std::memcpy(buf(outb).data() + static_cast<int64_t>(slots_.size()) * d_,
-                  buf(inb).data() + static_cast<int64_t>(r) * d_, d_ * sizeof(float));
-      slots_.push_back(rows_[r].logits_slot);
-    }
-    return static_cast<int64_t>(slots_.size());
-  }
-
   void lm_head(Buf inb, int64_t m) override {
     const Lin& l = linears_[static_cast<size_t>(WeightIds(model_.config).lm_head())];
     for (int64_t i = 0; i < m; ++i)
@@ -198,16 +142,7 @@ class RefBackend final : public Backend, public Ops {
                   l.b, 1, l.in, l.out);
   }
 
-  void stage(std::span<const Row> rows) override { rows_ = rows; }
-  void upload(Buf b, const float* host, int64_t rows) override {
-    std::memcpy(buf(b).data(), host, static_cast<size_t>(rows * width(b)) * sizeof(float));
-  }
-  void download(Buf b, float* host, int64_t rows) override {
-    std::memcpy(host, buf(b).data(), static_cast<size_t>(rows * width(b)) * sizeof(float));
-  }
-
  private:
-  int64_t width(Buf b) const { return b == Buf::Hidden ? model_.config.n_ff : d_; }
   struct Lin {
     const float *w = nullptr, *b = nullptr;
     int64_t in = 0, out = 0;
@@ -222,21 +157,12 @@ class RefBackend final : public Backend, public Ops {
     StackedMatrix stacked;
     std::vector<float> psi, out;
   };
-  std::vector<float>& buf(Buf b) { return bufs_[static_cast<size_t>(b)]; }
 
-  const Model& model_;
-  BackendOptions options_;
-  F32Weights weights_;  // every tensor as f32
-  HostKv kv_;
-  int64_t d_ = 0, hs_ = 0;
+  F32Weights weights_;        // every tensor as f32
   std::vector<Lin> linears_;  // by WeightIds
   std::vector<Norm> norms_;   // by WeightIds
   std::vector<Quantum> quantum_;
-  std::array<std::vector<float>, kBufs> bufs_;
-  std::vector<float> cols_, scores_;
-  std::vector<int32_t> slots_;
-  std::span<const Row> rows_;
-  float* logits_ = nullptr;
+  std::vector<float> scores_;
 };
 
 }  // namespace

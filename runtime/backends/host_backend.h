@@ -1,0 +1,119 @@
+// What the backends that compute in host memory (ref, cpu) share: the
+// per-row buffers, the KV store, staging, the row gather before the LM head,
+// and the operations that only move or add numbers. Each derived backend
+// supplies the arithmetic (embed, layernorm, linear, quantum, attention,
+// lm_head).
+#pragma once
+
+#include <array>
+#include <cstring>
+#include <span>
+#include <vector>
+
+#include "backend.h"
+#include "backends/host_kv.h"
+#include "error.h"
+#include "forward.h"
+#include "model.h"
+
+namespace qisa {
+
+class HostBackend : public Backend, public Ops {
+ public:
+  HostBackend(const Model& model, const BackendOptions& o, const char* name)
+      : model_(model),
+        options_(o),
+        name_(name),
+        kv_(model.config.n_layer, o.max_sequences, model.config.n_ctx, model.config.n_embd, model.config.n_head),
+        d_(model.config.n_embd),
+        hs_(model.config.head_size()) {
+    const auto R = static_cast<size_t>(o.max_rows);
+    for (Buf b : {Buf::X, Buf::U, Buf::Q, Buf::K, Buf::V, Buf::Att, Buf::Tmp, Buf::Hidden})
+      buf(b).resize(R * static_cast<size_t>(width(b)));
+    cols_.resize(R * static_cast<size_t>(d_));
+    slots_.reserve(R);
+  }
+
+  int64_t max_rows() const override { return options_.max_rows; }
+
+  void forward(std::span<const Row> rows, float* logits, int32_t* /*argmax: not declared*/) override {
+    if (static_cast<int64_t>(rows.size()) > options_.max_rows)
+      fail(QISA_ERR_INTERNAL, "%s backend: %zu rows > %lld", name_, rows.size(),
+           static_cast<long long>(options_.max_rows));
+    before_forward();
+    rows_ = rows;
+    logits_ = logits;
+    run_forward(model_, *this, static_cast<int64_t>(rows.size()));
+  }
+
+  void save_kv(int64_t seq, int64_t n, uint8_t* out) override { kv_.save(seq, n, out); }
+  void load_kv(int64_t seq, int64_t n, const uint8_t* in) override { kv_.load(seq, n, in); }
+
+  // Keys and values as they are, and |k|^2 per head (the Gaussian score's
+  // |q - k|^2 = |q|^2 + |k|^2 - 2 q.k).
+  void kv_write(int64_t l, Buf kb, Buf vb) override {
+    const int64_t H = model_.config.n_head;
+    const float* k = buf(kb).data();
+    const float* v = buf(vb).data();
+    for (size_t r = 0; r < rows_.size(); ++r, k += d_, v += d_) {
+      const Row& row = rows_[r];
+      std::memcpy(kv_.key(l, row.seq, row.pos), k, d_ * sizeof(float));
+      std::memcpy(kv_.value(l, row.seq, row.pos), v, d_ * sizeof(float));
+      float* kn = kv_.key_norm(l, row.seq, row.pos);
+      for (int64_t h = 0; h < H; ++h) {
+        float sum = 0.0f;
+        for (int64_t i = 0; i < hs_; ++i) sum += k[h * hs_ + i] * k[h * hs_ + i];
+        kn[h] = sum;
+      }
+    }
+  }
+
+  void add(Buf outb, Buf ab, Buf bb) override {
+    float* out = buf(outb).data();
+    const float *a = buf(ab).data(), *b = buf(bb).data();
+    const int64_t n = static_cast<int64_t>(rows_.size()) * d_;
+    for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
+  }
+
+  int64_t gather_logits(Buf outb, Buf inb) override {
+    slots_.clear();
+    float* out = buf(outb).data();
+    const float* in = buf(inb).data();
+    for (size_t r = 0; r < rows_.size(); ++r) {
+      if (rows_[r].logits_slot < 0) continue;
+      std::memcpy(out + static_cast<int64_t>(slots_.size()) * d_, in + static_cast<int64_t>(r) * d_,
+                  d_ * sizeof(float));
+      slots_.push_back(rows_[r].logits_slot);
+    }
+    return static_cast<int64_t>(slots_.size());
+  }
+
+  void stage(std::span<const Row> rows) override { rows_ = rows; }
+  void upload(Buf b, const float* host, int64_t rows) override {
+    std::memcpy(buf(b).data(), host, static_cast<size_t>(rows * width(b)) * sizeof(float));
+  }
+  void download(Buf b, float* host, int64_t rows) override {
+    std::memcpy(host, buf(b).data(), static_cast<size_t>(rows * width(b)) * sizeof(float));
+  }
+
+ protected:
+  // Called on the calling thread before each forward pass.
+  virtual void before_forward() {}
+
+  int64_t width(Buf b) const { return b == Buf::Hidden ? model_.config.n_ff : d_; }
+  std::vector<float>& buf(Buf b) { return bufs_[static_cast<size_t>(b)]; }
+  static Buf role_buf(Role r) { return r == Role::Q ? Buf::Q : r == Role::K ? Buf::K : Buf::V; }
+
+  const Model& model_;
+  BackendOptions options_;
+  const char* name_;
+  HostKv kv_;
+  int64_t d_, hs_;
+  std::array<std::vector<float>, kBufs> bufs_;
+  std::vector<float> cols_;     // one linear map's output before it goes into a head's columns
+  std::vector<int32_t> slots_;  // of the gathered rows
+  std::span<const Row> rows_;   // of the running pass
+  float* logits_ = nullptr;     // of the running pass
+};
+
+}  // namespace qisa
