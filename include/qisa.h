@@ -40,9 +40,9 @@ extern "C" {
 /* ---- version ------------------------------------------------------------ */
 
 #define QISA_VERSION_MAJOR 0
-#define QISA_VERSION_MINOR 2
+#define QISA_VERSION_MINOR 3
 #define QISA_VERSION_PATCH 0
-#define QISA_VERSION_STRING "0.2.0"
+#define QISA_VERSION_STRING "0.3.0"
 /* major * 10000 + minor * 100 + patch */
 #define QISA_VERSION_NUMBER (QISA_VERSION_MAJOR * 10000 + QISA_VERSION_MINOR * 100 + QISA_VERSION_PATCH)
 
@@ -324,6 +324,32 @@ QISA_API qisa_status qisa_seq_truncate(qisa_context* ctx, int32_t seq_id, int32_
 QISA_API qisa_status qisa_seq_state_save(qisa_context* ctx, int32_t seq_id, void* buf, size_t capacity,
                                          size_t* out_size);
 QISA_API qisa_status qisa_seq_state_load(qisa_context* ctx, int32_t seq_id, const void* buf, size_t size);
+
+/* ---- probing the forward pass -------------------------------------------- */
+
+/* A matrix of a window's forward pass, [n_tokens, n_embd], row i for the
+ * token at position i. */
+typedef enum qisa_probe {
+  /* The residual stream entering layer `layer`: layer 0 gets the token +
+   * position embeddings; layer n_layer is the last layer's output, before
+   * the final LayerNorm. */
+  QISA_PROBE_LAYER_INPUT = 0,
+  /* Layer `layer`'s queries or keys, every head's side by side (head h in
+   * columns [h * head_size, (h + 1) * head_size)). */
+  QISA_PROBE_QUERIES = 1,
+  QISA_PROBE_KEYS = 2
+} qisa_probe;
+
+/* Evaluates tokens[0..n_tokens) as one window from position 0 of sequence
+ * seq_id (emptied first; it then holds these tokens, as after qisa_decode)
+ * and copies the matrix `what` of layer `layer` into out, which has room
+ * for out_count floats (at least n_tokens * n_embd). n_tokens is at most
+ * n_ctx. For analysis (tools/qisa-analyze): the rows are computed by the
+ * context's backend exactly as a decode computes them. On failure the
+ * sequence is unchanged, except after a backend failure during the
+ * computation (then it is empty). */
+QISA_API qisa_status qisa_context_probe(qisa_context* ctx, int32_t seq_id, const int32_t* tokens, int32_t n_tokens,
+                                        qisa_probe what, int32_t layer, float* out, size_t out_count);
 
 /* ---- sampling ------------------------------------------------------------ */
 

@@ -19,6 +19,8 @@ struct Row {
   int32_t logits_slot = -1;  // where to write this row's logits; -1: none
 };
 
+struct ProbePoint;  // forward.h
+
 struct BackendOptions {
   qisa_value_path value_path = QISA_VALUE_PATH_UNITARY;
   int64_t max_rows = 64;      // rows per forward() call
@@ -46,13 +48,16 @@ class Backend {
   // caps().device_argmax) argmax[slot] gets the index of the largest
   // (ties: the lowest index, as greedy sampling picks).
   virtual void forward(std::span<const Row> rows, float* logits, int32_t* argmax) = 0;
+  // As forward() for rows that want no logits, copying the probed matrix
+  // ([rows, n_embd], forward.h) to the host on the way.
+  virtual void probe(std::span<const Row> rows, const ProbePoint& probe) = 0;
   // Keys, values and key norms of positions [0, n) of one sequence, to or
   // from a saved state: per layer K [n, n_embd], V [n, n_embd], |k|^2
   // [n, n_head], f32.
   virtual void save_kv(int64_t seq, int64_t n, uint8_t* out) = 0;
   virtual void load_kv(int64_t seq, int64_t n, const uint8_t* in) = 0;
   // What the backend does now that its creation line did not say (e.g. the
-  // CUDA backend's graphs); empty where nothing.
+  // captured graphs of a device backend); empty where nothing.
   virtual std::string state() const { return {}; }
 };
 

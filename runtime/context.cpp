@@ -6,6 +6,7 @@
 
 #include "context_budget.h"
 #include "error.h"
+#include "forward.h"
 #include "hash.h"
 #include "registry.h"
 #include "sampler.h"
@@ -58,6 +59,39 @@ void Context::check_seq(int32_t seq) const {
 size_t Context::kept_on_overflow() const {
   const size_t n_ctx = model_.config.n_ctx;
   return params_.overflow == QISA_OVERFLOW_SHIFT_HALF ? n_ctx / 2 : n_ctx - 1;
+}
+
+void Context::probe(int32_t seq, std::span<const int32_t> tokens, qisa_probe what, int32_t layer, float* out,
+                    size_t out_count) {
+  const ModelConfig& c = model_.config;
+  check_seq(seq);
+  const size_t n = tokens.size();
+  if (n > c.n_ctx) fail(QISA_ERR_OUT_OF_RANGE, "%zu tokens are more than one window (n_ctx %u)", n, c.n_ctx);
+  for (size_t i = 0; i < n; ++i) {
+    if (tokens[i] < 0 || static_cast<uint32_t>(tokens[i]) >= c.vocab_size)
+      fail(QISA_ERR_OUT_OF_RANGE, "token %d at %zu is outside the vocabulary 0..%u", tokens[i], i, c.vocab_size - 1);
+  }
+  const auto probe_bits = enum_bits(what);
+  if (probe_bits > QISA_PROBE_KEYS)
+    fail(QISA_ERR_INVALID_ARGUMENT, "what is %u, expected 0..2 (qisa_probe)", probe_bits);
+  // Layer inputs exist for 0..n_layer (n_layer: the last layer's output).
+  const int32_t last = static_cast<int32_t>(c.n_layer) - (what == QISA_PROBE_LAYER_INPUT ? 0 : 1);
+  if (layer < 0 || layer > last) fail(QISA_ERR_OUT_OF_RANGE, "layer %d is out of range 0..%d", layer, last);
+  const size_t d = c.n_embd;
+  if (out_count / d < n)
+    fail(QISA_ERR_BUFFER_TOO_SMALL, "out has room for %zu floats, %zu needed (%zu tokens x n_embd %zu)", out_count,
+         n * d, n, d);
+  seq_tokens(seq).clear();  // its positions are rewritten from 0; empty if the computation fails
+  std::vector<Row> rows;
+  const auto per_pass = static_cast<size_t>(backend_->max_rows());
+  for (size_t at = 0; at < n; at += per_pass) {
+    rows.clear();
+    for (size_t i = at; i < std::min(n, at + per_pass); ++i)
+      rows.push_back(Row{seq, static_cast<int32_t>(i), tokens[i], -1});
+    const ProbePoint p{what, layer, out + at * d};
+    backend_->probe(rows, p);
+  }
+  seq_tokens(seq).assign(tokens.begin(), tokens.end());
 }
 
 size_t Context::window_after(size_t n_tokens) const {

@@ -13,10 +13,10 @@ namespace qisa {
 
 namespace {
 
-// Fixed costs the formula does not itemise: the handles, oneDNN's engine and
+// Fixed costs the formula does not itemise: the handles, the CPU backend's matmul engine and
 // stream, small vectors and allocator rounding (measured well under this).
 constexpr uint64_t kBaseBytes = uint64_t{1} << 20;
-// Per oneDNN matmul primitive (descriptor, kernel, argument maps).
+// Per matmul primitive of the CPU backend (descriptor, kernel, argument maps).
 constexpr uint64_t kPerPrimitiveBytes = uint64_t{8} << 10;
 // Per heap block: allocator header and the rounding of small vectors.
 constexpr uint64_t kPerBlockBytes = 64;

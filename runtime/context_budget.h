@@ -23,7 +23,7 @@ int64_t context_max_rows(const ModelConfig& c, const qisa_context_params& p);
 constexpr uint64_t kMaxDenseObservableWork = uint64_t{1} << 30;
 
 // Upper bound of the host bytes context creation allocates (CPU backend; a
-// CUDA context allocates the same caches and scratch on the device).
+// device backend allocates the same caches and scratch in its own memory).
 uint64_t context_memory_bytes(const Model& m, const qisa_context_params& p, int32_t threads);
 
 // The limit a context's estimate is held to: params.max_memory_bytes when

@@ -1,5 +1,5 @@
 // Per-model slots for weights a backend uploads to a device, keyed by the
-// backend's choice (e.g. "cuda/unitary"), shared by every context of that
+// backend's choice (e.g. "<backend>/unitary"), shared by every context of that
 // model and freed with the last of them. Lives in the model handle: loading
 // stays immutable, uploading happens on first use.
 #pragma once

@@ -30,7 +30,10 @@ std::vector<std::pair<const TensorView*, const TensorView*>> norms_by_id(const M
   return out;
 }
 
-void run_forward(const Model& m, Ops& ops, int64_t R) {
+void run_forward(const Model& m, Ops& ops, int64_t R, const ProbePoint* probe) {
+  auto at = [&](qisa_probe what, int64_t layer, Buf b) {
+    if (probe && probe->what == what && probe->layer == layer) ops.download(b, probe->out, R);
+  };
   const ModelConfig& c = m.config;
   const WeightIds ids(c);
   const int64_t hs = c.head_size();
@@ -40,6 +43,7 @@ void run_forward(const Model& m, Ops& ops, int64_t R) {
   ops.embed(Buf::X);
   for (int64_t l = 0; l < static_cast<int64_t>(m.layers.size()); ++l) {
     const Layer& L = m.layers[static_cast<size_t>(l)];
+    at(QISA_PROBE_LAYER_INPUT, l, Buf::X);
     Buf u = Buf::X;
     if (pre) {
       ops.layernorm(Buf::U, Buf::X, ids.ln1(l), R);
@@ -57,6 +61,8 @@ void run_forward(const Model& m, Ops& ops, int64_t R) {
           ops.linear(ids.head(l, h, r), u, kRoleBuf[static_cast<int>(r)], h * hs, Act::None, R);
       }
     }
+    at(QISA_PROBE_QUERIES, l, Buf::Q);
+    at(QISA_PROBE_KEYS, l, Buf::K);
     ops.kv_write(l, Buf::K, Buf::V);
     ops.attention(l, Buf::Q, Buf::Att);
     ops.linear(ids.proj(l), Buf::Att, Buf::Tmp, 0, Act::None, R);
@@ -75,6 +81,8 @@ void run_forward(const Model& m, Ops& ops, int64_t R) {
       ops.layernorm(Buf::X, Buf::U, ids.ln2(l), R);
     }
   }
+  at(QISA_PROBE_LAYER_INPUT, static_cast<int64_t>(m.layers.size()), Buf::X);
+  if (probe) return;  // a probing pass brings back no logits
   // The final LayerNorm and the LM head only for the rows that want logits,
   // gathered so that they share one product.
   const int64_t n = ops.gather_logits(Buf::Tmp, Buf::X);

@@ -1,8 +1,8 @@
 // The model's forward pass, written once: which operation runs on which
 // buffer, in what order. Backends provide the operations (Ops) on buffers
 // they own; the forward pass never touches numbers itself, so the same
-// sequence runs on the reference loops, the CPU kernels and CUDA (where it
-// is captured into a CUDA Graph).
+// sequence runs on every backend (a device backend may capture it into a
+// graph and replay it).
 #pragma once
 
 #include <cstdint>
@@ -82,7 +82,17 @@ class Ops {
   virtual void download(Buf b, float* host, int64_t rows) = 0;
 };
 
-// The model's forward pass over `rows` staged rows.
-void run_forward(const Model& m, Ops& ops, int64_t rows);
+// A matrix of the pass copied to the host when the pass reaches it
+// (qisa_context_probe): what (a qisa_probe), of which layer, into out
+// ([rows, n_embd]).
+struct ProbePoint {
+  qisa_probe what = QISA_PROBE_LAYER_INPUT;
+  int64_t layer = 0;
+  float* out = nullptr;
+};
+
+// The model's forward pass over `rows` staged rows; with a probe, its
+// matrix is downloaded on the way and the pass ends before the LM head.
+void run_forward(const Model& m, Ops& ops, int64_t rows, const ProbePoint* probe = nullptr);
 
 }  // namespace qisa

@@ -16,7 +16,7 @@
 namespace qisa {
 
 struct BackendEntry {
-  const char* name;      // in messages and backend_info: "cpu", "cuda"
+  const char* name;      // in messages and backend_info, e.g. "cpu"
   qisa_backend backend;  // the public value that names it
   qisa_engine engine;    // the engine value it implements
   int priority;          // AUTO: the usable row with the highest
@@ -33,7 +33,7 @@ std::span<const BackendEntry* const> backend_entries();
 struct ChosenBackend {
   std::unique_ptr<Backend> backend;
   qisa_backend kind = QISA_BACKEND_CPU;
-  std::string info;  // "cpu", "cuda: <device>", "cpu (auto: <why not cuda>)"
+  std::string info;  // "cpu", "<name>: <device>", "cpu (auto: <why the better rows were not usable>)"
 };
 
 // The backend params ask for (backend, engine), made. Throws qisa::Error:

@@ -252,6 +252,17 @@ TEST_P(OpsParity, ForwardPassesMatchTheReference) {
       backend->forward(rows, got.data(), nullptr);
       expect_close(got, want, "logits", 1e-3f);
     }
+    // Probes (qisa_context_probe) of a fresh prefill: every matrix a probe
+    // can name.
+    for (qisa_probe what : {QISA_PROBE_LAYER_INPUT, QISA_PROBE_QUERIES, QISA_PROBE_KEYS}) {
+      const int64_t layers = c.n_layer + (what == QISA_PROBE_LAYER_INPUT ? 1 : 0);
+      for (int64_t l = 0; l < layers; ++l) {
+        std::vector<float> want(prefill.size() * c.n_embd, NAN), got(want.size(), NAN);
+        ref->probe(prefill, ProbePoint{what, l, want.data()});
+        backend->probe(prefill, ProbePoint{what, l, got.data()});
+        expect_close(got, want, "probe " + std::to_string(what) + " of layer " + std::to_string(l), 1e-3f);
+      }
+    }
     if (!backend->caps().device_argmax) continue;
     auto again = make(*entry);
     std::vector<int32_t> argmax(8, -1);

@@ -136,6 +136,16 @@ qisa_status qisa_decode(qisa_context* ctx, const qisa_batch_entry* entries, int3
   });
 }
 
+qisa_status qisa_context_probe(qisa_context* ctx, int32_t seq_id, const int32_t* tokens, int32_t n_tokens,
+                               qisa_probe what, int32_t layer, float* out, size_t out_count) {
+  if (ctx == nullptr) return QISA_ERR_INVALID_ARGUMENT;
+  return ctx->run([&] {
+    if (tokens == nullptr || out == nullptr) qisa::fail(QISA_ERR_INVALID_ARGUMENT, "tokens or out is NULL");
+    if (n_tokens <= 0) qisa::fail(QISA_ERR_INVALID_ARGUMENT, "n_tokens is %d, expected at least 1", n_tokens);
+    ctx->impl->probe(seq_id, {tokens, static_cast<size_t>(n_tokens)}, what, layer, out, out_count);
+  });
+}
+
 qisa_status qisa_decode_greedy(qisa_context* ctx, const qisa_batch_entry* entries, int32_t n, int32_t* out) {
   if (ctx == nullptr) return QISA_ERR_INVALID_ARGUMENT;
   return ctx->run([&] {

@@ -46,6 +46,16 @@ class HostBackend : public Backend, public Ops {
     run_forward(model_, *this, static_cast<int64_t>(rows.size()));
   }
 
+  void probe(std::span<const Row> rows, const ProbePoint& probe) override {
+    if (static_cast<int64_t>(rows.size()) > options_.max_rows)
+      fail(QISA_ERR_INTERNAL, "%s backend: %zu rows > %lld", name_, rows.size(),
+           static_cast<long long>(options_.max_rows));
+    before_forward();
+    rows_ = rows;
+    logits_ = nullptr;
+    run_forward(model_, *this, static_cast<int64_t>(rows.size()), &probe);
+  }
+
   void save_kv(int64_t seq, int64_t n, uint8_t* out) override { kv_.save(seq, n, out); }
   void load_kv(int64_t seq, int64_t n, const uint8_t* in) override { kv_.load(seq, n, in); }
 

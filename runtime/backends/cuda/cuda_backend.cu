@@ -310,6 +310,15 @@ class CudaBackend final : public Backend, public Ops {
     }
   }
 
+  // Run directly (never captured): the download waits for the stream.
+  void probe(std::span<const Row> rows, const ProbePoint& p) override {
+    if (rows.empty()) return;
+    stage(rows);
+    run_forward(model_, *this, R_, &p);
+    check(cudaGetLastError(), "kernel launch");
+    check(cudaStreamSynchronize(stream_), "forward");
+  }
+
   void save_kv(int64_t seq, int64_t n, uint8_t* out) override { copy_kv(seq, n, out, true); }
   void load_kv(int64_t seq, int64_t n, const uint8_t* in) override { copy_kv(seq, n, const_cast<uint8_t*>(in), false); }
 

@@ -1,0 +1,47 @@
+# qisa-analyze on a synthetic model: the JSON has every quantity with its
+# points and fits, the text a table; windows of text work; the plot is
+# written where gnuplot is installed; bad flags exit 2, a bad model 1.
+file(MAKE_DIRECTORY ${WORK})
+execute_process(COMMAND ${MAKE} --kind qisa-v3 --n-embd 16 --ctx 32 --n-head 2 ${WORK}/m.qisa RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "qisa-make-synthetic failed")
+endif()
+execute_process(COMMAND ${ANALYZE} ${WORK}/m.qisa --random --samples 3 --layers --heads --json ${WORK}/out.json
+                OUTPUT_VARIABLE out RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "fit: \\|\\|.\\|\\|_F ~" OR NOT out MATCHES "encoding factor alpha_s")
+  message(FATAL_ERROR "qisa-analyze --random: rc=${rc}\n${out}")
+endif()
+file(READ ${WORK}/out.json j)
+foreach(want "\"name\": \"S\"" "\"name\": \"input of layer 1\"" "\"name\": \"output of the last layer\""
+        "\"name\": \"QK\\^T layer 1 head 1\"" "\"n\": 32" "\"slope\": " "\"qkt_spectral_exponent\": ")
+  if(NOT j MATCHES "${want}")
+    message(FATAL_ERROR "qisa-analyze --json lacks ${want}:\n${j}")
+  endif()
+endforeach()
+# Text windows (the model's vocabulary: 65 characters of tiny Shakespeare).
+execute_process(COMMAND ${ANALYZE} ${WORK}/m.qisa --text ${TEXT} --n 4,8,16 --samples 2 --json -
+                OUTPUT_VARIABLE out RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "\"source\": \"tinyshakespeare.txt\"" OR NOT out MATCHES "\"n\": 16")
+  message(FATAL_ERROR "qisa-analyze --text: rc=${rc}\n${out}")
+endif()
+find_program(GNUPLOT gnuplot)
+if(GNUPLOT)
+  execute_process(COMMAND ${ANALYZE} ${WORK}/m.qisa --samples 2 --plot ${WORK}/norms.png RESULT_VARIABLE rc
+                  OUTPUT_QUIET ERROR_QUIET)
+  if(NOT rc EQUAL 0 OR NOT EXISTS ${WORK}/norms.png)
+    message(FATAL_ERROR "qisa-analyze --plot: rc=${rc}, no ${WORK}/norms.png")
+  endif()
+endif()
+execute_process(COMMAND ${ANALYZE} ${WORK}/m.qisa --n 64 RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "longer than the window")
+  message(FATAL_ERROR "qisa-analyze --n past n_ctx: rc=${rc}\n${err}")
+endif()
+execute_process(COMMAND ${ANALYZE} ${WORK}/m.qisa --samples zero RESULT_VARIABLE rc ERROR_QUIET)
+if(NOT rc EQUAL 2)
+  message(FATAL_ERROR "qisa-analyze --samples zero: rc=${rc}, expected 2")
+endif()
+file(WRITE ${WORK}/bad.qisa "not a model")
+execute_process(COMMAND ${ANALYZE} ${WORK}/bad.qisa RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 1 OR NOT err MATCHES "bad.qisa")
+  message(FATAL_ERROR "qisa-analyze on a bad file: rc=${rc}\n${err}")
+endif()
