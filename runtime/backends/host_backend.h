@@ -12,6 +12,7 @@
 
 #include "backend.h"
 #include "backends/host_kv.h"
+#include "backends/ref/reference_ops.h"
 #include "error.h"
 #include "forward.h"
 #include "model.h"
@@ -111,6 +112,24 @@ class HostBackend : public Backend, public Ops {
   virtual void before_forward() {}
 
   int64_t width(Buf b) const { return b == Buf::Hidden ? model_.config.n_ff : d_; }
+
+  // A linear map's result into `out`: product(dst) writes [rows, n_out]
+  // contiguously, straight into out when it fills whole rows, else into a
+  // scratch copied to columns [col, col + n_out); then the activation.
+  template <class Product>
+  void into_columns(Buf out, int64_t col, int64_t n_out, Act act, int64_t rows, Product&& product) {
+    const int64_t w = width(out);
+    float* y = buf(out).data();
+    if (col == 0 && n_out == w) {
+      product(y);
+    } else {  // a head's columns (at most n_embd wide)
+      product(cols_.data());
+      for (int64_t r = 0; r < rows; ++r)
+        std::memcpy(y + r * w + col, cols_.data() + r * n_out, static_cast<size_t>(n_out) * sizeof(float));
+    }
+    if (act == Act::Relu) ref::relu(y, rows * w);
+    if (act == Act::Gelu) ref::gelu(y, rows * w);
+  }
   std::vector<float>& buf(Buf b) { return bufs_[static_cast<size_t>(b)]; }
   static Buf role_buf(Role r) { return r == Role::Q ? Buf::Q : r == Role::K ? Buf::K : Buf::V; }
 

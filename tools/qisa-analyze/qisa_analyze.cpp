@@ -7,8 +7,8 @@
 // For each N: S = the N x n_embd matrix layer 0 sees (token + position
 // embeddings of N consecutive tokens of the text, or of uniformly random
 // tokens), through libqisa's qisa_context_probe; ||S||_F and ||S||_2 over
-// K samples; with --layers every layer's input, with --heads Q K^T of every
-// head. Then the fitted exponents (norm ~ N^a) and the cost scalings.
+// K samples; with --layers every layer's input, with --heads Q, K and Q K^T
+// of every head. Then the fitted exponents (norm ~ N^a) and the cost scalings.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -50,7 +50,7 @@ void usage() {
       "  --n LIST         window lengths (default: 2, 4, 8, ... up to n_ctx, and n_ctx)\n"
       "  --samples K      windows per length, averaged (16)\n"
       "  --layers         also the input of every later layer (and the last layer's output)\n"
-      "  --heads          also Q K^T of every head of every layer\n"
+      "  --heads          also Q, K and Q K^T of every head of every layer\n"
       "  --json FILE      the results as JSON ('-': standard output)\n"
       "  --plot OUT.png   log-log plot of ||S||_F and ||S||_2 with a sqrt(N) line (gnuplot)\n");
 }
@@ -220,7 +220,8 @@ int main(int argc, char** argv) {
   if (o.heads)
     for (int l = 0; l < info.n_layer; ++l)
       for (int h = 0; h < info.n_head; ++h)
-        series.push_back({"QK^T layer " + std::to_string(l) + " head " + std::to_string(h), {}, {}});
+        for (const char* what : {"Q", "K", "QK^T"})
+          series.push_back({std::string(what) + " layer " + std::to_string(l) + " head " + std::to_string(h), {}, {}});
   for (auto& s : series) {
     s.frob.resize(lengths.size());
     s.spec.resize(lengths.size());
@@ -264,6 +265,11 @@ int main(int argc, char** argv) {
           probe(tokens, QISA_PROBE_QUERIES, l, q);
           probe(tokens, QISA_PROBE_KEYS, l, k);
           for (int h = 0; h < info.n_head; ++h) {
+            for (const std::vector<float>* qk : {&q, &k}) {  // the head's columns, [n, head_size]
+              std::vector<float> head(static_cast<size_t>(n * hs));
+              for (int64_t r = 0; r < n; ++r) std::copy_n(qk->data() + r * d + h * hs, hs, head.data() + r * hs);
+              record(head.data(), n, hs);
+            }
             const std::vector<float> s = an::scores(q.data() + h * hs, k.data() + h * hs, n, hs, d);
             record(s.data(), n, n);
           }
@@ -316,11 +322,17 @@ int main(int argc, char** argv) {
   std::printf("  one token's output state of one layer: O~(d alpha_s) ~ d N^%.3f block-encoding uses\n", a);
   js << "], \"costs\": {\"alpha_s_exponent\": " << a << ", \"layer_state_cost_exponent\": " << a;
   if (o.heads) {
-    double worst = -1e300;
-    for (size_t si = 0; si < series.size(); ++si)
-      if (series[si].name.rfind("QK^T", 0) == 0) worst = std::max(worst, fits_s[si].slope);
-    std::printf("  attention state preparation: O~(||QK^T||) ~ N^%.3f (largest exponent over heads)\n", worst);
-    js << ", \"qkt_spectral_exponent\": " << worst;
+    double worst = -1e300, sum = 0.0;
+    int heads = 0;
+    for (size_t si = 0; si < series.size(); ++si) {
+      if (series[si].name.rfind("QK^T", 0) != 0) continue;
+      worst = std::max(worst, fits_s[si].slope);
+      sum += fits_s[si].slope;
+      ++heads;
+    }
+    std::printf("  attention state preparation: O~(||QK^T||) ~ N^%.3f (mean over %d heads; largest N^%.3f)\n",
+                sum / heads, heads, worst);
+    js << ", \"qkt_spectral_exponent_mean\": " << sum / heads << ", \"qkt_spectral_exponent\": " << worst;
   }
   js << "}}\n";
   if (o.json == "-") {

@@ -150,6 +150,8 @@ _seq_state_save = _sig("qisa_seq_state_save", ctypes.c_int, _P, ctypes.c_int32, 
 _seq_state_load = _sig("qisa_seq_state_load", ctypes.c_int, _P, ctypes.c_int32, ctypes.c_void_p, ctypes.c_size_t)
 _context_memory_estimate = _sig("qisa_context_memory_estimate", ctypes.c_int, _P, ctypes.POINTER(_ContextParams),
                                 ctypes.POINTER(ctypes.c_uint64), ctypes.c_char_p, ctypes.c_size_t)
+_context_probe = _sig("qisa_context_probe", ctypes.c_int, _P, ctypes.c_int32, ctypes.POINTER(ctypes.c_int32),
+                      ctypes.c_int32, ctypes.c_int, ctypes.c_int32, _c_float_p, ctypes.c_size_t)
 _seq_length = _sig("qisa_seq_length", ctypes.c_int, _P, ctypes.c_int32, ctypes.POINTER(ctypes.c_int32))
 _sampler_default_params = _sig("qisa_sampler_default_params", None, ctypes.POINTER(_SamplerParams))
 _sampler_create = _sig("qisa_sampler_create", ctypes.c_int, ctypes.POINTER(_SamplerParams), ctypes.POINTER(_P))
@@ -238,6 +240,14 @@ class Model(_Handle):
     @property
     def n_ctx(self):
         return self.info["n_ctx"]
+
+    @property
+    def n_embd(self):
+        return self.info["n_embd"]
+
+    @property
+    def n_layer(self):
+        return self.info["n_layer"]
 
     def metadata(self, key):
         """A provenance value ("dataset", "seed", ...) or None."""
@@ -380,6 +390,20 @@ class Context(_Handle):
         if logits == "all":
             return [self.logits(i) for i in range(n)]
         return None
+
+    def probe(self, tokens, what="input", layer=0, seq_id=0):
+        """A window's matrix [len(tokens)][n_embd]: "input" (the residual
+        stream entering `layer`; layer n_layer is the last layer's output),
+        "queries" or "keys" of `layer`. The sequence is emptied first and then
+        holds the tokens, as after decode()."""
+        what = _choice("what", what, {"input": 0, "queries": 1, "keys": 2})
+        n, d = len(tokens), self.model.n_embd
+        arr = (ctypes.c_int32 * n)(*[int(t) for t in tokens])
+        out = (ctypes.c_float * (n * d))()
+        _check(_context_probe(self._handle, seq_id, arr, n, what, layer, out, n * d), self._error)
+        if _np is not None:
+            return _np.ctypeslib.as_array(out).reshape(n, d).copy()
+        return [list(out[i * d:(i + 1) * d]) for i in range(n)]
 
     def logits(self, index):
         ptr = _c_float_p()

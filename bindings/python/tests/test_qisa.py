@@ -79,6 +79,22 @@ class BindingsTest(unittest.TestCase):
         self.assertEqual(ctx.decode_greedy([(0, ids[-1])]), [best])
         self.assertEqual(ctx.length(), 4)
 
+    def test_probe_returns_a_window_matrix(self):
+        m = qisa.Model(MODEL)
+        ctx = qisa.Context(m, max_sequences=2)
+        ids = m.tokenize("KING RICHARD")
+        keys = ctx.probe(ids, "keys", layer=0)
+        self.assertEqual((len(keys), len(keys[0])), (len(ids), m.n_embd))
+        self.assertEqual(ctx.length(), len(ids))
+        out = ctx.probe(ids, "input", layer=m.n_layer, seq_id=1)
+        # Probing is deterministic: the same window gives the same matrix.
+        again = ctx.probe(ids, "input", layer=m.n_layer)
+        self.assertEqual([list(map(float, r)) for r in out], [list(map(float, r)) for r in again])
+        with self.assertRaises(qisa.QisaError):
+            ctx.probe(ids, "queries", layer=m.n_layer)
+        with self.assertRaises(ValueError):
+            ctx.probe(ids, "values")
+
     def test_generate_streams_and_stops_early(self):
         m = qisa.Model(MODEL)
         ctx = qisa.Context(m)

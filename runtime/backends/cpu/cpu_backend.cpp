@@ -81,17 +81,7 @@ class CpuBackend final : public HostBackend {
 
   void linear(int64_t id, Buf in, Buf out, int64_t col, Act act, int64_t rows) override {
     LinearOp& l = linears_[static_cast<size_t>(id)];
-    const int64_t width = this->width(out);
-    float* y = buf(out).data();
-    if (col == 0 && l.out == width) {
-      l.run(buf(in).data(), y, rows);
-    } else {  // into a head's columns
-      l.run(buf(in).data(), cols_.data(), rows);
-      for (int64_t r = 0; r < rows; ++r)
-        std::memcpy(y + r * width + col, cols_.data() + r * l.out, static_cast<size_t>(l.out) * sizeof(float));
-    }
-    if (act == Act::Relu) ref::relu(y, rows * width);
-    if (act == Act::Gelu) ref::gelu(y, rows * width);
+    into_columns(out, col, l.out, act, rows, [&](float* y) { l.run(buf(in).data(), y, rows); });
   }
 
   void quantum(int64_t layer, Buf in) override {

@@ -75,17 +75,8 @@ class RefBackend final : public HostBackend {
 
   void linear(int64_t id, Buf in, Buf out, int64_t col, Act act, int64_t rows) override {
     const Lin& l = linears_[static_cast<size_t>(id)];
-    const int64_t width = this->width(out);
-    float* y = buf(out).data();
-    if (col == 0 && l.out == width) {
-      ref::linear(y, buf(in).data(), l.w, l.b, rows, l.in, l.out);
-    } else {  // into a head's columns (at most n_embd wide)
-      ref::linear(cols_.data(), buf(in).data(), l.w, l.b, rows, l.in, l.out);
-      for (int64_t r = 0; r < rows; ++r)
-        std::memcpy(y + r * width + col, cols_.data() + r * l.out, static_cast<size_t>(l.out) * sizeof(float));
-    }
-    if (act == Act::Relu) ref::relu(y, rows * width);
-    if (act == Act::Gelu) ref::gelu(y, rows * width);
+    into_columns(out, col, l.out, act, rows,
+                 [&](float* y) { ref::linear(y, buf(in).data(), l.w, l.b, rows, l.in, l.out); });
   }
 
   // Per projection: psi = encode(u), phi = U psi, values = <phi|P_k|phi>
