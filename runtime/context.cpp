@@ -71,9 +71,6 @@ void Context::probe(int32_t seq, std::span<const int32_t> tokens, qisa_probe wha
     if (tokens[i] < 0 || static_cast<uint32_t>(tokens[i]) >= c.vocab_size)
       fail(QISA_ERR_OUT_OF_RANGE, "token %d at %zu is outside the vocabulary 0..%u", tokens[i], i, c.vocab_size - 1);
   }
-  const auto probe_bits = enum_bits(what);
-  if (probe_bits > QISA_PROBE_KEYS)
-    fail(QISA_ERR_INVALID_ARGUMENT, "what is %u, expected 0..2 (qisa_probe)", probe_bits);
   // Layer inputs exist for 0..n_layer (n_layer: the last layer's output).
   const int32_t last = static_cast<int32_t>(c.n_layer) - (what == QISA_PROBE_LAYER_INPUT ? 0 : 1);
   if (layer < 0 || layer > last) fail(QISA_ERR_OUT_OF_RANGE, "layer %d is out of range 0..%d", layer, last);

@@ -42,7 +42,7 @@ class Context {
   // policy (slide: n_ctx - 1, shift-half: n_ctx / 2); re-evaluated from 0.
   size_t kept_on_overflow() const;
 
-  // qisa_context_probe: evaluates `tokens` as seq's window from position 0
+  // qisa_context_probe (what already checked): evaluates `tokens` as seq's window from position 0
   // and copies the probed matrix [tokens, n_embd] into out.
   void probe(int32_t seq, std::span<const int32_t> tokens, qisa_probe what, int32_t layer, float* out,
              size_t out_count);

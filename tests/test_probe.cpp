@@ -171,6 +171,7 @@ TEST(Probe, BadArgumentsChangeNothing) {
   EXPECT_EQ(call(0, tokens.data(), 0, 0, 0, out.data(), out.size()), QISA_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(call(2, tokens.data(), n, 0, 0, out.data(), out.size()), QISA_ERR_OUT_OF_RANGE);
   EXPECT_EQ(call(0, tokens.data(), n, 7, 0, out.data(), out.size()), QISA_ERR_INVALID_ARGUMENT);
+  EXPECT_EQ(call(0, tokens.data(), n, -1, 0, out.data(), out.size()), QISA_ERR_INVALID_ARGUMENT);
   EXPECT_EQ(call(0, tokens.data(), n, QISA_PROBE_LAYER_INPUT, 3, out.data(), out.size()), QISA_ERR_OUT_OF_RANGE);
   EXPECT_EQ(call(0, tokens.data(), n, QISA_PROBE_QUERIES, 2, out.data(), out.size()), QISA_ERR_OUT_OF_RANGE);
   EXPECT_EQ(call(0, tokens.data(), n, QISA_PROBE_KEYS, -1, out.data(), out.size()), QISA_ERR_OUT_OF_RANGE);

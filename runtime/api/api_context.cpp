@@ -142,7 +142,12 @@ qisa_status qisa_context_probe(qisa_context* ctx, int32_t seq_id, const int32_t*
   return ctx->run([&] {
     if (tokens == nullptr || out == nullptr) qisa::fail(QISA_ERR_INVALID_ARGUMENT, "tokens or out is NULL");
     if (n_tokens <= 0) qisa::fail(QISA_ERR_INVALID_ARGUMENT, "n_tokens is %d, expected at least 1", n_tokens);
-    ctx->impl->probe(seq_id, {tokens, static_cast<size_t>(n_tokens)}, what, layer, out, out_count);
+    // A C caller may pass any int: read the bits, never the enum, until checked.
+    const int bits = qisa::enum_bits(what);
+    if (bits < QISA_PROBE_LAYER_INPUT || bits > QISA_PROBE_KEYS)
+      qisa::fail(QISA_ERR_INVALID_ARGUMENT, "what is %d, expected 0..2 (qisa_probe)", bits);
+    ctx->impl->probe(seq_id, {tokens, static_cast<size_t>(n_tokens)}, static_cast<qisa_probe>(bits), layer, out,
+                     out_count);
   });
 }
 
