@@ -7,6 +7,7 @@
 // fresh context that evaluates its window in one batch (sliding and
 // shifting re-evaluate exactly; batched equals incremental).
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -59,7 +60,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   qisa_context* ref = make_context(m, kSeqs, kBatch, QISA_ENGINE_REFERENCE, mirror.policy);
   FUZZ_CHECK(fast && ref, "contexts");
   for (int ops = 0; ops < 24 && !in.empty(); ++ops) {
-    const uint8_t op = in.next() % 6;
+    const uint8_t op = in.next() % 7;
     qisa_status a = QISA_OK, b = QISA_OK;
     std::string a_error;       // the fast context's message right after its call
     if (op == 0 || op == 1) {  // decode / decode_greedy: ids in -1..3, tokens in -1..66
@@ -122,6 +123,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         FUZZ_CHECK(qisa_seq_state_load(c, to, st.data(), need) == QISA_OK, "%s", qisa_context_last_error(c));
       }
       mirror.tokens[to] = mirror.tokens[from];
+    } else if (op == 6) {  // probe: sequence, tokens, what, layer and room all maybe bad
+      const int32_t s = in.next() % 5 - 1, what = in.next() % 5 - 1, layer = in.next() % 5 - 1;
+      std::vector<int32_t> t(in.next() % (kCtx + 3));
+      for (auto& x : t) x = in.next() % 68 - 1;
+      const auto n = static_cast<int32_t>(t.size());
+      const size_t room = t.size() * 16 - (in.next() % 4 == 0 ? 1 : 0);
+      std::vector<float> x(t.size() * 16 + 1, NAN), y(x.size(), NAN);
+      a = qisa_context_probe(fast, s, t.data(), n, static_cast<qisa_probe>(what), layer, x.data(), room);
+      a_error = qisa_context_last_error(fast);
+      b = qisa_context_probe(ref, s, t.data(), n, static_cast<qisa_probe>(what), layer, y.data(), room);
+      FUZZ_CHECK(a == b, "probe: fast %d, reference %d", a, b);
+      if (a == QISA_OK) {
+        for (size_t i = 0; i < t.size() * 16; ++i)
+          FUZZ_CHECK(std::fabs(x[i] - y[i]) <= 1e-3f * (1.0f + std::fabs(y[i])), "probe [%zu]: %g vs %g", i, x[i],
+                     y[i]);
+        FUZZ_CHECK(std::isnan(x[t.size() * 16]), "probe wrote past its rows");
+        mirror.tokens[s] = t;
+      }
     } else {  // generation: greedy, a few tokens, into a sequence (maybe bad)
       qisa_generate_params p;
       qisa_generate_default_params(&p);
