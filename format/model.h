@@ -83,6 +83,7 @@ struct ModelConfig {
   bool tied_lm_head = false;
   bool reference_transposed = false;
   uint32_t head_size() const { return n_embd / n_head; }
+  bool valid_token(int32_t t) const { return t >= 0 && static_cast<uint32_t>(t) < vocab_size; }
 };
 
 enum class TokenizerKind : uint8_t { Char = 0, ByteBPE = 1 };

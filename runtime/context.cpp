@@ -68,7 +68,7 @@ void Context::probe(int32_t seq, std::span<const int32_t> tokens, qisa_probe wha
   const size_t n = tokens.size();
   if (n > c.n_ctx) fail(QISA_ERR_OUT_OF_RANGE, "%zu tokens are more than one window (n_ctx %u)", n, c.n_ctx);
   for (size_t i = 0; i < n; ++i) {
-    if (tokens[i] < 0 || static_cast<uint32_t>(tokens[i]) >= c.vocab_size)
+    if (!c.valid_token(tokens[i]))
       fail(QISA_ERR_OUT_OF_RANGE, "token %d at %zu is outside the vocabulary 0..%u", tokens[i], i, c.vocab_size - 1);
   }
   // Layer inputs exist for 0..n_layer (n_layer: the last layer's output).
@@ -139,7 +139,7 @@ void Context::decode(std::span<const qisa_batch_entry> entries, Output output) {
       fail(QISA_ERR_OUT_OF_RANGE, "entry %lld: sequence id %d is out of range 0..%d (max_sequences)",
            static_cast<long long>(i), e.seq_id, params_.max_sequences - 1);
     }
-    if (e.token < 0 || static_cast<uint32_t>(e.token) >= c.vocab_size) {
+    if (!c.valid_token(e.token)) {
       fail(QISA_ERR_OUT_OF_RANGE, "entry %lld: token %d is out of range 0..%u", static_cast<long long>(i), e.token,
            c.vocab_size - 1);
     }
@@ -275,7 +275,7 @@ void check_state_payload(const ModelConfig& c, const uint8_t* p, size_t len) {
   for (size_t i = 0; i < len; ++i) {
     int32_t t;
     std::memcpy(&t, p + 4 * i, 4);
-    if (t < 0 || static_cast<uint32_t>(t) >= c.vocab_size)
+    if (!c.valid_token(t))
       fail(QISA_ERR_INVALID_ARGUMENT, "state: token %zu is %d, out of range 0..%u", i, t, c.vocab_size - 1);
   }
   p += len * 4;

@@ -21,10 +21,9 @@ const BackendEntry* const kEntries[] = {
 #undef QISA_BACKEND_ENTRY
 };
 
+// A usable row's backend; info defaults to the row's name.
 std::unique_ptr<Backend> make(const BackendEntry& e, const Model& model, DeviceSlots& slots,
                               const BackendOptions& options, std::string* info) {
-  std::string why;
-  if (!e.usable(&why)) fail(QISA_ERR_BACKEND, "%s", why.c_str());
   std::unique_ptr<Backend> b = e.create(model, slots, options, info);
   if (info->empty()) *info = e.name;
   return b;
@@ -56,6 +55,8 @@ ChosenBackend choose_backend(const Model& model, DeviceSlots& slots, const qisa_
       fail(QISA_ERR_INVALID_ARGUMENT, "the %s engine runs on %s; use backend %s (or auto) with it", engine,
            where.c_str(), rows.empty() ? "auto" : rows.front()->name);
     }
+    std::string why;
+    if (!(*it)->usable(&why)) fail(QISA_ERR_BACKEND, "%s", why.c_str());
     out.kind = (*it)->backend;
     out.backend = make(**it, model, slots, options, &out.info);
     return out;
@@ -69,8 +70,7 @@ ChosenBackend choose_backend(const Model& model, DeviceSlots& slots, const qisa_
       continue;
     }
     out.kind = e->backend;
-    out.backend = e->create(model, slots, options, &out.info);
-    if (out.info.empty()) out.info = e->name;
+    out.backend = make(*e, model, slots, options, &out.info);
     if (!skipped.empty()) out.info = std::string(e->name) + " (auto: " + skipped + ")";
     return out;
   }

@@ -54,13 +54,7 @@ std::string case_name(const ::testing::TestParamInfo<Case>& i) {
   return s;
 }
 
-std::vector<float> random_values(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = u(rng);
-  return v;
-}
+using test::random_values;
 
 // |got - want| <= tol (1 + max |want|), element by element.
 void expect_close(const std::vector<float>& got, const std::vector<float>& want, const std::string& what,

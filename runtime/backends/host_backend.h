@@ -38,22 +38,12 @@ class HostBackend : public Backend, public Ops {
   int64_t max_rows() const override { return options_.max_rows; }
 
   void forward(std::span<const Row> rows, float* logits, int32_t* /*argmax: not declared*/) override {
-    if (static_cast<int64_t>(rows.size()) > options_.max_rows)
-      fail(QISA_ERR_INTERNAL, "%s backend: %zu rows > %lld", name_, rows.size(),
-           static_cast<long long>(options_.max_rows));
-    before_forward();
-    rows_ = rows;
-    logits_ = logits;
+    begin(rows, logits);
     run_forward(model_, *this, static_cast<int64_t>(rows.size()));
   }
 
   void probe(std::span<const Row> rows, const ProbePoint& probe) override {
-    if (static_cast<int64_t>(rows.size()) > options_.max_rows)
-      fail(QISA_ERR_INTERNAL, "%s backend: %zu rows > %lld", name_, rows.size(),
-           static_cast<long long>(options_.max_rows));
-    before_forward();
-    rows_ = rows;
-    logits_ = nullptr;
+    begin(rows, nullptr);
     run_forward(model_, *this, static_cast<int64_t>(rows.size()), &probe);
   }
 
@@ -110,6 +100,16 @@ class HostBackend : public Backend, public Ops {
  protected:
   // Called on the calling thread before each forward pass.
   virtual void before_forward() {}
+
+  // The rows and logits of the pass about to run.
+  void begin(std::span<const Row> rows, float* logits) {
+    if (static_cast<int64_t>(rows.size()) > options_.max_rows)
+      fail(QISA_ERR_INTERNAL, "%s backend: %zu rows > %lld", name_, rows.size(),
+           static_cast<long long>(options_.max_rows));
+    before_forward();
+    rows_ = rows;
+    logits_ = logits;
+  }
 
   int64_t width(Buf b) const { return b == Buf::Hidden ? model_.config.n_ff : d_; }
 

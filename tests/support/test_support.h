@@ -46,6 +46,8 @@ ContextPtr make_context(const qisa_model* model, int32_t max_sequences = 1, int3
 std::vector<float> decode_all(qisa_context* ctx, int32_t seq, const std::vector<int32_t>& tokens);
 // Largest |a - b|.
 float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b);
+// n values uniform in [-1, 1), the same for the same seed.
+std::vector<float> random_values(size_t n, uint32_t seed);
 // Path of a committed fixture under tests/fixtures.
 std::string fixture(const std::string& name);
 

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "analysis.h"
+#include "json_escape.h"
 #include "qisa.h"
 
 namespace {
@@ -112,20 +113,7 @@ struct Series {
   std::vector<std::vector<double>> frob, spec;  // [length][sample]
 };
 
-std::string json_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      o += buf;
-      continue;
-    }
-    o += c;
-  }
-  return o;
-}
+using qisa::tools::json_escape;
 
 void write_plot(const Options& o, const std::vector<int32_t>& lengths, const Series& s, const std::string& source) {
   const std::string data = o.plot + ".dat", script = o.plot + ".gp";

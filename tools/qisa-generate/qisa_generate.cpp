@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "json_escape.h"
 #include "qisa.h"
 
 #ifndef QISA_BUILD_TREE_MODEL
@@ -251,24 +252,7 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-std::string json_escape(const std::string& s) {
-  std::string o;
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      o += '\\';
-      o += static_cast<char>(c);
-    } else if (c == '\n') {
-      o += "\\n";
-    } else if (c < 0x20) {
-      char b[8];
-      std::snprintf(b, sizeof b, "\\u%04x", c);
-      o += b;
-    } else {
-      o += static_cast<char>(c);
-    }
-  }
-  return o;
-}
+using qisa::tools::json_escape;
 
 struct Stream {
   bool echo;

@@ -9,6 +9,7 @@
 #include "api_model.h"
 #include "circuit.h"
 #include "dtype.h"
+#include "json_escape.h"
 #include "qisa.h"
 
 namespace {
@@ -26,27 +27,7 @@ void usage(std::FILE* out) {
                "  --version              libqisa version\n");
 }
 
-std::string json_escape(const std::string& s) {
-  std::string o;
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': o += "\\\""; break;
-      case '\\': o += "\\\\"; break;
-      case '\n': o += "\\n"; break;
-      case '\t': o += "\\t"; break;
-      case '\r': o += "\\r"; break;
-      default:
-        if (c < 0x20) {
-          char b[8];
-          std::snprintf(b, sizeof b, "\\u%04x", c);
-          o += b;
-        } else {
-          o += static_cast<char>(c);
-        }
-    }
-  }
-  return o;
-}
+using qisa::tools::json_escape;
 
 std::string shape_of(const qisa::TensorView& t) {
   std::string s = "[";
