@@ -40,9 +40,9 @@ extern "C" {
 /* ---- version ------------------------------------------------------------ */
 
 #define QISA_VERSION_MAJOR 0
-#define QISA_VERSION_MINOR 3
+#define QISA_VERSION_MINOR 4
 #define QISA_VERSION_PATCH 0
-#define QISA_VERSION_STRING "0.3.0"
+#define QISA_VERSION_STRING "0.4.0"
 /* major * 10000 + minor * 100 + patch */
 #define QISA_VERSION_NUMBER (QISA_VERSION_MAJOR * 10000 + QISA_VERSION_MINOR * 100 + QISA_VERSION_PATCH)
 
@@ -143,6 +143,12 @@ typedef struct qisa_model_info {
   uint64_t n_params;        /* total elements over all weight tensors  */
   uint64_t n_tensors;
   uint64_t file_bytes;
+  /* Added in 0.4: the tokenizer's special tokens, -1 when it has none.
+   * Generation ends at eos_token. Callers built against 0.3 (struct_size
+   * without these fields) get the fields before them. */
+  int32_t bos_token;
+  int32_t eos_token;
+  int32_t unk_token;
 } qisa_model_info;
 
 QISA_API void qisa_model_default_params(qisa_model_params* params);
@@ -161,7 +167,8 @@ QISA_API qisa_status qisa_model_load_buffer(const void* data, size_t size, const
  * first. */
 QISA_API void qisa_model_free(qisa_model* model);
 
-/* Fills `info`; info->struct_size must be set by the caller. */
+/* Fills `info`; info->struct_size must be set by the caller (sizeof, or
+ * the size of an earlier version's struct: only those fields are written). */
 QISA_API qisa_status qisa_model_get_info(const qisa_model* model, qisa_model_info* info);
 
 /* Attention kind of one head. */

@@ -8,6 +8,7 @@
 #include "error.h"
 #include "forward.h"
 #include "hash.h"
+#include "overflow_window.h"
 #include "registry.h"
 #include "sampler.h"
 
@@ -57,8 +58,7 @@ void Context::check_seq(int32_t seq) const {
 }
 
 size_t Context::kept_on_overflow() const {
-  const size_t n_ctx = model_.config.n_ctx;
-  return params_.overflow == QISA_OVERFLOW_SHIFT_HALF ? n_ctx / 2 : n_ctx - 1;
+  return qisa::kept_on_overflow(model_.config.n_ctx, params_.overflow);
 }
 
 void Context::probe(int32_t seq, std::span<const int32_t> tokens, qisa_probe what, int32_t layer, float* out,
@@ -92,12 +92,7 @@ void Context::probe(int32_t seq, std::span<const int32_t> tokens, qisa_probe wha
 }
 
 size_t Context::window_after(size_t n_tokens) const {
-  const size_t n_ctx = model_.config.n_ctx;
-  if (n_tokens <= n_ctx || params_.overflow == QISA_OVERFLOW_ERROR) return n_tokens;
-  // Each token past a full window first drops all but `keep` (slide: a
-  // period of 1, so the window stays full).
-  const size_t keep = kept_on_overflow(), period = n_ctx - keep;  // tokens between two overflows
-  return keep + 1 + (n_tokens - n_ctx - 1) % period;
+  return qisa::window_after(model_.config.n_ctx, params_.overflow, n_tokens);
 }
 
 void Context::run_pending() {

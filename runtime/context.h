@@ -32,14 +32,8 @@ class Context {
 
   // Throws QISA_ERR_OUT_OF_RANGE unless 0 <= seq < max_sequences.
   void check_seq(int32_t seq) const;
-  // How many of the last tokens an empty sequence holds after `n_tokens`
-  // tokens under the overflow policy. Whatever the policy, the cache then
-  // equals a fresh evaluation of exactly those tokens from position 0 (a
-  // slide or a shift re-evaluates what it keeps), so evaluating only them
-  // leaves the same state.
+  // overflow_window.h under this context's policy.
   size_t window_after(size_t n_tokens) const;
-  // Tokens a full window keeps before the next one under the overflow
-  // policy (slide: n_ctx - 1, shift-half: n_ctx / 2); re-evaluated from 0.
   size_t kept_on_overflow() const;
 
   // qisa_context_probe (what already checked): evaluates `tokens` as seq's window from position 0

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <set>
@@ -101,6 +102,29 @@ TEST(ModelApi, Queries) {
   EXPECT_EQ(info.ln_placement, QISA_LN_PRE);
   EXPECT_EQ(info.activation, QISA_ACTIVATION_RELU);
   EXPECT_FLOAT_EQ(info.ln_eps, 1e-5f);
+  EXPECT_EQ(info.bos_token, -1);  // a character vocabulary has no special tokens
+  EXPECT_EQ(info.eos_token, -1);
+  EXPECT_EQ(info.unk_token, -1);
+
+  // A caller built against 0.3 passes the struct without the token fields:
+  // those bytes stay untouched.
+  qisa_model_info old;
+  std::memset(&old, 0x5a, sizeof old);
+  old.struct_size = offsetof(qisa_model_info, bos_token);
+  ASSERT_EQ(qisa_model_get_info(m, &old), QISA_OK);
+  EXPECT_EQ(old.struct_size, offsetof(qisa_model_info, bos_token));
+  EXPECT_EQ(old.n_layer, 3);
+  EXPECT_EQ(old.file_bytes, info.file_bytes);
+  EXPECT_EQ(old.eos_token, 0x5a5a5a5a);
+
+  // The special tokens the file names come back as they are stored.
+  writer::ModelDesc with_eos = writer::make_synthetic_model(s);
+  with_eos.tokenizer.eos_id = 5;
+  auto e = test::load_desc(with_eos);
+  ASSERT_EQ(e.status, QISA_OK) << e.message;
+  ASSERT_EQ(qisa_model_get_info(e.model.get(), &info), QISA_OK);
+  EXPECT_EQ(info.eos_token, 5);
+  EXPECT_EQ(info.bos_token, -1);
 
   qisa_attention_kind k;
   EXPECT_EQ(qisa_model_head_kind(m, 2, 0, &k), QISA_OK);

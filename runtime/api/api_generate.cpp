@@ -6,59 +6,11 @@
 
 #include "api_context.h"
 #include "sampler.h"
+#include "stop_matcher.h"
 #include "tokenizer.h"
 
 namespace qisa {
 namespace {
-
-// Holds back generated text that might be the start of a stop string, and
-// finds a complete stop string.
-class StopMatcher {
- public:
-  explicit StopMatcher(std::vector<std::string> stops) : stops_(std::move(stops)) {}
-
-  // Adds text; returns true when a stop string is complete. `emit` receives
-  // the text that is now certainly output.
-  template <class Emit>
-  bool add(const std::string& piece, Emit&& emit) {
-    held_ += piece;
-    size_t cut = std::string::npos;
-    for (const auto& s : stops_) {
-      const size_t at = held_.find(s);
-      if (at != std::string::npos && at < cut) cut = at;
-    }
-    if (cut != std::string::npos) {
-      if (cut > 0) emit(held_.substr(0, cut));
-      held_.clear();
-      return true;
-    }
-    // Keep the longest tail that is a proper prefix of some stop string.
-    size_t keep = 0;
-    for (const auto& s : stops_) {
-      for (size_t n = std::min(s.size() - 1, held_.size()); n > keep; --n) {
-        if (held_.compare(held_.size() - n, n, s, 0, n) == 0) {
-          keep = n;
-          break;
-        }
-      }
-    }
-    if (held_.size() > keep) {
-      emit(held_.substr(0, held_.size() - keep));
-      held_.erase(0, held_.size() - keep);
-    }
-    return false;
-  }
-
-  template <class Emit>
-  void finish(Emit&& emit) {
-    if (!held_.empty()) emit(held_);
-    held_.clear();
-  }
-
- private:
-  std::vector<std::string> stops_;
-  std::string held_;
-};
 
 double ms_since(std::chrono::steady_clock::time_point t) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count();

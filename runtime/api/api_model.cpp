@@ -1,4 +1,5 @@
 // C API: loading, freeing and describing models.
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -105,7 +106,9 @@ void qisa_model_free(qisa_model* model) {
 
 qisa_status qisa_model_get_info(const qisa_model* model, qisa_model_info* info) {
   if (model == nullptr || info == nullptr) return QISA_ERR_INVALID_ARGUMENT;
-  if (info->struct_size < sizeof(qisa_model_info)) return QISA_ERR_INVALID_ARGUMENT;
+  // 0.3's struct ended at file_bytes; later fields are only appended.
+  constexpr size_t kSize03 = offsetof(qisa_model_info, bos_token);
+  if (info->struct_size != sizeof(qisa_model_info) && info->struct_size != kSize03) return QISA_ERR_INVALID_ARGUMENT;
   const qisa::Model& m = *model->impl;
   const qisa::ModelConfig& c = m.config;
   qisa_model_info out;
@@ -128,7 +131,12 @@ qisa_status qisa_model_get_info(const qisa_model* model, qisa_model_info* info) 
   out.n_params = m.n_params;
   out.n_tensors = m.tensors.size();
   out.file_bytes = m.file_bytes;
-  *info = out;
+  out.bos_token = m.tokenizer.bos_id;
+  out.eos_token = m.tokenizer.eos_id;
+  out.unk_token = m.tokenizer.unk_id;
+  const size_t size = info->struct_size;
+  out.struct_size = size;
+  std::memcpy(info, &out, size);
   return QISA_OK;
 }
 

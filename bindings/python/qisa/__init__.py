@@ -75,7 +75,8 @@ class _ModelInfo(ctypes.Structure):
                 ("n_ff", ctypes.c_int32), ("n_qubits", ctypes.c_int32), ("format_major", ctypes.c_int32),
                 ("format_minor", ctypes.c_int32), ("ln_placement", ctypes.c_int), ("activation", ctypes.c_int),
                 ("ln_eps", ctypes.c_float), ("tied_lm_head", ctypes.c_int), ("reference_transposed", ctypes.c_int),
-                ("n_params", ctypes.c_uint64), ("n_tensors", ctypes.c_uint64), ("file_bytes", ctypes.c_uint64)]
+                ("n_params", ctypes.c_uint64), ("n_tensors", ctypes.c_uint64), ("file_bytes", ctypes.c_uint64),
+                ("bos_token", ctypes.c_int32), ("eos_token", ctypes.c_int32), ("unk_token", ctypes.c_int32)]
 
 
 class _ContextParams(ctypes.Structure):
@@ -248,6 +249,11 @@ class Model(_Handle):
     @property
     def n_layer(self):
         return self.info["n_layer"]
+
+    @property
+    def eos_token(self):
+        """The end-of-text token id, or -1 when the vocabulary has none."""
+        return self.info["eos_token"]
 
     def metadata(self, key):
         """A provenance value ("dataset", "seed", ...) or None."""
