@@ -146,17 +146,17 @@ BENCHMARK(BM_Prefill)
     ->ArgsProduct({{0, 1, 2, 3}, {768}, {16}, {1, 2}})
     ->Unit(benchmark::kMicrosecond);
 
-// B streams with 8 cached tokens advance one token each per timed call;
+// B streams with `cached` tokens advance one token each per timed call;
 // items/s = tokens/s over all streams.
-void decode_streams(benchmark::State& state, qisa_model* m, int B, int threads) {
+void decode_streams(benchmark::State& state, qisa_model* m, int B, int threads, int cached = 8) {
   auto ctx = context(m, B, B, threads);
-  for (int b = 0; b < B; ++b) fill(ctx.get(), b, 8, B);
+  for (int b = 0; b < B; ++b) fill(ctx.get(), b, cached, B);
   std::vector<qisa_batch_entry> e;
   for (int b = 0; b < B; ++b) e.push_back({b, (b * 7) % 60, 1});
   for (auto _ : state) {
     qisa_decode(ctx.get(), e.data(), B);
     state.PauseTiming();
-    for (int b = 0; b < B; ++b) qisa_seq_truncate(ctx.get(), b, 8);
+    for (int b = 0; b < B; ++b) qisa_seq_truncate(ctx.get(), b, cached);
     state.ResumeTiming();
   }
   state.SetItemsProcessed(state.iterations() * B);
@@ -175,6 +175,20 @@ BENCHMARK(BM_Batched)
     ->ArgsProduct({{0, 1, 2, 3}, {4, 16, 128}, {1, 8, 64, 256, 1024}, {1, 2}})
     ->ArgsProduct({{0, 1, 2, 3}, {768}, {1, 8, 64}, {1, 2}})
     ->ArgsProduct({{0, 3}, {768}, {1024}, {1, 2}})
+    ->Unit(benchmark::kMicrosecond);
+
+// What batching buys a server (docs/server.md): B streams of the 6-layer
+// n_embd-128 model with `position` cached tokens each, one call per step
+// (args: kind, B, position, threads). items/s = tokens/s over all streams.
+void BM_Streams(benchmark::State& state) {
+  const int kind = static_cast<int>(state.range(0)), B = static_cast<int>(state.range(1));
+  const int pos = static_cast<int>(state.range(2)), threads = static_cast<int>(state.range(3));
+  decode_streams(state, model(kind, 128, 256), B, threads, pos);
+  state.SetLabel(kind_name(kind));
+}
+BENCHMARK(BM_Streams)
+    ->ArgNames({"kind", "B", "position", "threads"})
+    ->ArgsProduct({{0, 3}, {1, 4, 16, 64}, {16, 64, 200}, {1}})
     ->Unit(benchmark::kMicrosecond);
 
 // The QISA value computation alone (one v3 head's value projection, rows

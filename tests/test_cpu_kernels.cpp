@@ -4,6 +4,7 @@
 // stored.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdlib>
@@ -168,6 +169,79 @@ TEST(CpuKernels, DotMatchesADoubleSum) {
       double want = 0.0;
       for (int64_t i = 0; i < n; ++i) want += double(a[i]) * b[i];
       EXPECT_NEAR(k->dot(a.data(), b.data(), n), want, 1e-5) << k->name << " n " << n;
+    }
+  }
+}
+
+// Attention of one query over n cached positions, against the same
+// formula summed in double precision: both scores, every length around the
+// kernels' 4-key and 8-lane steps, head sizes around their 8- and 64-column
+// blocks, keys of interleaved heads (strides), and scores far apart (the
+// softmax's small weights underflow the same way).
+TEST(CpuKernels, AttentionMatchesADoubleComputation) {
+  for (const CpuKernels* k : kernel_sets()) {
+    for (bool gaussian : {false, true}) {
+      for (int64_t h : {1, 4, 8, 12, 16, 64, 72, 128}) {
+        for (int64_t n : {1, 3, 4, 5, 8, 9, 16, 33, 130}) {
+          for (float spread : {0.3f, 4.0f}) {
+            const int64_t heads = 3, stride = heads * h;  // this head is head 1 of 3
+            auto q = random_values(static_cast<size_t>(h), 21);
+            auto keys = random_values(static_cast<size_t>(n * stride), 22);
+            const auto values = random_values(static_cast<size_t>(n * stride), 23);
+            for (auto& x : q) x *= spread;
+            for (auto& x : keys) x *= spread;
+            const float* kh = keys.data() + h;
+            const float* vh = values.data() + h;
+            std::vector<float> norms(static_cast<size_t>(n * heads));
+            for (int64_t j = 0; j < n; ++j) {
+              double nn = 0.0;
+              for (int64_t i = 0; i < h; ++i) nn += double(kh[j * stride + i]) * kh[j * stride + i];
+              norms[static_cast<size_t>(j * heads + 1)] = static_cast<float>(nn);
+            }
+            const float scale = 1.0f / std::sqrt(static_cast<float>(h));
+            std::vector<double> sc(static_cast<size_t>(n));
+            double mx = -INFINITY;
+            for (int64_t j = 0; j < n; ++j) {
+              double qk = 0.0, d2 = 0.0;
+              for (int64_t i = 0; i < h; ++i) {
+                qk += double(q[i]) * kh[j * stride + i];
+                d2 += (double(q[i]) - kh[j * stride + i]) * (double(q[i]) - kh[j * stride + i]);
+              }
+              sc[j] = gaussian ? std::exp(-d2) : scale * qk;
+              mx = std::max(mx, sc[j]);
+            }
+            double total = 0.0;
+            for (auto& x : sc) total += (x = std::exp(x - mx));
+            std::vector<float> out(static_cast<size_t>(h)), scratch(static_cast<size_t>(n));
+            k->attention(out.data(), q.data(), kh, norms.data() + 1, vh, n, h, stride, stride, heads, gaussian, scale,
+                         scratch.data());
+            for (int64_t i = 0; i < h; ++i) {
+              double want = 0.0;
+              for (int64_t j = 0; j < n; ++j) want += sc[j] / total * vh[j * stride + i];
+              ASSERT_NEAR(out[i], want, 2e-5 + 2e-5 * std::abs(want))
+                  << k->name << (gaussian ? " gaussian" : " dot") << " h " << h << " n " << n << " spread " << spread
+                  << " column " << i;
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(CpuKernels, AttentionPassesANaNThrough) {
+  for (const CpuKernels* k : kernel_sets()) {
+    for (bool gaussian : {false, true}) {
+      const int64_t h = 16, n = 12;
+      auto q = random_values(static_cast<size_t>(h), 31);
+      const auto keys = random_values(static_cast<size_t>(n * h), 32),
+                 values = random_values(static_cast<size_t>(n * h), 33);
+      const std::vector<float> norms(static_cast<size_t>(n), 1.0f);
+      q[3] = NAN;
+      std::vector<float> out(static_cast<size_t>(h)), scratch(static_cast<size_t>(n));
+      k->attention(out.data(), q.data(), keys.data(), norms.data(), values.data(), n, h, h, h, 1, gaussian, 0.25f,
+                   scratch.data());
+      for (float x : out) EXPECT_TRUE(std::isnan(x)) << k->name << (gaussian ? " gaussian" : " dot");
     }
   }
 }

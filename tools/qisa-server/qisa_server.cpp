@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <cstdio>
@@ -63,6 +64,14 @@ int serve(const Options& opt) {
   svr.set_write_timeout(30);
   svr.set_keep_alive_timeout(5);
   install_routes(svr, state);
+  // httplib listens with a backlog of 5 (compiled into Debian's library):
+  // 64 clients connecting at once then wait for SYN retransmits (1 s, seen
+  // as the p99 latency). Listening again on the bound socket raises it.
+  int listen_fd = -1;
+  svr.set_socket_options([&listen_fd](socket_t sock) {
+    httplib::default_socket_options(sock);
+    listen_fd = static_cast<int>(sock);
+  });
 
   int port = opt.port;
   if (port == 0) {
@@ -74,6 +83,7 @@ int serve(const Options& opt) {
     std::fprintf(stderr, "qisa-server: cannot listen on %s:%d\n", opt.host.c_str(), opt.port);
     return 1;
   }
+  if (listen_fd >= 0) ::listen(listen_fd, SOMAXCONN);
   std::thread http([&] { svr.listen_after_bind(); });
   auto stop_http = [&] {
     svr.stop();

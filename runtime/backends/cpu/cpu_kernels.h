@@ -1,7 +1,8 @@
 // Inner loops of the fast CPU engine that oneDNN does not cover: products
 // with few rows straight from f32, f16, bf16 or Q8_0 weights (no f32 copy
 // of the weight; activations stay f32, so a result does not depend on how
-// many rows shared the call), and the Pauli products conj(phi[j ^ x]) phi[j]. Two implementations: portable C++
+// many rows shared the call), the Pauli products conj(phi[j ^ x]) phi[j],
+// and attention over the cache. Two implementations: portable C++
 // (cpu_kernels_generic.cpp) and AVX2/FMA/F16C (cpu_kernels_avx2.cpp),
 // chosen once by CPU feature; both are tested against reference_ops.
 #pragma once
@@ -26,6 +27,14 @@ using DotKernel = float (*)(const float* a, const float* b, int64_t n);
 // applied on the fly (no stored +-1 matrix to stream through).
 using SignedSumKernel = float (*)(const float* p, uint64_t z, int64_t D);
 
+// Causal attention of one query row over n cached positions (the contract
+// of ref::attention_row): scores q.k_j * scale, or exp(-|q - k_j|^2) when
+// `gaussian` (|k_j|^2 at key_norms[j * norm_stride]), softmax over j, and
+// out[:h] = the weighted sum of the values. scores has room for n floats.
+using AttentionKernel = void (*)(float* out, const float* q, const float* keys, const float* key_norms,
+                                 const float* values, int64_t n, int64_t h, int64_t k_stride, int64_t v_stride,
+                                 int64_t norm_stride, bool gaussian, float scale, float* scores);
+
 // out[:n] = the first n values of a stored row, as f32 (the values of
 // dequantize_row()): the expansion before a many-row product.
 using WidenKernel = void (*)(const uint8_t* row, int64_t n, float* out);
@@ -41,6 +50,7 @@ struct CpuKernels {
   PauliProductKernel pauli_products;
   DotKernel dot;
   SignedSumKernel signed_sum;
+  AttentionKernel attention;
 };
 
 // The best implementation this CPU runs, completed with generic kernels

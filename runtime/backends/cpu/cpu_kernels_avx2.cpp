@@ -5,6 +5,8 @@
 #include <cpuid.h>
 #include <immintrin.h>
 
+#include <math.h>
+
 #include <cstring>
 
 #include "cpu_kernels.h"
@@ -192,6 +194,112 @@ float dot_f32(const float* a, const float* b, int64_t n) {
   return dot<F32>(a, reinterpret_cast<const uint8_t*>(b), n);
 }
 
+// e^x in 8 lanes: x = k ln2 + r with |r| <= ln2 / 2 (ln2 in two parts, so
+// r is exact), e^r by Cephes' degree-7 polynomial (relative error ~1e-7),
+// 2^k into the exponent bits. Below -87.3 (e^x under FLT_MIN): 0; a NaN
+// stays NaN. The inputs here are scores minus their maximum and negative
+// squared distances, so never large.
+inline __m256 exp8(__m256 x) {
+  const __m256 tiny = _mm256_cmp_ps(x, _mm256_set1_ps(-87.33654475f), _CMP_LT_OQ);
+  x = _mm256_min_ps(_mm256_set1_ps(88.0f), x);  // operand order: a NaN x passes through
+  x = _mm256_max_ps(_mm256_set1_ps(-87.33654475f), x);
+  const __m256 k = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(k, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(tiny, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+
+// Four dot products of q with rows k0..k3 at once (q loaded once per
+// 8 floats), into s[0..3].
+inline void dot4(const float* q, const float* k0, const float* k1, const float* k2, const float* k3, int64_t h,
+                 float* s) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  int64_t i = 0;
+  for (; i + 8 <= h; i += 8) {
+    const __m256 qv = _mm256_loadu_ps(q + i);
+    a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + i), a0);
+    a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + i), a1);
+    a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + i), a2);
+    a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + i), a3);
+  }
+  // Lanes of a0..a3 summed pairwise: one 128-bit vector of the four sums.
+  const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+  _mm_storeu_ps(s, _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1)));
+  for (; i < h; ++i) {
+    s[0] += q[i] * k0[i];
+    s[1] += q[i] * k1[i];
+    s[2] += q[i] * k2[i];
+    s[3] += q[i] * k3[i];
+  }
+}
+
+// out[i0 .. i0 + 8 * NB) = sum over j of w[j] * v_j[...]: NB accumulators
+// stay in registers over all positions.
+template <int NB>
+inline void weighted_sum_block(float* out, const float* w, const float* values, int64_t n, int64_t v_stride,
+                               int64_t i0) {
+  __m256 acc[NB];
+  for (int b = 0; b < NB; ++b) acc[b] = _mm256_setzero_ps();
+  for (int64_t j = 0; j < n; ++j) {
+    const __m256 a = _mm256_broadcast_ss(w + j);
+    const float* v = values + j * v_stride + i0;
+    for (int b = 0; b < NB; ++b) acc[b] = _mm256_fmadd_ps(a, _mm256_loadu_ps(v + 8 * b), acc[b]);
+  }
+  for (int b = 0; b < NB; ++b) _mm256_storeu_ps(out + i0 + 8 * b, acc[b]);
+}
+
+void attention(float* out, const float* q, const float* keys, const float* key_norms, const float* values, int64_t n,
+               int64_t h, int64_t k_stride, int64_t v_stride, int64_t norm_stride, bool gaussian, float scale,
+               float* scores) {
+  // Scores, four keys per pass.
+  int64_t j = 0;
+  for (; j + 4 <= n; j += 4) {
+    const float* k = keys + j * k_stride;
+    dot4(q, k, k + k_stride, k + 2 * k_stride, k + 3 * k_stride, h, scores + j);
+  }
+  for (; j < n; ++j) scores[j] = dot<F32>(q, reinterpret_cast<const uint8_t*>(keys + j * k_stride), h);
+  if (gaussian) {  // exp(-|q-k|^2) with |q-k|^2 = |q|^2 + |k|^2 - 2 q.k
+    const float qn = dot<F32>(q, reinterpret_cast<const uint8_t*>(q), h);
+    for (j = 0; j < n; ++j) scores[j] = -(qn + key_norms[j * norm_stride] - 2.0f * scores[j]);
+    for (j = 0; j + 8 <= n; j += 8) _mm256_storeu_ps(scores + j, exp8(_mm256_loadu_ps(scores + j)));
+    for (; j < n; ++j) scores[j] = expf(scores[j]);
+  } else {
+    for (j = 0; j < n; ++j) scores[j] *= scale;
+  }
+  // Softmax.
+  float mx = -HUGE_VALF;
+  for (j = 0; j < n; ++j) mx = scores[j] > mx ? scores[j] : mx;  // no std::max: see the top of the file
+  const __m256 vmx = _mm256_set1_ps(mx);
+  __m256 vt = _mm256_setzero_ps();
+  for (j = 0; j + 8 <= n; j += 8) {
+    const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(scores + j), vmx));
+    _mm256_storeu_ps(scores + j, e);
+    vt = _mm256_add_ps(vt, e);
+  }
+  float total = hsum(vt);
+  for (; j < n; ++j) total += (scores[j] = expf(scores[j] - mx));
+  const float inv = 1.0f / total;
+  for (j = 0; j < n; ++j) scores[j] *= inv;
+  // Weighted sum of the values: 64 columns at a time, then 8, then singles.
+  int64_t i0 = 0;
+  for (; i0 + 64 <= h; i0 += 64) weighted_sum_block<8>(out, scores, values, n, v_stride, i0);
+  for (; i0 + 8 <= h; i0 += 8) weighted_sum_block<1>(out, scores, values, n, v_stride, i0);
+  for (; i0 < h; ++i0) {
+    float s = 0.0f;
+    for (j = 0; j < n; ++j) s += scores[j] * values[j * v_stride + i0];
+    out[i0] = s;
+  }
+}
+
 template <class W>
 void widen(const uint8_t* row, int64_t n, float* out) {
   int64_t i = 0;
@@ -220,7 +328,8 @@ constexpr CpuKernels kAvx2{"avx2",
                            {widen<F32>, widen<F16>, widen<BF16>, widen_q8},
                            pauli_products,
                            dot_f32,
-                           signed_sum};
+                           signed_sum,
+                           attention};
 
 }  // namespace
 

@@ -2,6 +2,7 @@
 // compiler can vectorize them for the baseline ISA.
 #include <algorithm>
 #include <bit>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
@@ -94,6 +95,28 @@ float signed_sum(const float* p, uint64_t z, int64_t D) {
   return acc[0] - acc[1];
 }
 
+void attention(float* out, const float* q, const float* keys, const float* key_norms, const float* values, int64_t n,
+               int64_t h, int64_t k_stride, int64_t v_stride, int64_t norm_stride, bool gaussian, float scale,
+               float* scores) {
+  const float qn = gaussian ? dot_f32(q, q, h) : 0.0f;
+  float mx = -INFINITY;
+  for (int64_t j = 0; j < n; ++j) {
+    const float qk = dot_f32(q, keys + j * k_stride, h);
+    // Gaussian kernel: exp(-|q-k|^2) with |q-k|^2 = |q|^2 + |k|^2 - 2 q.k
+    scores[j] = gaussian ? std::exp(-(qn + key_norms[j * norm_stride] - 2.0f * qk)) : scale * qk;
+    mx = std::max(mx, scores[j]);
+  }
+  float total = 0.0f;
+  for (int64_t j = 0; j < n; ++j) total += (scores[j] = std::exp(scores[j] - mx));
+  const float inv = 1.0f / total;
+  std::fill(out, out + h, 0.0f);
+  for (int64_t j = 0; j < n; ++j) {  // out += a_j v_j: no reduction, vectorizes
+    const float a = scores[j] * inv;
+    const float* v = values + j * v_stride;
+    for (int64_t i = 0; i < h; ++i) out[i] += a * v[i];
+  }
+}
+
 template <qisa_dtype T>
 void widen(const uint8_t* row, int64_t n, float* out) {
   dequantize_row(T, row, static_cast<size_t>(n), out);
@@ -107,7 +130,8 @@ constexpr CpuKernels kGeneric{
     {widen<QISA_DTYPE_F32>, widen<QISA_DTYPE_F16>, widen<QISA_DTYPE_BF16>, widen<QISA_DTYPE_Q8_0>},
     pauli_products,
     dot_f32,
-    signed_sum};
+    signed_sum,
+    attention};
 
 }  // namespace
 
@@ -131,6 +155,7 @@ CpuKernels completed(const CpuKernels& k) {
     if (!out.linear[t]) out.linear[t] = kGeneric.linear[t];
     if (!out.widen[t]) out.widen[t] = kGeneric.widen[t];
   }
+  if (!out.attention) out.attention = kGeneric.attention;
   return out;
 }
 

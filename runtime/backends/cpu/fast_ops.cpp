@@ -38,24 +38,8 @@ void layernorm(float* out, const float* x, const float* w, const float* b, int64
 void attention_row(float* out, const float* q, const float* keys, const float* key_norms, const float* values,
                    int64_t n, int64_t h, int64_t k_stride, int64_t v_stride, int64_t norm_stride, bool gaussian,
                    float scale, float* scores) {
-  const DotKernel dot = cpu_kernels().dot;
-  const float qn = gaussian ? dot(q, q, h) : 0.0f;
-  float mx = -INFINITY;
-  for (int64_t j = 0; j < n; ++j) {
-    const float qk = dot(q, keys + j * k_stride, h);
-    // Gaussian kernel: exp(-|q-k|^2) with |q-k|^2 = |q|^2 + |k|^2 - 2 q.k
-    scores[j] = gaussian ? std::exp(-(qn + key_norms[j * norm_stride] - 2.0f * qk)) : scale * qk;
-    mx = std::max(mx, scores[j]);
-  }
-  float total = 0.0f;
-  for (int64_t j = 0; j < n; ++j) total += (scores[j] = std::exp(scores[j] - mx));
-  const float inv = 1.0f / total;
-  std::fill(out, out + h, 0.0f);
-  for (int64_t j = 0; j < n; ++j) {  // out += a_j v_j: no reduction, vectorizes
-    const float a = scores[j] * inv;
-    const float* v = values + j * v_stride;
-    for (int64_t i = 0; i < h; ++i) out[i] += a * v[i];
-  }
+  cpu_kernels().attention(out, q, keys, key_norms, values, n, h, k_stride, v_stride, norm_stride, gaussian, scale,
+                          scores);
 }
 
 }  // namespace qisa::fast
