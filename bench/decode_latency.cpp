@@ -1,0 +1,82 @@
+// Latency of single decode steps, one by one, as a user sees them: p50,
+// p90, p99 and the worst step, in microseconds. scripts/bench-stalls runs it
+// on an idle machine and next to processes that keep every core busy.
+//   decode_latency MODEL [--steps N] [--threads N] [--mode slide|window]
+// slide: every step past a full window (each re-evaluates the window);
+// window: steps at positions 0 .. n_ctx-1, the sequence emptied when full.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "qisa.h"
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: decode_latency MODEL [--steps N] [--threads N] [--mode slide|window]\n");
+    return 2;
+  }
+  int steps = 2000, threads = 0;
+  std::string mode = "slide";
+  for (int i = 2; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--steps"))
+      steps = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--threads"))
+      threads = std::atoi(argv[i + 1]);
+    else if (!std::strcmp(argv[i], "--mode"))
+      mode = argv[i + 1];
+  }
+  char err[512] = "";
+  qisa_model* m = nullptr;
+  if (qisa_model_load_file(argv[1], nullptr, &m, err, sizeof err) != QISA_OK) {
+    std::fprintf(stderr, "decode_latency: %s\n", err);
+    return 1;
+  }
+  qisa_model_info info{};
+  info.struct_size = sizeof info;
+  qisa_model_get_info(m, &info);
+  qisa_context_params p;
+  qisa_context_default_params(&p);
+  p.n_threads = threads;
+  qisa_context* c = nullptr;
+  if (qisa_context_create(m, &p, &c, err, sizeof err) != QISA_OK) {
+    std::fprintf(stderr, "decode_latency: %s\n", err);
+    return 1;
+  }
+  auto step = [&](int32_t token) {
+    const qisa_batch_entry e{0, token, 1};
+    if (qisa_decode(c, &e, 1) != QISA_OK) {
+      std::fprintf(stderr, "decode_latency: %s\n", qisa_context_last_error(c));
+      std::exit(1);
+    }
+  };
+  const int warm = 50;
+  if (mode == "slide") {
+    for (int i = 0; i < info.n_ctx; ++i) step(i % info.vocab_size);
+  }
+  std::vector<double> us;
+  us.reserve(static_cast<size_t>(steps));
+  for (int i = 0; i < warm + steps; ++i) {
+    if (mode == "window") {
+      int32_t len = 0;
+      qisa_seq_length(c, 0, &len);
+      if (len == info.n_ctx) qisa_seq_clear(c, 0);
+    }
+    const auto t0 = std::chrono::steady_clock::now();
+    step((i * 7) % info.vocab_size);
+    const double t = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+    if (i >= warm) us.push_back(t);
+  }
+  std::sort(us.begin(), us.end());
+  auto q = [&](double f) { return us[static_cast<size_t>(f * static_cast<double>(us.size() - 1))]; };
+  std::printf(
+      "{\"threads\": %d, \"mode\": \"%s\", \"steps\": %d, \"p50_us\": %.1f, \"p90_us\": %.1f, "
+      "\"p99_us\": %.1f, \"max_us\": %.1f}\n",
+      qisa_context_threads(c), mode.c_str(), steps, q(0.5), q(0.9), q(0.99), us.back());
+  qisa_context_free(c);
+  qisa_model_free(m);
+  return 0;
+}
