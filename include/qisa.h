@@ -259,6 +259,14 @@ typedef struct qisa_context_params {
    * memory. RLIMIT_AS, when set, also bounds it. Callers built against 0.1
    * (struct_size without this field) get 0. */
   uint64_t max_memory_bytes;
+  /* Added in 0.4. Nonzero: a model trained with the research code's
+   * transposed attention (qisa_model_info.reference_transposed) gets a
+   * context, for qisa_evaluate_window and qisa_context_probe only; every
+   * decode and generation on it fails with QISA_ERR_NOT_CAUSAL. Zero (the
+   * default): creating a context of such a model fails with
+   * QISA_ERR_NOT_CAUSAL. No effect on causal models. Callers built against
+   * 0.1-0.3 get 0. */
+  int32_t allow_non_causal;
 } qisa_context_params;
 
 QISA_API void qisa_context_default_params(qisa_context_params* params);
@@ -357,6 +365,24 @@ typedef enum qisa_probe {
  * computation (then it is empty). */
 QISA_API qisa_status qisa_context_probe(qisa_context* ctx, int32_t seq_id, const int32_t* tokens, int32_t n_tokens,
                                         qisa_probe what, int32_t layer, float* out, size_t out_count);
+
+/* ---- evaluating a window ------------------------------------------------- */
+
+/* Evaluates tokens[0..n_tokens) as one window from position 0 of sequence
+ * seq_id (emptied first; it then holds these tokens, as after qisa_decode)
+ * and writes the logits of every position, [n_tokens, vocab_size], into
+ * logits, which has room for logits_count floats. For a causal model row i
+ * is what qisa_decode gives the token at position i. For a model trained
+ * with the research code's transposed attention (a context created with
+ * allow_non_causal) it is the only way to run the model, the way its
+ * trainer evaluated it: row i then reads the window's later tokens, so the
+ * numbers measure nothing a generator could do. n_tokens is 1..n_ctx; for a
+ * transposed model also at most the context's rows per pass,
+ * max(max_batch, min(n_ctx, 256)) (the whole window must be in one pass). On
+ * failure the sequence is unchanged, except after a backend failure during
+ * the computation (then it is empty). */
+QISA_API qisa_status qisa_evaluate_window(qisa_context* ctx, int32_t seq_id, const int32_t* tokens, int32_t n_tokens,
+                                          float* logits, size_t logits_count);
 
 /* ---- sampling ------------------------------------------------------------ */
 

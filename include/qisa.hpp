@@ -88,6 +88,12 @@ class Context {
     return l;
   }
   void clear(int32_t seq = -1) { check(qisa_seq_clear(get(), seq)); }
+  // Logits of every position of one window from position 0 (qisa_evaluate_window).
+  std::vector<float> evaluate_window(const std::vector<int32_t>& tokens, int32_t vocab_size, int32_t seq = 0) {
+    std::vector<float> out(tokens.size() * static_cast<size_t>(vocab_size));
+    check(qisa_evaluate_window(get(), seq, tokens.data(), static_cast<int32_t>(tokens.size()), out.data(), out.size()));
+    return out;
+  }
 
   // Generates text; on_piece(std::string_view) is called for each piece and
   // may return false to stop.

@@ -33,6 +33,9 @@ struct BackendCaps {
   // forward() can bring back only each slot's largest logit (a device then
   // copies one int per row instead of a row of logits).
   bool device_argmax = false;
+  // Runs models trained with the research code's transposed attention:
+  // a whole window from position 0 in one forward() (forward.h).
+  bool transposed_window = false;
 };
 
 class Backend {

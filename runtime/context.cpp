@@ -61,23 +61,34 @@ size_t Context::kept_on_overflow() const {
   return qisa::kept_on_overflow(model_.config.n_ctx, params_.overflow);
 }
 
-void Context::probe(int32_t seq, std::span<const int32_t> tokens, qisa_probe what, int32_t layer, float* out,
-                    size_t out_count) {
+void Context::check_causal() const {
+  if (model_.config.reference_transposed) {
+    fail(QISA_ERR_NOT_CAUSAL,
+         "the model was trained with the research code's transposed (non-causal) attention, which reads future "
+         "tokens: it cannot decode or generate; qisa_evaluate_window evaluates whole windows of it");
+  }
+}
+
+void Context::check_window(int32_t seq, std::span<const int32_t> tokens) const {
   const ModelConfig& c = model_.config;
   check_seq(seq);
   const size_t n = tokens.size();
   if (n > c.n_ctx) fail(QISA_ERR_OUT_OF_RANGE, "%zu tokens are more than one window (n_ctx %u)", n, c.n_ctx);
+  if (c.reference_transposed && n > static_cast<size_t>(backend_->max_rows())) {
+    fail(QISA_ERR_OUT_OF_RANGE,
+         "%zu tokens are more than this context runs in one pass (%lld rows; raise max_batch): a transposed model's "
+         "window must be evaluated whole",
+         n, static_cast<long long>(backend_->max_rows()));
+  }
   for (size_t i = 0; i < n; ++i) {
     if (!c.valid_token(tokens[i]))
       fail(QISA_ERR_OUT_OF_RANGE, "token %d at %zu is outside the vocabulary 0..%u", tokens[i], i, c.vocab_size - 1);
   }
-  // Layer inputs exist for 0..n_layer (n_layer: the last layer's output).
-  const int32_t last = static_cast<int32_t>(c.n_layer) - (what == QISA_PROBE_LAYER_INPUT ? 0 : 1);
-  if (layer < 0 || layer > last) fail(QISA_ERR_OUT_OF_RANGE, "layer %d is out of range 0..%d", layer, last);
-  const size_t d = c.n_embd;
-  if (out_count / d < n)
-    fail(QISA_ERR_BUFFER_TOO_SMALL, "out has room for %zu floats, %zu needed (%zu tokens x n_embd %zu)", out_count,
-         n * d, n, d);
+}
+
+template <class Pass>
+void Context::run_window(int32_t seq, std::span<const int32_t> tokens, Pass&& pass) {
+  const size_t n = tokens.size();
   seq_tokens(seq).clear();  // its positions are rewritten from 0; empty if the computation fails
   std::vector<Row> rows;
   const auto per_pass = static_cast<size_t>(backend_->max_rows());
@@ -85,10 +96,40 @@ void Context::probe(int32_t seq, std::span<const int32_t> tokens, qisa_probe wha
     rows.clear();
     for (size_t i = at; i < std::min(n, at + per_pass); ++i)
       rows.push_back(Row{seq, static_cast<int32_t>(i), tokens[i], -1});
-    const ProbePoint p{what, layer, out + at * d};
-    backend_->probe(rows, p);
+    pass(std::span<Row>(rows), at);
   }
   seq_tokens(seq).assign(tokens.begin(), tokens.end());
+}
+
+void Context::probe(int32_t seq, std::span<const int32_t> tokens, qisa_probe what, int32_t layer, float* out,
+                    size_t out_count) {
+  const ModelConfig& c = model_.config;
+  check_window(seq, tokens);
+  const size_t n = tokens.size();
+  // Layer inputs exist for 0..n_layer (n_layer: the last layer's output).
+  const int32_t last = static_cast<int32_t>(c.n_layer) - (what == QISA_PROBE_LAYER_INPUT ? 0 : 1);
+  if (layer < 0 || layer > last) fail(QISA_ERR_OUT_OF_RANGE, "layer %d is out of range 0..%d", layer, last);
+  const size_t d = c.n_embd;
+  if (out_count / d < n)
+    fail(QISA_ERR_BUFFER_TOO_SMALL, "out has room for %zu floats, %zu needed (%zu tokens x n_embd %zu)", out_count,
+         n * d, n, d);
+  run_window(seq, tokens, [&](std::span<Row> rows, size_t at) {
+    const ProbePoint p{what, layer, out + at * d};
+    backend_->probe(rows, p);
+  });
+}
+
+void Context::evaluate_window(int32_t seq, std::span<const int32_t> tokens, float* logits, size_t count) {
+  check_window(seq, tokens);
+  const size_t n = tokens.size(), V = model_.config.vocab_size;
+  if (n == 0) fail(QISA_ERR_OUT_OF_RANGE, "the window has no tokens");
+  if (count / V < n)
+    fail(QISA_ERR_BUFFER_TOO_SMALL, "logits has room for %zu floats, %zu needed (%zu tokens x vocab %zu)", count, n * V,
+         n, V);
+  run_window(seq, tokens, [&](std::span<Row> rows, size_t at) {
+    for (size_t i = 0; i < rows.size(); ++i) rows[i].logits_slot = static_cast<int32_t>(i);
+    backend_->forward(rows, logits + at * V, nullptr);
+  });
 }
 
 size_t Context::window_after(size_t n_tokens) const {
@@ -121,6 +162,7 @@ void Context::push(const Row& row) {
 }
 
 void Context::decode(std::span<const qisa_batch_entry> entries, Output output) {
+  check_causal();
   const ModelConfig& c = model_.config;
   const auto n = static_cast<int64_t>(entries.size());
   if (n > params_.max_batch) {

@@ -41,6 +41,13 @@ class Context {
   void probe(int32_t seq, std::span<const int32_t> tokens, qisa_probe what, int32_t layer, float* out,
              size_t out_count);
 
+  // qisa_evaluate_window: tokens as seq's window from position 0, the
+  // logits of every position into logits [tokens, vocab] (room: count).
+  void evaluate_window(int32_t seq, std::span<const int32_t> tokens, float* logits, size_t count);
+  // Throws QISA_ERR_NOT_CAUSAL for a model trained with the research code's
+  // transposed attention: nothing but whole windows runs it.
+  void check_causal() const;
+
   int32_t length(int32_t seq) const;
   void clear(int32_t seq);  // -1: all
   void truncate(int32_t seq, int32_t n);
@@ -54,11 +61,18 @@ class Context {
   qisa_backend backend() const { return chosen_.kind; }
   const std::string& backend_info() const { return chosen_.info; }
   std::string backend_state() const { return backend_->state(); }
+  bool supports_transposed() const { return backend_->caps().transposed_window; }
 
  private:
   void run_pending();         // runs the pending rows (a pass of at most max_rows)
   void push(const Row& row);  // queues a row, running a full pass first
   void check_entry(int32_t index) const;
+  // The checks of a window evaluated from position 0 (probe, evaluate_window).
+  void check_window(int32_t seq, std::span<const int32_t> tokens) const;
+  // Runs tokens as seq's window from 0 in passes of max_rows rows (one pass
+  // for a transposed model); pass(rows, first) runs one.
+  template <class Pass>
+  void run_window(int32_t seq, std::span<const int32_t> tokens, Pass&& pass);
 
   const Model& model_;
   qisa_context_params params_;

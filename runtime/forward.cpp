@@ -1,5 +1,7 @@
 #include "forward.h"
 
+#include "error.h"
+
 namespace qisa {
 
 std::vector<const Linear*> linears_by_id(const Model& m) {
@@ -28,6 +30,10 @@ std::vector<std::pair<const TensorView*, const TensorView*>> norms_by_id(const M
   }
   out[ids.lnf()] = {m.lnf_w, m.lnf_b};
   return out;
+}
+
+void Ops::attention_transposed(int64_t, Buf, Buf) {
+  fail(QISA_ERR_UNSUPPORTED, "this backend cannot run the research code's transposed attention");
 }
 
 void run_forward(const Model& m, Ops& ops, int64_t R, const ProbePoint* probe) {
@@ -64,7 +70,10 @@ void run_forward(const Model& m, Ops& ops, int64_t R, const ProbePoint* probe) {
     at(QISA_PROBE_QUERIES, l, Buf::Q);
     at(QISA_PROBE_KEYS, l, Buf::K);
     ops.kv_write(l, Buf::K, Buf::V);
-    ops.attention(l, Buf::Q, Buf::Att);
+    if (c.reference_transposed)
+      ops.attention_transposed(l, Buf::Q, Buf::Att);
+    else
+      ops.attention(l, Buf::Q, Buf::Att);
     ops.linear(ids.proj(l), Buf::Att, Buf::Tmp, 0, Act::None, R);
     if (pre) {  // x += attn(LN1(x)); x += mlp(LN2(x))
       ops.add(Buf::X, Buf::X, Buf::Tmp);

@@ -67,6 +67,10 @@ class Ops {
   // out = causal attention of q over the row's sequence, every head, by
   // its kind's score rule.
   virtual void attention(int64_t layer, Buf q, Buf out) = 0;
+  // The research code's transposed attention (ReferenceTransposed models):
+  // the staged rows are a whole window from position 0 of one sequence
+  // (BackendCaps::transposed_window says a backend has it).
+  virtual void attention_transposed(int64_t layer, Buf q, Buf out);
   virtual void add(Buf out, Buf a, Buf b) = 0;  // rows x n_embd
   // out's first m rows = in's rows that asked for logits; returns m.
   virtual int64_t gather_logits(Buf out, Buf in) = 0;

@@ -3,6 +3,9 @@
 // scripts/make-test-fixtures.sh.
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "golden_file.h"
 #include "test_support.h"
 
@@ -46,6 +49,19 @@ TEST_P(Golden, LogitsMatchTheTrainer) {
     incremental.insert(incremental.end(), l.begin(), l.end());
   }
   EXPECT_LE(test::max_abs_diff(incremental, golden.logits), 1e-4f) << c.kind;
+  // The same as one window: qisa_evaluate_window.
+  qisa_model_info info{};
+  info.struct_size = sizeof info;
+  ASSERT_EQ(qisa_model_get_info(model.get(), &info), QISA_OK);
+  std::vector<float> window(tokens.size() * static_cast<size_t>(info.vocab_size));
+  ASSERT_EQ(qisa_evaluate_window(ctx.get(), 0, tokens.data(), static_cast<int32_t>(tokens.size()), window.data(),
+                                 window.size()),
+            QISA_OK)
+      << qisa_context_last_error(ctx.get());
+  EXPECT_LE(test::max_abs_diff(window, golden.logits), 1e-4f) << c.kind;
+  int32_t len = 0;
+  ASSERT_EQ(qisa_seq_length(ctx.get(), 0, &len), QISA_OK);
+  EXPECT_EQ(len, static_cast<int32_t>(tokens.size()));
 }
 
 INSTANTIATE_TEST_SUITE_P(Kinds, Golden,
@@ -60,6 +76,68 @@ INSTANTIATE_TEST_SUITE_P(Kinds, Golden,
                                            GoldenCase{"qisa-v3", QISA_ENGINE_FAST, QISA_VALUE_PATH_UNITARY},
                                            GoldenCase{"qisa-v3", QISA_ENGINE_REFERENCE, QISA_VALUE_PATH_UNITARY},
                                            GoldenCase{"qisa-v3", QISA_ENGINE_FAST, QISA_VALUE_PATH_OBSERVABLES}),
+                         case_name);
+
+// Models trained with the research code's transposed attention: only whole
+// windows run them (qisa_evaluate_window on a context created with
+// allow_non_causal), and they give the trainer's logits.
+class GoldenTransposed : public ::testing::TestWithParam<GoldenCase> {};
+
+TEST_P(GoldenTransposed, WholeWindowsMatchTheTrainerAndNothingElseRuns) {
+  const auto c = GetParam();
+  const std::string name = std::string("tiny-") + c.kind + "-transposed";
+  const auto golden = writer::read_golden(test::fixture(name + ".golden"));
+  auto model = test::load_file(test::fixture(name + ".qisa"));
+  qisa_model_info info{};
+  info.struct_size = sizeof info;
+  ASSERT_EQ(qisa_model_get_info(model.get(), &info), QISA_OK);
+  EXPECT_EQ(info.reference_transposed, 1);
+
+  qisa_context_params p;
+  qisa_context_default_params(&p);
+  p.engine = c.engine;
+  p.backend = QISA_BACKEND_CPU;
+  qisa_context* raw = nullptr;
+  char err[512] = "";
+  EXPECT_EQ(qisa_context_create(model.get(), &p, &raw, err, sizeof err), QISA_ERR_NOT_CAUSAL);
+  EXPECT_EQ(raw, nullptr);
+  EXPECT_NE(std::string(err).find("allow_non_causal"), std::string::npos) << err;
+  p.allow_non_causal = 1;
+  ASSERT_EQ(qisa_context_create(model.get(), &p, &raw, err, sizeof err), QISA_OK) << err;
+  test::ContextPtr ctx(raw);
+
+  const std::vector<int32_t> tokens(golden.tokens.begin(), golden.tokens.end());
+  const auto n = static_cast<int32_t>(tokens.size());
+  std::vector<float> logits(tokens.size() * static_cast<size_t>(info.vocab_size));
+  ASSERT_EQ(qisa_evaluate_window(ctx.get(), 0, tokens.data(), n, logits.data(), logits.size()), QISA_OK)
+      << qisa_context_last_error(ctx.get());
+  EXPECT_LE(test::max_abs_diff(logits, golden.logits), 1e-4f) << c.kind;
+
+  // The future leaks: a window's first half, evaluated alone, gives its
+  // positions other logits than the whole window did.
+  std::vector<float> half(logits.size() / 2);
+  ASSERT_EQ(qisa_evaluate_window(ctx.get(), 0, tokens.data(), n / 2, half.data(), half.size()), QISA_OK);
+  EXPECT_GT(test::max_abs_diff(half, std::vector<float>(logits.begin(), logits.begin() + half.size())), 1e-3f);
+
+  // Nothing that decodes runs it, and refusing changes no state.
+  int32_t len = 0;
+  ASSERT_EQ(qisa_seq_length(ctx.get(), 0, &len), QISA_OK);
+  EXPECT_EQ(len, n / 2);
+  const qisa_batch_entry e{0, tokens[0], 1};
+  EXPECT_EQ(qisa_decode(ctx.get(), &e, 1), QISA_ERR_NOT_CAUSAL);
+  EXPECT_NE(std::string(qisa_context_last_error(ctx.get())).find("qisa_evaluate_window"), std::string::npos);
+  int32_t greedy = 0;
+  EXPECT_EQ(qisa_decode_greedy(ctx.get(), &e, 1, &greedy), QISA_ERR_NOT_CAUSAL);
+  EXPECT_EQ(qisa_generate(ctx.get(), "ROMEO:", nullptr, nullptr), QISA_ERR_NOT_CAUSAL);
+  ASSERT_EQ(qisa_seq_length(ctx.get(), 0, &len), QISA_OK);
+  EXPECT_EQ(len, n / 2);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, GoldenTransposed,
+                         ::testing::Values(GoldenCase{"csa", QISA_ENGINE_FAST, QISA_VALUE_PATH_AUTO},
+                                           GoldenCase{"csa", QISA_ENGINE_REFERENCE, QISA_VALUE_PATH_AUTO},
+                                           GoldenCase{"qisa-v3", QISA_ENGINE_FAST, QISA_VALUE_PATH_AUTO},
+                                           GoldenCase{"qisa-v3", QISA_ENGINE_REFERENCE, QISA_VALUE_PATH_AUTO}),
                          case_name);
 
 }  // namespace

@@ -16,9 +16,11 @@ qisa_context_params resolve(const qisa_context_params* in) {
   qisa_context_params p;
   qisa_context_default_params(&p);
   if (in == nullptr) return p;
-  // A caller built against 0.1 passes the struct without max_memory_bytes.
+  // Callers built against 0.1 pass the struct without max_memory_bytes,
+  // those built against 0.2 and 0.3 without allow_non_causal.
   constexpr size_t kSize01 = offsetof(qisa_context_params, max_memory_bytes);
-  if (in->struct_size != sizeof(qisa_context_params) && in->struct_size != kSize01) {
+  constexpr size_t kSize03 = offsetof(qisa_context_params, allow_non_causal);
+  if (in->struct_size != sizeof(qisa_context_params) && in->struct_size != kSize01 && in->struct_size != kSize03) {
     fail(QISA_ERR_INVALID_ARGUMENT, "params->struct_size is %zu, expected %zu (call qisa_context_default_params first)",
          in->struct_size, sizeof(qisa_context_params));
   }
@@ -37,6 +39,7 @@ qisa_context_params resolve(const qisa_context_params* in) {
   range("max_batch", p.max_batch, 1, 1 << 16);
   range("value_path", enum_bits(p.value_path), QISA_VALUE_PATH_AUTO, QISA_VALUE_PATH_OBSERVABLES);
   range("overflow", enum_bits(p.overflow), QISA_OVERFLOW_SLIDE, QISA_OVERFLOW_ERROR);
+  range("allow_non_causal", p.allow_non_causal, 0, 1);
   return p;
 }
 
@@ -78,15 +81,21 @@ qisa_status qisa_context_create(const qisa_model* model, const qisa_context_para
     if (model == nullptr) qisa::fail(QISA_ERR_INVALID_ARGUMENT, "model is NULL");
     const qisa_context_params p = qisa::resolve(params);
     const qisa::Model& m = qisa::model_of(model);
-    if (m.config.reference_transposed) {
+    if (m.config.reference_transposed && !p.allow_non_causal) {
       qisa::fail(QISA_ERR_NOT_CAUSAL,
                  "the model was trained with the research code's transposed (non-causal) attention, which reads "
-                 "future tokens; it cannot generate text. Retrain it without --reference-transpose");
+                 "future tokens; it cannot generate text (retrain it without --reference-transpose). To evaluate "
+                 "it, create the context with allow_non_causal and use qisa_evaluate_window (as qisa-eval does)");
     }
     const int32_t threads = qisa::threads_of(m, p);
     qisa::check_context_budget(m, p, threads);  // before anything is allocated
     auto ctx = std::make_unique<qisa_context>();
     ctx->impl = std::make_unique<qisa::Context>(m, model->device, p, threads);
+    if (m.config.reference_transposed && !ctx->impl->supports_transposed()) {
+      qisa::fail(QISA_ERR_UNSUPPORTED,
+                 "the %s backend cannot run the research code's transposed attention; use the CPU backend",
+                 ctx->impl->backend_info().c_str());
+    }
     *out = ctx.release();
   });
   if (st != QISA_OK && out) *out = nullptr;
@@ -133,6 +142,16 @@ qisa_status qisa_decode(qisa_context* ctx, const qisa_batch_entry* entries, int3
     if (n < 0 || (n > 0 && entries == nullptr))
       qisa::fail(QISA_ERR_INVALID_ARGUMENT, "entries is NULL or n_entries < 0");
     ctx->impl->decode({entries, static_cast<size_t>(n)});
+  });
+}
+
+qisa_status qisa_evaluate_window(qisa_context* ctx, int32_t seq_id, const int32_t* tokens, int32_t n_tokens,
+                                 float* logits, size_t logits_count) {
+  if (ctx == nullptr) return QISA_ERR_INVALID_ARGUMENT;
+  return ctx->run([&] {
+    if (tokens == nullptr || logits == nullptr) qisa::fail(QISA_ERR_INVALID_ARGUMENT, "tokens or logits is NULL");
+    if (n_tokens < 1) qisa::fail(QISA_ERR_OUT_OF_RANGE, "n_tokens is %d, expected at least 1", n_tokens);
+    ctx->impl->evaluate_window(seq_id, {tokens, static_cast<size_t>(n_tokens)}, logits, logits_count);
   });
 }
 

@@ -64,6 +64,7 @@ qisa_status qisa_generate(qisa_context* ctx, const char* prompt, const qisa_gene
     // Everything is checked before the sequence is cleared: a failed call
     // changes no state.
     c.check_seq(p.seq_id);
+    c.check_causal();
     qisa::Sampler sampler(p.sampling);  // checks the sampling parameters
     std::vector<int32_t> tokens;
     qisa::tokenize(m.tokenizer, prompt, std::strlen(prompt), (p.tokenize_flags & QISA_TOKENIZE_SKIP_UNKNOWN) != 0,

@@ -36,6 +36,31 @@ class HostBackend : public Backend, public Ops {
   }
 
   int64_t max_rows() const override { return options_.max_rows; }
+  BackendCaps caps() const override {
+    BackendCaps c;
+    c.transposed_window = true;
+    return c;
+  }
+
+  // Readable loops (ref::attention_transposed) for the fast backend too:
+  // only evaluation of research models runs it.
+  void attention_transposed(int64_t l, Buf qb, Buf outb) override {
+    const auto n = static_cast<int64_t>(rows_.size());
+    for (int64_t r = 0; r < n; ++r) {
+      if (rows_[static_cast<size_t>(r)].pos != r || rows_[static_cast<size_t>(r)].seq != rows_[0].seq)
+        fail(QISA_ERR_INTERNAL, "transposed attention needs one whole window from position 0 in one pass");
+    }
+    if (n == 0) return;
+    const int64_t H = model_.config.n_head, seq = rows_[0].seq;
+    const Layer& L = model_.layers[static_cast<size_t>(l)];
+    if (weights_.size() < static_cast<size_t>(n)) weights_.resize(static_cast<size_t>(n));
+    for (int64_t h = 0; h < H; ++h) {
+      const Head& hd = L.heads[static_cast<size_t>(h)];
+      ref::attention_transposed(buf(outb).data() + h * hs_, buf(qb).data() + h * hs_, d_, kv_.key(l, seq, 0) + h * hs_,
+                                kv_.key_norm(l, seq, 0) + h, kv_.value(l, seq, 0) + h * hs_, n, hs_, d_, d_, H,
+                                attention_kind(hd.kind).score == Score::Gaussian, hd.scale, weights_.data());
+    }
+  }
 
   void forward(std::span<const Row> rows, float* logits, int32_t* /*argmax: not declared*/) override {
     begin(rows, logits);
@@ -142,6 +167,7 @@ class HostBackend : public Backend, public Ops {
   std::vector<float> cols_;     // one linear map's output before it goes into a head's columns
   std::vector<int32_t> slots_;  // of the gathered rows
   std::span<const Row> rows_;   // of the running pass
+  std::vector<float> weights_;  // one row's attention weights (transposed attention)
   float* logits_ = nullptr;     // of the running pass
 };
 

@@ -1,5 +1,6 @@
 // libFuzzer: bytes as a sequence of API calls (decode batches with any ids
-// and tokens, greedy decodes, clear, truncate, state copies, generation) on
+// and tokens, greedy decodes, clear, truncate, state copies, generation,
+// probes, window evaluations) on
 // a fast-engine context and a reference-engine twin, under an overflow
 // policy chosen by the first byte. Oracles after every call: both contexts
 // return the same status and hold the same tokens as a model of the calls
@@ -60,7 +61,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   qisa_context* ref = make_context(m, kSeqs, kBatch, QISA_ENGINE_REFERENCE, mirror.policy);
   FUZZ_CHECK(fast && ref, "contexts");
   for (int ops = 0; ops < 24 && !in.empty(); ++ops) {
-    const uint8_t op = in.next() % 7;
+    const uint8_t op = in.next() % 8;
     qisa_status a = QISA_OK, b = QISA_OK;
     std::string a_error;       // the fast context's message right after its call
     if (op == 0 || op == 1) {  // decode / decode_greedy: ids in -1..3, tokens in -1..66
@@ -139,6 +140,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           FUZZ_CHECK(std::fabs(x[i] - y[i]) <= 1e-3f * (1.0f + std::fabs(y[i])), "probe [%zu]: %g vs %g", i, x[i],
                      y[i]);
         FUZZ_CHECK(std::isnan(x[t.size() * 16]), "probe wrote past its rows");
+        mirror.tokens[s] = t;
+      }
+    } else if (op == 7) {  // evaluate_window: sequence, tokens and room maybe bad
+      const int32_t s = in.next() % 5 - 1;
+      std::vector<int32_t> t(in.next() % (kCtx + 3));
+      for (auto& x : t) x = in.next() % 68 - 1;
+      const auto n = static_cast<int32_t>(t.size());
+      const size_t cells = t.size() * kVocab, room = cells - (in.next() % 4 == 0 && cells > 0 ? 1 : 0);
+      std::vector<float> x(cells + 1, NAN), y(x.size(), NAN);
+      a = qisa_evaluate_window(fast, s, t.data(), n, x.data(), room);
+      a_error = qisa_context_last_error(fast);
+      b = qisa_evaluate_window(ref, s, t.data(), n, y.data(), room);
+      FUZZ_CHECK(a == b, "evaluate_window: fast %d, reference %d", a, b);
+      if (a == QISA_OK) {
+        for (size_t i = 0; i < cells; ++i)
+          FUZZ_CHECK(std::fabs(x[i] - y[i]) <= 1e-3f * (1.0f + std::fabs(y[i])), "window [%zu]: %g vs %g", i, x[i],
+                     y[i]);
+        FUZZ_CHECK(std::isnan(x[cells]), "evaluate_window wrote past its rows");
+        const auto last = recompute(t);  // the last row is what decoding the window gives
+        for (int32_t v = 0; v < kVocab; ++v) {
+          const float got = x[cells - kVocab + static_cast<size_t>(v)];
+          FUZZ_CHECK(std::fabs(got - last[v]) <= 1e-3f * (1.0f + std::fabs(last[v])), "window vs decode [%d]", v);
+        }
         mirror.tokens[s] = t;
       }
     } else {  // generation: greedy, a few tokens, into a sequence (maybe bad)

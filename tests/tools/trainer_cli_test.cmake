@@ -76,4 +76,18 @@ if(EVAL)
   if(NOT err MATCHES "warning: .* is not the text")
     message(FATAL_ERROR "qisa-eval on another text gave no warning:\n${err}")
   endif()
+  # A model with the research code's transposed attention: libqisa evaluates
+  # whole windows of it to the trainer's cross-entropy, and says the number
+  # reads future tokens.
+  run_ok(${TRAIN} ${common} --attention qisa-v3 --steps 5 --reference-transpose --data ${WORK}/custom.txt
+         --split 0.9 --out ${WORK}/leaky.qisa)
+  run_ok(${TRAIN} eval ${WORK}/leaky.qisa --threads 1)
+  string(REGEX MATCH "cross-entropy +([0-9.]+)" _ "${last_out}")
+  set(ce_train "${CMAKE_MATCH_1}")
+  execute_process(COMMAND ${EVAL} ${WORK}/leaky.qisa --threads 1 OUTPUT_VARIABLE e ERROR_VARIABLE err RESULT_VARIABLE rc)
+  string(REGEX MATCH "\\| leaky.qisa \\(transposed: reads future tokens\\) \\| [0-9]+ \\| [0-9.]+x \\| ([0-9.]+) \\|" _ "${e}")
+  set(ce_eval "${CMAKE_MATCH_1}")
+  if(NOT rc EQUAL 0 OR NOT err MATCHES "transposed attention" OR ce_train STREQUAL "" OR NOT ce_eval STREQUAL ce_train)
+    message(FATAL_ERROR "qisa-eval of a transposed model: CE '${ce_eval}' vs qisa-train eval '${ce_train}' (rc=${rc})\n${e}\n${err}")
+  endif()
 endif()

@@ -2,7 +2,9 @@
 // text, through libqisa itself: cross-entropy and perplexity over every
 // position of non-overlapping n_ctx windows, and against the first model:
 // perplexity change, top-1 agreement and the largest logit difference;
-// file size; single-stream decode and batched tokens/s.
+// file size; single-stream decode and batched tokens/s. A model trained with
+// the research code's transposed attention is evaluated window by window
+// (qisa_evaluate_window), with a warning that its numbers read the future.
 //   qisa-eval REF.qisa [VARIANT.qisa ...] [--data FILE] [--split S]
 //             [--windows N] [--threads N] [--json FILE]
 // Held-out text: by default the text and split the first model was trained
@@ -33,6 +35,7 @@ struct Options {
 
 struct Result {
   std::string path;
+  bool transposed = false;  // the research code's attention: reads future tokens
   uint64_t bytes = 0;
   double ce = 0, ppl = 0, agree = 1, max_err = 0;
   double decode_tok_s = 0, batch_tok_s = 0;
@@ -68,6 +71,47 @@ Result evaluate(const std::string& path, const std::string& text, const std::str
   int64_t n_windows = (static_cast<int64_t>(tokens.size()) - 1) / T;
   if (o.windows > 0) n_windows = std::min(n_windows, o.windows);
   if (n_windows == 0) throw qisa_cpp::Error(QISA_ERR_INVALID_ARGUMENT, "the held-out text is shorter than n_ctx");
+  // Negative log-likelihood of the next token at every position of a window.
+  double nll = 0.0;
+  int64_t scored = 0;
+  auto score = [&](const float* l, int64_t pos) {
+    if (pos + 1 >= static_cast<int64_t>(tokens.size())) return;
+    const int32_t target = tokens[pos + 1];  // y = x shifted by one, as in training
+    ++scored;
+    const float mx = *std::max_element(l, l + V);
+    double z = 0.0;
+    for (int32_t v = 0; v < V; ++v) z += std::exp(double(l[v]) - mx);
+    nll += std::log(z) + mx - l[target];
+  };
+  if (info.reference_transposed) {
+    // Only whole windows run the research code's transposed attention
+    // (qisa_evaluate_window); no single-stream decode exists.
+    r.transposed = true;
+    std::fprintf(stderr,
+                 "qisa-eval: %s was trained with the research code's transposed attention: every position reads "
+                 "the later tokens of its window, including the one it predicts. Its numbers measure that leak, "
+                 "not a model that could generate.\n",
+                 path.c_str());
+    qisa_context_params tp;
+    qisa_context_default_params(&tp);
+    tp.n_threads = o.threads;
+    tp.backend = QISA_BACKEND_CPU;
+    tp.max_batch = T;
+    tp.allow_non_causal = 1;
+    qisa_cpp::Context ctx(model, &tp);
+    r.logits.resize(static_cast<size_t>(n_windows * T * V));
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t w = 0; w < n_windows; ++w) {
+      const std::vector<int32_t> window(tokens.begin() + w * T, tokens.begin() + (w + 1) * T);
+      const auto l = ctx.evaluate_window(window, V);
+      std::copy(l.begin(), l.end(), r.logits.begin() + w * T * V);
+      for (int32_t t = 0; t < T; ++t) score(l.data() + static_cast<size_t>(t) * V, w * T + t);
+    }
+    r.batch_tok_s = static_cast<double>(n_windows * T) / seconds_since(t0);
+    r.ce = nll / static_cast<double>(scored);
+    r.ppl = std::exp(r.ce);
+    return r;
+  }
   const int32_t per_call = 64;  // windows evaluated by one qisa_decode
   qisa_context_params cp;
   qisa_context_default_params(&cp);
@@ -76,8 +120,6 @@ Result evaluate(const std::string& path, const std::string& text, const std::str
   cp.max_batch = per_call * T;
   qisa_cpp::Context ctx(model, &cp);
   r.logits.resize(static_cast<size_t>(n_windows * T * V));
-  double nll = 0.0;
-  int64_t scored = 0;
   {  // warm-up with a full-size call: first-use costs (page faults, oneDNN
      // primitives for this row count) stay out of the timing
     std::vector<qisa_batch_entry> w;
@@ -99,13 +141,7 @@ Result evaluate(const std::string& path, const std::string& text, const std::str
       const float* l = ctx.logits(static_cast<int32_t>(i));
       const int64_t pos = w0 * T + static_cast<int64_t>(i);
       std::copy(l, l + V, r.logits.begin() + pos * V);
-      if (pos + 1 >= static_cast<int64_t>(tokens.size())) continue;
-      const int32_t target = tokens[pos + 1];  // y = x shifted by one, as in training
-      ++scored;
-      const float mx = *std::max_element(l, l + V);
-      double z = 0.0;
-      for (int32_t v = 0; v < V; ++v) z += std::exp(double(l[v]) - mx);
-      nll += std::log(z) + mx - l[target];
+      score(l, pos);
     }
   }
   r.batch_tok_s = static_cast<double>(n_windows * T) / seconds_since(t0);
@@ -234,10 +270,12 @@ int main(int argc, char** argv) {
       "tok/s | batch tok/s |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& r : results) {
-    std::printf("| %s | %llu | %.2fx | %.4f | %.4f | %+.3f%% | %.2f%% | %.2e | %.0f | %.0f |\n",
-                std::filesystem::path(r.path).filename().c_str(), static_cast<unsigned long long>(r.bytes),
-                double(ref.bytes) / double(r.bytes), r.ce, r.ppl, 100.0 * (r.ppl / ref.ppl - 1.0), 100.0 * r.agree,
-                r.max_err, r.decode_tok_s, r.batch_tok_s);
+    const std::string name =
+        std::filesystem::path(r.path).filename().string() + (r.transposed ? " (transposed: reads future tokens)" : "");
+    const std::string decode = r.transposed ? "-" : std::to_string(static_cast<long long>(std::lround(r.decode_tok_s)));
+    std::printf("| %s | %llu | %.2fx | %.4f | %.4f | %+.3f%% | %.2f%% | %.2e | %s | %.0f |\n", name.c_str(),
+                static_cast<unsigned long long>(r.bytes), double(ref.bytes) / double(r.bytes), r.ce, r.ppl,
+                100.0 * (r.ppl / ref.ppl - 1.0), 100.0 * r.agree, r.max_err, decode.c_str(), r.batch_tok_s);
   }
   if (!o.json.empty()) {
     std::ofstream j(o.json);
@@ -248,7 +286,8 @@ int main(int argc, char** argv) {
         << ", \"cross_entropy\": " << r.ce << ", \"perplexity\": " << r.ppl
         << ", \"perplexity_change\": " << (r.ppl / ref.ppl - 1.0) << ", \"top1_agreement\": " << r.agree
         << ", \"max_abs_logit_diff\": " << r.max_err << ", \"decode_tokens_per_s\": " << r.decode_tok_s
-        << ", \"batch_tokens_per_s\": " << r.batch_tok_s << ", \"threads\": " << o.threads << "}"
+        << ", \"batch_tokens_per_s\": " << r.batch_tok_s << ", \"threads\": " << o.threads
+        << ", \"reads_future_tokens\": " << (r.transposed ? "true" : "false") << "}"
         << (i + 1 < results.size() ? ",\n" : "\n");
     }
     j << "]\n";

@@ -82,7 +82,8 @@ class _ModelInfo(ctypes.Structure):
 class _ContextParams(ctypes.Structure):
     _fields_ = [("struct_size", ctypes.c_size_t), ("n_threads", ctypes.c_int32), ("backend", ctypes.c_int),
                 ("engine", ctypes.c_int), ("max_sequences", ctypes.c_int32), ("max_batch", ctypes.c_int32),
-                ("value_path", ctypes.c_int), ("overflow", ctypes.c_int), ("max_memory_bytes", ctypes.c_uint64)]
+                ("value_path", ctypes.c_int), ("overflow", ctypes.c_int), ("max_memory_bytes", ctypes.c_uint64),
+                ("allow_non_causal", ctypes.c_int32)]
 
 
 class _BatchEntry(ctypes.Structure):
@@ -151,6 +152,8 @@ _seq_state_save = _sig("qisa_seq_state_save", ctypes.c_int, _P, ctypes.c_int32, 
 _seq_state_load = _sig("qisa_seq_state_load", ctypes.c_int, _P, ctypes.c_int32, ctypes.c_void_p, ctypes.c_size_t)
 _context_memory_estimate = _sig("qisa_context_memory_estimate", ctypes.c_int, _P, ctypes.POINTER(_ContextParams),
                                 ctypes.POINTER(ctypes.c_uint64), ctypes.c_char_p, ctypes.c_size_t)
+_evaluate_window = _sig("qisa_evaluate_window", ctypes.c_int, _P, ctypes.c_int32, ctypes.POINTER(ctypes.c_int32),
+                        ctypes.c_int32, ctypes.POINTER(ctypes.c_float), ctypes.c_size_t)
 _context_probe = _sig("qisa_context_probe", ctypes.c_int, _P, ctypes.c_int32, ctypes.POINTER(ctypes.c_int32),
                       ctypes.c_int32, ctypes.c_int, ctypes.c_int32, _c_float_p, ctypes.c_size_t)
 _seq_length = _sig("qisa_seq_length", ctypes.c_int, _P, ctypes.c_int32, ctypes.POINTER(ctypes.c_int32))
@@ -323,7 +326,8 @@ def _choice(name, value, table):
     return table[value]
 
 
-def _context_params(n_threads, max_sequences, max_batch, engine, value_path, backend, max_memory_bytes, overflow):
+def _context_params(n_threads, max_sequences, max_batch, engine, value_path, backend, max_memory_bytes, overflow,
+                    allow_non_causal=False):
     params = _ContextParams()
     _context_default_params(ctypes.byref(params))
     params.n_threads = n_threads
@@ -334,6 +338,7 @@ def _context_params(n_threads, max_sequences, max_batch, engine, value_path, bac
     params.value_path = _choice("value_path", value_path, {"auto": 0, "unitary": 1, "observables": 2})
     params.overflow = _choice("overflow", overflow, {"slide": 0, "shift-half": 1, "error": 2})
     params.max_memory_bytes = max_memory_bytes
+    params.allow_non_causal = 1 if allow_non_causal else 0
     return params
 
 
@@ -346,14 +351,16 @@ class Context(_Handle):
     _free = staticmethod(lambda h: _context_free(h))
 
     def __init__(self, model, n_threads=0, max_sequences=1, max_batch=64, engine="fast", value_path="auto",
-                 backend="auto", max_memory_bytes=0, overflow="slide"):
+                 backend="auto", max_memory_bytes=0, overflow="slide", allow_non_causal=False):
         """overflow: past the window, "slide" (exact, like the research
         generate loop), "shift-half" (cheaper) or "error". max_memory_bytes:
         refuse to create a context that would need more (0: physical memory);
-        Context.memory_estimate() tells the need beforehand."""
+        Context.memory_estimate() tells the need beforehand. allow_non_causal:
+        accept a model trained with the research code's transposed attention,
+        for evaluate_window() only."""
         self.model = model
         params = _context_params(n_threads, max_sequences, max_batch, engine, value_path, backend, max_memory_bytes,
-                                 overflow)
+                                 overflow, allow_non_causal)
         handle = _P()
         err = ctypes.create_string_buffer(1024)
         _check(_context_create(model._handle, ctypes.byref(params), ctypes.byref(handle), err, len(err)),
@@ -410,6 +417,19 @@ class Context(_Handle):
         if _np is not None:
             return _np.ctypeslib.as_array(out).reshape(n, d).copy()
         return [list(out[i * d:(i + 1) * d]) for i in range(n)]
+
+    def evaluate_window(self, tokens, seq_id=0):
+        """The logits of every position of one window from position 0,
+        [len(tokens)][vocab_size]. The only way to run a model trained with the
+        research code's transposed attention (a context made with
+        allow_non_causal): its rows then read the window's later tokens."""
+        n, v = len(tokens), self.model.vocab_size
+        arr = (ctypes.c_int32 * n)(*[int(t) for t in tokens])
+        out = (ctypes.c_float * (n * v))()
+        _check(_evaluate_window(self._handle, seq_id, arr, n, out, n * v), self._error)
+        if _np is not None:
+            return _np.ctypeslib.as_array(out).reshape(n, v).copy()
+        return [list(out[i * v:(i + 1) * v]) for i in range(n)]
 
     def logits(self, index):
         ptr = _c_float_p()

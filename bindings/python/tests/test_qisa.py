@@ -95,6 +95,28 @@ class BindingsTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             ctx.probe(ids, "values")
 
+    def test_evaluate_window_equals_decoding_and_runs_transposed_models(self):
+        m = qisa.Model(MODEL)
+        ctx = qisa.Context(m, max_sequences=2)
+        ids = m.tokenize("KING RICHARD")
+        window = ctx.evaluate_window(ids)
+        decoded = ctx.decode(ids, seq_id=1, logits="all")
+        self.assertEqual(len(window), len(ids))
+        for a, b in zip(window, decoded):
+            self.assertLess(max(abs(float(x) - float(y)) for x, y in zip(a, b)), 1e-4)
+        # A model with the research code's transposed attention: refused
+        # unless asked for, then only whole windows run it.
+        leaky = qisa.Model(os.path.join(FIXTURES, "tiny-qisa-v3-transposed.qisa"))
+        with self.assertRaises(qisa.QisaError) as e:
+            qisa.Context(leaky)
+        self.assertIn("allow_non_causal", str(e.exception))
+        lctx = qisa.Context(leaky, backend="cpu", allow_non_causal=True)
+        full = lctx.evaluate_window(ids)
+        half = lctx.evaluate_window(ids[:6])
+        self.assertGreater(max(abs(float(x) - float(y)) for x, y in zip(full[0], half[0])), 1e-3)  # reads ahead
+        with self.assertRaises(qisa.QisaError):
+            lctx.decode(ids)
+
     def test_generate_streams_and_stops_early(self):
         m = qisa.Model(MODEL)
         ctx = qisa.Context(m)

@@ -67,9 +67,8 @@ void pauli_values(float* out, const float* phi_re, const float* phi_im, int64_t 
   }
 }
 
-void attention_row(float* out, const float* q, const float* keys, const float* key_norms, const float* values,
-                   int64_t n, int64_t h, int64_t k_stride, int64_t v_stride, int64_t norm_stride, bool gaussian,
-                   float scale, float* scores) {
+void attention_weights(float* a, const float* q, const float* keys, const float* key_norms, int64_t n, int64_t h,
+                       int64_t k_stride, int64_t norm_stride, bool gaussian, float scale) {
   float qn = 0.0f;
   for (int64_t i = 0; i < h; ++i) qn += q[i] * q[i];
   float mx = -INFINITY;
@@ -77,15 +76,33 @@ void attention_row(float* out, const float* q, const float* keys, const float* k
     float dot = 0.0f;
     for (int64_t i = 0; i < h; ++i) dot += q[i] * keys[j * k_stride + i];
     // Gaussian kernel: exp(-|q-k|^2) with |q-k|^2 = |q|^2 + |k|^2 - 2 q.k
-    scores[j] = gaussian ? std::exp(-(qn + key_norms[j * norm_stride] - 2.0f * dot)) : scale * dot;
-    mx = std::max(mx, scores[j]);
+    a[j] = gaussian ? std::exp(-(qn + key_norms[j * norm_stride] - 2.0f * dot)) : scale * dot;
+    mx = std::max(mx, a[j]);
   }
   float sum = 0.0f;
-  for (int64_t j = 0; j < n; ++j) sum += (scores[j] = std::exp(scores[j] - mx));
+  for (int64_t j = 0; j < n; ++j) sum += (a[j] = std::exp(a[j] - mx));
+  for (int64_t j = 0; j < n; ++j) a[j] /= sum;
+}
+
+void attention_row(float* out, const float* q, const float* keys, const float* key_norms, const float* values,
+                   int64_t n, int64_t h, int64_t k_stride, int64_t v_stride, int64_t norm_stride, bool gaussian,
+                   float scale, float* scores) {
+  attention_weights(scores, q, keys, key_norms, n, h, k_stride, norm_stride, gaussian, scale);
   for (int64_t i = 0; i < h; ++i) out[i] = 0.0f;
   for (int64_t j = 0; j < n; ++j) {
-    const float a = scores[j] / sum;
-    for (int64_t i = 0; i < h; ++i) out[i] += a * values[j * v_stride + i];
+    for (int64_t i = 0; i < h; ++i) out[i] += scores[j] * values[j * v_stride + i];
+  }
+}
+
+void attention_transposed(float* out, const float* q, int64_t q_stride, const float* keys, const float* key_norms,
+                          const float* values, int64_t n, int64_t h, int64_t k_stride, int64_t v_stride,
+                          int64_t norm_stride, bool gaussian, float scale, float* a) {
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0; c < h; ++c) out[i * q_stride + c] = 0.0f;
+  for (int64_t j = 0; j < n; ++j) {  // row j's weights go to the outputs of the positions it attends to
+    attention_weights(a, q + j * q_stride, keys, key_norms, j + 1, h, k_stride, norm_stride, gaussian, scale);
+    for (int64_t i = 0; i <= j; ++i)
+      for (int64_t c = 0; c < h; ++c) out[i * q_stride + c] += a[i] * values[j * v_stride + c];
   }
 }
 

@@ -33,5 +33,17 @@ void pauli_values(float* out, const float* phi_re, const float* phi_im, int64_t 
 void attention_row(float* out, const float* q, const float* keys, const float* key_norms, const float* values,
                    int64_t n, int64_t h, int64_t k_stride, int64_t v_stride, int64_t norm_stride, bool gaussian,
                    float scale, float* scratch /* [n] */);
+// The weights attention_row applies: a[:n] = softmax over j < n of q's
+// scores against keys 0..n-1.
+void attention_weights(float* a, const float* q, const float* keys, const float* key_norms, int64_t n, int64_t h,
+                       int64_t k_stride, int64_t norm_stride, bool gaussian, float scale);
+// The research code's transposed attention over a whole window of n
+// positions (models marked ReferenceTransposed): out_i = sum over j >= i of
+// a_ji v_j, where a_j. are the weights of row j (attention_weights with
+// q_j over keys 0..j). q and out are [n, q_stride]; out is overwritten.
+// scratch [n].
+void attention_transposed(float* out, const float* q, int64_t q_stride, const float* keys, const float* key_norms,
+                          const float* values, int64_t n, int64_t h, int64_t k_stride, int64_t v_stride,
+                          int64_t norm_stride, bool gaussian, float scale, float* scratch);
 
 }  // namespace qisa::ref
