@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <cstddef>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -18,13 +17,7 @@ namespace qisa {
 namespace {
 
 using test::ContextPtr;
-
-std::vector<int32_t> random_tokens(size_t n, uint32_t vocab, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<int32_t> t(n);
-  for (auto& x : t) x = static_cast<int32_t>(rng() % vocab);
-  return t;
-}
+using test::random_tokens;
 
 std::vector<float> evaluate(qisa_context* c, int32_t seq, const std::vector<int32_t>& tokens, uint32_t vocab) {
   std::vector<float> out(tokens.size() * vocab);

@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -19,13 +18,7 @@ namespace qisa {
 namespace {
 
 using test::ContextPtr;
-
-std::vector<int32_t> random_tokens(size_t n, uint32_t vocab, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<int32_t> t(n);
-  for (auto& x : t) x = static_cast<int32_t>(rng() % vocab);
-  return t;
-}
+using test::random_tokens;
 
 // Values of a tensor of the description, as f32.
 std::vector<float> values(writer::ModelDesc& d, const std::string& name) {

@@ -41,10 +41,7 @@ test::ModelPtr synthetic(const Spec& s, uint32_t n_ctx = 16) {
 }
 
 std::vector<int32_t> random_tokens(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::vector<int32_t> t(n);
-  for (auto& x : t) x = static_cast<int32_t>(rng() % 65);
-  return t;
+  return test::random_tokens(n, 65, seed);
 }
 
 void PrintTo(const Spec& s, std::ostream* os) {

@@ -87,6 +87,13 @@ std::vector<float> random_values(size_t n, uint32_t seed) {
   return v;
 }
 
+std::vector<int32_t> random_tokens(size_t n, uint32_t vocab, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::vector<int32_t> t(n);
+  for (auto& x : t) x = static_cast<int32_t>(rng() % vocab);
+  return t;
+}
+
 std::string fixture(const std::string& name) {
   return std::string(QISA_FIXTURES_DIR) + "/" + name;
 }

@@ -48,6 +48,8 @@ std::vector<float> decode_all(qisa_context* ctx, int32_t seq, const std::vector<
 float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b);
 // n values uniform in [-1, 1), the same for the same seed.
 std::vector<float> random_values(size_t n, uint32_t seed);
+// n token ids in 0..vocab-1, the same for the same seed.
+std::vector<int32_t> random_tokens(size_t n, uint32_t vocab, uint32_t seed);
 // Path of a committed fixture under tests/fixtures.
 std::string fixture(const std::string& name);
 
