@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "api_model.h"
+#include "backends/cpu/cpu_kernels.h"
 #include "backends/cpu/quantum_layer.h"
 #include "bench_support.h"
 #include "dtype.h"
@@ -218,6 +219,42 @@ BENCHMARK(BM_ValuePath)
     // n_embd 768: the dense observables would be 768 x 1024 x 1024 floats
     // (3.2 GB) for one projection; only the unitary path is measured.
     ->ArgsProduct({{QISA_VALUE_PATH_UNITARY}, {768}, {1, 64}})
+    ->Unit(benchmark::kMicrosecond);
+
+// One query's attention over n cached positions (head size 128, keys of
+// one head) with each kernel set: 0 generic, 1 AVX2 (skipped without it).
+// Args: set, n, gaussian. items/s = cached positions per second.
+void BM_AttentionKernel(benchmark::State& state) {
+  const qisa::CpuKernels* k = state.range(0) == 0 ? &qisa::generic_cpu_kernels() : qisa::avx2_cpu_kernels();
+  if (!k) {
+    state.SkipWithError("no AVX2 on this CPU");
+    return;
+  }
+  const int64_t n = state.range(1), h = 128;
+  const bool gaussian = state.range(2) != 0;
+  std::vector<float> q(h), keys(static_cast<size_t>(n * h)), values(keys.size()), norms(static_cast<size_t>(n));
+  std::vector<float> out(h), scores(static_cast<size_t>(n));
+  for (size_t i = 0; i < keys.size(); ++i) {
+    keys[i] = static_cast<float>((i * 2654435761u) % 1000) / 5000.0f - 0.1f;
+    values[i] = static_cast<float>((i * 40503u) % 1000) / 500.0f - 1.0f;
+  }
+  for (int64_t i = 0; i < h; ++i) q[static_cast<size_t>(i)] = keys[static_cast<size_t>(i * 7 % (n * h))];
+  for (int64_t j = 0; j < n; ++j) {
+    float s = 0.0f;
+    for (int64_t i = 0; i < h; ++i) s += keys[static_cast<size_t>(j * h + i)] * keys[static_cast<size_t>(j * h + i)];
+    norms[static_cast<size_t>(j)] = s;
+  }
+  for (auto _ : state) {
+    k->attention(out.data(), q.data(), keys.data(), norms.data(), values.data(), n, h, h, h, 1, gaussian, 0.088f,
+                 scores.data());
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetLabel(std::string(k->name) + (gaussian ? " gaussian" : " dot"));
+  state.SetItemsProcessed(state.iterations() * n);
+}
+BENCHMARK(BM_AttentionKernel)
+    ->ArgNames({"set", "n", "gaussian"})
+    ->ArgsProduct({{0, 1}, {16, 128, 512}, {0, 1}})
     ->Unit(benchmark::kMicrosecond);
 
 // Weights and unitaries stored as f32, f16, bf16 or Q8_0 (args: kind,
