@@ -391,6 +391,22 @@ class PolicyTest(unittest.TestCase):
             time.sleep(0.05)
         return False
 
+    def test_bad_starts_exit_with_a_message(self):
+        fixtures = os.path.join(os.path.dirname(__file__), "..", "fixtures")
+        cases = [
+            (2, "unknown option", ["-m", MODEL, "--bogus"]),
+            (2, "needs an integer", ["-m", MODEL, "--parallel", "0"]),
+            (2, "no model", []),
+            (1, "cannot load", ["-m", os.path.join(fixtures, "no-such-model.qisa"), "--port", "0"]),
+            # The research code's future-reading attention cannot serve completions.
+            (1, "transposed", ["-m", os.path.join(fixtures, "tiny-qisa-v3-transposed.qisa"), "--port", "0"]),
+        ]
+        for code, text, args in cases:
+            with self.subTest(args=args):
+                r = subprocess.run([SERVER, "--host", "127.0.0.1", *args], capture_output=True, text=True, timeout=60)
+                self.assertEqual(r.returncode, code, r.stderr)
+                self.assertIn(text, r.stderr)
+
     def test_api_key(self):
         s = Server("--api-key", "sesame")
         try:
