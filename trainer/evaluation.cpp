@@ -4,9 +4,13 @@
 #include <cmath>
 #include <cstdio>
 
-#include "metrics.h"
+#include "text_metrics.h"
 
 namespace qisa::train {
+
+using text_metrics::cer;
+using text_metrics::sentence_bleu;
+using text_metrics::wer;
 
 EvalResult evaluate(Gpt& model, const std::vector<int64_t>& tokens, const CharVocab& vocab, int64_t batch,
                     int64_t max_windows, bool text_metrics) {

@@ -10,14 +10,18 @@
 #include "circuit.h"
 #include "evaluation.h"
 #include "gpt_model.h"
-#include "metrics.h"
 #include "model_export.h"
 #include "quantum_projection.h"
 #include "synthetic_model.h"
 #include "text_data.h"
+#include "text_metrics.h"
 
 namespace qisa::train {
 namespace {
+
+using text_metrics::cer;
+using text_metrics::sentence_bleu;
+using text_metrics::wer;
 
 std::vector<float> values(const torch::Tensor& t) {
   auto c = t.detach().to(torch::kFloat32).contiguous();

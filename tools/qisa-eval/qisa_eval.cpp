@@ -5,6 +5,8 @@
 // file size; single-stream decode and batched tokens/s. A model trained with
 // the research code's transposed attention is evaluated window by window
 // (qisa_evaluate_window), with a warning that its numbers read the future.
+// A second table gives the research protocol of qisa-train eval: last
+// position, top-1 accuracy, CER, WER and BLEU of the argmax text.
 //   qisa-eval REF.qisa [VARIANT.qisa ...] [--data FILE] [--split S]
 //             [--windows N] [--threads N] [--json FILE]
 // Held-out text: by default the text and split the first model was trained
@@ -22,6 +24,7 @@
 
 #include "dataset.h"
 #include "qisa.hpp"
+#include "text_metrics.h"
 
 namespace {
 
@@ -38,6 +41,10 @@ struct Result {
   bool transposed = false;  // the research code's attention: reads future tokens
   uint64_t bytes = 0;
   double ce = 0, ppl = 0, agree = 1, max_err = 0;
+  // The research protocol (qisa-train eval's table): the last position of
+  // each window, top-1 accuracy, and per window the argmax text against the
+  // target text (CER, WER, BLEU).
+  double ce_last = 0, accuracy = 0, accuracy_last = 0, cer = 0, wer = 0, bleu = 0;
   double decode_tok_s = 0, batch_tok_s = 0;
   std::vector<float> logits;  // every position of every window
 };
@@ -71,9 +78,12 @@ Result evaluate(const std::string& path, const std::string& text, const std::str
   int64_t n_windows = (static_cast<int64_t>(tokens.size()) - 1) / T;
   if (o.windows > 0) n_windows = std::min(n_windows, o.windows);
   if (n_windows == 0) throw qisa_cpp::Error(QISA_ERR_INVALID_ARGUMENT, "the held-out text is shorter than n_ctx");
-  // Negative log-likelihood of the next token at every position of a window.
-  double nll = 0.0;
-  int64_t scored = 0;
+  // Per position: the negative log-likelihood of the next token and whether
+  // the argmax is it; per window (once its last position is scored): the
+  // argmax text against the target text, as qisa-train eval does.
+  double nll = 0.0, nll_last = 0.0, cer_sum = 0.0, wer_sum = 0.0, bleu_sum = 0.0;
+  int64_t scored = 0, correct = 0, correct_last = 0, wer_count = 0;
+  std::string hyp, ref;
   auto score = [&](const float* l, int64_t pos) {
     if (pos + 1 >= static_cast<int64_t>(tokens.size())) return;
     const int32_t target = tokens[pos + 1];  // y = x shifted by one, as in training
@@ -81,7 +91,31 @@ Result evaluate(const std::string& path, const std::string& text, const std::str
     const float mx = *std::max_element(l, l + V);
     double z = 0.0;
     for (int32_t v = 0; v < V; ++v) z += std::exp(double(l[v]) - mx);
-    nll += std::log(z) + mx - l[target];
+    const double loss = std::log(z) + mx - l[target];
+    nll += loss;
+    const auto pred = static_cast<int32_t>(std::max_element(l, l + V) - l);
+    correct += pred == target;
+    if (pos % T == 0) hyp.clear(), ref.clear();
+    hyp += model.piece(pred);
+    ref += model.piece(target);
+    if (pos % T == T - 1) {
+      nll_last += loss;
+      correct_last += pred == target;
+      cer_sum += qisa::text_metrics::cer(hyp, ref);
+      const double w = qisa::text_metrics::wer(hyp, ref);
+      if (w >= 0) wer_sum += w, ++wer_count;
+      bleu_sum += qisa::text_metrics::sentence_bleu(hyp, ref);
+    }
+  };
+  auto finish = [&] {
+    r.ce = nll / static_cast<double>(scored);
+    r.ppl = std::exp(r.ce);
+    r.accuracy = static_cast<double>(correct) / static_cast<double>(scored);
+    r.ce_last = nll_last / static_cast<double>(n_windows);
+    r.accuracy_last = static_cast<double>(correct_last) / static_cast<double>(n_windows);
+    r.cer = cer_sum / static_cast<double>(n_windows);
+    r.wer = wer_count ? wer_sum / static_cast<double>(wer_count) : 0.0;
+    r.bleu = bleu_sum / static_cast<double>(n_windows);
   };
   if (info.reference_transposed) {
     // Only whole windows run the research code's transposed attention
@@ -108,8 +142,7 @@ Result evaluate(const std::string& path, const std::string& text, const std::str
       for (int32_t t = 0; t < T; ++t) score(l.data() + static_cast<size_t>(t) * V, w * T + t);
     }
     r.batch_tok_s = static_cast<double>(n_windows * T) / seconds_since(t0);
-    r.ce = nll / static_cast<double>(scored);
-    r.ppl = std::exp(r.ce);
+    finish();
     return r;
   }
   const int32_t per_call = 64;  // windows evaluated by one qisa_decode
@@ -145,8 +178,7 @@ Result evaluate(const std::string& path, const std::string& text, const std::str
     }
   }
   r.batch_tok_s = static_cast<double>(n_windows * T) / seconds_since(t0);
-  r.ce = nll / static_cast<double>(scored);
-  r.ppl = std::exp(r.ce);
+  finish();
   // Single stream: one token per call with the KV cache, 32 windows' worth
   // (after one for warm-up).
   qisa_context_params sp = cp;
@@ -277,6 +309,14 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(r.bytes), double(ref.bytes) / double(r.bytes), r.ce, r.ppl,
                 100.0 * (r.ppl / ref.ppl - 1.0), 100.0 * r.agree, r.max_err, decode.c_str(), r.batch_tok_s);
   }
+  // The research protocol, as qisa-train eval prints it.
+  std::printf("\n| model | CE | CE last | perplexity | ppl last | top-1 | top-1 last | CER | WER | BLEU |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+  for (const auto& r : results) {
+    std::printf("| %s%s | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f |\n",
+                std::filesystem::path(r.path).filename().c_str(), r.transposed ? " (transposed)" : "", r.ce, r.ce_last,
+                r.ppl, std::exp(r.ce_last), r.accuracy, r.accuracy_last, r.cer, r.wer, r.bleu);
+  }
   if (!o.json.empty()) {
     std::ofstream j(o.json);
     j << "[\n";
@@ -287,8 +327,10 @@ int main(int argc, char** argv) {
         << ", \"perplexity_change\": " << (r.ppl / ref.ppl - 1.0) << ", \"top1_agreement\": " << r.agree
         << ", \"max_abs_logit_diff\": " << r.max_err << ", \"decode_tokens_per_s\": " << r.decode_tok_s
         << ", \"batch_tokens_per_s\": " << r.batch_tok_s << ", \"threads\": " << o.threads
-        << ", \"reads_future_tokens\": " << (r.transposed ? "true" : "false") << "}"
-        << (i + 1 < results.size() ? ",\n" : "\n");
+        << ", \"reads_future_tokens\": " << (r.transposed ? "true" : "false")
+        << ", \"cross_entropy_last\": " << r.ce_last << ", \"accuracy\": " << r.accuracy
+        << ", \"accuracy_last\": " << r.accuracy_last << ", \"cer\": " << r.cer << ", \"wer\": " << r.wer
+        << ", \"bleu\": " << r.bleu << "}" << (i + 1 < results.size() ? ",\n" : "\n");
     }
     j << "]\n";
   }

@@ -1,12 +1,12 @@
-#include "metrics.h"
+#include "text_metrics.h"
 
 #include <algorithm>
 #include <cmath>
 #include <map>
 
-#include "text_data.h"
+#include "utf8.h"
 
-namespace qisa::train {
+namespace qisa::text_metrics {
 
 size_t edit_distance(const std::vector<std::string>& a, const std::vector<std::string>& b) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
@@ -23,7 +23,12 @@ size_t edit_distance(const std::vector<std::string>& a, const std::vector<std::s
 
 std::vector<std::string> split_chars(const std::string& s) {
   std::vector<std::string> out;
-  for (uint32_t cp : utf8_code_points(s)) out.push_back(utf8_encode(cp));
+  for (size_t i = 0; i < s.size();) {
+    const size_t start = i;
+    uint32_t cp = 0;
+    if (!utf8_next(s, i, &cp)) i = start + 1;  // an invalid byte counts as one character
+    out.push_back(s.substr(start, i - start));
+  }
   return out;
 }
 
@@ -81,4 +86,4 @@ double sentence_bleu(const std::string& hyp_text, const std::string& ref_text) {
   return bp * std::exp(log_sum);
 }
 
-}  // namespace qisa::train
+}  // namespace qisa::text_metrics

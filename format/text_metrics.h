@@ -5,10 +5,10 @@
 #include <string>
 #include <vector>
 
-namespace qisa::train {
+namespace qisa::text_metrics {
 
 size_t edit_distance(const std::vector<std::string>& a, const std::vector<std::string>& b);
-std::vector<std::string> split_chars(const std::string& s);  // one entry per UTF-8 code point
+std::vector<std::string> split_chars(const std::string& s);  // one entry per UTF-8 code point (or invalid byte)
 std::vector<std::string> split_words(const std::string& s);  // on whitespace
 
 // Character error rate of one window; 0 for identical strings.
@@ -20,4 +20,4 @@ double wer(const std::string& hypothesis, const std::string& reference);
 // penalty; 0 when either side has no words.
 double sentence_bleu(const std::string& hypothesis, const std::string& reference);
 
-}  // namespace qisa::train
+}  // namespace qisa::text_metrics
