@@ -403,7 +403,7 @@ class PolicyTest(unittest.TestCase):
         ]
         for code, text, args in cases:
             with self.subTest(args=args):
-                r = subprocess.run([SERVER, "--host", "127.0.0.1", *args], capture_output=True, text=True, timeout=60)
+                r = subprocess.run([SERVER, "--host", "127.0.0.1", *args], capture_output=True, text=True, timeout=120)
                 self.assertEqual(r.returncode, code, r.stderr)
                 self.assertIn(text, r.stderr)
 

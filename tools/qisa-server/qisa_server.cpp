@@ -89,6 +89,15 @@ int serve(const Options& opt) {
     svr.stop();
     http.join();
   };
+  // stop() is a no-op until the accept loop runs: wait for it, so that a
+  // failure just below (a model that does not load) can stop the server.
+  for (int i = 0; i < 10000 && !svr.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  if (!svr.is_running()) {
+    std::fprintf(stderr, "qisa-server: the HTTP server did not start on %s:%d\n", opt.host.c_str(), port);
+    svr.stop();
+    http.detach();  // its thread never entered the loop stop() ends; the process exits
+    return 1;
+  }
   std::printf("qisa-server: listening on http://%s:%d\n", opt.host.c_str(), port);
   std::fflush(stdout);
   if (!opt.port_file.empty()) std::ofstream(opt.port_file) << port << "\n";
