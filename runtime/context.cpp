@@ -122,7 +122,6 @@ void Context::probe(int32_t seq, std::span<const int32_t> tokens, qisa_probe wha
 void Context::evaluate_window(int32_t seq, std::span<const int32_t> tokens, float* logits, size_t count) {
   check_window(seq, tokens);
   const size_t n = tokens.size(), V = model_.config.vocab_size;
-  if (n == 0) fail(QISA_ERR_OUT_OF_RANGE, "the window has no tokens");
   if (count / V < n)
     fail(QISA_ERR_BUFFER_TOO_SMALL, "logits has room for %zu floats, %zu needed (%zu tokens x vocab %zu)", count, n * V,
          n, V);

@@ -41,8 +41,9 @@ class Context {
   void probe(int32_t seq, std::span<const int32_t> tokens, qisa_probe what, int32_t layer, float* out,
              size_t out_count);
 
-  // qisa_evaluate_window: tokens as seq's window from position 0, the
-  // logits of every position into logits [tokens, vocab] (room: count).
+  // qisa_evaluate_window (at least one token, checked there): tokens as
+  // seq's window from position 0, the logits of every position into logits
+  // [tokens, vocab] (room: count).
   void evaluate_window(int32_t seq, std::span<const int32_t> tokens, float* logits, size_t count);
   // Throws QISA_ERR_NOT_CAUSAL for a model trained with the research code's
   // transposed attention: nothing but whole windows runs it.

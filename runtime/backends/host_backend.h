@@ -33,6 +33,7 @@ class HostBackend : public Backend, public Ops {
       buf(b).resize(R * static_cast<size_t>(width(b)));
     cols_.resize(R * static_cast<size_t>(d_));
     slots_.reserve(R);
+    if (model.config.reference_transposed) weights_.resize(model.config.n_ctx);
   }
 
   int64_t max_rows() const override { return options_.max_rows; }
@@ -53,7 +54,6 @@ class HostBackend : public Backend, public Ops {
     if (n == 0) return;
     const int64_t H = model_.config.n_head, seq = rows_[0].seq;
     const Layer& L = model_.layers[static_cast<size_t>(l)];
-    if (weights_.size() < static_cast<size_t>(n)) weights_.resize(static_cast<size_t>(n));
     for (int64_t h = 0; h < H; ++h) {
       const Head& hd = L.heads[static_cast<size_t>(h)];
       ref::attention_transposed(buf(outb).data() + h * hs_, buf(qb).data() + h * hs_, d_, kv_.key(l, seq, 0) + h * hs_,
@@ -167,7 +167,7 @@ class HostBackend : public Backend, public Ops {
   std::vector<float> cols_;     // one linear map's output before it goes into a head's columns
   std::vector<int32_t> slots_;  // of the gathered rows
   std::span<const Row> rows_;   // of the running pass
-  std::vector<float> weights_;  // one row's attention weights (transposed attention)
+  std::vector<float> weights_;  // one row's attention weights (transposed models: n_ctx, sized at creation)
   float* logits_ = nullptr;     // of the running pass
 };
 

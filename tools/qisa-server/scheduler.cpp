@@ -31,6 +31,7 @@ Scheduler::Scheduler(const qisa_model* model, qisa_context* ctx, SchedulerConfig
   }
   entries_.reserve(static_cast<size_t>(cfg_.batch));
   entry_seq_.reserve(static_cast<size_t>(cfg_.batch));
+  waiting_.reserve(static_cast<size_t>(cfg_.parallel));
   std::lock_guard lock(mu_);
   publish_load_locked();
 }
@@ -174,14 +175,14 @@ void Scheduler::step() {
     ++n_next;
   }
   // Then prompt chunks with the room left, earliest admitted first.
-  std::vector<int32_t> waiting;  // at most `parallel` ints
+  waiting_.clear();
   for (size_t seq = 0; seq < slots_.size(); ++seq) {
-    if (slots_[seq].job && !slots_[seq].generating) waiting.push_back(static_cast<int32_t>(seq));
+    if (slots_[seq].job && !slots_[seq].generating) waiting_.push_back(static_cast<int32_t>(seq));
   }
-  std::sort(waiting.begin(), waiting.end(), [&](int32_t a, int32_t b) {
+  std::sort(waiting_.begin(), waiting_.end(), [&](int32_t a, int32_t b) {
     return slots_[static_cast<size_t>(a)].admitted < slots_[static_cast<size_t>(b)].admitted;
   });
-  for (int32_t seq : waiting) {
+  for (int32_t seq : waiting_) {
     Slot& s = slots_[static_cast<size_t>(seq)];
     const auto& prompt = s.job->prompt;
     const size_t room = static_cast<size_t>(cfg_.batch) - entries_.size();
@@ -232,10 +233,7 @@ void Scheduler::sample(int32_t seq, int32_t entry) {
     return;
   }
   qisa_sampler_accept(j.sampler.get(), tok);
-  if (!s.first_token) {
-    s.first_token = true;
-    s.first_token_s = seconds(j.arrived, now);
-  }
+  if (s.first_token_s < 0) s.first_token_s = seconds(j.arrived, now);
   ++s.outcome.generated_tokens;
   auto emit = [&](const std::string& t) { j.emit(t); };
   if (tok == eos_) {

@@ -58,8 +58,7 @@ class Scheduler {
     bool generating = false;
     Job::Outcome outcome;  // counts and times so far
     Clock::time_point started, prefill_done;
-    bool first_token = false;
-    double first_token_s = -1;  // arrival to the first sampled token
+    double first_token_s = -1;  // arrival to the first sampled token; -1: none yet
     uint64_t admitted = 0;      // admission order: earlier prompts first
   };
 
@@ -87,6 +86,7 @@ class Scheduler {
   uint64_t admissions_ = 0;
   std::vector<qisa_batch_entry> entries_;
   std::vector<int32_t> entry_seq_;  // per entry asking for logits: its slot; else -1
+  std::vector<int32_t> waiting_;    // slots still evaluating their prompt, earliest admitted first
   std::thread thread_;
 };
 
