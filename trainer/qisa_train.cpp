@@ -4,6 +4,8 @@
 //   qisa-train [train options]                     train (the default)
 //   qisa-train eval MODEL.qisa [--data F] [...]    evaluate a stored model
 //   qisa-train export --checkpoint DIR --out M     convert a checkpoint
+//   qisa-train convert-research CKPT.pt --text T --out M
+//                                                  convert the research code's state_dict
 #include <unistd.h>
 
 #include <atomic>
@@ -27,6 +29,7 @@
 #include "gpt_model.h"
 #include "model.h"
 #include "model_export.h"
+#include "research_checkpoint.h"
 #include "text_data.h"
 
 #ifndef QISA_DEFAULT_DATA
@@ -62,7 +65,9 @@ struct Options {
   bool export_golden = false;
   bool observables = false;
   std::string log_csv, metrics_json;
-  std::string model_path;  // eval
+  std::string model_path;    // eval; convert-research: the checkpoint
+  std::string text, paulis;  // convert-research
+  bool causal = false, transposed = false, ignore_stored_unitary = false;
   int64_t eval_batch = 1024;
   int64_t save_every = 0;  // 0: at every evaluation
   bool quiet = false;
@@ -86,7 +91,10 @@ void usage() {
   std::printf(
       "usage: qisa-train [options]                 train, evaluate, export\n"
       "       qisa-train eval MODEL.qisa [options]   evaluate a stored model\n"
-      "       qisa-train export --checkpoint DIR --out MODEL.qisa [--dtype T]\n\n"
+      "       qisa-train export --checkpoint DIR --out MODEL.qisa [--dtype T]\n"
+      "       qisa-train convert-research CKPT.pt --text TRAIN.txt --out MODEL.qisa [--attention K]\n"
+      "           [--paulis LOG] [--causal | --transposed] [--ignore-stored-unitary] [--dtype T]\n"
+      "           [--observables] [--export-golden]   (docs/format.md: converting research checkpoints)\n\n"
       "model:    --attention %s (qisa-v3)  --n-embd N (16)  --n-layer N (6)\n"
       "          --n-head N (1)  --ctx N (16)  --raw-encoding  --reference-transpose\n"
       "training: --data FILE (bundled tiny Shakespeare)  --split research|FRACTION (research: 64%%/4%%)\n"
@@ -108,8 +116,8 @@ void usage() {
 Options parse(int argc, char** argv) {
   Options o;
   int i = 1;
-  if (i < argc &&
-      (!std::strcmp(argv[i], "eval") || !std::strcmp(argv[i], "export") || !std::strcmp(argv[i], "train"))) {
+  if (i < argc && (!std::strcmp(argv[i], "eval") || !std::strcmp(argv[i], "export") || !std::strcmp(argv[i], "train") ||
+                   !std::strcmp(argv[i], "convert-research"))) {
     o.command = argv[i++];
   }
   bool epochs_set = false, steps_set = false;
@@ -197,12 +205,27 @@ Options parse(int argc, char** argv) {
       o.metrics_json = val();
     else if (a == "--quiet")
       o.quiet = true;
-    else if (o.command == "eval" && a[0] != '-' && o.model_path.empty())
+    else if (a == "--text")
+      o.text = val();
+    else if (a == "--paulis")
+      o.paulis = val();
+    else if (a == "--causal")
+      o.causal = true;
+    else if (a == "--transposed")
+      o.transposed = true;
+    else if (a == "--ignore-stored-unitary")
+      o.ignore_stored_unitary = true;
+    else if ((o.command == "eval" || o.command == "convert-research") && a[0] != '-' && o.model_path.empty())
       o.model_path = a;
     else
       die("unknown argument '" + a + "' (see --help)");
   }
   if (epochs_set && steps_set) die("give --steps or --epochs, not both");
+  if (o.command != "convert-research") {
+    for (const char* f : {"--text", "--paulis", "--causal", "--transposed", "--ignore-stored-unitary"})
+      if (o.given.count(f)) die(std::string(f) + " belongs to convert-research");
+  }
+  if (o.causal && o.transposed) die("give --causal or --transposed, not both");
   if (!(o.dropout >= 0 && o.dropout < 1)) die("--dropout must be in [0, 1)");
   if (!(o.lr > 0)) die("--lr must be > 0");
   if (o.command == "train" && !epochs_set && !steps_set) o.steps = 1500;
@@ -652,12 +675,62 @@ int run_export(const Options& o) {
 
 }  // namespace
 
+// The research code's state_dict -> .qisa, verified by libqisa's loader.
+int run_convert_research(const Options& o) {
+  if (o.model_path.empty() || o.text.empty() || o.out.empty())
+    die("convert-research needs CKPT.pt, --text TRAIN.txt (its vocabulary is the text's sorted characters) and --out "
+        "MODEL.qisa");
+  check_writable_file("--out", o.out);
+  research::ConvertOptions co;
+  if (o.given.count("--attention")) co.attention = parse_attention(o.attention);
+  const std::string text = read_text_file(o.text);
+  co.vocab = CharVocab::from_text(text).pieces();
+  if (!o.paulis.empty()) co.paulis = research::parse_pauli_log(read_text_file(o.paulis));
+  if (o.causal) co.transposed = false;
+  if (o.transposed) co.transposed = true;
+  co.ignore_stored_unitary = o.ignore_stored_unitary;
+  const research::StateDict sd = research::read_state_dict(o.model_path);
+  research::Converted c;
+  try {
+    c = research::convert(sd, co);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "qisa-train convert-research: %s: %s\n", o.model_path.c_str(), e.what());
+    return 1;
+  }
+  for (const auto& line : c.report) std::fprintf(stderr, "  %s\n", line.c_str());
+  std::vector<std::pair<std::string, std::string>> md = {
+      {"source", "research code state_dict (github.com/Nikait/QISA)"},
+      {"converted_from", fs::path(o.model_path).filename().string()},
+      {"converted_from_sha256", sha256_hex(read_text_file(o.model_path))},
+      {"pauli_strings_from", c.pauli_source},
+      {qisa::dataset::kName, fs::path(o.text).filename().string()},
+      {qisa::dataset::kPath, fs::absolute(o.text).lexically_normal().string()},
+      {qisa::dataset::kSha256, sha256_hex(text)},
+      {qisa::dataset::kSplit, o.split},
+      {"trainer_version", QISA_TRAINER_VERSION},
+      {"trainer", "qisa-train convert-research (LibTorch " TORCH_VERSION ")"}};
+  std::vector<int64_t> prompt;
+  if (o.export_golden) {  // the first window of the text
+    const auto ids = CharVocab(co.vocab).encode(text);
+    prompt.assign(ids.begin(),
+                  ids.begin() + std::min<int64_t>(c.model->options.n_ctx, static_cast<int64_t>(ids.size())));
+  }
+  write_model(c.model, o, co.vocab, md, prompt);
+  if (c.model->options.reference_transpose)
+    std::fprintf(stderr,
+                 "marked ReferenceTransposed: the research code's attention reads later tokens of its window; libqisa "
+                 "evaluates such a model only by whole windows (qisa-eval) and never generates from it. --causal "
+                 "converts it as causal instead (a different model than the one trained).\n");
+  return 0;
+}
+
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
   torch::set_num_threads(o.threads);
   try {
     if (o.command == "eval") return run_eval(o);
     if (o.command == "export") return run_export(o);
+    if (o.command == "convert-research") return run_convert_research(o);
     return run_train(o);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "qisa-train: %s\n", e.what());
