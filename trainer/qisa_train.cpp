@@ -22,7 +22,9 @@
 #include <set>
 #include <sstream>
 
+#include "checkpoint.h"
 #include "dataset.h"
+#include "distributed.h"
 #include "dtype.h"
 #include "evaluation.h"
 #include "golden_file.h"
@@ -68,6 +70,10 @@ struct Options {
   std::string model_path;    // eval; convert-research: the checkpoint
   std::string text, paulis;  // convert-research
   bool causal = false, transposed = false, ignore_stored_unitary = false;
+  // Data parallelism (docs/distributed.md); WORLD_SIZE / RANK / MASTER_ADDR /
+  // MASTER_PORT from the environment where the flags are not given.
+  int world_size = 1, rank = 0, master_port = 29500, dist_timeout = 300;
+  std::string master_addr = "127.0.0.1", rendezvous_file;
   int64_t eval_batch = 1024;
   int64_t save_every = 0;  // 0: at every evaluation
   bool quiet = false;
@@ -102,6 +108,9 @@ void usage() {
       "          --steps N | --epochs X  --seed N (1337)  --threads N (2)  --eval-every N (100)\n"
       "          --eval-windows N (256; periodic evals only)  --checkpoint DIR  --resume\n"
       "          --save-every N (checkpoint every N steps; default: at every evaluation)\n"
+      "parallel: --world-size N --rank R (0; --batch is per rank)  --master-addr HOST (127.0.0.1)\n"
+      "          --master-port P (29500) | --rendezvous-file PATH  --dist-timeout S (300)\n"
+      "          (or WORLD_SIZE, RANK, MASTER_ADDR, MASTER_PORT; scripts/train-distributed -n N)\n"
       "output:   --out MODEL.qisa  --dtype %s (f32)  --observables  --export-golden\n"
       "          --log FILE.csv  --metrics FILE.json  --eval-batch N (1024)  --quiet\n"
       "A run needs --out or --checkpoint (or both): without them the model would be lost. Every\n"
@@ -215,6 +224,18 @@ Options parse(int argc, char** argv) {
       o.transposed = true;
     else if (a == "--ignore-stored-unitary")
       o.ignore_stored_unitary = true;
+    else if (a == "--world-size")
+      o.world_size = static_cast<int>(count());
+    else if (a == "--rank")
+      o.rank = static_cast<int>(num());
+    else if (a == "--master-addr")
+      o.master_addr = val();
+    else if (a == "--master-port")
+      o.master_port = static_cast<int>(count());
+    else if (a == "--rendezvous-file")
+      o.rendezvous_file = val();
+    else if (a == "--dist-timeout")
+      o.dist_timeout = static_cast<int>(count());
     else if ((o.command == "eval" || o.command == "convert-research") && a[0] != '-' && o.model_path.empty())
       o.model_path = a;
     else
@@ -226,6 +247,24 @@ Options parse(int argc, char** argv) {
       if (o.given.count(f)) die(std::string(f) + " belongs to convert-research");
   }
   if (o.causal && o.transposed) die("give --causal or --transposed, not both");
+  // torchrun's variables where the flags are absent.
+  auto env_int = [&](const char* flag, const char* var, int& field) {
+    const char* v = std::getenv(var);
+    if (o.given.count(flag) || !v || !*v) return;
+    char* end = nullptr;
+    const long x = std::strtol(v, &end, 10);
+    if (*end != '\0' || x < 0 || x > 65535) die(std::string(var) + "='" + v + "' is not a valid number");
+    field = static_cast<int>(x);
+  };
+  env_int("--world-size", "WORLD_SIZE", o.world_size);
+  env_int("--rank", "RANK", o.rank);
+  env_int("--master-port", "MASTER_PORT", o.master_port);
+  if (const char* v = std::getenv("MASTER_ADDR"); v && *v && !o.given.count("--master-addr")) o.master_addr = v;
+  if (o.world_size < 1 || o.world_size > 4096) die("--world-size must be in 1..4096");
+  if (o.rank < 0 || o.rank >= o.world_size)
+    die("--rank " + std::to_string(o.rank) + " is not in 0.." + std::to_string(o.world_size - 1));
+  if (o.master_port < 1 || o.master_port > 65535) die("--master-port must be in 1..65535");
+  if (o.world_size > 1 && o.command != "train") die("--world-size applies to training only");
   if (!(o.dropout >= 0 && o.dropout < 1)) die("--dropout must be in [0, 1)");
   if (!(o.lr > 0)) die("--lr must be > 0");
   if (o.command == "train" && !epochs_set && !steps_set) o.steps = 1500;
@@ -273,93 +312,6 @@ std::string fmt_time(double s) {
   const int t = static_cast<int>(s + 0.5);
   std::snprintf(b, sizeof b, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
   return b;
-}
-
-// ---- checkpoints: model + optimizer + a small text state ------------------
-
-struct CheckpointState {
-  ModelOptions model;
-  std::vector<std::string> vocab;
-  int64_t step = 0;
-  std::string rng;  // std::mt19937_64 stream state
-  std::string split, data_sha256;
-};
-
-std::string join_code_points(const std::vector<std::string>& vocab) {
-  std::string s;
-  for (const auto& p : vocab) s += std::to_string(utf8_code_points(p)[0]) + " ";
-  return s;
-}
-
-void save_checkpoint(const std::string& dir, Gpt& model, torch::optim::AdamW& opt, const CheckpointState& st) {
-  fs::create_directories(dir);
-  torch::save(model, dir + "/model.pt");
-  torch::save(opt, dir + "/optimizer.pt");
-  torch::save(at::detail::getDefaultCPUGenerator().get_state(), dir + "/torch_rng.pt");
-  std::ofstream f(dir + "/state.txt.tmp");
-  const ModelOptions& m = st.model;
-  f << "step " << st.step << "\nvocab_size " << m.vocab_size << "\nn_ctx " << m.n_ctx << "\nn_embd " << m.n_embd
-    << "\nn_layer " << m.n_layer << "\nn_head " << m.n_head << "\nattention " << attention_name(m.attention)
-    << "\ndropout " << m.dropout << "\nreference_transpose " << m.reference_transpose << "\nraw_encoding "
-    << m.raw_encoding << "\npauli_seed " << m.pauli_seed << "\nsplit " << st.split << "\ndata_sha256 " << st.data_sha256
-    << "\nvocab " << join_code_points(st.vocab) << "\nrng " << st.rng << "\n";
-  f.close();
-  fs::rename(dir + "/state.txt.tmp", dir + "/state.txt");
-}
-
-CheckpointState read_checkpoint_state(const std::string& dir) {
-  std::ifstream f(dir + "/state.txt");
-  if (!f) die("no checkpoint at '" + dir + "' (state.txt missing)");
-  CheckpointState st;
-  std::string line;
-  while (std::getline(f, line)) {
-    const auto sp = line.find(' ');
-    const std::string key = line.substr(0, sp), value = sp == std::string::npos ? "" : line.substr(sp + 1);
-    ModelOptions& m = st.model;
-    if (key == "step")
-      st.step = std::stoll(value);
-    else if (key == "vocab_size")
-      m.vocab_size = std::stoll(value);
-    else if (key == "n_ctx")
-      m.n_ctx = std::stoll(value);
-    else if (key == "n_embd")
-      m.n_embd = std::stoll(value);
-    else if (key == "n_layer")
-      m.n_layer = std::stoll(value);
-    else if (key == "n_head")
-      m.n_head = std::stoll(value);
-    else if (key == "attention")
-      m.attention = parse_attention(value);
-    else if (key == "dropout")
-      m.dropout = std::stod(value);
-    else if (key == "reference_transpose")
-      m.reference_transpose = value == "1";
-    else if (key == "raw_encoding")
-      m.raw_encoding = value == "1";
-    else if (key == "pauli_seed")
-      m.pauli_seed = std::stoull(value);
-    else if (key == "split")
-      st.split = value;
-    else if (key == "data_sha256")
-      st.data_sha256 = value;
-    else if (key == "rng")
-      st.rng = value;
-    else if (key == "vocab") {
-      std::istringstream in(value);
-      uint32_t cp;
-      while (in >> cp) st.vocab.push_back(utf8_encode(cp));
-    }
-  }
-  return st;
-}
-
-void load_checkpoint(const std::string& dir, Gpt& model, torch::optim::AdamW* opt) {
-  torch::load(model, dir + "/model.pt");
-  if (opt) torch::load(*opt, dir + "/optimizer.pt");
-  torch::Tensor rng;
-  torch::load(rng, dir + "/torch_rng.pt");
-  auto gen = at::detail::getDefaultCPUGenerator();
-  gen.set_state(rng);
 }
 
 std::vector<std::pair<std::string, std::string>> provenance(const Options& o, const std::string& sha, int64_t steps,
@@ -426,6 +378,18 @@ void write_model(Gpt& model, const Options& o, const std::vector<std::string>& v
 
 // ---- train -----------------------------------------------------------------
 
+// What every rank of a data-parallel run must agree on.
+std::string training_fingerprint(const Options& o, const ModelOptions& mo, const std::string& sha, int64_t steps) {
+  std::ostringstream f;
+  f << "attention=" << attention_name(mo.attention) << "\nn_embd=" << mo.n_embd << "\nn_layer=" << mo.n_layer
+    << "\nn_head=" << mo.n_head << "\nctx=" << mo.n_ctx << "\nreference_transpose=" << mo.reference_transpose
+    << "\nraw_encoding=" << mo.raw_encoding << "\ndropout=" << o.dropout << "\ndataset_sha256=" << sha
+    << "\nsplit=" << o.split << "\nbatch=" << o.batch << "\nlr=" << o.lr << "\nweight_decay=" << o.weight_decay
+    << "\nsteps=" << steps << "\nseed=" << o.seed << "\neval_every=" << o.eval_every << "\nsave_every=" << o.save_every
+    << "\nresume=" << o.resume << "\nworld_size=" << o.world_size << "\ntrainer=" << QISA_TRAINER_VERSION << "\n";
+  return f.str();
+}
+
 // Where an interrupted run leaves its checkpoint.
 std::string interrupt_checkpoint(const Options& o) {
   return o.checkpoint.empty() ? o.out + ".checkpoint" : o.checkpoint;
@@ -449,13 +413,16 @@ void check_resume_flags(const Options& o, const ModelOptions& ck) {
 }
 
 int run_train(const Options& o) {
+  const bool root = o.rank == 0;  // rank 0 alone logs, evaluates, checkpoints and exports
   // Every path is checked before any work: a typo must not cost a run.
-  if (o.out.empty() && o.checkpoint.empty())
-    die("give --out MODEL.qisa and/or --checkpoint DIR: without either the trained model would be lost");
-  if (!o.out.empty()) check_writable_file("--out", o.out);
-  if (!o.checkpoint.empty()) check_checkpoint_dir(o.checkpoint);
-  if (!o.log_csv.empty()) check_writable_file("--log", o.log_csv);
-  if (!o.metrics_json.empty()) check_writable_file("--metrics", o.metrics_json);
+  if (root) {
+    if (o.out.empty() && o.checkpoint.empty())
+      die("give --out MODEL.qisa and/or --checkpoint DIR: without either the trained model would be lost");
+    if (!o.out.empty()) check_writable_file("--out", o.out);
+    if (!o.checkpoint.empty()) check_checkpoint_dir(o.checkpoint);
+    if (!o.log_csv.empty()) check_writable_file("--log", o.log_csv);
+    if (!o.metrics_json.empty()) check_writable_file("--metrics", o.metrics_json);
+  }
   const std::string text = read_text_file(o.data);
   const std::string sha = sha256_hex(text);
   const CharVocab vocab = CharVocab::from_text(text);
@@ -477,133 +444,233 @@ int run_train(const Options& o) {
   mo.pauli_seed = o.seed;
   if (o.n_embd % o.n_head) die("--n-head must divide --n-embd");
 
+  // Each step draws one global batch of world_size x batch windows (the same
+  // on every rank) and each rank trains on its slice of it.
+  const int64_t global_batch = o.batch * o.world_size;
+  const int64_t windows = static_cast<int64_t>(split.train.size()) - o.ctx - 1;
+  const int64_t steps =
+      o.epochs > 0
+          ? static_cast<int64_t>(std::ceil(o.epochs * static_cast<double>(windows) / static_cast<double>(global_batch)))
+          : o.steps;
+
+  std::unique_ptr<DataParallel> dp;
+  if (o.world_size > 1) {
+    DistOptions d;
+    d.world_size = o.world_size;
+    d.rank = o.rank;
+    d.master_addr = o.master_addr;
+    d.master_port = o.master_port;
+    d.rendezvous_file = o.rendezvous_file;
+    d.timeout = std::chrono::seconds(o.dist_timeout);
+    try {
+      dp = DataParallel::connect(d);
+      dp->check_same("training flags", training_fingerprint(o, mo, sha, steps));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "qisa-train: rank %d of %d: %s\n", o.rank, o.world_size, e.what());
+      return 3;
+    }
+  }
+
   torch::manual_seed(o.seed);
   std::mt19937_64 rng(o.seed);
   int64_t start_step = 0;
+  CheckpointFiles resume;
   if (o.resume) {
     if (o.checkpoint.empty()) die("--resume needs --checkpoint DIR");
-    const CheckpointState st = read_checkpoint_state(o.checkpoint);
+    // Rank 0 reads the folder and hands its bytes to the other ranks.
+    std::string err;
+    if (root) {
+      try {
+        resume = read_checkpoint_files(o.checkpoint);
+      } catch (const std::exception& e) {
+        err = e.what();
+      }
+    }
+    if (dp) {
+      err = dp->share("resume-error", err);
+      if (err.empty()) {
+        resume.state = dp->share("state", resume.state);
+        resume.model = dp->share("model", resume.model);
+        resume.optimizer = dp->share("optimizer", resume.optimizer);
+        const auto n = std::stoul(dp->share("rng-count", std::to_string(resume.torch_rng.size())));
+        resume.torch_rng.resize(n);
+        for (size_t r = 0; r < n; ++r) resume.torch_rng[r] = dp->share("rng", resume.torch_rng[r]);
+      }
+    }
+    if (!err.empty()) die(err);
+    const CheckpointState st = parse_checkpoint_state(resume.state);
     if (st.data_sha256 != sha) die("--resume: the checkpoint was trained on other data");
     check_resume_flags(o, st.model);
+    if (st.world_size != o.world_size || (st.batch != 0 && st.batch != o.batch))
+      die("--resume: the checkpoint was written by " + std::to_string(st.world_size) + " rank(s) of batch " +
+          std::to_string(st.batch) + "; resume with --world-size " + std::to_string(st.world_size) + " --batch " +
+          std::to_string(st.batch) + " (the data order depends on both)");
     mo = st.model;
     start_step = st.step;
     std::istringstream(st.rng) >> rng;
   }
   Gpt model(mo);
+  // Rank 0 initialises exactly as a one-process run; the others draw their
+  // own dropout masks (their initial weights are replaced by rank 0's).
+  if (!root) torch::manual_seed(o.seed + 1000003ull * static_cast<uint64_t>(o.rank));
   torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
-  if (o.resume) load_checkpoint(o.checkpoint, model, &opt);
+  if (o.resume) load_checkpoint(resume, o.rank, model, &opt);
+  if (dp) {
+    dp->broadcast(model->parameters());
+    dp->attach(model->parameters());
+  }
 
-  const int64_t windows = static_cast<int64_t>(split.train.size()) - o.ctx - 1;
-  const int64_t steps =
-      o.epochs > 0
-          ? static_cast<int64_t>(std::ceil(o.epochs * static_cast<double>(windows) / static_cast<double>(o.batch)))
-          : o.steps;
   int64_t n_params = 0;
   for (const auto& p : model->parameters()) n_params += p.numel();
-  std::fprintf(stderr,
-               "qisa-train: %s, n_embd %lld, %lld layers, %lld heads, ctx %lld, %lld parameters%s\n"
-               "  data %s (%zu chars, vocab %zu, sha256 %.12s), split %s: %zu train / %zu test tokens\n"
-               "  %lld steps of batch %lld (%.3f epochs), lr %g, dropout %g, seed %llu, %d threads\n",
-               o.attention.c_str(), static_cast<long long>(mo.n_embd), static_cast<long long>(mo.n_layer),
-               static_cast<long long>(mo.n_head), static_cast<long long>(mo.n_ctx), static_cast<long long>(n_params),
-               mo.reference_transpose ? ", REFERENCE-TRANSPOSED (non-causal)" : "", o.data.c_str(), text.size(),
-               vocab.size(), sha.c_str(), split.description.c_str(), split.train.size(), split.test.size(),
-               static_cast<long long>(steps), static_cast<long long>(o.batch),
-               static_cast<double>(steps * o.batch) / static_cast<double>(windows), o.lr, o.dropout,
-               static_cast<unsigned long long>(o.seed), o.threads);
+  if (root) {
+    std::fprintf(stderr,
+                 "qisa-train: %s, n_embd %lld, %lld layers, %lld heads, ctx %lld, %lld parameters%s\n"
+                 "  data %s (%zu chars, vocab %zu, sha256 %.12s), split %s: %zu train / %zu test tokens\n"
+                 "  %lld steps of batch %lld (%.3f epochs), lr %g, dropout %g, seed %llu, %d threads\n",
+                 o.attention.c_str(), static_cast<long long>(mo.n_embd), static_cast<long long>(mo.n_layer),
+                 static_cast<long long>(mo.n_head), static_cast<long long>(mo.n_ctx), static_cast<long long>(n_params),
+                 mo.reference_transpose ? ", REFERENCE-TRANSPOSED (non-causal)" : "", o.data.c_str(), text.size(),
+                 vocab.size(), sha.c_str(), split.description.c_str(), split.train.size(), split.test.size(),
+                 static_cast<long long>(steps), static_cast<long long>(global_batch),
+                 static_cast<double>(steps * global_batch) / static_cast<double>(windows), o.lr, o.dropout,
+                 static_cast<unsigned long long>(o.seed), o.threads);
+    if (dp)
+      std::fprintf(stderr, "  data parallel: %d ranks x batch %lld, %zu gradient bytes all-reduced per step\n",
+                   o.world_size, static_cast<long long>(o.batch), dp->gradient_bytes());
+  }
 
   std::ofstream csv;
-  if (!o.log_csv.empty()) {
+  if (root && !o.log_csv.empty()) {
     csv.open(o.log_csv, start_step > 0 ? std::ios::app : std::ios::trunc);
     if (start_step == 0) csv << "step,train_loss,eval_loss,tokens_per_s,elapsed_s\n";
   }
-  const bool tty = isatty(STDERR_FILENO) && !o.quiet;
+  const bool tty = root && isatty(STDERR_FILENO) && !o.quiet;
   const auto data = torch::tensor(split.train, torch::kInt64);
   const auto offs = torch::arange(o.ctx, torch::kInt64);
   std::uniform_int_distribution<int64_t> pick(0, windows - 1);
   const auto t_start = std::chrono::steady_clock::now();
-  double loss_ema = 0, last_loss = 0, last_eval = NAN;
-  if (start_step > 0)
+  double loss_ema = 0, last_loss = 0, last_eval = NAN, wait_s = 0;
+  if (root && start_step > 0)
     std::fprintf(stderr, "qisa-train: resuming at step %lld of %lld from %s\n", static_cast<long long>(start_step),
                  static_cast<long long>(steps), o.checkpoint.c_str());
   auto checkpoint_to = [&](const std::string& dir, int64_t done_steps) {
     std::ostringstream rs;
     rs << rng;
-    save_checkpoint(dir, model, opt, {mo, vocab.pieces(), done_steps, rs.str(), o.split, sha});
+    const std::string mine = torch_rng_bytes();
+    const auto all = dp ? dp->gather("rng", mine) : std::vector<std::string>{mine};
+    if (root)
+      write_checkpoint(dir, model, opt, {mo, vocab.pieces(), done_steps, rs.str(), o.split, sha, o.world_size, o.batch},
+                       all);
   };
   std::signal(SIGINT, on_stop_signal);
   std::signal(SIGTERM, on_stop_signal);
   model->train();
-  for (int64_t step = start_step; step < steps; ++step) {
-    std::vector<int64_t> starts(static_cast<size_t>(o.batch));
-    for (auto& s : starts) s = pick(rng);
-    const auto st = torch::tensor(starts, torch::kInt64).unsqueeze(1);
-    const auto x = data.index_select(0, (st + offs).flatten()).view({o.batch, o.ctx});
-    const auto y = data.index_select(0, (st + offs + 1).flatten()).view({o.batch, o.ctx});
-    const auto logits = model(x);
-    const auto loss = torch::nn::functional::cross_entropy(logits.view({-1, mo.vocab_size}), y.flatten());
-    opt.zero_grad();
-    loss.backward();
-    opt.step();
-    last_loss = loss.item<double>();
-    loss_ema = step == start_step ? last_loss : 0.95 * loss_ema + 0.05 * last_loss;
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-    const double done = static_cast<double>(step + 1 - start_step);
-    const double tok_s = done * static_cast<double>(o.batch * o.ctx) / elapsed;
-    const double eta = elapsed / done * static_cast<double>(steps - step - 1);
-    const bool eval_now = (step + 1) % o.eval_every == 0 || step + 1 == steps;
-    if (eval_now) {
-      last_eval = evaluate(model, split.test, vocab, o.eval_batch, o.eval_windows, false).cross_entropy;
-      if (csv) csv << step + 1 << "," << last_loss << "," << last_eval << "," << tok_s << "," << elapsed << "\n";
-    } else if (csv) {
-      csv << step + 1 << "," << last_loss << ",," << tok_s << "," << elapsed << "\n";
+  int64_t step = start_step;
+  try {
+    for (; step < steps; ++step) {
+      std::vector<int64_t> starts(static_cast<size_t>(global_batch));
+      for (auto& s : starts) s = pick(rng);
+      const auto st = torch::tensor(starts, torch::kInt64).narrow(0, o.rank * o.batch, o.batch).unsqueeze(1);
+      const auto x = data.index_select(0, (st + offs).flatten()).view({o.batch, o.ctx});
+      const auto y = data.index_select(0, (st + offs + 1).flatten()).view({o.batch, o.ctx});
+      const auto logits = model(x);
+      const auto loss = torch::nn::functional::cross_entropy(logits.view({-1, mo.vocab_size}), y.flatten());
+      opt.zero_grad();
+      loss.backward();
+      if (dp) {
+        dp->finish_gradients();
+        wait_s += dp->last_wait_seconds();
+      }
+      opt.step();
+      last_loss = loss.item<double>();
+      loss_ema = step == start_step ? last_loss : 0.95 * loss_ema + 0.05 * last_loss;
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+      const double done = static_cast<double>(step + 1 - start_step);
+      const double tok_s = done * static_cast<double>(global_batch * o.ctx) / elapsed;
+      const double eta = elapsed / done * static_cast<double>(steps - step - 1);
+      const bool eval_now = (step + 1) % o.eval_every == 0 || step + 1 == steps;
+      if (eval_now && root) {
+        last_eval = evaluate(model, split.test, vocab, o.eval_batch, o.eval_windows, false).cross_entropy;
+        if (csv) csv << step + 1 << "," << last_loss << "," << last_eval << "," << tok_s << "," << elapsed << "\n";
+      } else if (csv) {
+        csv << step + 1 << "," << last_loss << ",," << tok_s << "," << elapsed << "\n";
+      }
+      const bool save_now = o.save_every > 0 ? (step + 1) % o.save_every == 0 || step + 1 == steps : eval_now;
+      if (save_now && !o.checkpoint.empty()) checkpoint_to(o.checkpoint, step + 1);
+      // A signal on any rank stops every rank after the same step.
+      const int sig = g_stop_signal.load();
+      const bool stop = dp ? dp->sum(sig != 0 ? 1 : 0) > 0 : sig != 0;
+      if (stop && step + 1 < steps) {
+        const std::string dir = interrupt_checkpoint(o);
+        checkpoint_to(dir, step + 1);
+        if (csv) csv.flush();
+        if (root)
+          std::fprintf(stderr,
+                       "\nqisa-train: %s at step %lld of %lld; checkpoint saved in %s\n"
+                       "resume with: qisa-train --checkpoint %s --resume [the same flags]\n",
+                       sig == SIGTERM ? "terminated" : "interrupted", static_cast<long long>(step + 1),
+                       static_cast<long long>(steps), dir.c_str(), dir.c_str());
+        return 128 + (sig != 0 ? sig : SIGTERM);
+      }
+      if (tty) {
+        const int width = 24, filled = static_cast<int>(width * (step + 1) / steps);
+        char eval[32] = "-";  // no evaluation yet
+        if (!std::isnan(last_eval)) std::snprintf(eval, sizeof eval, "%.4f", last_eval);
+        std::fprintf(stderr, "\r[%s%s] %lld/%lld loss %.4f eval %s %.0f tok/s ETA %s  ",
+                     std::string(static_cast<size_t>(filled), '#').c_str(),
+                     std::string(static_cast<size_t>(width - filled), '.').c_str(), static_cast<long long>(step + 1),
+                     static_cast<long long>(steps), loss_ema, eval, tok_s, fmt_time(eta).c_str());
+      } else if (eval_now && root && !o.quiet) {
+        std::fprintf(stderr, "step %lld/%lld train_loss %.4f eval_loss %.4f tok/s %.0f elapsed %s ETA %s\n",
+                     static_cast<long long>(step + 1), static_cast<long long>(steps), loss_ema, last_eval, tok_s,
+                     fmt_time(elapsed).c_str(), fmt_time(eta).c_str());
+      }
     }
-    const bool save_now = o.save_every > 0 ? (step + 1) % o.save_every == 0 || step + 1 == steps : eval_now;
-    if (save_now && !o.checkpoint.empty()) checkpoint_to(o.checkpoint, step + 1);
-    if (const int sig = g_stop_signal.load(); sig != 0 && step + 1 < steps) {
-      const std::string dir = interrupt_checkpoint(o);
-      checkpoint_to(dir, step + 1);
-      if (csv) csv.flush();
-      std::fprintf(stderr,
-                   "\nqisa-train: %s at step %lld of %lld; checkpoint saved in %s\n"
-                   "resume with: qisa-train --checkpoint %s --resume [the same flags]\n",
-                   sig == SIGINT ? "interrupted" : "terminated", static_cast<long long>(step + 1),
-                   static_cast<long long>(steps), dir.c_str(), dir.c_str());
-      return 128 + sig;
-    }
-    if (tty) {
-      const int width = 24, filled = static_cast<int>(width * (step + 1) / steps);
-      char eval[32] = "-";  // no evaluation yet
-      if (!std::isnan(last_eval)) std::snprintf(eval, sizeof eval, "%.4f", last_eval);
-      std::fprintf(stderr, "\r[%s%s] %lld/%lld loss %.4f eval %s %.0f tok/s ETA %s  ",
-                   std::string(static_cast<size_t>(filled), '#').c_str(),
-                   std::string(static_cast<size_t>(width - filled), '.').c_str(), static_cast<long long>(step + 1),
-                   static_cast<long long>(steps), loss_ema, eval, tok_s, fmt_time(eta).c_str());
-    } else if (eval_now && !o.quiet) {
-      std::fprintf(stderr, "step %lld/%lld train_loss %.4f eval_loss %.4f tok/s %.0f elapsed %s ETA %s\n",
-                   static_cast<long long>(step + 1), static_cast<long long>(steps), loss_ema, last_eval, tok_s,
-                   fmt_time(elapsed).c_str(), fmt_time(eta).c_str());
-    }
+  } catch (const std::exception& e) {
+    if (!dp) throw;
+    // A peer that died or hung: Gloo reports it (connection closed, or the
+    // timeout); this rank stops too instead of waiting forever.
+    const std::string what =
+        dynamic_cast<const c10::Error*>(&e) ? static_cast<const c10::Error&>(e).what_without_backtrace() : e.what();
+    std::fprintf(stderr, "qisa-train: rank %d of %d lost the other ranks at step %lld (%s); stopping\n", o.rank,
+                 o.world_size, static_cast<long long>(step + 1), what.substr(0, what.find('\n')).c_str());
+    return 3;
   }
   if (tty) std::fprintf(stderr, "\n");
   const double train_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
-  const double tok_s = static_cast<double>((steps - start_step) * o.batch * o.ctx) / std::max(train_s, 1e-9);
+  const double tok_s = static_cast<double>((steps - start_step) * global_batch * o.ctx) / std::max(train_s, 1e-9);
+  const double step_ms = 1000 * train_s / static_cast<double>(std::max<int64_t>(steps - start_step, 1));
+  const double wait_ms = 1000 * wait_s / static_cast<double>(std::max<int64_t>(steps - start_step, 1));
+  // The all-reduce of every gradient by itself, for docs/distributed.md.
+  const double alone_ms = dp ? dp->time_allreduce(5) : 0;
+  if (!root) return 0;
 
   const EvalResult r = evaluate(model, split.test, vocab, o.eval_batch);
   std::printf("qisa-train: %s%s, %lld steps in %s (%.0f tokens/s, %.3f epochs), split %s\n", o.attention.c_str(),
               mo.reference_transpose ? " (reference-transposed)" : "", static_cast<long long>(steps),
-              fmt_time(train_s).c_str(), tok_s, static_cast<double>(steps * o.batch) / static_cast<double>(windows),
-              split.description.c_str());
+              fmt_time(train_s).c_str(), tok_s,
+              static_cast<double>(steps * global_batch) / static_cast<double>(windows), split.description.c_str());
+  if (dp) {
+    const double g = static_cast<double>(dp->gradient_bytes());
+    std::printf(
+        "data parallel: %d ranks x batch %lld x %d threads: %.2f steps/s, %.1f ms/step, of which %.2f ms waiting "
+        "for the gradient all-reduce after backward; %.0f gradient bytes per rank per step (a ring all-reduce sends "
+        "%.0f); the all-reduce of all %.0f bytes alone: %.2f ms\n",
+        o.world_size, static_cast<long long>(o.batch), o.threads, 1000 / step_ms, step_ms, wait_ms, g,
+        2.0 * (o.world_size - 1) / o.world_size * g, g, alone_ms);
+  }
   std::printf("%s", format_eval_table(r).c_str());
   if (!o.metrics_json.empty()) {
     std::ofstream j(o.metrics_json);
     j << "{\"attention\": \"" << o.attention
       << "\", \"reference_transpose\": " << (mo.reference_transpose ? "true" : "false") << ", \"n_embd\": " << mo.n_embd
       << ", \"n_layer\": " << mo.n_layer << ", \"n_head\": " << mo.n_head << ", \"ctx\": " << mo.n_ctx
-      << ", \"batch\": " << o.batch << ", \"steps\": " << steps << ", \"seed\": " << o.seed
-      << ", \"threads\": " << o.threads << ", \"split\": \"" << o.split << "\", \"train_seconds\": " << train_s
-      << ", \"tokens_per_second\": " << tok_s << ", \"final_train_loss\": " << loss_ema
-      << ", \"test\": " << eval_json(r) << "}\n";
+      << ", \"batch\": " << global_batch << ", \"steps\": " << steps << ", \"seed\": " << o.seed
+      << ", \"threads\": " << o.threads << ", \"world_size\": " << o.world_size << ", \"split\": \"" << o.split
+      << "\", \"train_seconds\": " << train_s << ", \"tokens_per_second\": " << tok_s
+      << ", \"ms_per_step\": " << step_ms << ", \"allreduce_wait_ms_per_step\": " << wait_ms
+      << ", \"allreduce_alone_ms\": " << alone_ms << ", \"gradient_bytes\": " << (dp ? dp->gradient_bytes() : 0)
+      << ", \"final_train_loss\": " << loss_ema << ", \"test\": " << eval_json(r) << "}\n";
   }
   if (!o.out.empty()) {
     const std::vector<int64_t> prompt(split.test.begin(), split.test.begin() + o.ctx);
@@ -653,9 +720,10 @@ int run_eval(const Options& o) {
 
 int run_export(const Options& o) {
   if (o.checkpoint.empty() || o.out.empty()) die("export needs --checkpoint DIR and --out MODEL.qisa");
-  const CheckpointState st = read_checkpoint_state(o.checkpoint);
+  const CheckpointFiles files = read_checkpoint_files(o.checkpoint);
+  const CheckpointState st = parse_checkpoint_state(files.state);
   Gpt model(st.model);
-  load_checkpoint(o.checkpoint, model, nullptr);
+  load_checkpoint(files, 0, model, nullptr);
   Options eo = o;
   eo.export_golden = false;
   auto md = provenance(o, st.data_sha256, st.step, NAN, NAN, st.split);

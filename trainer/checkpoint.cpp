@@ -1,0 +1,144 @@
+#include "checkpoint.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "text_data.h"
+
+namespace qisa::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string join_code_points(const std::vector<std::string>& vocab) {
+  std::string s;
+  for (const auto& p : vocab) s += std::to_string(utf8_code_points(p)[0]) + " ";
+  return s;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw std::runtime_error("checkpoint file '" + path + "' is missing");
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  if (!f) throw std::runtime_error("cannot write '" + path + "'");
+}
+
+std::string rng_file(int rank) {
+  return rank == 0 ? "torch_rng.pt" : "torch_rng.rank" + std::to_string(rank) + ".pt";
+}
+
+}  // namespace
+
+std::string torch_rng_bytes() {
+  std::ostringstream out;
+  torch::save(at::detail::getDefaultCPUGenerator().get_state(), out);
+  return out.str();
+}
+
+void write_checkpoint(const std::string& dir, Gpt& model, torch::optim::AdamW& opt, const CheckpointState& st,
+                      const std::vector<std::string>& torch_rng) {
+  fs::create_directories(dir);
+  torch::save(model, dir + "/model.pt");
+  torch::save(opt, dir + "/optimizer.pt");
+  for (size_t r = 0; r < torch_rng.size(); ++r) write_bytes(dir + "/" + rng_file(static_cast<int>(r)), torch_rng[r]);
+  std::ofstream f(dir + "/state.txt.tmp");
+  const ModelOptions& m = st.model;
+  f << "step " << st.step << "\nvocab_size " << m.vocab_size << "\nn_ctx " << m.n_ctx << "\nn_embd " << m.n_embd
+    << "\nn_layer " << m.n_layer << "\nn_head " << m.n_head << "\nattention " << attention_name(m.attention)
+    << "\ndropout " << m.dropout << "\nreference_transpose " << m.reference_transpose << "\nraw_encoding "
+    << m.raw_encoding << "\npauli_seed " << m.pauli_seed << "\nsplit " << st.split << "\ndata_sha256 " << st.data_sha256
+    << "\nworld_size " << st.world_size << "\nbatch " << st.batch << "\nvocab " << join_code_points(st.vocab)
+    << "\nrng " << st.rng << "\n";
+  f.close();
+  fs::rename(dir + "/state.txt.tmp", dir + "/state.txt");
+}
+
+CheckpointFiles read_checkpoint_files(const std::string& dir) {
+  if (!fs::is_regular_file(dir + "/state.txt"))
+    throw std::runtime_error("no checkpoint at '" + dir + "' (state.txt missing)");
+  CheckpointFiles f;
+  f.state = slurp(dir + "/state.txt");
+  const CheckpointState st = parse_checkpoint_state(f.state);
+  f.model = slurp(dir + "/model.pt");
+  f.optimizer = slurp(dir + "/optimizer.pt");
+  for (int r = 0; r < st.world_size; ++r) f.torch_rng.push_back(slurp(dir + "/" + rng_file(r)));
+  return f;
+}
+
+CheckpointState parse_checkpoint_state(const std::string& text) {
+  CheckpointState st;
+  std::istringstream f(text);
+  std::string line;
+  while (std::getline(f, line)) {
+    const auto sp = line.find(' ');
+    const std::string key = line.substr(0, sp), value = sp == std::string::npos ? "" : line.substr(sp + 1);
+    ModelOptions& m = st.model;
+    if (key == "step")
+      st.step = std::stoll(value);
+    else if (key == "vocab_size")
+      m.vocab_size = std::stoll(value);
+    else if (key == "n_ctx")
+      m.n_ctx = std::stoll(value);
+    else if (key == "n_embd")
+      m.n_embd = std::stoll(value);
+    else if (key == "n_layer")
+      m.n_layer = std::stoll(value);
+    else if (key == "n_head")
+      m.n_head = std::stoll(value);
+    else if (key == "attention")
+      m.attention = parse_attention(value);
+    else if (key == "dropout")
+      m.dropout = std::stod(value);
+    else if (key == "reference_transpose")
+      m.reference_transpose = value == "1";
+    else if (key == "raw_encoding")
+      m.raw_encoding = value == "1";
+    else if (key == "pauli_seed")
+      m.pauli_seed = std::stoull(value);
+    else if (key == "split")
+      st.split = value;
+    else if (key == "data_sha256")
+      st.data_sha256 = value;
+    else if (key == "world_size")
+      st.world_size = std::stoi(value);
+    else if (key == "batch")
+      st.batch = std::stoll(value);
+    else if (key == "rng")
+      st.rng = value;
+    else if (key == "vocab") {
+      std::istringstream in(value);
+      uint32_t cp;
+      while (in >> cp) st.vocab.push_back(utf8_encode(cp));
+    }
+  }
+  if (st.world_size < 1) throw std::runtime_error("checkpoint state: world_size " + std::to_string(st.world_size));
+  return st;
+}
+
+void load_checkpoint(const CheckpointFiles& files, int rank, Gpt& model, torch::optim::AdamW* opt) {
+  std::istringstream m(files.model);
+  torch::load(model, m);
+  if (opt) {
+    std::istringstream o(files.optimizer);
+    torch::load(*opt, o);
+  }
+  if (rank >= static_cast<int>(files.torch_rng.size()))
+    throw std::runtime_error("checkpoint has no RNG state for rank " + std::to_string(rank));
+  std::istringstream r(files.torch_rng[static_cast<size_t>(rank)]);
+  torch::Tensor rng;
+  torch::load(rng, r);
+  auto gen = at::detail::getDefaultCPUGenerator();
+  gen.set_state(rng);
+}
+
+}  // namespace qisa::train
