@@ -7,6 +7,7 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -33,6 +34,21 @@ std::map<std::string, std::string> fields(const std::string& lines) {
     out[line.substr(0, eq)] = eq == std::string::npos ? "" : line.substr(eq + 1);
   }
   return out;
+}
+
+bool is_loopback(const std::string& host) {
+  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
+}
+
+// The interface Gloo's pairs bind to: GLOO_SOCKET_IFNAME as in PyTorch;
+// else loopback for a run on one host (a rendezvous file, or a master on
+// 127.0.0.1), else the address this host's name resolves to.
+std::shared_ptr<::gloo::transport::Device> gloo_device(const DistOptions& o) {
+  if (const char* ifname = std::getenv("GLOO_SOCKET_IFNAME"); ifname && *ifname)
+    return c10d::ProcessGroupGloo::createDeviceForInterface(ifname);
+  if (!o.rendezvous_file.empty() || is_loopback(o.master_addr))
+    return c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1");
+  return c10d::ProcessGroupGloo::createDefaultDevice();
 }
 
 std::string what_of(const std::exception& e) {
@@ -73,10 +89,7 @@ std::unique_ptr<DataParallel> DataParallel::connect(const DistOptions& o) {
   }
   try {
     auto go = c10d::ProcessGroupGloo::Options::create(timeout);
-    // Gloo's pairs bind to the address this host reaches the master by
-    // (loopback for a local run), not to whatever the hostname resolves to.
-    go->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(
-        o.rendezvous_file.empty() ? o.master_addr : std::string("127.0.0.1")));
+    go->devices.push_back(gloo_device(o));
     go->threads = 2;
     auto prefixed = c10::make_intrusive<c10d::PrefixStore>("gloo", dp->store_);
     dp->pg_ = c10::make_intrusive<c10d::ProcessGroupGloo>(prefixed, o.rank, o.world_size, go);
