@@ -148,6 +148,14 @@ int64_t DataParallel::sum(int64_t value) {
   return t[0].item<int64_t>();
 }
 
+int64_t DataParallel::max(int64_t value) {
+  std::vector<torch::Tensor> t{torch::tensor({value}, torch::kInt64)};
+  c10d::AllreduceOptions o;
+  o.reduceOp = c10d::ReduceOp::MAX;
+  pg_->allreduce(t, o)->wait();
+  return t[0].item<int64_t>();
+}
+
 void DataParallel::barrier() {
   pg_->barrier()->wait();
 }

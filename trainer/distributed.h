@@ -50,8 +50,9 @@ class DataParallel {
   std::string share(const std::string& key, const std::string& bytes);
   // Every rank's bytes on rank 0 (empty elsewhere).
   std::vector<std::string> gather(const std::string& key, const std::string& bytes);
-  // The sum of `value` over all ranks.
+  // The sum / the largest of `value` over all ranks.
   int64_t sum(int64_t value);
+  int64_t max(int64_t value);
   void barrier();
 
   // Rank 0's values into `params` on every rank.

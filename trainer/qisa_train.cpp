@@ -598,9 +598,8 @@ int run_train(const Options& o) {
       const bool save_now = o.save_every > 0 ? (step + 1) % o.save_every == 0 || step + 1 == steps : eval_now;
       if (save_now && !o.checkpoint.empty()) checkpoint_to(o.checkpoint, step + 1);
       // A signal on any rank stops every rank after the same step.
-      const int sig = g_stop_signal.load();
-      const bool stop = dp ? dp->sum(sig != 0 ? 1 : 0) > 0 : sig != 0;
-      if (stop && step + 1 < steps) {
+      const int sig = dp ? static_cast<int>(dp->max(g_stop_signal.load())) : g_stop_signal.load();
+      if (sig != 0 && step + 1 < steps) {
         const std::string dir = interrupt_checkpoint(o);
         checkpoint_to(dir, step + 1);
         if (csv) csv.flush();
@@ -610,7 +609,7 @@ int run_train(const Options& o) {
                        "resume with: qisa-train --checkpoint %s --resume [the same flags]\n",
                        sig == SIGTERM ? "terminated" : "interrupted", static_cast<long long>(step + 1),
                        static_cast<long long>(steps), dir.c_str(), dir.c_str());
-        return 128 + (sig != 0 ? sig : SIGTERM);
+        return 128 + sig;
       }
       if (tty) {
         const int width = 24, filled = static_cast<int>(width * (step + 1) / steps);

@@ -237,6 +237,37 @@ TEST(DataParallel, AKilledRankStopsTheOthersWithAMessage) {
       << slurp(dir / "r0.err");
 }
 
+TEST(DataParallel, ASignalOnOneRankStopsAllAfterTheSameStepAndTheRunResumes) {
+  TempDir dir;
+  const auto args = plus(common("qisa-v3", 300, 16), {"--checkpoint", dir / "ckpt", "--save-every", "100000"});
+  const std::string rdv = dir / "int.rdv";
+  const auto rank_args = [&](int r) {
+    return plus(args,
+                {"--world-size", "2", "--rank", std::to_string(r), "--rendezvous-file", rdv, "--dist-timeout", "60"});
+  };
+  const pid_t r0 = spawn(plus(rank_args(0), {"--log", dir / "log.csv"}), dir / "r0.err");
+  const pid_t r1 = spawn(rank_args(1), dir / "r1.err");
+  const auto until = Clock::now() + std::chrono::seconds(120);
+  size_t lines = 0;
+  while (Clock::now() < until && lines < 6) {
+    std::ifstream f(dir / "log.csv");
+    std::string l;
+    for (lines = 0; std::getline(f, l);) ++lines;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  kill(r1, SIGINT);  // Ctrl-C on one host only
+  EXPECT_EQ(wait_for(r0, 60), 128 + SIGINT) << slurp(dir / "r0.err");
+  EXPECT_EQ(wait_for(r1, 60), 128 + SIGINT) << slurp(dir / "r1.err");
+  const std::string e0 = slurp(dir / "r0.err");
+  ASSERT_NE(e0.find("interrupted at step"), std::string::npos) << e0;
+  // Resume to the end; the result is the run that was never interrupted.
+  const auto resumed = run_ranks(2, plus(args, {"--resume"}), {"--out", dir / "resumed.qisa"}, dir, "resumed");
+  ASSERT_EQ(resumed.rc, (std::vector<int>{0, 0})) << resumed.err[0] << resumed.err[1];
+  const auto straight = run_ranks(2, common("qisa-v3", 300, 16), {"--out", dir / "straight.qisa"}, dir, "straight");
+  ASSERT_EQ(straight.rc, (std::vector<int>{0, 0})) << straight.err[0];
+  EXPECT_LT(max_param_diff(dir / "straight.qisa", dir / "resumed.qisa"), 1e-6);
+}
+
 TEST(DataParallel, MismatchedFlagsOrDataAreRefusedOnEveryRank) {
   TempDir dir;
   const std::string rdv = dir / "m.rdv";
