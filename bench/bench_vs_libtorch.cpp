@@ -58,7 +58,7 @@ Pair& pair(int kind, int n_embd) {
   p.torch_model = Gpt(o);
   p.torch_model->eval();
   qisa::train::ExportOptions e;
-  for (int i = 0; i < o.vocab_size; ++i) e.vocab.emplace_back(1, static_cast<char>('0' + i));
+  for (int i = 0; i < o.vocab_size; ++i) e.tokenizer.pieces.emplace_back(1, static_cast<char>('0' + i));
   const auto bytes = qisa::writer::serialize(qisa::train::export_model(p.torch_model, e));
   qisa_model_params mp;
   qisa_model_default_params(&mp);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "attention_kind.h"
+#include "bpe.h"
 #include "circuit.h"
 #include "qisa.h"
 
@@ -90,9 +91,13 @@ enum class TokenizerKind : uint8_t { Char = 0, ByteBPE = 1 };
 
 struct Tokenizer {
   TokenizerKind kind = TokenizerKind::Char;
+  // Each token's text: its bytes (byte-level BPE pieces are stored mapped
+  // to printable characters; these are the raw bytes, possibly part of a
+  // UTF-8 character).
   std::vector<std::string> pieces;
   std::vector<std::pair<uint32_t, int32_t>> char_index;  // (code point, id), sorted: char tokenizer lookup
-  std::vector<std::string> merges;
+  std::vector<std::string> merges;                       // byte-level BPE: "left right" as stored, by rank
+  bpe::Encoder bpe;                                      // byte-level BPE: built from pieces and merges
   int32_t bos_id = -1, eos_id = -1, unk_id = -1;
 };
 

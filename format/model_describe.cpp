@@ -62,6 +62,8 @@ ModelDesc describe(const Model& m) {
   }
   d.tokenizer.kind = static_cast<uint8_t>(m.tokenizer.kind);
   d.tokenizer.pieces = m.tokenizer.pieces;
+  if (m.tokenizer.kind == TokenizerKind::ByteBPE)  // the file stores mapped pieces
+    for (auto& p : d.tokenizer.pieces) p = bpe::to_stored(p);
   d.tokenizer.merges = m.tokenizer.merges;
   d.tokenizer.bos_id = m.tokenizer.bos_id;
   d.tokenizer.eos_id = m.tokenizer.eos_id;

@@ -273,7 +273,6 @@ class Loader {
     Tokenizer& tok = model_->tokenizer;
     const auto kind = static_cast<unsigned>(t.kind());
     if (kind > 1) fail(QISA_ERR_INVALID_MODEL, "tokenizer.kind is %u, expected 0 (char) or 1 (byte BPE)", kind);
-    if (kind == 1) fail(QISA_ERR_UNSUPPORTED, "tokenizer.kind byte-level BPE is not supported by this libqisa yet");
     tok.kind = static_cast<TokenizerKind>(kind);
     const auto& pieces = *t.pieces();
     const uint32_t vocab = model_->config.vocab_size;
@@ -296,8 +295,20 @@ class Loader {
       if (!seen.emplace(piece, i).second) {
         fail(QISA_ERR_INVALID_MODEL, "tokenizer pieces %u and %u are the same", seen[piece], i);
       }
-      tok.pieces.emplace_back(piece);
+      if (tok.kind == TokenizerKind::ByteBPE) {
+        std::string raw;
+        if (!bpe::from_stored(piece, &raw)) {
+          fail(QISA_ERR_INVALID_MODEL, "tokenizer piece %u has a character outside GPT-2's byte map", i);
+        }
+        tok.pieces.push_back(std::move(raw));
+      } else {
+        tok.pieces.emplace_back(piece);
+      }
     }
+    if (tok.kind == TokenizerKind::Char && t.merges() && t.merges()->size() > 0) {
+      fail(QISA_ERR_INVALID_MODEL, "a char tokenizer has %u merges, expected none", t.merges()->size());
+    }
+    if (tok.kind == TokenizerKind::ByteBPE) read_merges(t, seen);
     if (tok.kind == TokenizerKind::Char) {
       for (uint32_t i = 0; i < vocab; ++i) {
         size_t at = 0;
@@ -316,6 +327,45 @@ class Loader {
     tok.bos_id = id("bos_id", t.bos_id());
     tok.eos_id = id("eos_id", t.eos_id());
     tok.unk_id = id("unk_id", t.unk_id());
+  }
+
+  // "left right" per rank, both stored pieces, whose concatenation is a
+  // piece too; every byte must be a piece (byte fallback).
+  void read_merges(const fb::Tokenizer& t, const std::unordered_map<std::string_view, uint32_t>& id_of) {
+    Tokenizer& tok = model_->tokenizer;
+    std::vector<std::pair<int32_t, int32_t>> pairs;
+    std::vector<int32_t> merged;
+    std::string joined;
+    if (t.merges()) {
+      pairs.reserve(t.merges()->size());
+      merged.reserve(t.merges()->size());
+      for (uint32_t r = 0; r < t.merges()->size(); ++r) {
+        const std::string_view m(t.merges()->Get(r)->c_str(), t.merges()->Get(r)->size());
+        const size_t sp = m.find(' ');
+        if (sp == std::string_view::npos || m.find(' ', sp + 1) != std::string_view::npos) {
+          fail(QISA_ERR_INVALID_MODEL, "tokenizer merge %u is not \"left right\"", r);
+        }
+        const auto left = id_of.find(m.substr(0, sp)), right = id_of.find(m.substr(sp + 1));
+        joined.assign(m.substr(0, sp));
+        joined.append(m.substr(sp + 1));
+        const auto result = id_of.find(joined);
+        if (left == id_of.end() || right == id_of.end() || result == id_of.end()) {
+          fail(QISA_ERR_INVALID_MODEL, "tokenizer merge %u names a piece the vocabulary lacks (%s)", r,
+               left == id_of.end()    ? "left"
+               : right == id_of.end() ? "right"
+                                      : "their concatenation");
+        }
+        pairs.emplace_back(static_cast<int32_t>(left->second), static_cast<int32_t>(right->second));
+        merged.push_back(static_cast<int32_t>(result->second));
+        tok.merges.emplace_back(m);
+      }
+    }
+    for (int b = 0; b < 256; ++b) {
+      if (!id_of.count(bpe::to_stored(std::string(1, static_cast<char>(b))))) {
+        fail(QISA_ERR_INVALID_MODEL, "byte-level BPE vocabulary has no token for byte 0x%02x", b);
+      }
+    }
+    tok.bpe = bpe::Encoder(tok.pieces, pairs, merged);
   }
 
   void read_metadata(const flatbuffers::Vector<flatbuffers::Offset<fb::KeyValue>>* md) {

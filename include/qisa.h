@@ -40,9 +40,9 @@ extern "C" {
 /* ---- version ------------------------------------------------------------ */
 
 #define QISA_VERSION_MAJOR 0
-#define QISA_VERSION_MINOR 4
+#define QISA_VERSION_MINOR 5
 #define QISA_VERSION_PATCH 0
-#define QISA_VERSION_STRING "0.4.0"
+#define QISA_VERSION_STRING "0.5.0"
 /* major * 10000 + minor * 100 + patch */
 #define QISA_VERSION_NUMBER (QISA_VERSION_MAJOR * 10000 + QISA_VERSION_MINOR * 100 + QISA_VERSION_PATCH)
 
@@ -123,6 +123,12 @@ typedef struct qisa_model_params {
   int check_weights_finite; /* scan every weight for NaN/Inf (reads all)   */
 } qisa_model_params;
 
+typedef enum qisa_tokenizer_kind {
+  QISA_TOKENIZER_CHAR = 0,    /* one token per Unicode character             */
+  QISA_TOKENIZER_BYTE_BPE = 1 /* byte-level BPE: any bytes encode; a token
+                                 may hold part of a UTF-8 character          */
+} qisa_tokenizer_kind;
+
 typedef struct qisa_model_info {
   size_t struct_size; /* set by the caller: sizeof(qisa_model_info) */
   int32_t vocab_size;
@@ -149,6 +155,9 @@ typedef struct qisa_model_info {
   int32_t bos_token;
   int32_t eos_token;
   int32_t unk_token;
+  /* Added in 0.5: how text becomes tokens (qisa_tokenizer_kind). Callers
+   * built against 0.4 (struct_size without it) get the fields before it. */
+  int32_t tokenizer;
 } qisa_model_info;
 
 QISA_API void qisa_model_default_params(qisa_model_params* params);
@@ -201,8 +210,16 @@ QISA_API qisa_status qisa_tokenize(const qisa_model* model, const char* text, si
                                    size_t capacity, size_t* out_count, uint32_t flags, char* errmsg,
                                    size_t errmsg_size);
 
-/* The UTF-8 piece of a token (NUL-terminated, valid while the model lives). */
+/* The text of a token (NUL-terminated, valid while the model lives). For a
+ * byte-level BPE model these are the token's bytes, which may be part of a
+ * UTF-8 character; a token holding a NUL byte reads as "" here (use
+ * qisa_token_bytes). Concatenate pieces before decoding them as UTF-8, or
+ * use qisa_detokenize / qisa_generate, which stream whole characters. */
 QISA_API qisa_status qisa_token_piece(const qisa_model* model, int32_t token, const char** out_piece);
+
+/* Added in 0.5: the bytes of a token and their count (NUL bytes included). */
+QISA_API qisa_status qisa_token_bytes(const qisa_model* model, int32_t token, const char** out_bytes,
+                                      size_t* out_len);
 
 /* Writes the text of `n_tokens` tokens plus a NUL into buf. *out_len gets
  * the text's length in bytes (without the NUL); QISA_ERR_BUFFER_TOO_SMALL
@@ -448,7 +465,9 @@ typedef struct qisa_generate_result {
 QISA_API void qisa_generate_default_params(qisa_generate_params* params);
 
 /* Tokenizes the prompt, evaluates it, then samples up to max_tokens tokens,
- * streaming their text to on_piece. result may be NULL. The prompt must
+ * streaming their text to on_piece in whole UTF-8 characters (a byte-level
+ * BPE token that ends inside a character is held until the character is
+ * complete; bytes that cannot form one arrive as U+FFFD). result may be NULL. The prompt must
  * have at least one token; a prompt longer than n_ctx follows the context's
  * overflow policy. */
 QISA_API qisa_status qisa_generate(qisa_context* ctx, const char* prompt, const qisa_generate_params* params,

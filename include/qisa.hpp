@@ -53,11 +53,13 @@ class Model {
     return ids;
   }
 
+  // The token's bytes (for byte-level BPE possibly part of a UTF-8 character).
   std::string piece(int32_t token) const {
     const char* p = nullptr;
-    const qisa_status st = qisa_token_piece(get(), token, &p);
+    size_t n = 0;
+    const qisa_status st = qisa_token_bytes(get(), token, &p, &n);
     if (st != QISA_OK) throw Error(st, "token " + std::to_string(token));
-    return p;
+    return std::string(p, n);
   }
 
  private:

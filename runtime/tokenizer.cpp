@@ -9,6 +9,10 @@ namespace qisa {
 
 void tokenize(const Tokenizer& tok, const char* text, size_t len, bool skip_unknown, std::vector<int32_t>& out) {
   const std::string_view sv(text, len);
+  if (tok.kind == TokenizerKind::ByteBPE) {  // any bytes encode: nothing is unknown
+    tok.bpe.encode(sv, out);
+    return;
+  }
   for (size_t i = 0; i < len;) {
     const size_t start = i;
     uint32_t cp = 0;

@@ -22,4 +22,9 @@ for kind in csa qisa-v3; do
     --eval-every 40 --eval-windows 8 --eval-batch 256 --seed 7 --threads 1 --reference-transpose --export-golden \
     --out "$out/tiny-$kind-transposed.qisa" --quiet > /dev/null
 done
+# Byte-level BPE (384 tokens learned on the training part): the trainer's
+# logits, and the tokenizer table tests/tokenizer checks independently.
+"$train" --attention qisa-v3 --tokenizer bpe --vocab-size 384 --n-embd 16 --n-layer 2 --n-head 2 --ctx 16 \
+  --batch 64 --steps 40 --eval-every 40 --eval-windows 8 --eval-batch 256 --seed 7 --threads 1 --export-golden \
+  --out "$out/tiny-qisa-v3-bpe.qisa" --quiet > /dev/null
 ls -l "$out"

@@ -116,6 +116,13 @@ TEST(ModelApi, Queries) {
   EXPECT_EQ(old.n_layer, 3);
   EXPECT_EQ(old.file_bytes, info.file_bytes);
   EXPECT_EQ(old.eos_token, 0x5a5a5a5a);
+  EXPECT_EQ(info.tokenizer, QISA_TOKENIZER_CHAR);
+  // ... and against 0.4, without the tokenizer kind.
+  std::memset(&old, 0x5a, sizeof old);
+  old.struct_size = offsetof(qisa_model_info, tokenizer);
+  ASSERT_EQ(qisa_model_get_info(m, &old), QISA_OK);
+  EXPECT_EQ(old.unk_token, -1);
+  EXPECT_EQ(old.tokenizer, 0x5a5a5a5a);
 
   // The special tokens the file names come back as they are stored.
   writer::ModelDesc with_eos = writer::make_synthetic_model(s);

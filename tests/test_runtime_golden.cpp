@@ -75,7 +75,10 @@ INSTANTIATE_TEST_SUITE_P(Kinds, Golden,
                                            GoldenCase{"qisa-v2", QISA_ENGINE_REFERENCE, QISA_VALUE_PATH_OBSERVABLES},
                                            GoldenCase{"qisa-v3", QISA_ENGINE_FAST, QISA_VALUE_PATH_UNITARY},
                                            GoldenCase{"qisa-v3", QISA_ENGINE_REFERENCE, QISA_VALUE_PATH_UNITARY},
-                                           GoldenCase{"qisa-v3", QISA_ENGINE_FAST, QISA_VALUE_PATH_OBSERVABLES}),
+                                           GoldenCase{"qisa-v3", QISA_ENGINE_FAST, QISA_VALUE_PATH_OBSERVABLES},
+                                           // byte-level BPE, 384 tokens
+                                           GoldenCase{"qisa-v3-bpe", QISA_ENGINE_FAST, QISA_VALUE_PATH_UNITARY},
+                                           GoldenCase{"qisa-v3-bpe", QISA_ENGINE_REFERENCE, QISA_VALUE_PATH_UNITARY}),
                          case_name);
 
 // Models trained with the research code's transposed attention: only whole

@@ -19,6 +19,32 @@ std::string join_code_points(const std::vector<std::string>& vocab) {
   return s;
 }
 
+std::string join_hex(const std::vector<std::string>& items) {
+  static const char* digits = "0123456789abcdef";
+  std::string s;
+  for (const auto& item : items) {
+    for (unsigned char c : item) {
+      s += digits[c >> 4];
+      s += digits[c & 15];
+    }
+    s += ' ';
+  }
+  return s;
+}
+
+std::vector<std::string> split_hex(const std::string& line) {
+  std::vector<std::string> out;
+  std::istringstream in(line);
+  std::string word;
+  while (in >> word) {
+    if (word.size() % 2) throw std::runtime_error("checkpoint state: bad hex item");
+    std::string item;
+    for (size_t i = 0; i < word.size(); i += 2) item += static_cast<char>(std::stoi(word.substr(i, 2), nullptr, 16));
+    out.push_back(item);
+  }
+  return out;
+}
+
 std::string slurp(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   if (!f) throw std::runtime_error("checkpoint file '" + path + "' is missing");
@@ -57,8 +83,11 @@ void write_checkpoint(const std::string& dir, Gpt& model, torch::optim::AdamW& o
     << "\nn_layer " << m.n_layer << "\nn_head " << m.n_head << "\nattention " << attention_name(m.attention)
     << "\ndropout " << m.dropout << "\nreference_transpose " << m.reference_transpose << "\nraw_encoding "
     << m.raw_encoding << "\npauli_seed " << m.pauli_seed << "\nsplit " << st.split << "\ndata_sha256 " << st.data_sha256
-    << "\nworld_size " << st.world_size << "\nbatch " << st.batch << "\nvocab " << join_code_points(st.vocab)
-    << "\nrng " << st.rng << "\n";
+    << "\nworld_size " << st.world_size << "\nbatch " << st.batch << "\nrng " << st.rng << "\n";
+  if (st.bpe)  // pieces and merges as hex: they hold any bytes, and merges hold spaces
+    f << "tokenizer bpe\npieces_hex " << join_hex(st.vocab) << "\nmerges_hex " << join_hex(st.merges) << "\n";
+  else
+    f << "vocab " << join_code_points(st.vocab) << "\n";
   f.close();
   fs::rename(dir + "/state.txt.tmp", dir + "/state.txt");
 }
@@ -115,6 +144,12 @@ CheckpointState parse_checkpoint_state(const std::string& text) {
       st.batch = std::stoll(value);
     else if (key == "rng")
       st.rng = value;
+    else if (key == "tokenizer")
+      st.bpe = value == "bpe";
+    else if (key == "pieces_hex")
+      st.vocab = split_hex(value);
+    else if (key == "merges_hex")
+      st.merges = split_hex(value);
     else if (key == "vocab") {
       std::istringstream in(value);
       uint32_t cp;

@@ -16,7 +16,9 @@ namespace qisa::train {
 
 struct CheckpointState {
   ModelOptions model;
-  std::vector<std::string> vocab;
+  std::vector<std::string> vocab;  // the tokenizer's pieces (raw bytes)
+  bool bpe = false;                // byte-level BPE, with `merges` (stored form)
+  std::vector<std::string> merges;
   int64_t step = 0;
   std::string rng;  // std::mt19937_64 stream state of the data sampler
   std::string split, data_sha256;

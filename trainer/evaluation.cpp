@@ -12,7 +12,7 @@ using text_metrics::cer;
 using text_metrics::sentence_bleu;
 using text_metrics::wer;
 
-EvalResult evaluate(Gpt& model, const std::vector<int64_t>& tokens, const CharVocab& vocab, int64_t batch,
+EvalResult evaluate(Gpt& model, const std::vector<int64_t>& tokens, const TextTokenizer& vocab, int64_t batch,
                     int64_t max_windows, bool text_metrics) {
   torch::NoGradGuard no_grad;
   const bool was_training = model->is_training();
@@ -60,6 +60,13 @@ EvalResult evaluate(Gpt& model, const std::vector<int64_t>& tokens, const CharVo
   }
   const double positions = static_cast<double>(n * T);
   r.cross_entropy = ce_sum / positions;
+  // Per character of the predicted text, so that char and BPE models compare.
+  r.chars = n * T;
+  if (vocab.is_bpe()) {
+    const std::vector<int64_t> targets(tokens.begin() + 1, tokens.begin() + 1 + n * T);
+    r.chars = static_cast<int64_t>(count_chars(vocab.decode(targets)));
+  }
+  r.cross_entropy_per_char = r.chars ? ce_sum / static_cast<double>(r.chars) : 0.0;
   r.perplexity = std::exp(r.cross_entropy);
   r.accuracy = static_cast<double>(correct) / positions;
   r.cross_entropy_last = ce_last_sum / static_cast<double>(n);
@@ -79,14 +86,15 @@ std::string format_eval_table(const EvalResult& r) {
                 "  metric            all positions   last position\n"
                 "  cross-entropy     %13.4f   %13.4f\n"
                 "  perplexity        %13.4f   %13.4f\n"
+                "  CE per character  %13.4f   (%lld characters)\n"
                 "  top-1 accuracy    %13.4f   %13.4f\n"
                 "  CER               %13.4f\n"
                 "  WER               %13.4f\n"
                 "  BLEU              %13.4f\n"
                 "  ms per batch      %13.3f   (batch %lld, %lld windows)\n",
-                r.cross_entropy, r.cross_entropy_last, r.perplexity, r.perplexity_last, r.accuracy, r.accuracy_last,
-                r.cer, r.wer, r.bleu, r.ms_per_batch, static_cast<long long>(r.batch),
-                static_cast<long long>(r.windows));
+                r.cross_entropy, r.cross_entropy_last, r.perplexity, r.perplexity_last, r.cross_entropy_per_char,
+                static_cast<long long>(r.chars), r.accuracy, r.accuracy_last, r.cer, r.wer, r.bleu, r.ms_per_batch,
+                static_cast<long long>(r.batch), static_cast<long long>(r.windows));
   return buf;
 }
 
@@ -96,10 +104,10 @@ std::string eval_json(const EvalResult& r) {
                 "{\"cross_entropy\": %.6f, \"perplexity\": %.6f, \"accuracy\": %.6f, "
                 "\"cross_entropy_last\": %.6f, \"perplexity_last\": %.6f, \"accuracy_last\": %.6f, "
                 "\"cer\": %.6f, \"wer\": %.6f, \"bleu\": %.6f, \"ms_per_batch\": %.4f, \"batch\": %lld, "
-                "\"windows\": %lld}",
+                "\"windows\": %lld, \"cross_entropy_per_char\": %.6f, \"chars\": %lld}",
                 r.cross_entropy, r.perplexity, r.accuracy, r.cross_entropy_last, r.perplexity_last, r.accuracy_last,
                 r.cer, r.wer, r.bleu, r.ms_per_batch, static_cast<long long>(r.batch),
-                static_cast<long long>(r.windows));
+                static_cast<long long>(r.windows), r.cross_entropy_per_char, static_cast<long long>(r.chars));
   return buf;
 }
 

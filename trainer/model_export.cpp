@@ -64,7 +64,7 @@ writer::ModelDesc export_model(Gpt& model, const ExportOptions& o) {
               QISA_ACTIVATION_RELU,
               false,
               m.reference_transpose};
-  d.tokenizer.pieces = o.vocab;
+  d.tokenizer = o.tokenizer;
   d.metadata = o.metadata;
   // Matrices take the chosen dtype; vectors (biases, LayerNorm) stay f32.
   auto add = [&](const std::string& name, const torch::Tensor& t) {

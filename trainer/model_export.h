@@ -17,7 +17,7 @@ struct ExportOptions {
   qisa_dtype weight_dtype = QISA_DTYPE_F32;   // 2-D weights and embeddings
   qisa_dtype unitary_dtype = QISA_DTYPE_F32;  // U planes and observables
   bool observables = false;                   // also store O'_k = U^dag P_k U
-  std::vector<std::string> vocab;
+  writer::TokenizerDesc tokenizer;            // kind, pieces (as stored), merges
   std::vector<std::pair<std::string, std::string>> metadata;
 };
 

@@ -50,6 +50,8 @@ struct Options {
   std::string command = "train";
   std::string data = QISA_DEFAULT_DATA;
   std::string attention = "qisa-v3";
+  std::string tokenizer = "char";  // char | bpe
+  int64_t vocab_size = 512;        // bpe
   int64_t n_embd = 16, n_layer = 6, n_head = 1, ctx = 16, batch = 1024;
   double lr = 3e-3, dropout = 0.2, weight_decay = 0.01;
   int64_t steps = 0;
@@ -103,6 +105,7 @@ void usage() {
       "           [--observables] [--export-golden]   (docs/format.md: converting research checkpoints)\n\n"
       "model:    --attention %s (qisa-v3)  --n-embd N (16)  --n-layer N (6)\n"
       "          --n-head N (1)  --ctx N (16)  --raw-encoding  --reference-transpose\n"
+      "          --tokenizer char|bpe (char)  --vocab-size N (bpe: 512, learned on the training part)\n"
       "training: --data FILE (bundled tiny Shakespeare)  --split research|FRACTION (research: 64%%/4%%)\n"
       "          --batch N (1024)  --lr X (3e-3)  --weight-decay X (0.01)  --dropout X (0.2)\n"
       "          --steps N | --epochs X  --seed N (1337)  --threads N (2)  --eval-every N (100)\n"
@@ -214,6 +217,10 @@ Options parse(int argc, char** argv) {
       o.metrics_json = val();
     else if (a == "--quiet")
       o.quiet = true;
+    else if (a == "--tokenizer")
+      o.tokenizer = val();
+    else if (a == "--vocab-size")
+      o.vocab_size = count();
     else if (a == "--text")
       o.text = val();
     else if (a == "--paulis")
@@ -247,6 +254,9 @@ Options parse(int argc, char** argv) {
       if (o.given.count(f)) die(std::string(f) + " belongs to convert-research");
   }
   if (o.causal && o.transposed) die("give --causal or --transposed, not both");
+  if (o.tokenizer != "char" && o.tokenizer != "bpe") die("--tokenizer must be char or bpe, got '" + o.tokenizer + "'");
+  if (o.given.count("--vocab-size") && o.tokenizer != "bpe") die("--vocab-size needs --tokenizer bpe");
+  if (o.vocab_size < 256 || o.vocab_size > 65536) die("--vocab-size must be in 256..65536 (256: bytes only)");
   // torchrun's variables where the flags are absent.
   auto env_int = [&](const char* flag, const char* var, int& field) {
     const char* v = std::getenv(var);
@@ -332,6 +342,7 @@ std::vector<std::pair<std::string, std::string>> provenance(const Options& o, co
           {"batch", std::to_string(o.batch)},
           {"lr", std::to_string(o.lr)},
           {"dropout", std::to_string(o.dropout)},
+          {"tokenizer", o.tokenizer == "bpe" ? "bpe (vocab " + std::to_string(o.vocab_size) + ")" : "char"},
           {"trainer_version", QISA_TRAINER_VERSION},
           {"trainer", "qisa-train (LibTorch " TORCH_VERSION ")"}};
 }
@@ -342,12 +353,12 @@ std::string golden_path(const std::string& out) {
   return p.string();
 }
 
-void write_model(Gpt& model, const Options& o, const std::vector<std::string>& vocab,
+void write_model(Gpt& model, const Options& o, const TextTokenizer& vocab,
                  std::vector<std::pair<std::string, std::string>> metadata, const std::vector<int64_t>& golden_prompt) {
   ExportOptions eo;
   eo.weight_dtype = eo.unitary_dtype = parse_dtype(o.dtype);
   eo.observables = o.observables;
-  eo.vocab = vocab;
+  eo.tokenizer = vocab.desc();
   eo.metadata = std::move(metadata);
   model->eval();
   const auto desc = export_model(model, eo);
@@ -386,7 +397,8 @@ std::string training_fingerprint(const Options& o, const ModelOptions& mo, const
     << "\nraw_encoding=" << mo.raw_encoding << "\ndropout=" << o.dropout << "\ndataset_sha256=" << sha
     << "\nsplit=" << o.split << "\nbatch=" << o.batch << "\nlr=" << o.lr << "\nweight_decay=" << o.weight_decay
     << "\nsteps=" << steps << "\nseed=" << o.seed << "\neval_every=" << o.eval_every << "\nsave_every=" << o.save_every
-    << "\nresume=" << o.resume << "\nworld_size=" << o.world_size << "\ntrainer=" << QISA_TRAINER_VERSION << "\n";
+    << "\nresume=" << o.resume << "\nworld_size=" << o.world_size << "\ntokenizer=" << o.tokenizer
+    << "\nvocab_size=" << mo.vocab_size << "\ntrainer=" << QISA_TRAINER_VERSION << "\n";
   return f.str();
 }
 
@@ -425,7 +437,13 @@ int run_train(const Options& o) {
   }
   const std::string text = read_text_file(o.data);
   const std::string sha = sha256_hex(text);
-  const CharVocab vocab = CharVocab::from_text(text);
+  // BPE merges are learned on the training part of the text only (the
+  // split's rule over bytes); the whole text is then split over tokens.
+  const TextTokenizer vocab =
+      o.tokenizer == "bpe"
+          ? TextTokenizer::learn_bpe(text.substr(0, qisa::dataset::split(text.size(), o.split).train_end),
+                                     static_cast<uint32_t>(o.vocab_size))
+          : TextTokenizer::chars(text);
   const Split split = make_split(vocab.encode(text), o.split);
   if (static_cast<int64_t>(split.train.size()) <= o.ctx + 1 || static_cast<int64_t>(split.test.size()) <= o.ctx + 1) {
     die("the data is too short for --ctx " + std::to_string(o.ctx));
@@ -500,6 +518,10 @@ int run_train(const Options& o) {
     if (!err.empty()) die(err);
     const CheckpointState st = parse_checkpoint_state(resume.state);
     if (st.data_sha256 != sha) die("--resume: the checkpoint was trained on other data");
+    if (st.bpe != vocab.is_bpe() || st.vocab != vocab.pieces() || st.merges != vocab.merges())
+      die(std::string("--resume: the checkpoint's tokenizer (") + (st.bpe ? "bpe" : "char") + ", " +
+          std::to_string(st.vocab.size()) + " tokens) is not the one these flags give (" + vocab.kind_name() + ", " +
+          std::to_string(vocab.size()) + "): give the same --tokenizer and --vocab-size");
     check_resume_flags(o, st.model);
     if (st.world_size != o.world_size || (st.batch != 0 && st.batch != o.batch))
       die("--resume: the checkpoint was written by " + std::to_string(st.world_size) + " rank(s) of batch " +
@@ -559,7 +581,9 @@ int run_train(const Options& o) {
     const std::string mine = torch_rng_bytes();
     const auto all = dp ? dp->gather("rng", mine) : std::vector<std::string>{mine};
     if (root)
-      write_checkpoint(dir, model, opt, {mo, vocab.pieces(), done_steps, rs.str(), o.split, sha, o.world_size, o.batch},
+      write_checkpoint(dir, model, opt,
+                       {mo, vocab.pieces(), vocab.is_bpe(), vocab.merges(), done_steps, rs.str(), o.split, sha,
+                        o.world_size, o.batch},
                        all);
   };
   std::signal(SIGINT, on_stop_signal);
@@ -673,8 +697,7 @@ int run_train(const Options& o) {
   }
   if (!o.out.empty()) {
     const std::vector<int64_t> prompt(split.test.begin(), split.test.begin() + o.ctx);
-    write_model(model, o, vocab.pieces(), provenance(o, sha, steps, loss_ema, r.cross_entropy, split.description),
-                prompt);
+    write_model(model, o, vocab, provenance(o, sha, steps, loss_ema, r.cross_entropy, split.description), prompt);
   }
   return 0;
 }
@@ -692,7 +715,9 @@ int run_eval(const Options& o) {
   }
   const qisa::Model& m = *loaded;
   Gpt model = import_model(m);
-  const CharVocab vocab(m.tokenizer.pieces);
+  const TextTokenizer vocab = m.tokenizer.kind == qisa::TokenizerKind::ByteBPE
+                                  ? TextTokenizer::bpe(m.tokenizer.pieces, m.tokenizer.merges)
+                                  : TextTokenizer::chars(m.tokenizer.pieces);
   // The text and split the model recorded, unless given (qisa-eval does the same).
   auto recorded = [&](const char* key) {
     const auto it = m.metadata.find(key);
@@ -733,10 +758,13 @@ int run_export(const Options& o) {
                                    kv.first == qisa::dataset::kName || kv.first == qisa::dataset::kPath;
                           }),
            md.end());
-  for (auto& kv : md)  // the checkpoint's split, not this command's default
+  for (auto& kv : md) {  // the checkpoint's split and tokenizer, not this command's defaults
     if (kv.first == qisa::dataset::kSplit) kv.second = st.split;
+    if (kv.first == "tokenizer")
+      kv.second = st.bpe ? "bpe (vocab " + std::to_string(st.vocab.size()) + ")" : std::string("char");
+  }
   md.push_back({"exported_from_checkpoint", fs::path(o.checkpoint).filename().string()});
-  write_model(model, eo, st.vocab, md, {});
+  write_model(model, eo, st.bpe ? TextTokenizer::bpe(st.vocab, st.merges) : TextTokenizer::chars(st.vocab), md, {});
   return 0;
 }
 
@@ -782,7 +810,7 @@ int run_convert_research(const Options& o) {
     prompt.assign(ids.begin(),
                   ids.begin() + std::min<int64_t>(c.model->options.n_ctx, static_cast<int64_t>(ids.size())));
   }
-  write_model(c.model, o, co.vocab, md, prompt);
+  write_model(c.model, o, TextTokenizer::chars(co.vocab), md, prompt);
   if (c.model->options.reference_transpose)
     std::fprintf(stderr,
                  "marked ReferenceTransposed: the research code's attention reads later tokens of its window; libqisa "

@@ -6,7 +6,7 @@
 
 #include "api_context.h"
 #include "sampler.h"
-#include "stop_matcher.h"
+#include "text_stream.h"
 #include "tokenizer.h"
 
 namespace qisa {
@@ -101,7 +101,7 @@ qisa_status qisa_generate(qisa_context* ctx, const char* prompt, const qisa_gene
     const float* logits = c.logits(static_cast<int32_t>(batch.size() - 1));
 
     const auto t1 = std::chrono::steady_clock::now();
-    qisa::StopMatcher matcher(std::move(stops));
+    qisa::TextStream stream(std::move(stops));
     bool stopped = false;
     auto emit = [&](const std::string& text) {
       if (stopped || p.on_piece == nullptr || text.empty()) return;
@@ -122,7 +122,7 @@ qisa_status qisa_generate(qisa_context* ctx, const char* prompt, const qisa_gene
         r.stop_reason = QISA_STOP_EOS;
         break;
       }
-      if (matcher.add(m.tokenizer.pieces[static_cast<size_t>(tok)], emit)) {
+      if (stream.add(m.tokenizer.pieces[static_cast<size_t>(tok)], emit)) {
         if (!stopped) r.stop_reason = QISA_STOP_STRING;
         stopped = true;
         break;
@@ -137,7 +137,8 @@ qisa_status qisa_generate(qisa_context* ctx, const char* prompt, const qisa_gene
         logits = c.logits(0);
       }
     }
-    if (r.stop_reason != QISA_STOP_STRING && r.stop_reason != QISA_STOP_CALLBACK) matcher.finish(emit);
+    if (r.stop_reason != QISA_STOP_STRING && r.stop_reason != QISA_STOP_CALLBACK && stream.finish(emit))
+      r.stop_reason = QISA_STOP_STRING;
     r.decode_ms = qisa::ms_since(t1);
     if (result) *result = r;
   });

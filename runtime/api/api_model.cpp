@@ -108,7 +108,9 @@ qisa_status qisa_model_get_info(const qisa_model* model, qisa_model_info* info) 
   if (model == nullptr || info == nullptr) return QISA_ERR_INVALID_ARGUMENT;
   // 0.3's struct ended at file_bytes; later fields are only appended.
   constexpr size_t kSize03 = offsetof(qisa_model_info, bos_token);
-  if (info->struct_size != sizeof(qisa_model_info) && info->struct_size != kSize03) return QISA_ERR_INVALID_ARGUMENT;
+  constexpr size_t kSize04 = offsetof(qisa_model_info, tokenizer);
+  if (info->struct_size != sizeof(qisa_model_info) && info->struct_size != kSize03 && info->struct_size != kSize04)
+    return QISA_ERR_INVALID_ARGUMENT;
   const qisa::Model& m = *model->impl;
   const qisa::ModelConfig& c = m.config;
   qisa_model_info out;
@@ -134,6 +136,7 @@ qisa_status qisa_model_get_info(const qisa_model* model, qisa_model_info* info) 
   out.bos_token = m.tokenizer.bos_id;
   out.eos_token = m.tokenizer.eos_id;
   out.unk_token = m.tokenizer.unk_id;
+  out.tokenizer = m.tokenizer.kind == qisa::TokenizerKind::ByteBPE ? QISA_TOKENIZER_BYTE_BPE : QISA_TOKENIZER_CHAR;
   const size_t size = info->struct_size;
   out.struct_size = size;
   std::memcpy(info, &out, size);

@@ -36,6 +36,15 @@ qisa_status qisa_token_piece(const qisa_model* model, int32_t token, const char*
   return QISA_OK;
 }
 
+qisa_status qisa_token_bytes(const qisa_model* model, int32_t token, const char** out_bytes, size_t* out_len) {
+  if (model == nullptr || out_bytes == nullptr || out_len == nullptr) return QISA_ERR_INVALID_ARGUMENT;
+  const auto& pieces = qisa::model_of(model).tokenizer.pieces;
+  if (token < 0 || static_cast<size_t>(token) >= pieces.size()) return QISA_ERR_OUT_OF_RANGE;
+  *out_bytes = pieces[static_cast<size_t>(token)].data();
+  *out_len = pieces[static_cast<size_t>(token)].size();
+  return QISA_OK;
+}
+
 qisa_status qisa_detokenize(const qisa_model* model, const int32_t* tokens, size_t n, char* buf, size_t capacity,
                             size_t* out_len) {
   if (model == nullptr || out_len == nullptr || (tokens == nullptr && n > 0)) return QISA_ERR_INVALID_ARGUMENT;

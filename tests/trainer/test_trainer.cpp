@@ -177,7 +177,7 @@ std::string corpus() {
 TEST(TrainerRun, ShortTrainingLowersTheLossAndIsReproducible) {
   torch::set_num_threads(2);
   const std::string text = corpus();
-  const CharVocab vocab = CharVocab::from_text(text);
+  const TextTokenizer vocab = TextTokenizer::chars(text);
   const Split split = make_split(vocab.encode(text), "0.9");
   auto run = [&](int64_t steps, std::vector<double>* curve) {
     torch::manual_seed(42);
@@ -225,7 +225,7 @@ TEST(TrainerExport, RoundTripsThroughTheRuntimeLoader) {
     Gpt g(o);
     g->eval();
     ExportOptions eo;
-    for (int i = 0; i < 65; ++i) eo.vocab.push_back(std::string(1, static_cast<char>(32 + i)));
+    for (int i = 0; i < 65; ++i) eo.tokenizer.pieces.push_back(std::string(1, static_cast<char>(32 + i)));
     eo.observables = kind != QISA_ATTENTION_CSA;
     eo.metadata = {{"dataset", "unit-test"}};
     const auto bytes = writer::serialize(export_model(g, eo));

@@ -45,6 +45,8 @@ struct Result {
   // each window, top-1 accuracy, and per window the argmax text against the
   // target text (CER, WER, BLEU).
   double ce_last = 0, accuracy = 0, accuracy_last = 0, cer = 0, wer = 0, bleu = 0;
+  double ce_per_char = 0;  // total CE over the characters of the targets
+  int64_t chars = 0;
   double decode_tok_s = 0, batch_tok_s = 0;
   std::vector<float> logits;  // every position of every window
 };
@@ -83,7 +85,7 @@ Result evaluate(const std::string& path, const std::string& text, const std::str
   // argmax text against the target text, as qisa-train eval does.
   double nll = 0.0, nll_last = 0.0, cer_sum = 0.0, wer_sum = 0.0, bleu_sum = 0.0;
   int64_t scored = 0, correct = 0, correct_last = 0, wer_count = 0;
-  std::string hyp, ref;
+  std::string hyp, ref, targets;
   auto score = [&](const float* l, int64_t pos) {
     if (pos + 1 >= static_cast<int64_t>(tokens.size())) return;
     const int32_t target = tokens[pos + 1];  // y = x shifted by one, as in training
@@ -98,6 +100,7 @@ Result evaluate(const std::string& path, const std::string& text, const std::str
     if (pos % T == 0) hyp.clear(), ref.clear();
     hyp += model.piece(pred);
     ref += model.piece(target);
+    targets += model.piece(target);
     if (pos % T == T - 1) {
       nll_last += loss;
       correct_last += pred == target;
@@ -116,6 +119,11 @@ Result evaluate(const std::string& path, const std::string& text, const std::str
     r.cer = cer_sum / static_cast<double>(n_windows);
     r.wer = wer_count ? wer_sum / static_cast<double>(wer_count) : 0.0;
     r.bleu = bleu_sum / static_cast<double>(n_windows);
+    // Per character of the target text (bytes that do not continue a UTF-8
+    // character), so that char and BPE models compare; as qisa-train eval.
+    r.chars = 0;
+    for (char ch : targets) r.chars += (static_cast<unsigned char>(ch) & 0xC0) != 0x80;
+    r.ce_per_char = r.chars ? nll / static_cast<double>(r.chars) : 0.0;
   };
   if (info.reference_transposed) {
     // Only whole windows run the research code's transposed attention
@@ -310,12 +318,13 @@ int main(int argc, char** argv) {
                 100.0 * (r.ppl / ref.ppl - 1.0), 100.0 * r.agree, r.max_err, decode.c_str(), r.batch_tok_s);
   }
   // The research protocol, as qisa-train eval prints it.
-  std::printf("\n| model | CE | CE last | perplexity | ppl last | top-1 | top-1 last | CER | WER | BLEU |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf(
+      "\n| model | CE | CE last | perplexity | ppl last | CE per char | top-1 | top-1 last | CER | WER | BLEU |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& r : results) {
-    std::printf("| %s%s | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f |\n",
+    std::printf("| %s%s | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f |\n",
                 std::filesystem::path(r.path).filename().c_str(), r.transposed ? " (transposed)" : "", r.ce, r.ce_last,
-                r.ppl, std::exp(r.ce_last), r.accuracy, r.accuracy_last, r.cer, r.wer, r.bleu);
+                r.ppl, std::exp(r.ce_last), r.ce_per_char, r.accuracy, r.accuracy_last, r.cer, r.wer, r.bleu);
   }
   if (!o.json.empty()) {
     std::ofstream j(o.json);
@@ -330,7 +339,8 @@ int main(int argc, char** argv) {
         << ", \"reads_future_tokens\": " << (r.transposed ? "true" : "false")
         << ", \"cross_entropy_last\": " << r.ce_last << ", \"accuracy\": " << r.accuracy
         << ", \"accuracy_last\": " << r.accuracy_last << ", \"cer\": " << r.cer << ", \"wer\": " << r.wer
-        << ", \"bleu\": " << r.bleu << "}" << (i + 1 < results.size() ? ",\n" : "\n");
+        << ", \"bleu\": " << r.bleu << ", \"cross_entropy_per_char\": " << r.ce_per_char << ", \"chars\": " << r.chars
+        << "}" << (i + 1 < results.size() ? ",\n" : "\n");
     }
     j << "]\n";
   }

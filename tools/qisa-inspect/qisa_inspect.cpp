@@ -7,12 +7,33 @@
 #include <string>
 
 #include "api_model.h"
+#include "bpe.h"
 #include "circuit.h"
 #include "dtype.h"
 #include "json_escape.h"
 #include "qisa.h"
+#include "utf8.h"
 
 namespace {
+
+// Bytes as text: whole UTF-8 characters JSON-escaped, other bytes as \xNN.
+std::string printable_bytes(const std::string& b) {
+  std::string out;
+  for (size_t i = 0; i < b.size();) {
+    size_t j = i;
+    uint32_t cp = 0;
+    if (qisa::utf8_next(b, j, &cp)) {
+      out += qisa::tools::json_escape(b.substr(i, j - i));
+      i = j;
+    } else {
+      char x[8];
+      std::snprintf(x, sizeof x, "\\x%02x", static_cast<unsigned char>(b[i]));
+      out += x;
+      ++i;
+    }
+  }
+  return out;
+}
 
 void usage(std::FILE* out) {
   std::fprintf(out,
@@ -22,7 +43,9 @@ void usage(std::FILE* out) {
                "  --no-check-unitaries   skip comparing each U with its angles\n"
                "  --check-finite         scan every weight for NaN/Inf\n"
                "  --paulis               list every Pauli string\n"
-               "  --vocab                list the vocabulary: id, then the piece as a JSON string\n"
+               "  --vocab                list the vocabulary: id, then the piece as a JSON string (byte-level\n"
+               "                         BPE: bytes that are no whole character as \\xNN, then the stored\n"
+               "                         piece); with --json the tokenizer table (pieces, merges)\n"
                "  -h, --help             this text\n"
                "  --version              libqisa version\n");
 }
@@ -191,9 +214,26 @@ int main(int argc, char** argv) {
     return 1;
   }
   const qisa::Model& m = qisa::model_of(model);
-  if (vocab) {  // one token per line; pieces quoted so spaces and newlines show
-    for (size_t t = 0; t < m.tokenizer.pieces.size(); ++t)
-      std::printf("%zu\t\"%s\"\n", t, json_escape(m.tokenizer.pieces[t]).c_str());
+  const bool bpe = m.tokenizer.kind == qisa::TokenizerKind::ByteBPE;
+  if (vocab && json) {  // the tokenizer table as the file stores it (byte-level BPE: mapped pieces, merges)
+    std::printf("{\"kind\": \"%s\", \"pieces\": [", bpe ? "byte-bpe" : "char");
+    for (size_t t = 0; t < m.tokenizer.pieces.size(); ++t) {
+      const std::string& p = m.tokenizer.pieces[t];
+      std::printf("%s\"%s\"", t ? ", " : "", json_escape(bpe ? qisa::bpe::to_stored(p) : p).c_str());
+    }
+    std::printf("], \"merges\": [");
+    for (size_t r = 0; r < m.tokenizer.merges.size(); ++r)
+      std::printf("%s\"%s\"", r ? ", " : "", json_escape(m.tokenizer.merges[r]).c_str());
+    std::printf("]}\n");
+  } else if (vocab) {  // one token per line; pieces quoted so spaces and newlines show
+    for (size_t t = 0; t < m.tokenizer.pieces.size(); ++t) {
+      const std::string& p = m.tokenizer.pieces[t];
+      if (bpe)  // the bytes (\xNN where they are no whole character), then the stored form
+        std::printf("%zu\t\"%s\"\t%s\n", t, printable_bytes(p).c_str(), qisa::bpe::to_stored(p).c_str());
+      else
+        std::printf("%zu\t\"%s\"\n", t, json_escape(p).c_str());
+    }
+    if (bpe) std::printf("%zu merges\n", m.tokenizer.merges.size());
   } else if (json) {
     print_json(m, path);
   } else {

@@ -127,7 +127,7 @@ void Scheduler::admit_locked() {
     queue_.pop_front();
     ++active_;
     Job& j = *s.job;
-    s.matcher = StopMatcher(j.stops);
+    s.text = TextStream(j.stops);
     s.admitted = admissions_++;
     s.started = Clock::now();
     s.outcome.prompt_tokens = static_cast<int32_t>(j.prompt.size());
@@ -165,7 +165,7 @@ void Scheduler::step() {
       int32_t len = 0;
       qisa_seq_length(ctx_, static_cast<int32_t>(seq), &len);
       if (len >= n_ctx_) {  // the window is full and may not slide
-        s.matcher.finish([&](const std::string& t) { s.job->emit(t); });
+        s.text.finish([&](const std::string& t) { s.job->emit(t); });
         finish(static_cast<int32_t>(seq), "length");
         continue;
       }
@@ -237,19 +237,19 @@ void Scheduler::sample(int32_t seq, int32_t entry) {
   ++s.outcome.generated_tokens;
   auto emit = [&](const std::string& t) { j.emit(t); };
   if (tok == eos_) {
-    s.matcher.finish(emit);
+    s.text.finish(emit);
     finish(seq, "stop");
     return;
   }
-  const char* piece = "";
-  qisa_token_piece(model_, tok, &piece);
-  if (s.matcher.add(piece, emit)) {
+  const char* bytes = "";
+  size_t n_bytes = 0;
+  qisa_token_bytes(model_, tok, &bytes, &n_bytes);
+  if (s.text.add(std::string_view(bytes, n_bytes), emit)) {
     finish(seq, "stop");
     return;
   }
   if (s.outcome.generated_tokens >= j.max_tokens) {
-    s.matcher.finish(emit);
-    finish(seq, "length");
+    finish(seq, s.text.finish(emit) ? "stop" : "length");
     return;
   }
   s.last = tok;

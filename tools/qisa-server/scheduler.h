@@ -16,7 +16,7 @@
 #include "job.h"
 #include "metrics.h"
 #include "qisa.h"
-#include "stop_matcher.h"
+#include "text_stream.h"
 
 namespace qisa::server {
 
@@ -52,7 +52,7 @@ class Scheduler {
  private:
   struct Slot {
     std::shared_ptr<Job> job;
-    StopMatcher matcher;
+    TextStream text;         // whole characters, cut at a stop string
     size_t next_prompt = 0;  // next prompt token to evaluate
     int32_t last = -1;       // the token to evaluate next when generating
     bool generating = false;

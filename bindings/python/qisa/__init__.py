@@ -76,7 +76,8 @@ class _ModelInfo(ctypes.Structure):
                 ("format_minor", ctypes.c_int32), ("ln_placement", ctypes.c_int), ("activation", ctypes.c_int),
                 ("ln_eps", ctypes.c_float), ("tied_lm_head", ctypes.c_int), ("reference_transposed", ctypes.c_int),
                 ("n_params", ctypes.c_uint64), ("n_tensors", ctypes.c_uint64), ("file_bytes", ctypes.c_uint64),
-                ("bos_token", ctypes.c_int32), ("eos_token", ctypes.c_int32), ("unk_token", ctypes.c_int32)]
+                ("bos_token", ctypes.c_int32), ("eos_token", ctypes.c_int32), ("unk_token", ctypes.c_int32),
+                ("tokenizer", ctypes.c_int32)]
 
 
 class _ContextParams(ctypes.Structure):
@@ -134,6 +135,8 @@ _tokenize = _sig("qisa_tokenize", ctypes.c_int, _P, ctypes.c_char_p, ctypes.c_si
                  ctypes.POINTER(ctypes.c_int32), ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t), ctypes.c_uint32,
                  ctypes.c_char_p, ctypes.c_size_t)
 _token_piece = _sig("qisa_token_piece", ctypes.c_int, _P, ctypes.c_int32, ctypes.POINTER(ctypes.c_char_p))
+_token_bytes = _sig("qisa_token_bytes", ctypes.c_int, _P, ctypes.c_int32, ctypes.POINTER(ctypes.c_void_p),
+                    ctypes.POINTER(ctypes.c_size_t))
 _context_default_params = _sig("qisa_context_default_params", None, ctypes.POINTER(_ContextParams))
 _context_create = _sig("qisa_context_create", ctypes.c_int, _P, ctypes.POINTER(_ContextParams), ctypes.POINTER(_P),
                        ctypes.c_char_p, ctypes.c_size_t)
@@ -265,9 +268,15 @@ class Model(_Handle):
             return None
         return out.value.decode()
 
+    @property
+    def tokenizer(self):
+        """"char" (one token per character) or "bpe" (byte-level BPE)."""
+        return "bpe" if self.info["tokenizer"] == 1 else "char"
+
     def tokenize(self, text, skip_unknown=False):
-        """Token ids of a text; QisaError for a character the vocabulary lacks."""
-        raw = text.encode()
+        """Token ids of a text (str, or bytes: a byte-level BPE model encodes
+        any bytes); QisaError for a character a char vocabulary lacks."""
+        raw = bytes(text) if isinstance(text, (bytes, bytearray)) else text.encode()
         n = ctypes.c_size_t()
         err = ctypes.create_string_buffer(512)
         flags = 1 if skip_unknown else 0
@@ -279,13 +288,24 @@ class Model(_Handle):
                lambda: err.value.decode(errors="replace"))
         return list(ids[: n.value])
 
+    def token_bytes(self, token):
+        """A token's bytes (byte-level BPE: possibly part of a character)."""
+        out, n = ctypes.c_void_p(), ctypes.c_size_t()
+        _check(_token_bytes(self._handle, int(token), ctypes.byref(out), ctypes.byref(n)),
+               lambda: f"token {token} out of range")
+        return ctypes.string_at(out, n.value) if n.value else b""
+
     def piece(self, token):
-        out = ctypes.c_char_p()
-        _check(_token_piece(self._handle, int(token), ctypes.byref(out)), lambda: f"token {token} out of range")
-        return out.value.decode()
+        """A token's text; bytes that are not whole UTF-8 characters read as U+FFFD."""
+        return self.token_bytes(token).decode(errors="replace")
+
+    def detokenize_bytes(self, tokens):
+        """The exact bytes the tokens spell."""
+        return b"".join(self.token_bytes(t) for t in tokens)
 
     def detokenize(self, tokens):
-        return "".join(self.piece(t) for t in tokens)
+        """The text the tokens spell (characters split across tokens joined)."""
+        return self.detokenize_bytes(tokens).decode(errors="replace")
 
 
 
