@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "bpe.h"
 #include "qisa.h"
 #include "synthetic_model.h"
 
@@ -30,6 +31,34 @@ inline const qisa_model* fixed_model() {
     writer::SyntheticSpec s;
     s.n_head = 2;
     static const std::vector<uint8_t> bytes = writer::serialize(writer::make_synthetic_model(s));
+    qisa_model* m = nullptr;
+    char err[256];
+    FUZZ_CHECK(qisa_model_load_buffer(bytes.data(), bytes.size(), nullptr, &m, err, sizeof err) == QISA_OK, "%s", err);
+    return m;
+  }();
+  return model;
+}
+
+// A byte-level BPE model: merges learned on a fixed English and Greek text.
+inline const qisa_model* fixed_bpe_model() {
+  static const qisa_model* model = [] {
+    const bpe::Learned l = bpe::learn(
+        "the quick brown fox jumps over the lazy dog; THE DOG SLEEPS. 1234 5678 --- \n\n"
+        "\xce\xba\xce\xb1\xce\xbb\xce\xb7\xce\xbc\xce\xad\xcf\x81\xce\xb1 the the the dog dog",
+        300);
+    writer::SyntheticSpec s;
+    s.kind = QISA_ATTENTION_CSA;
+    s.n_embd = 8;
+    s.n_layer = 1;
+    s.vocab_size = static_cast<uint32_t>(l.pieces.size());
+    writer::ModelDesc d = writer::make_synthetic_model(s);
+    d.tokenizer.kind = 1;
+    d.tokenizer.pieces.clear();
+    for (const auto& p : l.pieces) d.tokenizer.pieces.push_back(bpe::to_stored(p));
+    for (const auto& [a, b] : l.merges)
+      d.tokenizer.merges.push_back(bpe::to_stored(l.pieces[static_cast<size_t>(a)]) + " " +
+                                   bpe::to_stored(l.pieces[static_cast<size_t>(b)]));
+    static const std::vector<uint8_t> bytes = writer::serialize(d);
     qisa_model* m = nullptr;
     char err[256];
     FUZZ_CHECK(qisa_model_load_buffer(bytes.data(), bytes.size(), nullptr, &m, err, sizeof err) == QISA_OK, "%s", err);

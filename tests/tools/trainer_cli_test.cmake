@@ -111,4 +111,18 @@ if(EVAL)
     message(FATAL_ERROR "qisa-eval of a transposed model: CE '${ce_eval}' vs qisa-train eval '${ce_train}' (rc=${rc})\n${e}\n${err}")
   endif()
   expect_protocol_row("${last_out}" "${e}" "leaky.qisa (transposed)")
+  # A byte-level BPE model: the same table from both, and the cross-entropy
+  # per character (what makes char and BPE models comparable).
+  run_ok(${TRAIN} ${common} --tokenizer bpe --vocab-size 300 --steps 5 --data ${WORK}/custom.txt --split 0.9
+         --out ${WORK}/bpe.qisa)
+  run_ok(${TRAIN} eval ${WORK}/bpe.qisa --threads 1)
+  set(t "${last_out}")
+  string(REGEX MATCH "CE per character +([0-9.]+)" _ "${t}")
+  set(cpc_train "${CMAKE_MATCH_1}")
+  execute_process(COMMAND ${EVAL} ${WORK}/bpe.qisa --threads 1 OUTPUT_VARIABLE e ERROR_VARIABLE err RESULT_VARIABLE rc)
+  expect_protocol_row("${t}" "${e}" "bpe.qisa")
+  string(REGEX MATCH "\\| bpe.qisa \\| [0-9.]+ \\| [0-9.]+ \\| [0-9.]+ \\| [0-9.]+ \\| ([0-9.]+) \\|" _ "${e}")
+  if(NOT rc EQUAL 0 OR cpc_train STREQUAL "" OR NOT CMAKE_MATCH_1 STREQUAL cpc_train)
+    message(FATAL_ERROR "qisa-eval of a BPE model: CE per char '${CMAKE_MATCH_1}' vs qisa-train eval '${cpc_train}' (rc=${rc})\n${e}\n${t}")
+  endif()
 endif()

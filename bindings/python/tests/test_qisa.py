@@ -16,6 +16,22 @@ class BindingsTest(unittest.TestCase):
     def test_version(self):
         self.assertRegex(qisa.version(), r"^\d+\.\d+\.\d+$")
 
+    def test_byte_level_bpe_model(self):
+        m = qisa.Model(os.path.join(FIXTURES, "tiny-qisa-v3-bpe.qisa"))
+        self.assertEqual(m.tokenizer, "bpe")
+        self.assertEqual(qisa.Model(MODEL).tokenizer, "char")
+        text = "ROMEO: caf\u00e9 \u20ac5"
+        ids = m.tokenize(text)
+        self.assertLess(len(ids), len(text.encode()))
+        self.assertEqual(m.detokenize(ids), text)
+        raw = bytes(range(256))  # any bytes encode, NUL and invalid UTF-8 included
+        self.assertEqual(m.detokenize_bytes(m.tokenize(raw)), raw)
+        euro = m.tokenize("\u20ac")  # three bytes; no merge joins them in this vocabulary
+        self.assertEqual(b"".join(m.token_bytes(t) for t in euro), "\u20ac".encode())
+        self.assertEqual(m.token_bytes(m.tokenize(b"\x00")[0]), b"\x00")
+        with self.assertRaises(qisa.QisaError):
+            m.token_bytes(m.vocab_size)
+
     def test_model_info_and_tokenizer(self):
         m = qisa.Model(MODEL)
         self.assertEqual(m.vocab_size, 65)
