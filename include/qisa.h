@@ -218,8 +218,7 @@ QISA_API qisa_status qisa_tokenize(const qisa_model* model, const char* text, si
 QISA_API qisa_status qisa_token_piece(const qisa_model* model, int32_t token, const char** out_piece);
 
 /* Added in 0.5: the bytes of a token and their count (NUL bytes included). */
-QISA_API qisa_status qisa_token_bytes(const qisa_model* model, int32_t token, const char** out_bytes,
-                                      size_t* out_len);
+QISA_API qisa_status qisa_token_bytes(const qisa_model* model, int32_t token, const char** out_bytes, size_t* out_len);
 
 /* Writes the text of `n_tokens` tokens plus a NUL into buf. *out_len gets
  * the text's length in bytes (without the NUL); QISA_ERR_BUFFER_TOO_SMALL
