@@ -40,12 +40,7 @@ qisa_model* learned(uint32_t vocab) {
   spec.n_layer = 1;
   spec.vocab_size = static_cast<uint32_t>(l.pieces.size());
   auto d = qisa::writer::make_synthetic_model(spec);
-  d.tokenizer.kind = 1;
-  d.tokenizer.pieces.clear();
-  for (const auto& p : l.pieces) d.tokenizer.pieces.push_back(qisa::bpe::to_stored(p));
-  for (const auto& [a, b] : l.merges)
-    d.tokenizer.merges.push_back(qisa::bpe::to_stored(l.pieces[static_cast<size_t>(a)]) + " " +
-                                 qisa::bpe::to_stored(l.pieces[static_cast<size_t>(b)]));
+  d.tokenizer = qisa::writer::bpe_tokenizer(l);
   const auto bytes = qisa::writer::serialize(d);
   qisa_model* m = nullptr;
   qisa_model_load_buffer(bytes.data(), bytes.size(), nullptr, &m, nullptr, 0);

@@ -158,4 +158,14 @@ ModelDesc make_synthetic_model(const SyntheticSpec& s) {
   return d;
 }
 
+TokenizerDesc bpe_tokenizer(const bpe::Learned& l) {
+  TokenizerDesc t;
+  t.kind = 1;
+  for (const auto& p : l.pieces) t.pieces.push_back(bpe::to_stored(p));
+  for (const auto& [a, b] : l.merges)
+    t.merges.push_back(bpe::to_stored(l.pieces[static_cast<size_t>(a)]) + " " +
+                       bpe::to_stored(l.pieces[static_cast<size_t>(b)]));
+  return t;
+}
+
 }  // namespace qisa::writer

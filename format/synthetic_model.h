@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "bpe.h"
 #include "model_writer.h"
 
 namespace qisa::writer {
@@ -25,6 +26,10 @@ struct SyntheticSpec {
 };
 
 ModelDesc make_synthetic_model(const SyntheticSpec& spec);
+
+// A tokenizer table from learned byte-level BPE (pieces and merges in their
+// stored form); the model's vocab_size must be l.pieces.size().
+TokenizerDesc bpe_tokenizer(const bpe::Learned& l);
 
 // Pauli strings as the research code draws them: each qubit I with
 // probability 0.9, else X, Y or Z uniformly; an all-identity draw is redrawn.

@@ -114,13 +114,7 @@ writer::ModelDesc bpe_model(const bpe::Learned& l) {
   spec.n_layer = 1;
   spec.vocab_size = static_cast<uint32_t>(l.pieces.size());
   writer::ModelDesc d = writer::make_synthetic_model(spec);
-  d.tokenizer.kind = 1;
-  d.tokenizer.pieces.clear();
-  for (const auto& p : l.pieces) d.tokenizer.pieces.push_back(bpe::to_stored(p));
-  d.tokenizer.merges.clear();
-  for (const auto& [a, b] : l.merges)
-    d.tokenizer.merges.push_back(bpe::to_stored(l.pieces[static_cast<size_t>(a)]) + " " +
-                                 bpe::to_stored(l.pieces[static_cast<size_t>(b)]));
+  d.tokenizer = writer::bpe_tokenizer(l);
   return d;
 }
 

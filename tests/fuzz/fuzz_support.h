@@ -52,12 +52,7 @@ inline const qisa_model* fixed_bpe_model() {
     s.n_layer = 1;
     s.vocab_size = static_cast<uint32_t>(l.pieces.size());
     writer::ModelDesc d = writer::make_synthetic_model(s);
-    d.tokenizer.kind = 1;
-    d.tokenizer.pieces.clear();
-    for (const auto& p : l.pieces) d.tokenizer.pieces.push_back(bpe::to_stored(p));
-    for (const auto& [a, b] : l.merges)
-      d.tokenizer.merges.push_back(bpe::to_stored(l.pieces[static_cast<size_t>(a)]) + " " +
-                                   bpe::to_stored(l.pieces[static_cast<size_t>(b)]));
+    d.tokenizer = writer::bpe_tokenizer(l);
     static const std::vector<uint8_t> bytes = writer::serialize(d);
     qisa_model* m = nullptr;
     char err[256];

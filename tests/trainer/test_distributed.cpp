@@ -82,6 +82,19 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
+// Whether `path` reaches `n` lines within `seconds` (a rank's --log growing).
+bool wait_for_lines(const std::string& path, size_t n, double seconds) {
+  const auto until = Clock::now() + std::chrono::duration<double>(seconds);
+  while (Clock::now() < until) {
+    std::ifstream f(path);
+    size_t lines = 0;
+    for (std::string l; std::getline(f, l);) ++lines;
+    if (lines >= n) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
 std::vector<std::string> common(const std::string& kind, int64_t steps, int64_t batch) {
   return {"--attention",         kind,      "--n-layer",           "2",         "--steps",
           std::to_string(steps), "--batch", std::to_string(batch), "--threads", "1",
@@ -217,15 +230,7 @@ TEST(DataParallel, AKilledRankStopsTheOthersWithAMessage) {
   const pid_t r0 = spawn(plus(args, {"--rank", "0", "--log", dir / "log.csv"}), dir / "r0.err");
   const pid_t r1 = spawn(plus(args, {"--rank", "1"}), dir / "r1.err");
   // Wait until training runs (rank 0 logs steps), then kill rank 1 hard.
-  const auto until = Clock::now() + std::chrono::seconds(120);
-  size_t lines = 0;
-  while (Clock::now() < until && lines < 4) {
-    std::ifstream f(dir / "log.csv");
-    std::string l;
-    for (lines = 0; std::getline(f, l);) ++lines;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ASSERT_GE(lines, 4u) << slurp(dir / "r0.err");
+  ASSERT_TRUE(wait_for_lines(dir / "log.csv", 4, 120)) << slurp(dir / "r0.err");
   kill(r1, SIGKILL);
   const auto t0 = Clock::now();
   const int rc = wait_for(r0, 45);
@@ -247,14 +252,7 @@ TEST(DataParallel, ASignalOnOneRankStopsAllAfterTheSameStepAndTheRunResumes) {
   };
   const pid_t r0 = spawn(plus(rank_args(0), {"--log", dir / "log.csv"}), dir / "r0.err");
   const pid_t r1 = spawn(rank_args(1), dir / "r1.err");
-  const auto until = Clock::now() + std::chrono::seconds(120);
-  size_t lines = 0;
-  while (Clock::now() < until && lines < 6) {
-    std::ifstream f(dir / "log.csv");
-    std::string l;
-    for (lines = 0; std::getline(f, l);) ++lines;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  ASSERT_TRUE(wait_for_lines(dir / "log.csv", 6, 120)) << slurp(dir / "r0.err");
   kill(r1, SIGINT);  // Ctrl-C on one host only
   EXPECT_EQ(wait_for(r0, 60), 128 + SIGINT) << slurp(dir / "r0.err");
   EXPECT_EQ(wait_for(r1, 60), 128 + SIGINT) << slurp(dir / "r1.err");
