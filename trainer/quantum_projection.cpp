@@ -82,7 +82,56 @@ QuantumProjectionImpl::QuantumProjectionImpl(int64_t n_qubits, const std::vector
     group_b_.push_back(register_buffer("group_b" + tag, torch::tensor(b).view({D, kg})));
   }
   group_order_ = register_buffer("group_order", torch::tensor(order, i64));
+  std::vector<int64_t> unorder(static_cast<size_t>(h));
+  for (int64_t k = 0; k < h; ++k) unorder[static_cast<size_t>(order[static_cast<size_t>(k)])] = k;
+  group_unorder_ = torch::tensor(unorder, i64);
 }
+
+// The grouped measurement phi -> <phi|P_k|phi> as one autograd node.
+// out_k = sum_j A_kj (F[j^x] F[j] + G[j^x] G[j]) + B_kj (F[j^x] G[j] - G[j^x] F[j]),
+// F = Re phi, G = Im phi; so dout_k/dF[m] = (A_km + A_k,m^x) F[m^x] + (B_k,m^x - B_km) G[m^x]
+// and dout_k/dG[m] = (A_km + A_k,m^x) G[m^x] - (B_k,m^x - B_km) F[m^x].
+struct GroupedMeasure : torch::autograd::Function<GroupedMeasure> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& f_re,
+                               const torch::Tensor& f_im, const QuantumProjectionImpl* p) {
+    ctx->save_for_backward({f_re, f_im});
+    // The module outlives the step whose backward reads it.
+    ctx->saved_data["p"] = reinterpret_cast<int64_t>(p);
+    std::vector<torch::Tensor> outs;
+    for (size_t g = 0; g < p->group_gather_.size(); ++g) {
+      const auto g_re = f_re.index_select(1, p->group_gather_[g]);  // phi[j ^ x]
+      const auto g_im = f_im.index_select(1, p->group_gather_[g]);
+      const auto prod_re = g_re * f_re + g_im * f_im;  // Re conj(phi[j^x]) phi[j]
+      const auto prod_im = g_re * f_im - g_im * f_re;  // Im
+      outs.push_back(torch::addmm(torch::matmul(prod_re, p->group_a_[g]), prod_im, p->group_b_[g]));
+    }
+    return torch::cat(outs, 1).index_select(1, p->group_order_);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& f_re = saved[0];
+    const auto& f_im = saved[1];
+    const auto* p = reinterpret_cast<const QuantumProjectionImpl*>(ctx->saved_data["p"].toInt());
+    const auto d_cat = grad[0].index_select(1, p->group_unorder_);  // columns in group order
+    auto d_re = torch::zeros_like(f_re), d_im = torch::zeros_like(f_im);
+    int64_t col = 0;
+    for (size_t g = 0; g < p->group_gather_.size(); ++g) {
+      const auto& perm = p->group_gather_[g];  // j -> j ^ x
+      const auto &a = p->group_a_[g], &b = p->group_b_[g];
+      const int64_t kg = a.size(1);
+      const auto d_out = d_cat.narrow(1, col, kg);
+      col += kg;
+      const auto w = torch::matmul(d_out, (a + a.index_select(0, perm)).t());  // [N, D]
+      const auto v = torch::matmul(d_out, (b.index_select(0, perm) - b).t());
+      const auto x_re = f_re.index_select(1, perm), x_im = f_im.index_select(1, perm);
+      d_re.addcmul_(w, x_re).addcmul_(v, x_im);
+      d_im.addcmul_(w, x_im).addcmul_(v, x_re, -1);
+    }
+    return {d_re, d_im, torch::Tensor()};
+  }
+};
 
 std::vector<PauliString> QuantumProjectionImpl::paulis() const {
   std::vector<PauliString> out;
@@ -117,15 +166,7 @@ std::pair<torch::Tensor, torch::Tensor> QuantumProjectionImpl::unitary() const {
 torch::Tensor QuantumProjectionImpl::measure(const torch::Tensor& psi, const torch::Tensor& u_re,
                                              const torch::Tensor& u_im) const {
   const auto f_re = torch::matmul(psi, u_re.t()), f_im = torch::matmul(psi, u_im.t());  // phi, [N, D]
-  std::vector<torch::Tensor> outs;
-  for (size_t g = 0; g < group_gather_.size(); ++g) {
-    const auto g_re = f_re.index_select(1, group_gather_[g]);  // phi[j ^ x]
-    const auto g_im = f_im.index_select(1, group_gather_[g]);
-    const auto prod_re = g_re * f_re + g_im * f_im;  // Re conj(phi[j^x]) phi[j]
-    const auto prod_im = g_re * f_im - g_im * f_re;  // Im
-    outs.push_back(torch::matmul(prod_re, group_a_[g]) + torch::matmul(prod_im, group_b_[g]));
-  }
-  return torch::cat(outs, 1).index_select(1, group_order_);
+  return GroupedMeasure::apply(f_re, f_im, this);
 }
 
 torch::Tensor QuantumProjectionImpl::measure_pauli(const torch::Tensor& psi, const torch::Tensor& u_re,
