@@ -34,14 +34,7 @@ qisa_model* load(const std::string& path) {
 // A model whose tokenizer is BPE learned on the first 64% of the text.
 qisa_model* learned(uint32_t vocab) {
   const auto l = qisa::bpe::learn(std::string_view(text()).substr(0, text().size() * 64 / 100), vocab);
-  qisa::writer::SyntheticSpec spec;
-  spec.kind = QISA_ATTENTION_CSA;
-  spec.n_embd = 8;
-  spec.n_layer = 1;
-  spec.vocab_size = static_cast<uint32_t>(l.pieces.size());
-  auto d = qisa::writer::make_synthetic_model(spec);
-  d.tokenizer = qisa::writer::bpe_tokenizer(l);
-  const auto bytes = qisa::writer::serialize(d);
+  const auto bytes = qisa::writer::serialize(qisa::writer::synthetic_bpe_model(l));
   qisa_model* m = nullptr;
   qisa_model_load_buffer(bytes.data(), bytes.size(), nullptr, &m, nullptr, 0);
   return m;

@@ -168,4 +168,15 @@ TokenizerDesc bpe_tokenizer(const bpe::Learned& l) {
   return t;
 }
 
+ModelDesc synthetic_bpe_model(const bpe::Learned& l) {
+  SyntheticSpec s;
+  s.kind = QISA_ATTENTION_CSA;
+  s.n_embd = 8;
+  s.n_layer = 1;
+  s.vocab_size = static_cast<uint32_t>(l.pieces.size());
+  ModelDesc d = make_synthetic_model(s);
+  d.tokenizer = bpe_tokenizer(l);
+  return d;
+}
+
 }  // namespace qisa::writer

@@ -30,6 +30,9 @@ ModelDesc make_synthetic_model(const SyntheticSpec& spec);
 // A tokenizer table from learned byte-level BPE (pieces and merges in their
 // stored form); the model's vocab_size must be l.pieces.size().
 TokenizerDesc bpe_tokenizer(const bpe::Learned& l);
+// A small model (CSA, n_embd 8, 1 layer) with that tokenizer: tokenizer
+// tests, fuzzing and benchmarks.
+ModelDesc synthetic_bpe_model(const bpe::Learned& l);
 
 // Pauli strings as the research code draws them: each qubit I with
 // probability 0.9, else X, Y or Z uniformly; an all-identity draw is redrawn.

@@ -106,16 +106,8 @@ TEST(Bpe, LearnedMergesCompressAndEveryInputRoundTrips) {
   EXPECT_THROW(bpe::Encoder(missing, {}, {}), std::invalid_argument);
 }
 
-// A synthetic model whose tokenizer is the learned BPE table.
 writer::ModelDesc bpe_model(const bpe::Learned& l) {
-  writer::SyntheticSpec spec;
-  spec.kind = QISA_ATTENTION_CSA;
-  spec.n_embd = 8;
-  spec.n_layer = 1;
-  spec.vocab_size = static_cast<uint32_t>(l.pieces.size());
-  writer::ModelDesc d = writer::make_synthetic_model(spec);
-  d.tokenizer = writer::bpe_tokenizer(l);
-  return d;
+  return writer::synthetic_bpe_model(l);
 }
 
 std::vector<int32_t> tokenize(const qisa_model* m, const std::string& s) {

@@ -46,14 +46,7 @@ inline const qisa_model* fixed_bpe_model() {
         "the quick brown fox jumps over the lazy dog; THE DOG SLEEPS. 1234 5678 --- \n\n"
         "\xce\xba\xce\xb1\xce\xbb\xce\xb7\xce\xbc\xce\xad\xcf\x81\xce\xb1 the the the dog dog",
         300);
-    writer::SyntheticSpec s;
-    s.kind = QISA_ATTENTION_CSA;
-    s.n_embd = 8;
-    s.n_layer = 1;
-    s.vocab_size = static_cast<uint32_t>(l.pieces.size());
-    writer::ModelDesc d = writer::make_synthetic_model(s);
-    d.tokenizer = writer::bpe_tokenizer(l);
-    static const std::vector<uint8_t> bytes = writer::serialize(d);
+    static const std::vector<uint8_t> bytes = writer::serialize(writer::synthetic_bpe_model(l));
     qisa_model* m = nullptr;
     char err[256];
     FUZZ_CHECK(qisa_model_load_buffer(bytes.data(), bytes.size(), nullptr, &m, err, sizeof err) == QISA_OK, "%s", err);
