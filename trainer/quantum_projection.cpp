@@ -62,6 +62,7 @@ QuantumProjectionImpl::QuantumProjectionImpl(int64_t n_qubits, const std::vector
   for (size_t g = 0; g < masks.size(); ++g) {
     std::vector<int64_t> gather_g(static_cast<size_t>(D));
     for (int64_t j = 0; j < D; ++j) gather_g[static_cast<size_t>(j)] = j ^ masks[g];
+    group_diagonal_.push_back(masks[g] == 0);
     std::vector<int64_t> members;
     for (int64_t k = 0; k < h; ++k) {
       if (xm[static_cast<size_t>(k)] == masks[g]) members.push_back(k);
@@ -99,6 +100,10 @@ struct GroupedMeasure : torch::autograd::Function<GroupedMeasure> {
     ctx->saved_data["p"] = reinterpret_cast<int64_t>(p);
     std::vector<torch::Tensor> outs;
     for (size_t g = 0; g < p->group_gather_.size(); ++g) {
+      if (p->group_diagonal_[g]) {  // Z strings: sum_j sign |phi_j|^2 (the B coefficients are 0)
+        outs.push_back(torch::matmul(f_re * f_re + f_im * f_im, p->group_a_[g]));
+        continue;
+      }
       const auto g_re = f_re.index_select(1, p->group_gather_[g]);  // phi[j ^ x]
       const auto g_im = f_im.index_select(1, p->group_gather_[g]);
       const auto prod_re = g_re * f_re + g_im * f_im;  // Re conj(phi[j^x]) phi[j]
@@ -123,6 +128,12 @@ struct GroupedMeasure : torch::autograd::Function<GroupedMeasure> {
       const int64_t kg = a.size(1);
       const auto d_out = d_cat.narrow(1, col, kg);
       col += kg;
+      if (p->group_diagonal_[g]) {  // x = 0: d|phi_j|^2 = 2 phi_j dphi_j
+        const auto w2 = torch::matmul(d_out, a.t()) * 2;
+        d_re.addcmul_(w2, f_re);
+        d_im.addcmul_(w2, f_im);
+        continue;
+      }
       const auto w = torch::matmul(d_out, (a + a.index_select(0, perm)).t());  // [N, D]
       const auto v = torch::matmul(d_out, (b.index_select(0, perm) - b).t());
       const auto x_re = f_re.index_select(1, perm), x_im = f_im.index_select(1, perm);

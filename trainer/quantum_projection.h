@@ -63,6 +63,7 @@ class QuantumProjectionImpl : public torch::nn::Module {
   // The inverse of group_order_, for the hand-written backward (not module
   // state, so checkpoints keep their layout).
   torch::Tensor group_unorder_;
+  std::vector<bool> group_diagonal_;  // X mask 0: products |phi_j|^2, no gather
   friend struct GroupedMeasure;
   torch::Tensor inv_perm_;     // [D] int64: inverse CNOT-ring permutation
   torch::Tensor u_re_, u_im_;  // precomputed U, or undefined
