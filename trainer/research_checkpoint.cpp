@@ -111,15 +111,13 @@ struct HeadKeys {
 // The one key of `rel` matching `pattern` (anchored), or "" when none.
 // Heads may wrap their layers in one module ("qsa.", "csa."): the pattern
 // is tried with and without one leading module name.
-std::string find_key(HeadKeys& h, const std::string& pattern, std::smatch* groups = nullptr) {
+std::string find_key(HeadKeys& h, const std::string& pattern) {
   const std::regex re("(?:[A-Za-z_][A-Za-z0-9_]*\\.)?" + pattern);
   std::string found;
   for (const auto& k : h.rel) {
-    std::smatch m;
-    if (!std::regex_match(k, m, re)) continue;
+    if (!std::regex_match(k, re)) continue;
     if (!found.empty()) refuse("ambiguous: both '" + h.prefix + found + "' and '" + h.prefix + k + "' match");
     found = k;
-    if (groups) *groups = m;
   }
   return found;
 }
@@ -288,6 +286,15 @@ Converted convert(const StateDict& sd, const ConvertOptions& o) {
 
   int stored_u = 0, stored_obs = 0, from_file = 0, from_obs = 0, ignored_fast = 0;
   const uint64_t D = uint64_t{1} << n_qubits;
+  // A stored D x D matrix (a unitary or an observable), read and checked.
+  auto dense = [&](const std::string& key) {
+    rd.mark(key);
+    const auto& t = sd.at(key);
+    if (t.sizes() != c10::IntArrayRef({static_cast<int64_t>(D), static_cast<int64_t>(D)}))
+      refuse("'" + key + "' has shape " + shape_str(t.sizes()) + ", expected [" + std::to_string(D) + ", " +
+             std::to_string(D) + "]");
+    return complex_matrix(t);
+  };
   for (int64_t l = 0; l < n_layer; ++l) {
     auto& b = g->blocks[static_cast<size_t>(l)];
     const std::string p = "blocks." + std::to_string(l) + ".";
@@ -382,15 +389,9 @@ Converted convert(const StateDict& sd, const ConvertOptions& o) {
         angles[ri] = a;
         unitary[ri] = circuit_unitary(n_qubits, a);
         // The eval-mode branch: a stored unitary must be the one the angles give.
-        std::smatch m;
-        const std::string uk = find_key(hk, rp + R"(_fast\.layer\d+_head\d+_\w+_U\d+)", &m);
+        const std::string uk = find_key(hk, rp + R"(_fast\.layer\d+_head\d+_\w+_U\d+)");
         if (!uk.empty()) {
-          rd.mark(hk.prefix + uk);
-          const auto& t = sd.at(hk.prefix + uk);
-          if (t.sizes() != c10::IntArrayRef({static_cast<int64_t>(D), static_cast<int64_t>(D)}))
-            refuse("'" + hk.prefix + uk + "' has shape " + shape_str(t.sizes()) + ", expected [" + std::to_string(D) +
-                   ", " + std::to_string(D) + "]");
-          const auto su = complex_matrix(t);
+          const auto su = dense(hk.prefix + uk);
           double err = 0;
           for (size_t i = 0; i < su.size(); ++i) err = std::max(err, std::abs(su[i] - unitary[ri][i]));
           if (err > 1e-4 && !o.ignore_stored_unitary) {
@@ -411,12 +412,7 @@ Converted convert(const StateDict& sd, const ConvertOptions& o) {
           for (int64_t k = 0; k < hs; ++k) {
             const std::string ok = find_key(hk, rp + R"(_fast\.obs_primes\.)" + std::to_string(k));
             if (ok.empty()) break;
-            rd.mark(hk.prefix + ok);
-            const auto& t = sd.at(hk.prefix + ok);
-            if (t.sizes() != c10::IntArrayRef({static_cast<int64_t>(D), static_cast<int64_t>(D)}))
-              refuse("'" + hk.prefix + ok + "' has shape " + shape_str(t.sizes()) + ", expected [" + std::to_string(D) +
-                     ", " + std::to_string(D) + "]");
-            const auto obs = complex_matrix(t);
+            const auto obs = dense(hk.prefix + ok);
             const auto& u = unitary[ri];
             std::vector<cplx> tmp(D * D), pm(D * D);  // tmp = U O', pm = tmp U^dag
             for (uint64_t i = 0; i < D; ++i)
