@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <random>
 #include <string>
+#include <tuple>
 
 #include "api_model.h"
 #include "backends/cpu/cpu_kernels.h"
@@ -83,17 +84,18 @@ TEST(CpuKernels, LinearOfEveryDtypeMatchesADoubleSum) {
       const LinearKernel fn = k->linear[t];
       if (!fn) continue;  // a type this set leaves to the generic kernels
       for (int64_t in : {1, 5, 8, 31, 32, 40, 100, 128}) {
-        for (int64_t rows : {1, 3}) {
-          const int64_t out = 9;
+        // out 9: two groups of four outputs and one alone; 3 and no bias: no group.
+        for (auto [rows, out, with_bias] : {std::tuple{1, 9, true}, {3, 9, true}, {1, 3, false}, {2, 8, false}}) {
           const auto w = random_values(static_cast<size_t>(in * out), static_cast<uint32_t>(in));
           const auto x = random_values(static_cast<size_t>(rows * in), 7);
           const auto bias = random_values(static_cast<size_t>(out), 8);
           const Stored s = store(t, w, in, out);
           std::vector<float> y(static_cast<size_t>(rows * out), NAN);
-          fn(y.data(), out, x.data(), in, s.bytes.data(), s.row_bytes, bias.data(), rows, in, out);
+          fn(y.data(), out, x.data(), in, s.bytes.data(), s.row_bytes, with_bias ? bias.data() : nullptr, rows, in,
+             out);
           for (int64_t r = 0; r < rows; ++r) {
             for (int64_t o = 0; o < out; ++o) {
-              double want = bias[o], mag = 0.0;
+              double want = with_bias ? bias[o] : 0.0, mag = 0.0;
               for (int64_t i = 0; i < in; ++i) {
                 want += double(x[r * in + i]) * s.dequantized[o * in + i];
                 mag += std::abs(double(x[r * in + i]) * s.dequantized[o * in + i]);

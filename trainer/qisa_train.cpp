@@ -29,6 +29,7 @@
 #include "evaluation.h"
 #include "golden_file.h"
 #include "gpt_model.h"
+#include "lr_schedule.h"
 #include "model.h"
 #include "model_export.h"
 #include "research_checkpoint.h"
@@ -54,6 +55,9 @@ struct Options {
   int64_t vocab_size = 512;        // bpe
   int64_t n_embd = 16, n_layer = 6, n_head = 1, ctx = 16, batch = 1024;
   double lr = 3e-3, dropout = 0.2, weight_decay = 0.01;
+  std::string lr_schedule = "constant";  // constant | cosine
+  double min_lr = -1;                    // cosine floor; default lr / 10
+  int64_t warmup = 0;
   int64_t steps = 0;
   double epochs = 0;
   uint64_t seed = 1337;
@@ -108,6 +112,7 @@ void usage() {
       "          --tokenizer char|bpe (char)  --vocab-size N (bpe: 512, learned on the training part)\n"
       "training: --data FILE (bundled tiny Shakespeare)  --split research|FRACTION (research: 64%%/4%%)\n"
       "          --batch N (1024)  --lr X (3e-3)  --weight-decay X (0.01)  --dropout X (0.2)\n"
+      "          --lr-schedule constant|cosine (constant)  --warmup N (0 steps)  --min-lr X (cosine: lr/10)\n"
       "          --steps N | --epochs X  --seed N (1337)  --threads N (2)  --eval-every N (100)\n"
       "          --eval-windows N (256; periodic evals only)  --checkpoint DIR  --resume\n"
       "          --save-every N (checkpoint every N steps; default: at every evaluation)\n"
@@ -171,6 +176,12 @@ Options parse(int argc, char** argv) {
       o.batch = count();
     else if (a == "--lr")
       o.lr = num();
+    else if (a == "--lr-schedule")
+      o.lr_schedule = val();
+    else if (a == "--min-lr")
+      o.min_lr = num();
+    else if (a == "--warmup")
+      o.warmup = count();
     else if (a == "--weight-decay")
       o.weight_decay = num();
     else if (a == "--dropout")
@@ -277,6 +288,14 @@ Options parse(int argc, char** argv) {
   if (o.world_size > 1 && o.command != "train") die("--world-size applies to training only");
   if (!(o.dropout >= 0 && o.dropout < 1)) die("--dropout must be in [0, 1)");
   if (!(o.lr > 0)) die("--lr must be > 0");
+  try {
+    (void)parse_lr_shape(o.lr_schedule);
+  } catch (const std::exception& e) {
+    die(e.what());
+  }
+  if (o.given.count("--min-lr") && !(o.min_lr >= 0 && o.min_lr <= o.lr)) die("--min-lr must be in [0, --lr]");
+  if (o.given.count("--min-lr") && o.lr_schedule != "cosine") die("--min-lr needs --lr-schedule cosine");
+  if (o.min_lr < 0) o.min_lr = o.lr / 10;
   if (o.command == "train" && !epochs_set && !steps_set) o.steps = 1500;
   if (epochs_set && !(o.epochs > 0)) die("--epochs must be > 0");
   // Values refused now, not after training.
@@ -341,6 +360,9 @@ std::vector<std::pair<std::string, std::string>> provenance(const Options& o, co
           {"seed", std::to_string(o.seed)},
           {"batch", std::to_string(o.batch)},
           {"lr", std::to_string(o.lr)},
+          {"lr_schedule", o.lr_schedule == "cosine" ? "cosine to " + std::to_string(o.min_lr) + ", warm-up " +
+                                                          std::to_string(o.warmup) + " steps"
+                                                    : "constant, warm-up " + std::to_string(o.warmup) + " steps"},
           {"dropout", std::to_string(o.dropout)},
           {"tokenizer", o.tokenizer == "bpe" ? "bpe (vocab " + std::to_string(o.vocab_size) + ")" : "char"},
           {"trainer_version", QISA_TRAINER_VERSION},
@@ -395,8 +417,9 @@ std::string training_fingerprint(const Options& o, const ModelOptions& mo, const
   f << "attention=" << attention_name(mo.attention) << "\nn_embd=" << mo.n_embd << "\nn_layer=" << mo.n_layer
     << "\nn_head=" << mo.n_head << "\nctx=" << mo.n_ctx << "\nreference_transpose=" << mo.reference_transpose
     << "\nraw_encoding=" << mo.raw_encoding << "\ndropout=" << o.dropout << "\ndataset_sha256=" << sha
-    << "\nsplit=" << o.split << "\nbatch=" << o.batch << "\nlr=" << o.lr << "\nweight_decay=" << o.weight_decay
-    << "\nsteps=" << steps << "\nseed=" << o.seed << "\neval_every=" << o.eval_every << "\nsave_every=" << o.save_every
+    << "\nsplit=" << o.split << "\nbatch=" << o.batch << "\nlr=" << o.lr << "\nlr_schedule=" << o.lr_schedule
+    << "\nmin_lr=" << o.min_lr << "\nwarmup=" << o.warmup << "\nweight_decay=" << o.weight_decay << "\nsteps=" << steps
+    << "\nseed=" << o.seed << "\neval_every=" << o.eval_every << "\nsave_every=" << o.save_every
     << "\nresume=" << o.resume << "\nworld_size=" << o.world_size << "\ntokenizer=" << o.tokenizer
     << "\nvocab_size=" << mo.vocab_size << "\ntrainer=" << QISA_TRAINER_VERSION << "\n";
   return f.str();
@@ -537,25 +560,27 @@ int run_train(const Options& o) {
   if (!root) torch::manual_seed(o.seed + 1000003ull * static_cast<uint64_t>(o.rank));
   torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
   if (o.resume) load_checkpoint(resume, o.rank, model, &opt);
+  const LrSchedule schedule{parse_lr_shape(o.lr_schedule), o.lr, o.min_lr, o.warmup, steps};
   if (dp) {
     dp->broadcast(model->parameters());
     dp->attach(model->parameters());
   }
 
   int64_t n_params = 0;
+  const std::string sched = o.lr_schedule == "cosine" ? "cosine to " + std::to_string(o.min_lr) : "constant";
   for (const auto& p : model->parameters()) n_params += p.numel();
   if (root) {
     std::fprintf(stderr,
                  "qisa-train: %s, n_embd %lld, %lld layers, %lld heads, ctx %lld, %lld parameters%s\n"
                  "  data %s (%zu chars, vocab %zu, sha256 %.12s), split %s: %zu train / %zu test tokens\n"
-                 "  %lld steps of batch %lld (%.3f epochs), lr %g, dropout %g, seed %llu, %d threads\n",
+                 "  %lld steps of batch %lld (%.3f epochs), lr %g (%s), dropout %g, seed %llu, %d threads\n",
                  o.attention.c_str(), static_cast<long long>(mo.n_embd), static_cast<long long>(mo.n_layer),
                  static_cast<long long>(mo.n_head), static_cast<long long>(mo.n_ctx), static_cast<long long>(n_params),
                  mo.reference_transpose ? ", REFERENCE-TRANSPOSED (non-causal)" : "", o.data.c_str(), text.size(),
                  vocab.size(), sha.c_str(), split.description.c_str(), split.train.size(), split.test.size(),
                  static_cast<long long>(steps), static_cast<long long>(global_batch),
-                 static_cast<double>(steps * global_batch) / static_cast<double>(windows), o.lr, o.dropout,
-                 static_cast<unsigned long long>(o.seed), o.threads);
+                 static_cast<double>(steps * global_batch) / static_cast<double>(windows), o.lr, sched.c_str(),
+                 o.dropout, static_cast<unsigned long long>(o.seed), o.threads);
     if (dp)
       std::fprintf(stderr, "  data parallel: %d ranks x batch %lld, %zu gradient bytes all-reduced per step\n",
                    o.world_size, static_cast<long long>(o.batch), dp->gradient_bytes());
@@ -597,6 +622,8 @@ int run_train(const Options& o) {
       const auto st = torch::tensor(starts, torch::kInt64).narrow(0, o.rank * o.batch, o.batch).unsqueeze(1);
       const auto x = data.index_select(0, (st + offs).flatten()).view({o.batch, o.ctx});
       const auto y = data.index_select(0, (st + offs + 1).flatten()).view({o.batch, o.ctx});
+      const double lr = lr_at(schedule, step);
+      for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
       const auto logits = model(x);
       const auto loss = torch::nn::functional::cross_entropy(logits.view({-1, mo.vocab_size}), y.flatten());
       opt.zero_grad();
@@ -754,8 +781,9 @@ int run_export(const Options& o) {
   md.erase(std::remove_if(md.begin(), md.end(),
                           [](const auto& kv) {
                             return kv.first == "train_loss" || kv.first == "eval_loss" || kv.first == "seed" ||
-                                   kv.first == "batch" || kv.first == "lr" || kv.first == "dropout" ||
-                                   kv.first == qisa::dataset::kName || kv.first == qisa::dataset::kPath;
+                                   kv.first == "batch" || kv.first == "lr" || kv.first == "lr_schedule" ||
+                                   kv.first == "dropout" || kv.first == qisa::dataset::kName ||
+                                   kv.first == qisa::dataset::kPath;
                           }),
            md.end());
   for (auto& kv : md) {  // the checkpoint's split and tokenizer, not this command's defaults

@@ -74,14 +74,82 @@ float dot(const float* x, const uint8_t* w, int64_t n) {
   return s;
 }
 
+// Four sums of 8 lanes each, as one vector {a, b, c, d}.
+inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
+  const __m256 s = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
+  return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
+}
+
+// Dots of x with four weight rows at once: each x load serves four rows and
+// the four horizontal sums share their shuffles (a decode step is a row of
+// such dots of a few hundred elements, where one dot at a time spends as
+// much on its reduction as on its products).
+// Not inlined: as its own function the row pointers stay in registers
+// (inlined into the output loop, GCC spilled them and reloaded every step).
+template <class W>
+__attribute__((noinline)) __m128 dot4(const float* x, const uint8_t* w0, const uint8_t* w1, const uint8_t* w2,
+                                      const uint8_t* w3, int64_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  int64_t i = 0;
+  // Two steps per iteration: 8 independent products in flight.
+  for (; i + 16 <= n; i += 16) {
+    const __m256 v = _mm256_loadu_ps(x + i), u = _mm256_loadu_ps(x + i + 8);
+    const __m256 p0 = W::load(w0, i), p1 = W::load(w1, i), p2 = W::load(w2, i), p3 = W::load(w3, i);
+    const __m256 q0 = W::load(w0, i + 8), q1 = W::load(w1, i + 8), q2 = W::load(w2, i + 8), q3 = W::load(w3, i + 8);
+    a0 = _mm256_fmadd_ps(u, q0, _mm256_fmadd_ps(v, p0, a0));
+    a1 = _mm256_fmadd_ps(u, q1, _mm256_fmadd_ps(v, p1, a1));
+    a2 = _mm256_fmadd_ps(u, q2, _mm256_fmadd_ps(v, p2, a2));
+    a3 = _mm256_fmadd_ps(u, q3, _mm256_fmadd_ps(v, p3, a3));
+  }
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    a0 = _mm256_fmadd_ps(v, W::load(w0, i), a0);
+    a1 = _mm256_fmadd_ps(v, W::load(w1, i), a1);
+    a2 = _mm256_fmadd_ps(v, W::load(w2, i), a2);
+    a3 = _mm256_fmadd_ps(v, W::load(w3, i), a3);
+  }
+  __m128 s = hsum4(a0, a1, a2, a3);
+  if (i < n) {
+    alignas(16) float t[4] = {0, 0, 0, 0};
+    for (; i < n; ++i) {
+      t[0] += x[i] * W::one(w0, i);
+      t[1] += x[i] * W::one(w1, i);
+      t[2] += x[i] * W::one(w2, i);
+      t[3] += x[i] * W::one(w3, i);
+    }
+    s = _mm_add_ps(s, _mm_load_ps(t));
+  }
+  return s;
+}
+
+// y[r, o] = bias[o] + x[r] . w[o] for every row r, four outputs at a time
+// (their weight rows are read once for all rows); `Dot4` and `Dot1` give
+// the dots of four weight rows and of one.
+template <class Dot4, class Dot1>
+void linear_by4(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride,
+                const float* bias, int64_t rows, int64_t in, int64_t out, Dot4 dot4_of, Dot1 dot_of) {
+  int64_t o = 0;
+  for (; o + 4 <= out; o += 4) {
+    const uint8_t* wo = w + static_cast<size_t>(o) * w_stride;
+    const __m128 b = bias ? _mm_loadu_ps(bias + o) : _mm_setzero_ps();
+    for (int64_t r = 0; r < rows; ++r)
+      _mm_storeu_ps(y + r * ldy + o,
+                    _mm_add_ps(b, dot4_of(x + r * ldx, wo, wo + w_stride, wo + 2 * w_stride, wo + 3 * w_stride, in)));
+  }
+  for (; o < out; ++o) {
+    const uint8_t* wo = w + static_cast<size_t>(o) * w_stride;
+    const float b = bias ? bias[o] : 0.0f;
+    for (int64_t r = 0; r < rows; ++r) y[r * ldy + o] = b + dot_of(x + r * ldx, wo, in);
+  }
+}
+
 template <class W>
 void linear(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride, const float* bias,
             int64_t rows, int64_t in, int64_t out) {
-  for (int64_t o = 0; o < out; ++o) {  // weight row outermost: read once for all rows
-    const uint8_t* wo = w + static_cast<size_t>(o) * w_stride;
-    const float b = bias ? bias[o] : 0.0f;
-    for (int64_t r = 0; r < rows; ++r) y[r * ldy + o] = b + dot<W>(x + r * ldx, wo, in);
-  }
+  // Lambdas, not function pointers: each instantiation inlines its dots.
+  linear_by4(
+      y, ldy, x, ldx, w, w_stride, bias, rows, in, out, [](auto... a) { return dot4<W>(a...); },
+      [](auto... a) { return dot<W>(a...); });
 }
 
 inline float scale_of(const uint8_t* block) {
@@ -116,13 +184,47 @@ float dot_q8(const float* x, const uint8_t* w, int64_t n) {
   return s;
 }
 
+// Four Q8_0 rows at once: the x block is loaded once for the four.
+__attribute__((noinline)) __m128 dot4_q8(const float* x, const uint8_t* w0, const uint8_t* w1, const uint8_t* w2,
+                                         const uint8_t* w3, int64_t n) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  int64_t b0 = 0;
+  size_t off = 0;
+  for (; b0 + static_cast<int64_t>(kBlock) <= n; b0 += kBlock, off += kBlockBytes) {
+    const __m256 x0 = _mm256_loadu_ps(x + b0), x1 = _mm256_loadu_ps(x + b0 + 8);
+    const __m256 x2 = _mm256_loadu_ps(x + b0 + 16), x3 = _mm256_loadu_ps(x + b0 + 24);
+    auto block = [&](const uint8_t* w, __m256 acc) {
+      const uint8_t* q = w + off + 2;
+      __m256 t = _mm256_mul_ps(x0, widen(q));
+      t = _mm256_fmadd_ps(x1, widen(q + 8), t);
+      t = _mm256_fmadd_ps(x2, widen(q + 16), t);
+      t = _mm256_fmadd_ps(x3, widen(q + 24), t);
+      return _mm256_fmadd_ps(_mm256_set1_ps(scale_of(w + off)), t, acc);
+    };
+    a0 = block(w0, a0);
+    a1 = block(w1, a1);
+    a2 = block(w2, a2);
+    a3 = block(w3, a3);
+  }
+  __m128 s = hsum4(a0, a1, a2, a3);
+  if (b0 < n) {  // the last, partial block
+    alignas(16) float t[4];
+    const uint8_t* ws[4] = {w0 + off, w1 + off, w2 + off, w3 + off};
+    for (int k = 0; k < 4; ++k) {
+      float u = 0.0f;
+      for (int64_t i = 0; b0 + i < n; ++i) u += x[b0 + i] * static_cast<float>(static_cast<int8_t>(ws[k][2 + i]));
+      t[k] = scale_of(ws[k]) * u;
+    }
+    s = _mm_add_ps(s, _mm_load_ps(t));
+  }
+  return s;
+}
+
 void linear_q8(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride, const float* bias,
                int64_t rows, int64_t in, int64_t out) {
-  for (int64_t o = 0; o < out; ++o) {
-    const uint8_t* wo = w + static_cast<size_t>(o) * w_stride;
-    const float b = bias ? bias[o] : 0.0f;
-    for (int64_t r = 0; r < rows; ++r) y[r * ldy + o] = b + dot_q8(x + r * ldx, wo, in);
-  }
+  linear_by4(
+      y, ldy, x, ldx, w, w_stride, bias, rows, in, out, [](auto... a) { return dot4_q8(a...); },
+      [](auto... a) { return dot_q8(a...); });
 }
 
 // Blocks of 8: index j0 + l reads (j0 ^ (x & ~7)) + (l ^ (x & 7)), one
