@@ -164,6 +164,21 @@ TEST(CpuKernels, SignedSumAppliesTheZSigns) {
   }
 }
 
+TEST(CpuKernels, WalshHadamardGivesEverySignedSum) {
+  for (const CpuKernels* k : kernel_sets()) {
+    for (int64_t D : {1, 2, 4, 8, 16, 32, 128, 256}) {
+      const auto p = random_values(static_cast<size_t>(D), 6);
+      auto t = p;
+      k->walsh_hadamard(t.data(), D);
+      for (uint64_t z = 0; z < static_cast<uint64_t>(D); ++z) {
+        double want = 0.0;
+        for (int64_t j = 0; j < D; ++j) want += (std::popcount(static_cast<uint64_t>(j) & z) & 1) ? -p[j] : p[j];
+        EXPECT_NEAR(t[z], want, 1e-5 * std::sqrt(double(D))) << k->name << " D " << D << " z " << z;
+      }
+    }
+  }
+}
+
 TEST(CpuKernels, DotMatchesADoubleSum) {
   for (const CpuKernels* k : kernel_sets()) {
     for (int64_t n : {0, 1, 7, 8, 33, 1000}) {

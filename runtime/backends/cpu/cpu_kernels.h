@@ -26,6 +26,10 @@ using DotKernel = float (*)(const float* a, const float* b, int64_t n);
 // Sum over j < D of (-1)^popcount(j & z) p[j]: a Pauli string's Z signs
 // applied on the fly (no stored +-1 matrix to stream through).
 using SignedSumKernel = float (*)(const float* p, uint64_t z, int64_t D);
+// In place, p[z] <- sum over j < D of (-1)^popcount(j & z) p[j] for every z
+// (the Walsh-Hadamard transform, D log2 D additions): the signed sums of all
+// D Z masks at once, for groups with many strings.
+using WalshHadamardKernel = void (*)(float* p, int64_t D);
 
 // Causal attention of one query row over n cached positions (the contract
 // of ref::attention_row): scores q.k_j * scale, or exp(-|q - k_j|^2) when
@@ -50,6 +54,7 @@ struct CpuKernels {
   PauliProductKernel pauli_products;
   DotKernel dot;
   SignedSumKernel signed_sum;
+  WalshHadamardKernel walsh_hadamard;
   AttentionKernel attention;
 };
 

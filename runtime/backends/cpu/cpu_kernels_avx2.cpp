@@ -292,6 +292,39 @@ float signed_sum(const float* p, uint64_t z, int64_t D) {
   return hsum(_mm256_add_ps(a0, a1));
 }
 
+// Strides 8 and up: whole vectors; 4, 2, 1: inside each vector, as
+// (swapped halves) + sign * v, so lane pairs become (a + b, a - b).
+void walsh_hadamard(float* p, int64_t D) {
+  if (D < 8) {
+    for (int64_t h = 1; h < D; h *= 2)
+      for (int64_t j0 = 0; j0 < D; j0 += 2 * h)
+        for (int64_t j = j0; j < j0 + h; ++j) {
+          const float a = p[j], b = p[j + h];
+          p[j] = a + b;
+          p[j + h] = a - b;
+        }
+    return;
+  }
+  const __m256 s1 = _mm256_setr_ps(1, -1, 1, -1, 1, -1, 1, -1), s2 = _mm256_setr_ps(1, 1, -1, -1, 1, 1, -1, -1);
+  const __m256 s4 = _mm256_setr_ps(1, 1, 1, 1, -1, -1, -1, -1);
+  for (int64_t j = 0; j < D; j += 8) {
+    __m256 v = _mm256_loadu_ps(p + j);
+    v = _mm256_fmadd_ps(v, s1, _mm256_permute_ps(v, 0xB1));       // swap neighbours
+    v = _mm256_fmadd_ps(v, s2, _mm256_permute_ps(v, 0x4E));       // swap pairs
+    v = _mm256_fmadd_ps(v, s4, _mm256_permute2f128_ps(v, v, 1));  // swap halves
+    _mm256_storeu_ps(p + j, v);
+  }
+  for (int64_t h = 8; h < D; h *= 2) {
+    for (int64_t j0 = 0; j0 < D; j0 += 2 * h) {
+      for (int64_t j = j0; j < j0 + h; j += 8) {
+        const __m256 a = _mm256_loadu_ps(p + j), b = _mm256_loadu_ps(p + j + h);
+        _mm256_storeu_ps(p + j, _mm256_add_ps(a, b));
+        _mm256_storeu_ps(p + j + h, _mm256_sub_ps(a, b));
+      }
+    }
+  }
+}
+
 float dot_f32(const float* a, const float* b, int64_t n) {
   return dot<F32>(a, reinterpret_cast<const uint8_t*>(b), n);
 }
@@ -431,6 +464,7 @@ constexpr CpuKernels kAvx2{"avx2",
                            pauli_products,
                            dot_f32,
                            signed_sum,
+                           walsh_hadamard,
                            attention};
 
 }  // namespace

@@ -95,6 +95,18 @@ float signed_sum(const float* p, uint64_t z, int64_t D) {
   return acc[0] - acc[1];
 }
 
+void walsh_hadamard(float* p, int64_t D) {
+  for (int64_t h = 1; h < D; h *= 2) {  // butterflies of stride h: (a, b) -> (a + b, a - b)
+    for (int64_t j0 = 0; j0 < D; j0 += 2 * h) {
+      for (int64_t j = j0; j < j0 + h; ++j) {
+        const float a = p[j], b = p[j + h];
+        p[j] = a + b;
+        p[j + h] = a - b;
+      }
+    }
+  }
+}
+
 void attention(float* out, const float* q, const float* keys, const float* key_norms, const float* values, int64_t n,
                int64_t h, int64_t k_stride, int64_t v_stride, int64_t norm_stride, bool gaussian, float scale,
                float* scores) {
@@ -131,6 +143,7 @@ constexpr CpuKernels kGeneric{
     pauli_products,
     dot_f32,
     signed_sum,
+    walsh_hadamard,
     attention};
 
 }  // namespace

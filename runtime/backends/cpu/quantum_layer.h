@@ -28,6 +28,7 @@ class QuantumLayer {
  private:
   std::vector<const QuantumProjection*> projections_;
   int64_t d_, h_, D_;
+  int64_t walsh_min_strings_;  // a group this large uses the Walsh-Hadamard transform
   qisa_value_path path_;
   int threads_;
   bool normalized_;
