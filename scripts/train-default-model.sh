@@ -19,10 +19,10 @@
 #     scripts/train-default-model.sh             (STEPS=N overrides the 5,000 steps)
 #     scripts/train-default-model.sh --install   copy the finished model
 #
-# --research: the bundled model before version 0.6, QISA v3 at the research
+# --research: the previously bundled model, QISA v3 at the research
 #   configuration (n_embd 16, 1 head, 6 layers, ctx 16, batch 1024, lr 3e-3,
-#   dropout 0.2), 1,500 steps, seed 1337, 2 threads: about 6 minutes; writes
-#   models/default.qisa and models/default.metrics.json.
+#   dropout 0.2), 1,500 steps, seed 1337, 2 threads: about 12 minutes; writes
+#   out/research-model/model.qisa and its metrics.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -30,9 +30,10 @@ cd "$top"
 
 if [ "${1:-}" = --research ]; then
   shift
+  mkdir -p out/research-model
   exec build/trainer/qisa-train --attention qisa-v3 --n-embd 16 --n-head 1 --n-layer 6 --ctx 16 --batch 1024 \
     --lr 3e-3 --dropout 0.2 --steps 1500 --split research --seed 1337 --threads 2 --eval-every 100 \
-    --out models/default.qisa --metrics models/default.metrics.json "$@"
+    --out out/research-model/model.qisa --metrics out/research-model/model.metrics.json "$@"
 fi
 
 out=out/default-model

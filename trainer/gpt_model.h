@@ -25,6 +25,10 @@ struct ModelOptions {
   bool reference_transpose = false;  // the research code's non-causal attention
   bool raw_encoding = false;         // psi = pad(x) instead of pad(x)/|x|
   uint64_t pauli_seed = 1;           // Pauli strings are drawn from this
+  // Experimental (issue #17, trainer only): each query keeps its top_k
+  // highest Gaussian-kernel scores (the k nearest keys) and the softmax
+  // runs over those alone; 0 = dense.
+  int64_t qsat_top_k = 0;
 
   int64_t head_size() const { return n_embd / n_head; }
   int64_t n_ff() const { return 4 * n_embd; }
@@ -51,6 +55,7 @@ class HeadImpl : public torch::nn::Module {
 
  private:
   int64_t n_qubits_ = 0;
+  int64_t top_k_ = 0;
   bool transpose_, normalized_;
 };
 TORCH_MODULE(Head);

@@ -52,6 +52,9 @@ writer::ProjectionDesc export_projection(QuantumProjection& p, const std::string
 writer::ModelDesc export_model(Gpt& model, const ExportOptions& o) {
   torch::NoGradGuard no_grad;
   const ModelOptions& m = model->options;
+  // Written as dense QISA v3 it would compute something else than it learned.
+  if (m.qsat_top_k > 0)
+    throw std::runtime_error("a --qsat-top-k model cannot be exported: the format has no sparse attention kind yet");
   writer::ModelDesc d;
   d.config = {static_cast<uint32_t>(m.vocab_size),
               static_cast<uint32_t>(m.n_ctx),

@@ -3,7 +3,8 @@
 that disconnects, bad input, queue limits, deadlines and SIGTERM draining.
 
 Environment: QISA_SERVER (the binary), QISA_MODEL (a character-vocabulary
-model), QISA_LIBRARY (libqisa for the bindings). With
+model with a 16-token window), QISA_BPE_MODEL (a byte-level BPE model: the
+bundled one), QISA_LIBRARY (libqisa for the bindings). With
 QISA_SERVER_REFERENCE=server (sanitizer builds, whose library Python cannot
 load) the expected results come from the same server run with one slot, one
 request at a time, instead of from qisa_generate. Every server listens on a
@@ -24,6 +25,7 @@ import urllib.request
 
 SERVER = os.environ["QISA_SERVER"]
 MODEL = os.environ["QISA_MODEL"]
+BPE_MODEL = os.environ.get("QISA_BPE_MODEL")
 MODE = os.environ.get("QISA_SERVER_REFERENCE", "bindings")
 if MODE == "bindings":
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "bindings", "python"))
@@ -122,8 +124,8 @@ class Server:
 class BindingsReference:
     """qisa_generate through the bindings."""
 
-    def __init__(self):
-        self.model = qisa.Model(MODEL)
+    def __init__(self, model=MODEL):
+        self.model = qisa.Model(model)
         self.n_ctx = self.model.n_ctx
 
     def tokenize(self, text):
@@ -146,8 +148,8 @@ class BindingsReference:
 class ServerReference:
     """The same request on a server with one slot, one at a time."""
 
-    def __init__(self):
-        self.server = Server("--parallel", "1")
+    def __init__(self, model=MODEL):
+        self.server = Server("--parallel", "1", model=model)
         self.n_ctx = self.server.get("/v1/models")[1]["data"][0]["meta"]["n_ctx"]
 
     def tokenize(self, text):
@@ -163,8 +165,8 @@ class ServerReference:
         assert self.server.stop() == 0, self.server.stderr()
 
 
-def make_reference():
-    return BindingsReference() if MODE == "bindings" else ServerReference()
+def make_reference(model=MODEL):
+    return BindingsReference(model) if MODE == "bindings" else ServerReference(model)
 
 
 CASES = [
@@ -175,6 +177,48 @@ CASES = [
     dict(prompt="KING", max_tokens=80, seed=11, stop=["\n\n", "the"]),
     dict(prompt="A", max_tokens=0, seed=5),
 ]
+
+
+@unittest.skipUnless(BPE_MODEL, "QISA_BPE_MODEL not set")
+class BpeModelTest(unittest.TestCase):
+    """The same contract on a byte-level BPE model: any UTF-8 prompt encodes
+    (byte fallback), and streamed pieces never split a character, so a token
+    that ends inside one is held back and its piece may be empty."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.ref = make_reference(BPE_MODEL)
+        cls.server = Server("--parallel", "4", model=BPE_MODEL)
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.server.stop()
+        cls.ref.close()
+        assert code == 0, "qisa-server exited with %s: %s" % (code, cls.server.stderr())
+
+    def test_completions_and_streams_equal_qisa_generate(self):
+        for case in CASES + [dict(prompt="日本語 — ROMEO:", max_tokens=30, seed=2)]:
+            with self.subTest(case=case):
+                status, body = self.server.complete(**case)
+                self.assertEqual(status, 200, body)
+                want, n_prompt, n_generated, finish = self.ref.generate(**case)
+                self.assertEqual(body["choices"][0]["text"], want)
+                self.assertEqual(body["usage"]["prompt_tokens"], n_prompt)
+                self.assertEqual(body["usage"]["completion_tokens"], n_generated)
+                self.assertEqual(body["choices"][0]["finish_reason"], finish)
+                events, done = self.server.stream(**case)
+                self.assertTrue(done)
+                self.assertEqual("".join(e["choices"][0]["text"] for e in events), want)
+                self.assertEqual(events[-1]["usage"]["completion_tokens"], n_generated)
+
+    def test_tokenize_round_trips_any_text(self):
+        text = "KING RICHARD III:\n日本語 \u00e9t\u00e9 \U0001F600 ~"
+        status, body = self.server.request("POST", "/tokenize", {"content": text})
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body["tokens"], self.ref.tokenize(text))
+        status, back = self.server.request("POST", "/detokenize", {"tokens": body["tokens"]})
+        self.assertEqual(status, 200, back)
+        self.assertEqual(back["content"], text)
 
 
 class ServerTest(unittest.TestCase):

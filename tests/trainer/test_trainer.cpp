@@ -177,6 +177,47 @@ TEST(TrainerCausality, FutureTokensDoNotLeakUnlessTransposed) {
   }
 }
 
+// The issue-#17 experiment: top-k selection of the Gaussian-kernel scores.
+TEST(TrainerQsat, TopKKeepsTheNearestKeysAndStaysCausal) {
+  torch::manual_seed(12);
+  ModelOptions o;
+  o.n_layer = 1;
+  o.attention = QISA_ATTENTION_QISA_V3;
+  Head dense(o, 0, 0);
+  dense->eval();
+  torch::NoGradGuard ng;
+  const auto x = torch::randn({2, 16, o.n_embd});
+  for (int64_t k : {1, 3, 16}) {
+    ModelOptions ok = o;
+    ok.qsat_top_k = k;
+    Head sparse(ok, 0, 0);
+    sparse->eval();
+    for (size_t i = 0; i < dense->parameters().size(); ++i) sparse->parameters()[i].copy_(dense->parameters()[i]);
+    const auto got = sparse(x);
+    // Independently: per query i, the k earlier keys with the smallest
+    // |q_i - k_j|^2, softmax of exp(-dist) over them, times the values.
+    const auto psi = encode_amplitudes(x, o.n_qubits(), true).reshape({32, -1});
+    const auto q = dense->q(x), kk = dense->k(x), v = dense->qv(psi).view({2, 16, -1});
+    double err = 0;
+    for (int64_t b = 0; b < 2; ++b) {
+      for (int64_t i = 0; i < 16; ++i) {
+        const auto dist = (kk[b].slice(0, 0, i + 1) - q[b][i]).pow(2).sum(-1);  // [i+1]
+        const int64_t keep = std::min<int64_t>(k, i + 1);
+        const auto near = std::get<1>(dist.topk(keep, -1, /*largest=*/false));
+        const auto a = torch::softmax(torch::exp(-dist.index_select(0, near)), 0);
+        const auto want = (a.unsqueeze(1) * v[b].index_select(0, near)).sum(0);
+        err = std::max(err, (got[b][i] - want).abs().max().item<double>());
+      }
+    }
+    EXPECT_LT(err, 1e-5) << "top-k " << k;
+    if (k == 16) EXPECT_LT((got - dense(x)).abs().max().item<double>(), 1e-6) << "k >= T is the dense head";
+    // A later position never changes an earlier output.
+    auto y = x.clone();
+    y[0][9] += 1.0;
+    EXPECT_EQ((sparse(y).slice(1, 0, 9) - got.slice(1, 0, 9)).abs().max().item<double>(), 0.0) << "top-k " << k;
+  }
+}
+
 TEST(TrainerInference, PrecomputedUnitariesGiveTheSameLogits) {
   for (auto kind : {QISA_ATTENTION_QISA_V1, QISA_ATTENTION_QISA_V2, QISA_ATTENTION_QISA_V3}) {
     torch::manual_seed(6);
