@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 
 #include "error.h"
 
@@ -79,18 +80,30 @@ int32_t Sampler::sample(const float* logits, int32_t n_vocab) {
   }
   if (p_.temperature <= 0.0f) return argmax(l, n_vocab);
 
-  cand_.resize(V);
-  for (size_t i = 0; i < V; ++i) cand_[i] = {l[i], static_cast<int32_t>(i)};
   auto by_logit = [](const auto& a, const auto& b) {
     return a.first > b.first || (a.first == b.first && a.second < b.second);
   };
   size_t n = V;
+  cand_.clear();
   if (p_.top_k > 0 && static_cast<size_t>(p_.top_k) < V) {
+    // The k-th largest logit by selection over plain floats (one linear
+    // pass; a heap over all V (logit, id) pairs cost ~10 us at V = 1,024),
+    // then the candidates above it, and of those equal to it the lowest ids.
     n = static_cast<size_t>(p_.top_k);
-    std::partial_sort(cand_.begin(), cand_.begin() + static_cast<std::ptrdiff_t>(n), cand_.end(), by_logit);
+    kth_.resize(V);  // a NaN (from a caller's logits) would break the ordering: ranked lowest
+    for (size_t i = 0; i < V; ++i) kth_[i] = std::isnan(l[i]) ? -INFINITY : l[i];
+    std::nth_element(kth_.begin(), kth_.begin() + static_cast<std::ptrdiff_t>(n - 1), kth_.end(), std::greater<>());
+    const float t = kth_[n - 1];
+    for (size_t i = 0; i < V; ++i)
+      if (l[i] > t) cand_.push_back({l[i], static_cast<int32_t>(i)});
+    for (size_t i = 0; i < V && cand_.size() < n; ++i)
+      if (l[i] == t) cand_.push_back({l[i], static_cast<int32_t>(i)});
+    n = cand_.size();  // fewer than k only when NaNs were among the top k
   } else {
-    std::sort(cand_.begin(), cand_.end(), by_logit);
+    for (size_t i = 0; i < V; ++i) cand_.push_back({l[i], static_cast<int32_t>(i)});
   }
+  std::sort(cand_.begin(), cand_.end(), by_logit);
+  if (n == 0) return argmax(l, n_vocab);
   // Softmax of logit / temperature over the kept candidates (sorted, largest first).
   const float mx = cand_[0].first;
   double sum = 0.0;

@@ -38,6 +38,7 @@ class Sampler {
   std::vector<std::pair<float, int32_t>> cand_;
   std::vector<uint8_t> penalized_;
   std::vector<float> adjusted_;  // logits after the repetition penalty
+  std::vector<float> kth_;       // top-k selection scratch
 };
 
 }  // namespace qisa

@@ -13,7 +13,7 @@
 #   this 2-core machine; it checkpoints into out/default-model/ckpt every 250
 #   steps and resumes from there when run again (Ctrl-C saves a checkpoint).
 #   At the end it writes out/default-model/model.qisa (f32), its metrics, the
-#   stored form (f16 weights, f32 unitaries) and their comparison on the
+#   stored form (f16 weights and unitaries), a q8 copy and their comparison on the
 #   research test part; `--install` then copies the stored form and its
 #   metrics to models/.
 #     scripts/train-default-model.sh             (STEPS=N overrides the 5,000 steps)
@@ -41,7 +41,17 @@ mkdir -p "$out"
 if [ "${1:-}" = --install ]; then
   [ -f "$out/model.f16.qisa" ] || { echo "train-default-model: no finished model in $out" >&2; exit 2; }
   cp "$out/model.f16.qisa" models/default.qisa
-  cp "$out/model.metrics.json" models/default.metrics.json
+  # The trainer's metrics (f32, its own test part) with qisa-eval's of the
+  # stored f16 file on the research split's test part.
+  python3 - "$out/model.metrics.json" "$out/eval.json" models/default.metrics.json <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+stored = [e for e in json.load(open(sys.argv[2])) if e["model"] == "model.f16.qisa"][0]
+m["recipe"] = "scripts/train-default-model.sh"
+m["stored"] = dict(stored, model="default.qisa", split="research (test: the last 4% of the tokens)")
+json.dump(m, open(sys.argv[3], "w"), indent=1)
+open(sys.argv[3], "a").write("\n")
+PY
   echo "installed $out/model.f16.qisa as models/default.qisa"
   exit 0
 fi
@@ -53,7 +63,7 @@ scripts/train-distributed -n 2 --attention qisa-v3 --tokenizer bpe --vocab-size 
   --dropout 0.3 --steps "$steps" --split 0.96 --seed 1337 --eval-every 250 --eval-windows 128 --save-every 250 \
   --checkpoint "$out/ckpt" "${resume[@]}" --log "$out/log.csv" --metrics "$out/model.metrics.json" \
   --out "$out/model.qisa" "$@"
-build/tools/qisa-quantize/qisa-quantize "$out/model.qisa" "$out/model.f16.qisa" --weights f16 --unitaries f32
+build/tools/qisa-quantize/qisa-quantize "$out/model.qisa" "$out/model.f16.qisa" --all f16
 build/tools/qisa-quantize/qisa-quantize "$out/model.qisa" "$out/model.q8.qisa" --weights q8 --unitaries q8
 # The research split's test part (the last 4%): the same tokens as the
 # training run's own test part, named explicitly.

@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <thread>
 
 #include "api_context.h"
@@ -260,6 +262,52 @@ int collect(const char* piece, size_t n, void* user) {
   auto* c = static_cast<Collected*>(user);
   c->text.append(piece, n);
   return ++c->calls == c->stop_after ? 1 : 0;
+}
+
+// Top-k over a 1,024-token vocabulary with ties and NaNs: only the k best
+// (ties broken by lower id, as a full sort orders them) are drawn, each about
+// as often as its softmax over those k says; NaN logits are never drawn.
+TEST(Sampler, TopKDrawsTheKBestInProportion) {
+  const int32_t V = 1024, K = 40, draws = 40000;
+  std::vector<float> logits(V);
+  uint32_t r = 12345;
+  for (auto& l : logits) {
+    r = r * 1664525u + 1013904223u;
+    l = static_cast<float>(r >> 22) / 256.0f;  // 1,024 levels over [0, 4): many ties
+  }
+  logits[5] = logits[900] = std::numeric_limits<float>::quiet_NaN();
+  std::vector<int32_t> order;
+  for (int32_t i = 0; i < V; ++i)
+    if (!std::isnan(logits[i])) order.push_back(i);
+  std::sort(order.begin(), order.end(),
+            [&](int32_t a, int32_t b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
+  order.resize(K);
+  double z = 0;
+  for (int32_t i : order) z += std::exp(logits[i] - logits[order[0]]);
+  qisa_sampler_params p;
+  qisa_sampler_default_params(&p);
+  p.temperature = 1.0f;
+  p.top_k = K;
+  p.top_p = 1.0f;
+  p.min_p = 0.0f;
+  p.repeat_penalty = 1.0f;
+  p.seed = 3;
+  qisa_sampler* s = nullptr;
+  ASSERT_EQ(qisa_sampler_create(&p, &s), QISA_OK);
+  std::vector<int> count(V, 0);
+  for (int i = 0; i < draws; ++i) {
+    int32_t t = -1;
+    ASSERT_EQ(qisa_sampler_sample(s, logits.data(), V, &t), QISA_OK);
+    ++count[static_cast<size_t>(t)];
+  }
+  qisa_sampler_free(s);
+  int in_top = 0;
+  for (int32_t i : order) {
+    in_top += count[static_cast<size_t>(i)];
+    const double want = draws * std::exp(logits[i] - logits[order[0]]) / z;
+    EXPECT_NEAR(count[static_cast<size_t>(i)], want, 5 * std::sqrt(want) + 5) << "token " << i;
+  }
+  EXPECT_EQ(in_top, draws) << "tokens outside the top " << K << " were drawn";
 }
 
 TEST(Generate, SeededStopStringsAndCallbacks) {

@@ -2,6 +2,7 @@
 // Flags follow llama.cpp's where they overlap; see --help.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
@@ -375,6 +376,19 @@ int main(int argc, char** argv) {
                      load_ms, r.n_prompt_tokens, prefill_tps, r.n_generated, decode_tps, why, qisa_context_threads(ctx),
                      qisa_context_threads(ctx) == 1 ? "" : "s", static_cast<unsigned long long>(o.sampling.seed),
                      stop_name(r.stop_reason));
+        // Where the decode rate comes from once the window is full: with
+        // learned absolute positions an exact slide re-evaluates the window
+        // for every token.
+        qisa_model_info info;
+        info.struct_size = sizeof info;
+        const int64_t past = static_cast<int64_t>(r.n_prompt_tokens) + r.n_generated -
+                             (qisa_model_get_info(model, &info) == QISA_OK ? info.n_ctx : INT32_MAX);
+        if (past > 0 && o.overflow == QISA_OVERFLOW_SLIDE)
+          std::fprintf(stderr,
+                       "[qisa-generate] %lld of those tokens came past the %d-token window: each re-evaluated the "
+                       "whole window (exact); --context-shift shift-half re-evaluates half of it once per half "
+                       "window instead (faster, not exact)\n",
+                       static_cast<long long>(std::min<int64_t>(past, r.n_generated)), info.n_ctx);
       }
     }
   }
