@@ -82,9 +82,9 @@ void write_checkpoint(const std::string& dir, Gpt& model, torch::optim::AdamW& o
   f << "step " << st.step << "\nvocab_size " << m.vocab_size << "\nn_ctx " << m.n_ctx << "\nn_embd " << m.n_embd
     << "\nn_layer " << m.n_layer << "\nn_head " << m.n_head << "\nattention " << attention_name(m.attention)
     << "\ndropout " << m.dropout << "\nreference_transpose " << m.reference_transpose << "\nraw_encoding "
-    << m.raw_encoding << "\npauli_seed " << m.pauli_seed << "\nqsat_top_k " << m.qsat_top_k << "\nsplit " << st.split
-    << "\ndata_sha256 " << st.data_sha256 << "\nworld_size " << st.world_size << "\nbatch " << st.batch << "\nrng "
-    << st.rng << "\n";
+    << m.raw_encoding << "\npauli_seed " << m.pauli_seed << "\nqsat_top_k " << m.qsat_top_k << "\nqsat_window "
+    << m.qsat_window << "\nsplit " << st.split << "\ndata_sha256 " << st.data_sha256 << "\nworld_size " << st.world_size
+    << "\nbatch " << st.batch << "\nrng " << st.rng << "\n";
   if (st.bpe)  // pieces and merges as hex: they hold any bytes, and merges hold spaces
     f << "tokenizer bpe\npieces_hex " << join_hex(st.vocab) << "\nmerges_hex " << join_hex(st.merges) << "\n";
   else
@@ -133,6 +133,8 @@ CheckpointState parse_checkpoint_state(const std::string& text) {
       m.reference_transpose = value == "1";
     else if (key == "qsat_top_k")
       m.qsat_top_k = std::stoll(value);
+    else if (key == "qsat_window")
+      m.qsat_window = std::stoll(value);
     else if (key == "raw_encoding")
       m.raw_encoding = value == "1";
     else if (key == "pauli_seed")

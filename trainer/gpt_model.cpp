@@ -23,7 +23,11 @@ const char* attention_name(qisa_attention_kind k) {
 }
 
 HeadImpl::HeadImpl(const ModelOptions& o, int64_t layer, int64_t head)
-    : kind(o.attention), top_k_(o.qsat_top_k), transpose_(o.reference_transpose), normalized_(!o.raw_encoding) {
+    : kind(o.attention),
+      top_k_(o.qsat_top_k),
+      window_(o.qsat_window),
+      transpose_(o.reference_transpose),
+      normalized_(!o.raw_encoding) {
   const AttentionKind& kd = attention_kind(kind);
   const int64_t d = o.n_embd, h = o.head_size();
   if (kd.score == Score::Dot) scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));  // n_embd^-1/2
@@ -67,9 +71,11 @@ torch::Tensor HeadImpl::forward(const torch::Tensor& x) {
   scores = scores.masked_fill(mask, -inf);
   if (top_k_ > 0 && top_k_ < T) {
     // Keep each row's top_k scores (future positions are -inf, so a row
-    // with fewer than top_k earlier positions keeps all of them).
+    // with fewer than top_k earlier positions keeps all of them), and the
+    // window_ most recent positions.
     const auto idx = std::get<1>(scores.detach().topk(top_k_, -1));
-    const auto keep = torch::zeros_like(scores, torch::kBool).scatter(-1, idx, true);
+    auto keep = torch::zeros_like(scores, torch::kBool).scatter(-1, idx, true);
+    if (window_ > 0) keep = keep.logical_or(torch::ones({T, T}, torch::kBool).triu(-(window_ - 1)));
     scores = scores.masked_fill(keep.logical_not(), -inf);
   }
   const auto att = torch::softmax(scores, -1);

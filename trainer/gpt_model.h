@@ -29,6 +29,9 @@ struct ModelOptions {
   // highest Gaussian-kernel scores (the k nearest keys) and the softmax
   // runs over those alone; 0 = dense.
   int64_t qsat_top_k = 0;
+  // ... and always its qsat_window most recent positions (itself included);
+  // 0 = none.
+  int64_t qsat_window = 0;
 
   int64_t head_size() const { return n_embd / n_head; }
   int64_t n_ff() const { return 4 * n_embd; }
@@ -55,7 +58,7 @@ class HeadImpl : public torch::nn::Module {
 
  private:
   int64_t n_qubits_ = 0;
-  int64_t top_k_ = 0;
+  int64_t top_k_ = 0, window_ = 0;
   bool transpose_, normalized_;
 };
 TORCH_MODULE(Head);

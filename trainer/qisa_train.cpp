@@ -69,7 +69,7 @@ struct Options {
   std::string checkpoint;
   bool resume = false;
   bool reference_transpose = false;
-  int64_t qsat_top_k = 0;  // experimental; trainer only
+  int64_t qsat_top_k = 0, qsat_window = 0;  // experimental; trainer only
   bool raw_encoding = false;
   bool export_golden = false;
   bool observables = false;
@@ -111,7 +111,8 @@ void usage() {
       "model:    --attention %s (qisa-v3)  --n-embd N (16)  --n-layer N (6)\n"
       "          --n-head N (1)  --ctx N (16)  --raw-encoding  --reference-transpose\n"
       "          --tokenizer char|bpe (char)  --vocab-size N (bpe: 512, learned on the training part)\n"
-      "          --qsat-top-k K (experimental, qisa-v3: each query keeps its K nearest keys; no export)\n"
+      "          --qsat-top-k K [--qsat-window W] (experimental, qisa-v3: each query keeps its K nearest\n"
+      "          keys [and its W most recent positions]; no export)\n"
       "training: --data FILE (bundled tiny Shakespeare)  --split research|FRACTION (research: 64%%/4%%)\n"
       "          --batch N (1024)  --lr X (3e-3)  --weight-decay X (0.01)  --dropout X (0.2)\n"
       "          --lr-schedule constant|cosine (constant)  --warmup N (0 steps)  --min-lr X (cosine: lr/10)\n"
@@ -220,6 +221,8 @@ Options parse(int argc, char** argv) {
       o.reference_transpose = true;
     else if (a == "--qsat-top-k")
       o.qsat_top_k = count();
+    else if (a == "--qsat-window")
+      o.qsat_window = count();
     else if (a == "--raw-encoding")
       o.raw_encoding = true;
     else if (a == "--export-golden")
@@ -269,6 +272,7 @@ Options parse(int argc, char** argv) {
       if (o.given.count(f)) die(std::string(f) + " belongs to convert-research");
   }
   if (o.causal && o.transposed) die("give --causal or --transposed, not both");
+  if (o.qsat_window > 0 && o.qsat_top_k == 0) die("--qsat-window needs --qsat-top-k");
   if (o.qsat_top_k > 0) {  // the experiment of issue #17: no format kind, no runtime yet
     if (o.attention != "qisa-v3") die("--qsat-top-k applies to --attention qisa-v3");
     if (o.given.count("--out") || o.command != "train")
@@ -426,9 +430,9 @@ std::string training_fingerprint(const Options& o, const ModelOptions& mo, const
   std::ostringstream f;
   f << "attention=" << attention_name(mo.attention) << "\nn_embd=" << mo.n_embd << "\nn_layer=" << mo.n_layer
     << "\nn_head=" << mo.n_head << "\nctx=" << mo.n_ctx << "\nreference_transpose=" << mo.reference_transpose
-    << "\nqsat_top_k=" << mo.qsat_top_k << "\nraw_encoding=" << mo.raw_encoding << "\ndropout=" << o.dropout
-    << "\ndataset_sha256=" << sha << "\nsplit=" << o.split << "\nbatch=" << o.batch << "\nlr=" << o.lr
-    << "\nlr_schedule=" << o.lr_schedule << "\nmin_lr=" << o.min_lr << "\nwarmup=" << o.warmup
+    << "\nqsat_top_k=" << mo.qsat_top_k << "\nqsat_window=" << mo.qsat_window << "\nraw_encoding=" << mo.raw_encoding
+    << "\ndropout=" << o.dropout << "\ndataset_sha256=" << sha << "\nsplit=" << o.split << "\nbatch=" << o.batch
+    << "\nlr=" << o.lr << "\nlr_schedule=" << o.lr_schedule << "\nmin_lr=" << o.min_lr << "\nwarmup=" << o.warmup
     << "\nweight_decay=" << o.weight_decay << "\nsteps=" << steps << "\nseed=" << o.seed
     << "\neval_every=" << o.eval_every << "\nsave_every=" << o.save_every << "\nresume=" << o.resume
     << "\nworld_size=" << o.world_size << "\ntokenizer=" << o.tokenizer << "\nvocab_size=" << mo.vocab_size
@@ -456,6 +460,7 @@ void check_resume_flags(const Options& o, const ModelOptions& ck) {
   same("--dropout", o.dropout == ck.dropout, std::to_string(ck.dropout));
   same("--reference-transpose", ck.reference_transpose, "off");
   same("--qsat-top-k", o.qsat_top_k == ck.qsat_top_k, std::to_string(ck.qsat_top_k));
+  same("--qsat-window", o.qsat_window == ck.qsat_window, std::to_string(ck.qsat_window));
   same("--raw-encoding", ck.raw_encoding, "off");
 }
 
@@ -494,6 +499,7 @@ int run_train(const Options& o) {
   mo.dropout = o.dropout;
   mo.reference_transpose = o.reference_transpose;
   mo.qsat_top_k = o.qsat_top_k;
+  mo.qsat_window = o.qsat_window;
   mo.raw_encoding = o.raw_encoding;
   mo.pauli_seed = o.seed;
   if (o.n_embd % o.n_head) die("--n-head must divide --n-embd");

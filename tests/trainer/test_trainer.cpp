@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "api_model.h"
@@ -187,9 +188,11 @@ TEST(TrainerQsat, TopKKeepsTheNearestKeysAndStaysCausal) {
   dense->eval();
   torch::NoGradGuard ng;
   const auto x = torch::randn({2, 16, o.n_embd});
-  for (int64_t k : {1, 3, 16}) {
+  // (top-k, window): k = 16 is the dense head; a window adds the most recent positions.
+  for (auto [k, w] : {std::pair<int64_t, int64_t>{1, 0}, {3, 0}, {16, 0}, {2, 3}}) {
     ModelOptions ok = o;
     ok.qsat_top_k = k;
+    ok.qsat_window = w;
     Head sparse(ok, 0, 0);
     sparse->eval();
     for (size_t i = 0; i < dense->parameters().size(); ++i) sparse->parameters()[i].copy_(dense->parameters()[i]);
@@ -203,14 +206,22 @@ TEST(TrainerQsat, TopKKeepsTheNearestKeysAndStaysCausal) {
       for (int64_t i = 0; i < 16; ++i) {
         const auto dist = (kk[b].slice(0, 0, i + 1) - q[b][i]).pow(2).sum(-1);  // [i+1]
         const int64_t keep = std::min<int64_t>(k, i + 1);
-        const auto near = std::get<1>(dist.topk(keep, -1, /*largest=*/false));
+        auto near = std::get<1>(dist.topk(keep, -1, /*largest=*/false));
+        if (w > 0) {  // the union with positions i-w+1 .. i
+          std::vector<int64_t> ids(near.data_ptr<int64_t>(), near.data_ptr<int64_t>() + keep);
+          for (int64_t j = std::max<int64_t>(0, i - w + 1); j <= i; ++j)
+            if (std::find(ids.begin(), ids.end(), j) == ids.end()) ids.push_back(j);
+          near = torch::tensor(ids, torch::kInt64);
+        }
         const auto a = torch::softmax(torch::exp(-dist.index_select(0, near)), 0);
         const auto want = (a.unsqueeze(1) * v[b].index_select(0, near)).sum(0);
         err = std::max(err, (got[b][i] - want).abs().max().item<double>());
       }
     }
-    EXPECT_LT(err, 1e-5) << "top-k " << k;
-    if (k == 16) EXPECT_LT((got - dense(x)).abs().max().item<double>(), 1e-6) << "k >= T is the dense head";
+    EXPECT_LT(err, 1e-5) << "top-k " << k << " window " << w;
+    if (k == 16) {
+      EXPECT_LT((got - dense(x)).abs().max().item<double>(), 1e-6) << "k >= T is the dense head";
+    }
     // A later position never changes an earlier output.
     auto y = x.clone();
     y[0][9] += 1.0;
