@@ -9,7 +9,7 @@
 #   decay to 1e-4, weight decay 0.1, dropout 0.3, two data-parallel ranks x
 #   batch 16 windows (scripts/train-distributed), 5,000 steps, trained on the
 #   first 96% of tiny Shakespeare: everything except the research split's
-#   test part (its last 4%), on which it is evaluated. About 40 minutes on
+#   test part (its last 4%), on which it is evaluated. About 30 minutes on
 #   this 2-core machine; it checkpoints into out/default-model/ckpt every 250
 #   steps and resumes from there when run again (Ctrl-C saves a checkpoint).
 #   At the end it writes out/default-model/model.qisa (f32), its metrics, the

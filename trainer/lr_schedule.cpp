@@ -24,8 +24,9 @@ LrShape parse_lr_shape(const std::string& name) {
   throw std::invalid_argument("--lr-schedule must be constant or cosine, got '" + name + "'");
 }
 
-const char* lr_shape_name(LrShape shape) {
-  return shape == LrShape::Cosine ? "cosine" : "constant";
+std::string describe(const LrSchedule& s) {
+  const std::string shape = s.shape == LrShape::Cosine ? "cosine to " + std::to_string(s.floor) : "constant";
+  return shape + ", warm-up " + std::to_string(s.warmup) + " steps";
 }
 
 }  // namespace qisa::train

@@ -23,6 +23,8 @@ double lr_at(const LrSchedule& s, int64_t step);
 
 // "constant" | "cosine"; throws std::invalid_argument otherwise.
 LrShape parse_lr_shape(const std::string& name);
-const char* lr_shape_name(LrShape shape);
+// "cosine to 0.0001, warm-up 100 steps" / "constant, warm-up 0 steps":
+// for the run's banner and the model's provenance.
+std::string describe(const LrSchedule& s);
 
 }  // namespace qisa::train

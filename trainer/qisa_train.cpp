@@ -357,6 +357,11 @@ std::string fmt_time(double s) {
   return b;
 }
 
+// The run's learning-rate schedule, from the flags checked by parse().
+LrSchedule lr_schedule(const Options& o, int64_t steps) {
+  return {parse_lr_shape(o.lr_schedule), o.lr, o.min_lr, o.warmup, steps};
+}
+
 std::vector<std::pair<std::string, std::string>> provenance(const Options& o, const std::string& sha, int64_t steps,
                                                             double train_loss, double eval_loss,
                                                             const std::string& split) {
@@ -374,9 +379,7 @@ std::vector<std::pair<std::string, std::string>> provenance(const Options& o, co
           {"seed", std::to_string(o.seed)},
           {"batch", std::to_string(o.batch)},
           {"lr", std::to_string(o.lr)},
-          {"lr_schedule", o.lr_schedule == "cosine" ? "cosine to " + std::to_string(o.min_lr) + ", warm-up " +
-                                                          std::to_string(o.warmup) + " steps"
-                                                    : "constant, warm-up " + std::to_string(o.warmup) + " steps"},
+          {"lr_schedule", describe(lr_schedule(o, steps))},
           {"dropout", std::to_string(o.dropout)},
           {"tokenizer", o.tokenizer == "bpe" ? "bpe (vocab " + std::to_string(o.vocab_size) + ")" : "char"},
           {"trainer_version", QISA_TRAINER_VERSION},
@@ -579,14 +582,13 @@ int run_train(const Options& o) {
   if (!root) torch::manual_seed(o.seed + 1000003ull * static_cast<uint64_t>(o.rank));
   torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(o.lr).weight_decay(o.weight_decay));
   if (o.resume) load_checkpoint(resume, o.rank, model, &opt);
-  const LrSchedule schedule{parse_lr_shape(o.lr_schedule), o.lr, o.min_lr, o.warmup, steps};
+  const LrSchedule schedule = lr_schedule(o, steps);
   if (dp) {
     dp->broadcast(model->parameters());
     dp->attach(model->parameters());
   }
 
   int64_t n_params = 0;
-  const std::string sched = o.lr_schedule == "cosine" ? "cosine to " + std::to_string(o.min_lr) : "constant";
   for (const auto& p : model->parameters()) n_params += p.numel();
   if (root) {
     std::fprintf(stderr,
@@ -598,8 +600,8 @@ int run_train(const Options& o) {
                  mo.reference_transpose ? ", REFERENCE-TRANSPOSED (non-causal)" : "", o.data.c_str(), text.size(),
                  vocab.size(), sha.c_str(), split.description.c_str(), split.train.size(), split.test.size(),
                  static_cast<long long>(steps), static_cast<long long>(global_batch),
-                 static_cast<double>(steps * global_batch) / static_cast<double>(windows), o.lr, sched.c_str(),
-                 o.dropout, static_cast<unsigned long long>(o.seed), o.threads);
+                 static_cast<double>(steps * global_batch) / static_cast<double>(windows), o.lr,
+                 describe(schedule).c_str(), o.dropout, static_cast<unsigned long long>(o.seed), o.threads);
     if (dp)
       std::fprintf(stderr, "  data parallel: %d ranks x batch %lld, %zu gradient bytes all-reduced per step\n",
                    o.world_size, static_cast<long long>(o.batch), dp->gradient_bytes());

@@ -28,7 +28,6 @@ class QuantumLayer {
  private:
   std::vector<const QuantumProjection*> projections_;
   int64_t d_, h_, D_;
-  int64_t walsh_min_strings_;  // a group this large uses the Walsh-Hadamard transform
   qisa_value_path path_;
   int threads_;
   bool normalized_;
@@ -43,6 +42,7 @@ class QuantumLayer {
   struct PauliGroup {
     uint64_t x_mask = 0;
     bool imaginary = false;        // Re(i^ny S) needs Im S when ny is odd
+    bool walsh = false;            // signed sums from one Walsh-Hadamard transform
     std::vector<int32_t> strings;  // output column of each row of coef
     std::vector<uint64_t> z_mask;  // per string
     std::vector<float> phase;      // per string: +-1
