@@ -1,9 +1,13 @@
 // Latency of single decode steps, one by one, as a user sees them: p50,
 // p90, p99 and the worst step, in microseconds. scripts/bench-stalls runs it
 // on an idle machine and next to processes that keep every core busy.
-//   decode_latency MODEL [--steps N] [--threads N] [--mode slide|window]
+//   decode_latency MODEL [--steps N] [--threads N] [--mode slide|window|positions|batch] [--batch B]
 // slide: every step past a full window (each re-evaluates the window);
-// window: steps at positions 0 .. n_ctx-1, the sequence emptied when full.
+// window: steps at positions 0 .. n_ctx-1, the sequence emptied when full;
+// positions: the median step at 9 positions from 0 to n_ctx-1 over
+// max(5, steps / n_ctx) fillings of the window (attention grows with the
+// position); batch: B sequences advance together through a whole window,
+// max(3, steps / n_ctx) times: tokens per second.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,10 +20,12 @@
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: decode_latency MODEL [--steps N] [--threads N] [--mode slide|window]\n");
+    std::fprintf(stderr,
+                 "usage: decode_latency MODEL [--steps N] [--threads N] [--mode slide|window|positions|batch] "
+                 "[--batch B]\n");
     return 2;
   }
-  int steps = 2000, threads = 0;
+  int steps = 2000, threads = 0, batch = 64;
   std::string mode = "slide";
   for (int i = 2; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--steps"))
@@ -28,6 +34,8 @@ int main(int argc, char** argv) {
       threads = std::atoi(argv[i + 1]);
     else if (!std::strcmp(argv[i], "--mode"))
       mode = argv[i + 1];
+    else if (!std::strcmp(argv[i], "--batch"))
+      batch = std::max(1, std::atoi(argv[i + 1]));
   }
   char err[512] = "";
   qisa_model* m = nullptr;
@@ -41,6 +49,7 @@ int main(int argc, char** argv) {
   qisa_context_params p;
   qisa_context_default_params(&p);
   p.n_threads = threads;
+  if (mode == "batch") p.max_sequences = p.max_batch = batch;
   qisa_context* c = nullptr;
   if (qisa_context_create(m, &p, &c, err, sizeof err) != QISA_OK) {
     std::fprintf(stderr, "decode_latency: %s\n", err);
@@ -54,6 +63,54 @@ int main(int argc, char** argv) {
     }
   };
   const int warm = 50;
+  using clock = std::chrono::steady_clock;
+  if (mode == "positions" || mode == "batch") {
+    const int n = info.n_ctx;
+    const int rounds = std::max(mode == "batch" ? 3 : 5, steps / n);
+    std::vector<std::vector<double>> at(static_cast<size_t>(n));  // per position, one step per round
+    std::vector<qisa_batch_entry> entries;
+    double total_s = 0.0;
+    for (int r = -1; r < rounds; ++r) {  // round -1 warms up
+      for (int s = 0; s < (mode == "batch" ? batch : 1); ++s) qisa_seq_clear(c, s);
+      const auto r0 = clock::now();
+      for (int pos = 0; pos < n; ++pos) {
+        const int32_t token = (pos * 7 + r + 1) % info.vocab_size;
+        const auto t0 = clock::now();
+        if (mode == "batch") {
+          entries.assign(static_cast<size_t>(batch), qisa_batch_entry{0, token, 1});
+          for (int s = 0; s < batch; ++s) entries[static_cast<size_t>(s)].seq_id = s;
+          if (qisa_decode(c, entries.data(), batch) != QISA_OK) {
+            std::fprintf(stderr, "decode_latency: %s\n", qisa_context_last_error(c));
+            return 1;
+          }
+        } else {
+          step(token);
+        }
+        if (r >= 0)
+          at[static_cast<size_t>(pos)].push_back(std::chrono::duration<double, std::micro>(clock::now() - t0).count());
+      }
+      if (r >= 0) total_s += std::chrono::duration<double>(clock::now() - r0).count();
+    }
+    if (mode == "batch") {
+      std::printf(
+          "{\"threads\": %d, \"mode\": \"batch\", \"batch\": %d, \"n_ctx\": %d, \"rounds\": %d, "
+          "\"tokens_per_s\": %.0f}\n",
+          qisa_context_threads(c), batch, n, rounds, static_cast<double>(batch) * n * rounds / total_s);
+    } else {
+      std::printf("{\"threads\": %d, \"mode\": \"positions\", \"n_ctx\": %d, \"rounds\": %d, \"p50_us_at\": {",
+                  qisa_context_threads(c), n, rounds);
+      for (int k = 0; k <= 8; ++k) {
+        const int pos = (n - 1) * k / 8;
+        auto& v = at[static_cast<size_t>(pos)];
+        std::sort(v.begin(), v.end());
+        std::printf("%s\"%d\": %.1f", k ? ", " : "", pos, v[v.size() / 2]);
+      }
+      std::printf("}}\n");
+    }
+    qisa_context_free(c);
+    qisa_model_free(m);
+    return 0;
+  }
   if (mode == "slide") {
     for (int i = 0; i < info.n_ctx; ++i) step(i % info.vocab_size);
   }

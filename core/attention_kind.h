@@ -35,6 +35,11 @@ enum class Score : uint8_t { Dot, Gaussian };
 // strings, or Z on the first qubit for every output (QISA v1).
 enum class QkStrings : uint8_t { Head, FirstQubitZ };
 
+// Which earlier positions a query attends to: all of them, or (QSAT) its
+// top_k nearest keys and its `window` most recent positions, both stored
+// per head (sparse_selection.h, docs/math.md).
+enum class Select : uint8_t { All, TopK };
+
 struct AttentionKind {
   qisa_attention_kind kind;
   const char* name;   // as the tools and the trainer spell it: "qisa-v3"
@@ -42,6 +47,7 @@ struct AttentionKind {
   std::array<Source, kRoles> source;
   Score score;
   QkStrings qk_strings;
+  Select select;
 
   Source of(Role r) const { return source[static_cast<size_t>(r)]; }
   bool any_quantum() const {
@@ -53,10 +59,17 @@ struct AttentionKind {
 // attention_kind.cpp): a kind that recombines these parts is one more row.
 inline constexpr Source kLin = Source::Linear, kQua = Source::Quantum;
 inline constexpr AttentionKind kAttentionKinds[] = {
-    {QISA_ATTENTION_CSA, "csa", "CSA", {kLin, kLin, kLin}, Score::Dot, QkStrings::Head},
-    {QISA_ATTENTION_QISA_V1, "qisa-v1", "QISA v1", {kQua, kQua, kQua}, Score::Gaussian, QkStrings::FirstQubitZ},
-    {QISA_ATTENTION_QISA_V2, "qisa-v2", "QISA v2", {kQua, kQua, kQua}, Score::Gaussian, QkStrings::Head},
-    {QISA_ATTENTION_QISA_V3, "qisa-v3", "QISA v3", {kLin, kLin, kQua}, Score::Gaussian, QkStrings::Head},
+    {QISA_ATTENTION_CSA, "csa", "CSA", {kLin, kLin, kLin}, Score::Dot, QkStrings::Head, Select::All},
+    {QISA_ATTENTION_QISA_V1,
+     "qisa-v1",
+     "QISA v1",
+     {kQua, kQua, kQua},
+     Score::Gaussian,
+     QkStrings::FirstQubitZ,
+     Select::All},
+    {QISA_ATTENTION_QISA_V2, "qisa-v2", "QISA v2", {kQua, kQua, kQua}, Score::Gaussian, QkStrings::Head, Select::All},
+    {QISA_ATTENTION_QISA_V3, "qisa-v3", "QISA v3", {kLin, kLin, kQua}, Score::Gaussian, QkStrings::Head, Select::All},
+    {QISA_ATTENTION_QSAT, "qsat", "QSAT", {kLin, kLin, kQua}, Score::Gaussian, QkStrings::Head, Select::TopK},
 };
 inline constexpr int kAttentionKindCount = static_cast<int>(std::size(kAttentionKinds));
 

@@ -16,6 +16,7 @@
 #include "bpe.h"
 #include "circuit.h"
 #include "qisa.h"
+#include "sparse_selection.h"
 
 namespace qisa {
 
@@ -63,11 +64,14 @@ struct Linear {
 struct Head {
   qisa_attention_kind kind = QISA_ATTENTION_CSA;
   float scale = 1.0f;
+  Sparsity sparsity;                                             // where the kind's row says Select::TopK
   std::array<Linear, kRoles> linear;                             // by Role, where Source::Linear
   std::array<std::optional<QuantumProjection>, kRoles> quantum;  // by Role, where Source::Quantum
 
   const Linear& lin(Role r) const { return linear[static_cast<size_t>(r)]; }
   const std::optional<QuantumProjection>& qp(Role r) const { return quantum[static_cast<size_t>(r)]; }
+  // How the attention kernels score and choose this head's keys.
+  ScoreRule rule() const { return {attention_kind(kind).score == Score::Gaussian, scale, sparsity}; }
 };
 
 struct Layer {

@@ -54,6 +54,7 @@ ModelDesc describe(const Model& m) {
       HeadDesc hd;
       hd.kind = static_cast<uint8_t>(h.kind);
       hd.scale = h.scale;
+      hd.sparsity = h.sparsity;
       for (Role r : kAllRoles)
         if (h.qp(r)) hd.quantum(r) = describe(*h.qp(r));
       heads.push_back(std::move(hd));

@@ -439,6 +439,22 @@ class Loader {
       }
       out.scale = f.scale();
     }
+    // QSAT's selection: a query keeps at most top_k + window positions; the
+    // dense kinds store none (a value there would be ignored silently).
+    const Sparsity sp{f.top_k(), f.window()};
+    if (kind->select == Select::TopK) {
+      const uint32_t n_ctx = model_->config.n_ctx;
+      if (sp.top_k < 1 || sp.top_k > n_ctx || sp.window > n_ctx) {
+        fail(QISA_ERR_INVALID_MODEL,
+             "layer %d head %d (%s) has top_k %u and window %u, expected 1 <= top_k <= n_ctx=%u "
+             "and window <= n_ctx",
+             l, h, kind->label, sp.top_k, sp.window, n_ctx);
+      }
+      out.sparsity = sp;
+    } else if (sp.top_k != 0 || sp.window != 0) {
+      fail(QISA_ERR_INVALID_MODEL, "layer %d head %d (%s) has top_k %u and window %u, expected 0 (dense attention)", l,
+           h, kind->label, sp.top_k, sp.window);
+    }
     const fb::QuantumProjection* stored[] = {f.q(), f.k(), f.v()};
     for (Role role : kAllRoles) {
       const auto r = static_cast<size_t>(role);

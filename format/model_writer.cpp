@@ -83,7 +83,8 @@ std::vector<uint8_t> serialize(const ModelDesc& d) {
       if (h.q) q = write_projection(b, *h.q);
       if (h.k) k = write_projection(b, *h.k);
       if (h.v) v = write_projection(b, *h.v);
-      hs.push_back(fb::CreateHead(b, static_cast<fb::AttentionKind>(h.kind), h.scale, q, k, v));
+      hs.push_back(fb::CreateHead(b, static_cast<fb::AttentionKind>(h.kind), h.scale, q, k, v, h.sparsity.top_k,
+                                  h.sparsity.window));
     }
     layers.push_back(fb::CreateLayer(b, b.CreateVector(hs)));
   }

@@ -12,6 +12,7 @@
 #include "attention_kind.h"
 #include "circuit.h"
 #include "qisa.h"
+#include "sparse_selection.h"
 
 namespace qisa::writer {
 
@@ -44,6 +45,7 @@ struct ProjectionDesc {
 struct HeadDesc {
   uint8_t kind = QISA_ATTENTION_CSA;  // a qisa_attention_kind
   float scale = 1.0f;
+  Sparsity sparsity;  // QSAT's top_k and window; zero for the dense kinds
   std::optional<ProjectionDesc> q, k, v;
 
   std::optional<ProjectionDesc>& quantum(Role r) { return r == Role::Q ? q : r == Role::K ? k : v; }

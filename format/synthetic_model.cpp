@@ -129,6 +129,7 @@ ModelDesc make_synthetic_model(const SyntheticSpec& s) {
       // of v1 measure Z on qubit 0, h times; otherwise the head's strings).
       const AttentionKind& kind = attention_kind(s.kind);
       if (kind.score == Score::Dot) head.scale = 1.0f / std::sqrt(static_cast<float>(s.n_embd));
+      if (kind.select == Select::TopK) head.sparsity = s.sparsity;
       const std::vector<PauliString> z0(hs, PauliString{0, uint64_t{1} << (n - 1)});
       for (Role r : kAllRoles) {
         const std::string where = names::proj(li, hi, role_letter(r));

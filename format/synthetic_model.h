@@ -14,7 +14,8 @@ struct SyntheticSpec {
   uint32_t vocab_size = 65, n_ctx = 16, n_embd = 16, n_layer = 2, n_head = 1;
   uint32_t n_ff = 0;  // 0: 4 * n_embd
   qisa_attention_kind kind = QISA_ATTENTION_QISA_V3;
-  uint8_t encoding = 0;  // normalized
+  Sparsity sparsity = {4, 2};  // for a QSAT kind: at most 6 of 16 positions
+  uint8_t encoding = 0;        // normalized
   bool observables = false;
   bool tied_lm_head = false;
   bool reference_transposed = false;

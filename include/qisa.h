@@ -40,16 +40,16 @@ extern "C" {
 /* ---- version ------------------------------------------------------------ */
 
 #define QISA_VERSION_MAJOR 0
-#define QISA_VERSION_MINOR 5
+#define QISA_VERSION_MINOR 6
 #define QISA_VERSION_PATCH 0
-#define QISA_VERSION_STRING "0.5.0"
+#define QISA_VERSION_STRING "0.6.0"
 /* major * 10000 + minor * 100 + patch */
 #define QISA_VERSION_NUMBER (QISA_VERSION_MAJOR * 10000 + QISA_VERSION_MINOR * 100 + QISA_VERSION_PATCH)
 
 /* Highest model-file format version this library reads (major.minor).
  * Files with a newer major are refused; newer minors are accepted. */
 #define QISA_FORMAT_VERSION_MAJOR 1
-#define QISA_FORMAT_VERSION_MINOR 0
+#define QISA_FORMAT_VERSION_MINOR 1
 
 /* The library's version at run time, e.g. "0.1.0". */
 QISA_API const char* qisa_version(void);
@@ -88,7 +88,10 @@ typedef enum qisa_attention_kind {
   QISA_ATTENTION_CSA = 0,     /* classical softmax(q.k * scale) attention */
   QISA_ATTENTION_QISA_V1 = 1, /* q, k: circuit + <Z0>; v: circuit + Paulis */
   QISA_ATTENTION_QISA_V2 = 2, /* q, k, v: circuit + Pauli strings          */
-  QISA_ATTENTION_QISA_V3 = 3  /* q, k: linear; v: circuit + Pauli strings  */
+  QISA_ATTENTION_QISA_V3 = 3, /* q, k: linear; v: circuit + Pauli strings  */
+  QISA_ATTENTION_QSAT = 4     /* QISA v3 scores, sparse: each query attends
+                                 to its top_k nearest keys and its `window`
+                                 most recent positions (added in 0.6)      */
 } qisa_attention_kind;
 
 typedef enum qisa_dtype {
@@ -105,7 +108,7 @@ typedef enum qisa_ln_placement {
 
 typedef enum qisa_activation { QISA_ACTIVATION_RELU = 0, QISA_ACTIVATION_GELU = 1 } qisa_activation;
 
-/* "csa", "qisa-v1", "qisa-v2" or "qisa-v3" (the CLI spelling); "unknown"
+/* "csa", "qisa-v1", "qisa-v2", "qisa-v3" or "qsat" (the CLI spelling); "unknown"
  * for any other value. Never NULL. */
 QISA_API const char* qisa_attention_kind_string(qisa_attention_kind kind);
 
@@ -183,6 +186,13 @@ QISA_API qisa_status qisa_model_get_info(const qisa_model* model, qisa_model_inf
 /* Attention kind of one head. */
 QISA_API qisa_status qisa_model_head_kind(const qisa_model* model, int32_t layer, int32_t head,
                                           qisa_attention_kind* out_kind);
+
+/* Added in 0.6: which positions a head attends to. A QISA_ATTENTION_QSAT
+ * head keeps, per query, its top_k nearest keys and its `window` most
+ * recent positions (docs/math.md); every other kind gives 0 and 0 (all
+ * positions). Either out pointer may be NULL. */
+QISA_API qisa_status qisa_model_head_sparsity(const qisa_model* model, int32_t layer, int32_t head, int32_t* out_top_k,
+                                              int32_t* out_window);
 
 /* Number of tensors, and the name / dtype / element count of tensor i. The
  * name stays valid while the model lives. */

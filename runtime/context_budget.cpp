@@ -106,10 +106,10 @@ uint64_t context_memory_bytes(const Model& m, const qisa_context_params& p, int3
   }
   t.raw(mul(tensors, 96));  // the map of copies
   // Engine scratch: x, u, q, k, v, att, tmp, logit rows; the MLP's hidden
-  // rows; attention scores per thread; slots.
+  // rows; attention scores and kept positions per thread; slots.
   t.floats(mul(8, mul(R, d)));
   t.floats(mul(R, c.n_ff));
-  t.floats(mul(N, T));
+  t.floats(mul(2, mul(N, T)));
   t.floats(R);
   // Linear operations: one primitive each (fast engine).
   uint64_t linears = 1;  // the LM head

@@ -14,6 +14,7 @@
 
 #include "api_model.h"
 #include "backends/cpu/cpu_kernels.h"
+#include "backends/cpu/fast_ops.h"
 #include "backends/cpu/linear_op.h"
 #include "backends/cpu/matmul_dnnl.h"
 #include "backends/weights.h"
@@ -56,6 +57,14 @@ std::vector<const CpuKernels*> kernel_sets() {
   std::vector<const CpuKernels*> v{&generic_cpu_kernels()};
   if (avx2_cpu_kernels()) v.push_back(avx2_cpu_kernels());
   return v;
+}
+
+// Dense attention through a kernel set: scores, then attend to every position.
+void attention(const CpuKernels* k, float* out, const float* q, const float* keys, const float* norms,
+               const float* values, int64_t n, int64_t h, int64_t k_stride, int64_t v_stride, int64_t norm_stride,
+               bool gaussian, float scale, float* scratch) {
+  k->scores(scratch, q, keys, norms, n, h, k_stride, norm_stride, gaussian, scale);
+  k->attend(out, scratch, nullptr, n, values, v_stride, h, gaussian);
 }
 
 TEST(CpuKernels, Avx2IsUsedWhereTheCpuHasIt) {
@@ -230,8 +239,8 @@ TEST(CpuKernels, AttentionMatchesADoubleComputation) {
             double total = 0.0;
             for (auto& x : sc) total += (x = std::exp(x - mx));
             std::vector<float> out(static_cast<size_t>(h)), scratch(static_cast<size_t>(n));
-            k->attention(out.data(), q.data(), kh, norms.data() + 1, vh, n, h, stride, stride, heads, gaussian, scale,
-                         scratch.data());
+            attention(k, out.data(), q.data(), kh, norms.data() + 1, vh, n, h, stride, stride, heads, gaussian, scale,
+                      scratch.data());
             for (int64_t i = 0; i < h; ++i) {
               double want = 0.0;
               for (int64_t j = 0; j < n; ++j) want += sc[j] / total * vh[j * stride + i];
@@ -256,9 +265,129 @@ TEST(CpuKernels, AttentionPassesANaNThrough) {
       const std::vector<float> norms(static_cast<size_t>(n), 1.0f);
       q[3] = NAN;
       std::vector<float> out(static_cast<size_t>(h)), scratch(static_cast<size_t>(n));
-      k->attention(out.data(), q.data(), keys.data(), norms.data(), values.data(), n, h, h, h, 1, gaussian, 0.25f,
-                   scratch.data());
+      attention(k, out.data(), q.data(), keys.data(), norms.data(), values.data(), n, h, h, h, 1, gaussian, 0.25f,
+                scratch.data());
       for (float x : out) EXPECT_TRUE(std::isnan(x)) << k->name << (gaussian ? " gaussian" : " dot");
+    }
+  }
+}
+
+// Independently of selection_key: a outranks b when its score is larger
+// (NaN below everything, -0 == +0), or equal and a is the later position.
+bool outranks(const std::vector<float>& s, int64_t a, int64_t b) {
+  const float x = s[static_cast<size_t>(a)], y = s[static_cast<size_t>(b)];
+  if (std::isnan(x) || std::isnan(y)) return !std::isnan(x) || (std::isnan(y) && a > b);
+  return x > y || (x == y && a > b);
+}
+
+// The positions a query at n-1 keeps: those fewer than top_k positions
+// outrank, and the window most recent ones.
+std::vector<uint8_t> kept_by_rank(const std::vector<float>& s, Sparsity sp) {
+  const auto n = static_cast<int64_t>(s.size());
+  std::vector<uint8_t> keep(s.size());
+  for (int64_t j = 0; j < n; ++j) {
+    int64_t above = 0;
+    for (int64_t i = 0; i < n; ++i) above += i != j && outranks(s, i, j);
+    keep[static_cast<size_t>(j)] = above < static_cast<int64_t>(sp.top_k) || j >= n - static_cast<int64_t>(sp.window);
+  }
+  return keep;
+}
+
+// Scores to choose from: distinct, a few values with many exact ties, NaN
+// and infinities among them, signed zeros, all equal.
+std::vector<float> selection_scores(int pattern, int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal;
+  std::vector<float> s(static_cast<size_t>(n));
+  for (auto& x : s) {
+    const uint32_t r = rng() % 8;
+    switch (pattern) {
+      case 0: x = normal(rng); break;
+      case 1: x = static_cast<float>(r % 3) - 1.0f; break;
+      case 2: x = r == 0 ? NAN : r == 1 ? INFINITY : r == 2 ? -INFINITY : normal(rng); break;
+      case 3: x = r < 4 ? 0.0f : -0.0f; break;
+      default: x = -2.5f; break;
+    }
+  }
+  return s;
+}
+
+TEST(SparseSelection, ReferenceAndFastKeepTheTopKAndTheWindow) {
+  for (int64_t n : {2, 3, 9, 33, 200}) {
+    for (int pattern = 0; pattern < 5; ++pattern) {
+      const auto s = selection_scores(pattern, n, static_cast<uint32_t>(n * 10 + pattern));
+      for (uint32_t k : {1u, 2u, 3u, 8u, static_cast<uint32_t>(n - 1)}) {
+        for (uint32_t w : {0u, 1u, 4u, static_cast<uint32_t>(n)}) {
+          if (static_cast<int64_t>(k) >= n) continue;  // n <= top_k keeps everything, tested below
+          const Sparsity sp{k, w};
+          const auto want = kept_by_rank(s, sp);
+          std::vector<uint8_t> ref(s.size());
+          select_positions_reference(s.data(), n, sp, ref.data());
+          EXPECT_EQ(ref, want) << "reference n " << n << " pattern " << pattern << " k " << k << " w " << w;
+          auto compact = s;
+          std::vector<uint32_t> pos(s.size());
+          const int64_t m = fast::select_positions(compact.data(), n, sp, pos.data());
+          std::vector<uint8_t> fast(s.size(), 0);
+          for (int64_t i = 0; i < m; ++i) {
+            ASSERT_LT(pos[i], static_cast<uint32_t>(n));
+            if (i > 0) {
+              EXPECT_LT(pos[i - 1], pos[i]) << "ascending";
+            }
+            fast[pos[i]] = 1;
+            const float orig = s[pos[i]];
+            EXPECT_TRUE(std::isnan(orig) ? std::isnan(compact[i]) : compact[i] == orig) << "scores move with positions";
+          }
+          EXPECT_EQ(fast, want) << "fast n " << n << " pattern " << pattern << " k " << k << " w " << w;
+          EXPECT_LE(m, static_cast<int64_t>(k + w));
+        }
+      }
+      std::vector<uint8_t> all(s.size());
+      select_positions_reference(s.data(), n, Sparsity{static_cast<uint32_t>(n), 0}, all.data());
+      EXPECT_EQ(std::count(all.begin(), all.end(), 1), n) << "top_k >= n keeps every position";
+    }
+  }
+}
+
+// Sparse attention (QSAT) of one query through the fast path: the softmax
+// of exp(-|q-k|^2) over the kept positions only, against a double
+// computation; positions outside the choice never matter (their values are
+// NaN here).
+TEST(CpuKernels, SparseAttentionReadsOnlyTheKeptPositions) {
+  for (int64_t h : {4, 16, 72}) {
+    for (int64_t n : {5, 17, 130}) {
+      const Sparsity sp{3, 2};
+      auto q = random_values(static_cast<size_t>(h), 41);
+      const auto keys = random_values(static_cast<size_t>(n * h), 42);
+      auto values = random_values(static_cast<size_t>(n * h), 43);
+      std::vector<float> norms(static_cast<size_t>(n));
+      std::vector<double> d2(static_cast<size_t>(n));
+      std::vector<float> sel(static_cast<size_t>(n));
+      for (int64_t j = 0; j < n; ++j) {
+        double nn = 0.0, dd = 0.0;
+        for (int64_t i = 0; i < h; ++i) {
+          nn += double(keys[j * h + i]) * keys[j * h + i];
+          dd += (double(q[i]) - keys[j * h + i]) * (double(q[i]) - keys[j * h + i]);
+        }
+        norms[j] = static_cast<float>(nn);
+        d2[j] = dd;
+        sel[j] = static_cast<float>(-dd);
+      }
+      const auto keep = kept_by_rank(sel, sp);
+      for (int64_t j = 0; j < n; ++j)
+        if (!keep[j])
+          for (int64_t i = 0; i < h; ++i) values[j * h + i] = NAN;
+      double total = 0.0;
+      for (int64_t j = 0; j < n; ++j) total += keep[j] ? std::exp(std::exp(-d2[j])) : 0.0;
+      std::vector<float> out(static_cast<size_t>(h)), scores(static_cast<size_t>(n));
+      std::vector<uint32_t> pos(static_cast<size_t>(n));
+      fast::attention_row(out.data(), q.data(), keys.data(), norms.data(), values.data(), n, h, h, h, 1,
+                          ScoreRule{true, 1.0f, sp}, scores.data(), pos.data());
+      for (int64_t i = 0; i < h; ++i) {
+        double want = 0.0;
+        for (int64_t j = 0; j < n; ++j)
+          if (keep[j]) want += std::exp(std::exp(-d2[j])) / total * values[j * h + i];
+        ASSERT_NEAR(out[i], want, 2e-5 + 2e-5 * std::abs(want)) << "h " << h << " n " << n << " column " << i;
+      }
     }
   }
 }

@@ -57,6 +57,7 @@ TEST(Corruption, WrongIdentifier) {
 TEST(Corruption, NewerMajorVersionIsRefused) {
   ModelDesc d = base_model();
   d.format_major = QISA_FORMAT_VERSION_MAJOR + 1;
+  d.format_minor = 0;
   EXPECT_LOAD_FAILS(load_desc(d), QISA_ERR_VERSION, "format version 2.0", "reads major version 1");
   d.format_major = 0;
   EXPECT_LOAD_FAILS(load_desc(d), QISA_ERR_VERSION, "format version 0.0");
@@ -236,6 +237,22 @@ TEST(Corruption, StructureAgainstConfig) {
   d = base_model();
   d.layers[0][0].kind = 7;
   EXPECT_LOAD_FAILS(load_desc(d), QISA_ERR_INVALID_MODEL, "attention kind 7");
+
+  // QSAT's selection: at least one key, nothing beyond the window of
+  // positions; the dense kinds store none.
+  for (auto [top_k, window] : {std::pair<uint32_t, uint32_t>{0, 2}, {17, 0}, {4, 17}, {0xffffffffu, 0xffffffffu}}) {
+    d = base_model(QISA_ATTENTION_QSAT);
+    d.layers[1][0].sparsity = {top_k, window};
+    EXPECT_LOAD_FAILS(load_desc(d), QISA_ERR_INVALID_MODEL, "layer 1 head 0 (QSAT) has top_k",
+                      "expected 1 <= top_k <= n_ctx=16");
+  }
+  d = base_model(QISA_ATTENTION_QSAT);
+  d.layers[1][0].sparsity = {16, 16};  // dense in effect, and valid
+  EXPECT_EQ(load_desc(d).status, QISA_OK);
+  d = base_model();
+  d.layers[0][0].sparsity = {4, 0};
+  EXPECT_LOAD_FAILS(load_desc(d), QISA_ERR_INVALID_MODEL, "layer 0 head 0 (QISA v3) has top_k 4 and window 0",
+                    "expected 0 (dense attention)");
 }
 
 TEST(Corruption, Tokenizer) {

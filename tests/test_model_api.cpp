@@ -140,6 +140,27 @@ TEST(ModelApi, Queries) {
   EXPECT_EQ(qisa_model_head_kind(m, 0, 1, &k), QISA_ERR_OUT_OF_RANGE);
   EXPECT_EQ(qisa_model_head_kind(m, -1, 0, &k), QISA_ERR_OUT_OF_RANGE);
 
+  // Dense kinds attend to every position: 0 and 0; a QSAT head gives what
+  // its file stores.
+  int32_t top_k = -1, window = -1;
+  EXPECT_EQ(qisa_model_head_sparsity(m, 1, 0, &top_k, &window), QISA_OK);
+  EXPECT_EQ(top_k, 0);
+  EXPECT_EQ(window, 0);
+  EXPECT_EQ(qisa_model_head_sparsity(m, 3, 0, &top_k, &window), QISA_ERR_OUT_OF_RANGE);
+  EXPECT_EQ(qisa_model_head_sparsity(nullptr, 0, 0, &top_k, &window), QISA_ERR_INVALID_ARGUMENT);
+  writer::SyntheticSpec qs = s;
+  qs.kind = QISA_ATTENTION_QSAT;
+  qs.sparsity = {5, 3};
+  auto q = test::load_desc(writer::make_synthetic_model(qs));
+  ASSERT_EQ(q.status, QISA_OK) << q.message;
+  EXPECT_EQ(qisa_model_head_kind(q.model.get(), 2, 0, &k), QISA_OK);
+  EXPECT_EQ(k, QISA_ATTENTION_QSAT);
+  EXPECT_EQ(qisa_model_head_sparsity(q.model.get(), 2, 0, &top_k, nullptr), QISA_OK);
+  EXPECT_EQ(qisa_model_head_sparsity(q.model.get(), 2, 0, nullptr, &window), QISA_OK);
+  EXPECT_EQ(top_k, 5);
+  EXPECT_EQ(window, 3);
+  EXPECT_STREQ(qisa_attention_kind_string(QISA_ATTENTION_QSAT), "qsat");
+
   uint64_t total = 0;
   for (uint64_t i = 0; i < info.n_tensors; ++i) {
     const char* name = nullptr;

@@ -1,6 +1,6 @@
 // Decoding invariants on random models of every kind: fast == reference,
 // cache == recompute, past n_ctx == the research's crop-and-recompute,
-// batched == separate, state save/restore.
+// batched == separate, state save/restore, no future token leaks.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -49,7 +49,7 @@ void PrintTo(const Spec& s, std::ostream* os) {
 }
 
 std::string spec_name(const ::testing::TestParamInfo<Spec>& info) {
-  static const char* const kKinds[] = {"csa", "v1", "v2", "v3"};
+  static const char* const kKinds[] = {"csa", "v1", "v2", "v3", "qsat"};
   return std::string(kKinds[info.param.kind]) + (info.param.ln == QISA_LN_PRE ? "_pre" : "_post_gelu_tied") + "_h" +
          std::to_string(info.param.n_head) + "_dtype" + std::to_string(static_cast<int>(info.param.dtype)) + "_d" +
          std::to_string(info.param.n_embd);
@@ -63,6 +63,31 @@ TEST_P(Decode, FastEqualsReference) {
   auto ref = make_context(model.get(), 1, 64, QISA_ENGINE_REFERENCE);
   const auto tokens = random_tokens(16, 1);
   EXPECT_LE(max_abs_diff(decode_all(fast.get(), 0, tokens), decode_all(ref.get(), 0, tokens)), 1e-4f);
+}
+
+// Causal: changing token t+1 never changes the logits of positions <= t
+// (bit for bit: the same rows meet the same arithmetic), on both engines.
+TEST_P(Decode, FutureTokensNeverChangeEarlierLogits) {
+  auto model = synthetic(GetParam());
+  for (auto engine : {QISA_ENGINE_FAST, QISA_ENGINE_REFERENCE}) {
+    auto ctx = make_context(model.get(), 1, 64, engine);
+    const auto tokens = random_tokens(16, 5);
+    const auto base = decode_all(ctx.get(), 0, tokens);
+    for (size_t t = 0; t + 1 < tokens.size(); t += 2) {
+      auto changed = tokens;
+      changed[t + 1] = (changed[t + 1] + 11) % 65;
+      ASSERT_EQ(qisa_seq_clear(ctx.get(), 0), QISA_OK);
+      const auto other = decode_all(ctx.get(), 0, changed);
+      const size_t upto = (t + 1) * 65;  // the logits of positions 0..t
+      EXPECT_EQ(std::vector<float>(base.begin(), base.begin() + static_cast<std::ptrdiff_t>(upto)),
+                std::vector<float>(other.begin(), other.begin() + static_cast<std::ptrdiff_t>(upto)))
+          << "token " << t + 1 << " changed earlier logits, engine " << engine;
+      EXPECT_GT(max_abs_diff({base.begin() + static_cast<std::ptrdiff_t>(upto), base.end()},
+                             {other.begin() + static_cast<std::ptrdiff_t>(upto), other.end()}),
+                0.0f)
+          << "the change reaches position " << t + 1;
+    }
+  }
 }
 
 TEST_P(Decode, ObservablesPathEqualsUnitaryPath) {
@@ -197,8 +222,8 @@ TEST_P(Decode, StateSaveAndRestore) {
 // Shapes large enough that the fast engine hands its products to oneDNN
 // (small ones stay on the plain loop): 64 wide, 4 heads, a 48-token prefill.
 TEST(DecodeLarge, FastEqualsReferenceThroughOneDnn) {
-  for (auto kind : {QISA_ATTENTION_CSA, QISA_ATTENTION_QISA_V2, QISA_ATTENTION_QISA_V3}) {
-    writer::SyntheticSpec w;
+  for (auto kind : {QISA_ATTENTION_CSA, QISA_ATTENTION_QISA_V2, QISA_ATTENTION_QISA_V3, QISA_ATTENTION_QSAT}) {
+    writer::SyntheticSpec w;  // QSAT: 4 nearest keys and 2 recent positions of up to 48
     w.kind = kind;
     w.n_embd = 64;
     w.n_head = 4;
@@ -225,7 +250,9 @@ INSTANTIATE_TEST_SUITE_P(
                       Spec{QISA_ATTENTION_QISA_V3, QISA_LN_PRE, QISA_ACTIVATION_RELU, 1, QISA_DTYPE_Q8_0},
                       Spec{QISA_ATTENTION_QISA_V3, QISA_LN_PRE, QISA_ACTIVATION_RELU, 1, QISA_DTYPE_F32, 48},
                       Spec{QISA_ATTENTION_QISA_V1, QISA_LN_POST, QISA_ACTIVATION_GELU, 2, QISA_DTYPE_Q8_0, 24},
-                      Spec{QISA_ATTENTION_QISA_V2, QISA_LN_POST, QISA_ACTIVATION_GELU, 2, QISA_DTYPE_BF16, 32}),
+                      Spec{QISA_ATTENTION_QISA_V2, QISA_LN_POST, QISA_ACTIVATION_GELU, 2, QISA_DTYPE_BF16, 32},
+                      Spec{QISA_ATTENTION_QSAT, QISA_LN_PRE, QISA_ACTIVATION_RELU, 1, QISA_DTYPE_F32},
+                      Spec{QISA_ATTENTION_QSAT, QISA_LN_POST, QISA_ACTIVATION_GELU, 2, QISA_DTYPE_F16, 32}),
     spec_name);
 
 }  // namespace

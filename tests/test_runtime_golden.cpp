@@ -76,6 +76,10 @@ INSTANTIATE_TEST_SUITE_P(Kinds, Golden,
                                            GoldenCase{"qisa-v3", QISA_ENGINE_FAST, QISA_VALUE_PATH_UNITARY},
                                            GoldenCase{"qisa-v3", QISA_ENGINE_REFERENCE, QISA_VALUE_PATH_UNITARY},
                                            GoldenCase{"qisa-v3", QISA_ENGINE_FAST, QISA_VALUE_PATH_OBSERVABLES},
+                                           // sparse: 3 nearest keys + 2 recent positions of 16
+                                           GoldenCase{"qsat", QISA_ENGINE_FAST, QISA_VALUE_PATH_UNITARY},
+                                           GoldenCase{"qsat", QISA_ENGINE_REFERENCE, QISA_VALUE_PATH_UNITARY},
+                                           GoldenCase{"qsat", QISA_ENGINE_FAST, QISA_VALUE_PATH_OBSERVABLES},
                                            // byte-level BPE, 384 tokens
                                            GoldenCase{"qisa-v3-bpe", QISA_ENGINE_FAST, QISA_VALUE_PATH_UNITARY},
                                            GoldenCase{"qisa-v3-bpe", QISA_ENGINE_REFERENCE, QISA_VALUE_PATH_UNITARY}),

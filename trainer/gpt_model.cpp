@@ -30,6 +30,10 @@ HeadImpl::HeadImpl(const ModelOptions& o, int64_t layer, int64_t head)
       normalized_(!o.raw_encoding) {
   const AttentionKind& kd = attention_kind(kind);
   const int64_t d = o.n_embd, h = o.head_size();
+  if (kd.select == Select::TopK && (top_k_ < 1 || window_ < 0))
+    throw std::runtime_error(std::string(kd.label) + " needs qsat_top_k >= 1 and qsat_window >= 0");
+  if (kd.select == Select::TopK && transpose_)
+    throw std::runtime_error(std::string(kd.label) + " has no transposed (research-code) form");
   if (kd.score == Score::Dot) scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(d)));  // n_embd^-1/2
   std::vector<PauliString> paulis, z0;
   if (kd.any_quantum()) {
@@ -58,26 +62,30 @@ torch::Tensor HeadImpl::forward(const torch::Tensor& x) {
   if (kd.any_quantum()) psi = encode_amplitudes(x, n_qubits_, normalized_).reshape({B * T, -1});
   auto project = [&](Role r) { return kd.of(r) == Source::Linear ? linear(r)(x) : quantum(r)(psi).view({B, T, -1}); };
   const torch::Tensor qt = project(Role::Q), kt = project(Role::K), vt = project(Role::V);
-  torch::Tensor scores;
+  torch::Tensor scores, scores_for_selection;
   if (kd.score == Score::Dot) {
     scores = torch::matmul(qt, kt.transpose(1, 2)) * scale;
   } else {  // exp(-|q_i - k_j|^2) with |q-k|^2 = |q|^2 + |k|^2 - 2 q.k
     const auto dist =
         qt.pow(2).sum(-1, true) + kt.pow(2).sum(-1, true).transpose(1, 2) - 2 * torch::matmul(qt, kt.transpose(1, 2));
     scores = torch::exp(-dist);
+    if (kd.select == Select::TopK) scores_for_selection = -dist.detach();
   }
   const auto mask = torch::ones({T, T}, torch::kBool).triu(1);  // j > i
   const float inf = std::numeric_limits<float>::infinity();
-  scores = scores.masked_fill(mask, -inf);
-  if (top_k_ > 0 && top_k_ < T) {
-    // Keep each row's top_k scores (future positions are -inf, so a row
-    // with fewer than top_k earlier positions keeps all of them), and the
-    // window_ most recent positions.
-    const auto idx = std::get<1>(scores.detach().topk(top_k_, -1));
+  if (kd.select == Select::TopK && top_k_ < T) {
+    // QSAT: each row keeps its top_k nearest keys, ranked by -|q-k|^2 (not
+    // by exp(), which ties distant keys at 0), future positions excluded
+    // (so a row with fewer than top_k earlier positions keeps them all),
+    // and its window_ most recent positions. The runtime breaks exact
+    // ties toward the later position; topk's choice among ties is
+    // unspecified, which only equal distances can tell apart.
+    const auto idx = std::get<1>(scores_for_selection.masked_fill(mask, -inf).topk(top_k_, -1));
     auto keep = torch::zeros_like(scores, torch::kBool).scatter(-1, idx, true);
     if (window_ > 0) keep = keep.logical_or(torch::ones({T, T}, torch::kBool).triu(-(window_ - 1)));
     scores = scores.masked_fill(keep.logical_not(), -inf);
   }
+  scores = scores.masked_fill(mask, -inf);
   const auto att = torch::softmax(scores, -1);
   // Causal: out_i = sum_j a_ij v_j. The research code's transposed form,
   // out_i = sum_j a_ji v_j, reads later tokens (docs/math.md).

@@ -25,12 +25,10 @@ struct ModelOptions {
   bool reference_transpose = false;  // the research code's non-causal attention
   bool raw_encoding = false;         // psi = pad(x) instead of pad(x)/|x|
   uint64_t pauli_seed = 1;           // Pauli strings are drawn from this
-  // Experimental (issue #17, trainer only): each query keeps its top_k
-  // highest Gaussian-kernel scores (the k nearest keys) and the softmax
-  // runs over those alone; 0 = dense.
+  // QSAT (attention qsat): each query keeps its qsat_top_k nearest keys
+  // and its qsat_window most recent positions (itself included), and the
+  // softmax runs over those alone (core/sparse_selection.h).
   int64_t qsat_top_k = 0;
-  // ... and always its qsat_window most recent positions (itself included);
-  // 0 = none.
   int64_t qsat_window = 0;
 
   int64_t head_size() const { return n_embd / n_head; }

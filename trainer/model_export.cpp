@@ -52,9 +52,6 @@ writer::ProjectionDesc export_projection(QuantumProjection& p, const std::string
 writer::ModelDesc export_model(Gpt& model, const ExportOptions& o) {
   torch::NoGradGuard no_grad;
   const ModelOptions& m = model->options;
-  // Written as dense QISA v3 it would compute something else than it learned.
-  if (m.qsat_top_k > 0)
-    throw std::runtime_error("a --qsat-top-k model cannot be exported: the format has no sparse attention kind yet");
   writer::ModelDesc d;
   d.config = {static_cast<uint32_t>(m.vocab_size),
               static_cast<uint32_t>(m.n_ctx),
@@ -87,6 +84,8 @@ writer::ModelDesc export_model(Gpt& model, const ExportOptions& o) {
       writer::HeadDesc hd;
       hd.kind = head->kind;
       hd.scale = head->scale;
+      if (attention_kind(head->kind).select == Select::TopK)
+        hd.sparsity = {static_cast<uint32_t>(m.qsat_top_k), static_cast<uint32_t>(m.qsat_window)};
       auto linear = [&](char role, torch::nn::Linear& lin) {
         add(names::proj(l, h, role) + names::kWeight, lin->weight);
         if (lin->options.bias()) add(names::proj(l, h, role) + names::kBias, lin->bias);
@@ -148,10 +147,15 @@ Gpt import_model(const qisa::Model& m) {
   o.n_head = c.n_head;
   o.attention = m.layers[0].heads[0].kind;
   o.reference_transpose = c.reference_transposed;
+  o.qsat_top_k = m.layers[0].heads[0].sparsity.top_k;
+  o.qsat_window = m.layers[0].heads[0].sparsity.window;
   o.dropout = 0.0;
   for (const auto& layer : m.layers) {
     for (const auto& head : layer.heads) {
       if (head.kind != o.attention) throw std::runtime_error("the trainer models one attention kind per model");
+      if (head.sparsity.top_k != m.layers[0].heads[0].sparsity.top_k ||
+          head.sparsity.window != m.layers[0].heads[0].sparsity.window)
+        throw std::runtime_error("the trainer models one QSAT selection per model");
       for (Role r : kAllRoles)
         if (head.qp(r)) o.raw_encoding = head.qp(r)->encoding == Encoding::Raw;
     }

@@ -69,7 +69,7 @@ struct Options {
   std::string checkpoint;
   bool resume = false;
   bool reference_transpose = false;
-  int64_t qsat_top_k = 0, qsat_window = 0;  // experimental; trainer only
+  int64_t qsat_top_k = 8, qsat_window = 8;  // attention qsat
   bool raw_encoding = false;
   bool export_golden = false;
   bool observables = false;
@@ -111,8 +111,8 @@ void usage() {
       "model:    --attention %s (qisa-v3)  --n-embd N (16)  --n-layer N (6)\n"
       "          --n-head N (1)  --ctx N (16)  --raw-encoding  --reference-transpose\n"
       "          --tokenizer char|bpe (char)  --vocab-size N (bpe: 512, learned on the training part)\n"
-      "          --qsat-top-k K [--qsat-window W] (experimental, qisa-v3: each query keeps its K nearest\n"
-      "          keys [and its W most recent positions]; no export)\n"
+      "          qsat: --qsat-top-k K (8) --qsat-window W (8): each query keeps its K nearest keys and\n"
+      "          its W most recent positions\n"
       "training: --data FILE (bundled tiny Shakespeare)  --split research|FRACTION (research: 64%%/4%%)\n"
       "          --batch N (1024)  --lr X (3e-3)  --weight-decay X (0.01)  --dropout X (0.2)\n"
       "          --lr-schedule constant|cosine (constant)  --warmup N (0 steps)  --min-lr X (cosine: lr/10)\n"
@@ -272,12 +272,14 @@ Options parse(int argc, char** argv) {
       if (o.given.count(f)) die(std::string(f) + " belongs to convert-research");
   }
   if (o.causal && o.transposed) die("give --causal or --transposed, not both");
-  if (o.qsat_window > 0 && o.qsat_top_k == 0) die("--qsat-window needs --qsat-top-k");
-  if (o.qsat_top_k > 0) {  // the experiment of issue #17: no format kind, no runtime yet
-    if (o.attention != "qisa-v3") die("--qsat-top-k applies to --attention qisa-v3");
-    if (o.given.count("--out") || o.command != "train")
-      die("--qsat-top-k is a trainer-only experiment: the file format has no sparse kind yet, so such a model "
-          "cannot be written (train with --checkpoint and --metrics)");
+  if (o.attention == "qsat") {
+    if (o.qsat_top_k < 1) die("--qsat-top-k must be at least 1");
+    if (o.qsat_top_k > o.ctx || o.qsat_window > o.ctx) die("--qsat-top-k and --qsat-window must be at most --ctx");
+    if (o.reference_transpose) die("--reference-transpose applies to the research code's dense kinds, not qsat");
+  } else {
+    for (const char* f : {"--qsat-top-k", "--qsat-window"})
+      if (o.given.count(f)) die(std::string(f) + " applies to --attention qsat");
+    o.qsat_top_k = o.qsat_window = 0;
   }
   if (o.tokenizer != "char" && o.tokenizer != "bpe") die("--tokenizer must be char or bpe, got '" + o.tokenizer + "'");
   if (o.given.count("--vocab-size") && o.tokenizer != "bpe") die("--vocab-size needs --tokenizer bpe");

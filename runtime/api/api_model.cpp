@@ -154,6 +154,21 @@ qisa_status qisa_model_head_kind(const qisa_model* model, int32_t layer, int32_t
   return QISA_OK;
 }
 
+qisa_status qisa_model_head_sparsity(const qisa_model* model, int32_t layer, int32_t head, int32_t* out_top_k,
+                                     int32_t* out_window) {
+  if (model == nullptr) return QISA_ERR_INVALID_ARGUMENT;
+  const qisa::Model& m = *model->impl;
+  if (layer < 0 || static_cast<uint32_t>(layer) >= m.config.n_layer || head < 0 ||
+      static_cast<uint32_t>(head) >= m.config.n_head) {
+    return QISA_ERR_OUT_OF_RANGE;
+  }
+  // Both at most n_ctx (checked at load), so they fit.
+  const qisa::Sparsity& s = m.layers[static_cast<size_t>(layer)].heads[static_cast<size_t>(head)].sparsity;
+  if (out_top_k) *out_top_k = static_cast<int32_t>(s.top_k);
+  if (out_window) *out_window = static_cast<int32_t>(s.window);
+  return QISA_OK;
+}
+
 qisa_status qisa_model_tensor_info(const qisa_model* model, uint64_t index, const char** out_name,
                                    qisa_dtype* out_dtype, uint64_t* out_elements) {
   if (model == nullptr) return QISA_ERR_INVALID_ARGUMENT;

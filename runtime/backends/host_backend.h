@@ -58,7 +58,7 @@ class HostBackend : public Backend, public Ops {
       const Head& hd = L.heads[static_cast<size_t>(h)];
       ref::attention_transposed(buf(outb).data() + h * hs_, buf(qb).data() + h * hs_, d_, kv_.key(l, seq, 0) + h * hs_,
                                 kv_.key_norm(l, seq, 0) + h, kv_.value(l, seq, 0) + h * hs_, n, hs_, d_, d_, H,
-                                attention_kind(hd.kind).score == Score::Gaussian, hd.scale, weights_.data());
+                                hd.rule(), weights_.data());
     }
   }
 

@@ -61,6 +61,9 @@ inline float __half2float(__half h) {
 inline float __uint_as_float(unsigned u) {
   return std::bit_cast<float>(u);
 }
+inline unsigned __float_as_uint(float f) {
+  return std::bit_cast<unsigned>(f);
+}
 inline int __popcll(unsigned long long x) {
   return std::popcount(x);
 }

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "backends/cuda/cuda_kernels.cuh"
@@ -208,7 +209,8 @@ TEST(CudaKernels, ObservablesQuadraticFormIsPsiDotTheProducts) {
 }
 
 // Keys, values and |k|^2 land at each row's (layer, sequence, position);
-// attention over them equals ref::attention_row for both score kinds.
+// attention over them equals ref::attention_row for both score kinds, dense
+// and (QSAT) sparse.
 TEST(CudaKernels, CacheWriteAndCausalAttentionMatchTheReference) {
   const int n_seq = 2, n_ctx = 8, d = 12, H = 2, hs = d / H, layers = 2, layer = 1;
   const cuda::CacheLayout c{n_seq, n_ctx, d, H};
@@ -235,22 +237,26 @@ TEST(CudaKernels, CacheWriteAndCausalAttentionMatchTheReference) {
       EXPECT_NEAR(KN[at * H + h], n2, 1e-5);
     }
   }
-  for (int gaussian : {1, 0}) {
+  // (gaussian, top_k, window): dense dot and Gaussian; sparse with 1 or 2
+  // nearest keys and 0 or 1 recent positions (rows at positions 0..5).
+  for (auto [gaussian, top_k, window] : {std::tuple{1, 0, 0}, {0, 0, 0}, {1, 2, 1}, {1, 1, 0}, {1, 2, 0}}) {
     std::vector<float> att(static_cast<size_t>(R) * d, NAN);
     for (int h = 0; h < H; ++h) {
       launch(dim3(R), dim3(kThreads), n_ctx * sizeof(float), cuda::attention_kernel, att.data(), q.data(), K.data(),
-             V.data(), KN.data(), c, layer, rows.data(), h, hs, gaussian, 0.4f);
+             V.data(), KN.data(), c, layer, rows.data(), h, hs, gaussian, 0.4f, top_k, window);
     }
     for (int r = 0; r < R; ++r) {
       const size_t first = c.at(layer, rows[r].seq, 0);
       std::vector<float> want(hs), scratch(n_ctx);
       for (int h = 0; h < H; ++h) {
-        ref::attention_row(want.data(), q.data() + r * d + h * hs, K.data() + first * d + h * hs,
-                           KN.data() + first * H + h, V.data() + first * d + h * hs, rows[r].pos + 1, hs, d, d, H,
-                           gaussian != 0, 0.4f, scratch.data());
+        ref::attention_row(
+            want.data(), q.data() + r * d + h * hs, K.data() + first * d + h * hs, KN.data() + first * H + h,
+            V.data() + first * d + h * hs, rows[r].pos + 1, hs, d, d, H,
+            ScoreRule{gaussian != 0, 0.4f, Sparsity{static_cast<uint32_t>(top_k), static_cast<uint32_t>(window)}},
+            scratch.data());
         for (int i = 0; i < hs; ++i)
           EXPECT_NEAR(att[r * d + h * hs + i], want[i], 1e-5)
-              << "gaussian " << gaussian << " row " << r << " head " << h;
+              << "gaussian " << gaussian << " top_k " << top_k << " window " << window << " row " << r << " head " << h;
       }
     }
   }

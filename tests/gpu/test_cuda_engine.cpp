@@ -1,8 +1,8 @@
 // The CUDA engine against the CPU engines, every attention kind: logits
 // (<= 1e-3 against the reference engine), incremental vs full window,
 // batched vs single, sliding past n_ctx, state moved between CPU and GPU
-// contexts, and the observables path. Every test skips, visibly, where no
-// CUDA device is usable.
+// contexts, and the observables path; the trainer's golden logits of every
+// kind (<= 1e-4). Every test skips, visibly, where no CUDA device is usable.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -10,6 +10,7 @@
 
 #include "api_context.h"
 #include "backends/cuda/cuda_backend.h"
+#include "golden_file.h"
 #include "sampler.h"
 #include "synthetic_model.h"
 #include "test_support.h"
@@ -217,6 +218,27 @@ TEST_P(Cuda, StoredTypesStayStoredOnTheDevice) {
   EXPECT_LT(static_cast<double>(sb), (GetParam().dtype == QISA_DTYPE_Q8_0 ? 0.45 : 0.6) * static_cast<double>(wb));
 }
 
+// The trainer's eval-mode logits of each tiny fixture (tests/fixtures,
+// scripts/make-test-fixtures.sh), as the CPU engines match them.
+TEST(CudaGolden, LogitsMatchTheTrainer) {
+  std::string why;
+  if (!cuda_usable(&why)) GTEST_SKIP() << why;
+  for (const char* kind : {"csa", "qisa-v1", "qisa-v2", "qisa-v3", "qsat"}) {
+    const auto golden = writer::read_golden(test::fixture(std::string("tiny-") + kind + ".golden"));
+    auto m = test::load_file(test::fixture(std::string("tiny-") + kind + ".qisa"));
+    auto gpu = cuda_context(m.get());
+    const std::vector<int32_t> t(golden.tokens.begin(), golden.tokens.end());
+    EXPECT_LE(test::max_abs_diff(test::decode_all(gpu.get(), 0, t), golden.logits), 1e-4f) << kind;
+    ASSERT_EQ(qisa_seq_clear(gpu.get(), 0), QISA_OK);
+    std::vector<float> one_by_one;
+    for (int32_t x : t) {
+      const auto l = test::decode_all(gpu.get(), 0, {x});
+      one_by_one.insert(one_by_one.end(), l.begin(), l.end());
+    }
+    EXPECT_LE(test::max_abs_diff(one_by_one, golden.logits), 1e-4f) << kind << " one token at a time";
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Kinds, Cuda,
                          ::testing::Values(Case{QISA_ATTENTION_CSA, 16, 1, QISA_LN_PRE, QISA_DTYPE_F32},
                                            Case{QISA_ATTENTION_QISA_V1, 16, 1, QISA_LN_PRE, QISA_DTYPE_F32},
@@ -226,7 +248,9 @@ INSTANTIATE_TEST_SUITE_P(Kinds, Cuda,
                                            Case{QISA_ATTENTION_CSA, 128, 4, QISA_LN_POST, QISA_DTYPE_Q8_0},
                                            Case{QISA_ATTENTION_QISA_V3, 48, 1, QISA_LN_PRE, QISA_DTYPE_F16},
                                            Case{QISA_ATTENTION_QISA_V3, 24, 1, QISA_LN_PRE, QISA_DTYPE_Q8_0},
-                                           Case{QISA_ATTENTION_QISA_V2, 32, 2, QISA_LN_POST, QISA_DTYPE_BF16}),
+                                           Case{QISA_ATTENTION_QISA_V2, 32, 2, QISA_LN_POST, QISA_DTYPE_BF16},
+                                           Case{QISA_ATTENTION_QSAT, 16, 1, QISA_LN_PRE, QISA_DTYPE_F32},
+                                           Case{QISA_ATTENTION_QSAT, 64, 2, QISA_LN_POST, QISA_DTYPE_F16}),
                          case_name);
 
 }  // namespace

@@ -150,12 +150,16 @@ TEST(TrainerGradient, QisaHeadMatchesFiniteDifferences) {
 // Changing token t+1 never changes the logits at positions <= t; the
 // research code's transposed attention visibly does.
 TEST(TrainerCausality, FutureTokensDoNotLeakUnlessTransposed) {
-  for (auto kind : {QISA_ATTENTION_CSA, QISA_ATTENTION_QISA_V1, QISA_ATTENTION_QISA_V2, QISA_ATTENTION_QISA_V3}) {
+  for (auto kind : {QISA_ATTENTION_CSA, QISA_ATTENTION_QISA_V1, QISA_ATTENTION_QISA_V2, QISA_ATTENTION_QISA_V3,
+                    QISA_ATTENTION_QSAT}) {
     for (bool transposed : {false, true}) {
+      if (transposed && kind == QISA_ATTENTION_QSAT) continue;  // no research-code form
       torch::manual_seed(5);
       ModelOptions o;
       o.n_layer = 2;
       o.attention = kind;
+      o.qsat_top_k = 3;  // QSAT: 3 nearest keys and the 2 most recent of up to 16 positions
+      o.qsat_window = 2;
       o.reference_transpose = transposed;
       Gpt g(o);
       g->eval();
@@ -178,7 +182,7 @@ TEST(TrainerCausality, FutureTokensDoNotLeakUnlessTransposed) {
   }
 }
 
-// The issue-#17 experiment: top-k selection of the Gaussian-kernel scores.
+// QSAT: QISA v3's head with top-k selection of the Gaussian-kernel scores.
 TEST(TrainerQsat, TopKKeepsTheNearestKeysAndStaysCausal) {
   torch::manual_seed(12);
   ModelOptions o;
@@ -191,6 +195,7 @@ TEST(TrainerQsat, TopKKeepsTheNearestKeysAndStaysCausal) {
   // (top-k, window): k = 16 is the dense head; a window adds the most recent positions.
   for (auto [k, w] : {std::pair<int64_t, int64_t>{1, 0}, {3, 0}, {16, 0}, {2, 3}}) {
     ModelOptions ok = o;
+    ok.attention = QISA_ATTENTION_QSAT;
     ok.qsat_top_k = k;
     ok.qsat_window = w;
     Head sparse(ok, 0, 0);

@@ -103,6 +103,7 @@ void print_text(const qisa::Model& m, const char* path, bool paulis) {
       std::printf("layer %zu head %zu: %s", l, h, qisa_attention_kind_string(head.kind));
       if (qisa::attention_kind(head.kind).score == qisa::Score::Dot)
         std::printf(" scale %g", static_cast<double>(head.scale));
+      if (head.sparsity.sparse()) std::printf(" top_k %u window %u", head.sparsity.top_k, head.sparsity.window);
       std::printf("\n");
       if (!paulis) continue;
       for (qisa::Role r : qisa::kAllRoles) {

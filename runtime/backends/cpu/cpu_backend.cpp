@@ -52,6 +52,7 @@ class CpuBackend final : public HostBackend {
       : HostBackend(model, o, "cpu"), weights_(model, false), dnnl_(make_dnnl_context()) {
     const OmpThreadsScope omp(std::max(1, o.threads));
     scores_.resize(static_cast<size_t>(model.config.n_ctx) * static_cast<size_t>(std::max(1, o.threads)));
+    positions_.resize(scores_.size());
     for (const Linear* l : linears_by_id(model)) {
       linears_.emplace_back();
       if (!l->weight) continue;
@@ -116,21 +117,21 @@ class CpuBackend final : public HostBackend {
     // Attention over positions 0..pos of each row's sequence; rows split
     // over the threads when there is enough of it (batches, prefills), each
     // thread with its own scores.
-    auto attend = [&](int64_t r, float* scores) {
+    auto attend = [&](int64_t r, int thread) {
       const Row& row = rows_[static_cast<size_t>(r)];
+      const size_t at = static_cast<size_t>(thread) * c.n_ctx;
       for (int64_t h = 0; h < H; ++h) {
-        const Head& hd = L.heads[static_cast<size_t>(h)];
         fast::attention_row(out + r * d_ + h * hs_, q + r * d_ + h * hs_, kv_.key(l, row.seq, 0) + h * hs_,
                             kv_.key_norm(l, row.seq, 0) + h, kv_.value(l, row.seq, 0) + h * hs_, row.pos + 1, hs_, d_,
-                            d_, H, attention_kind(hd.kind).score == Score::Gaussian, hd.scale, scores);
+                            d_, H, L.heads[static_cast<size_t>(h)].rule(), scores_.data() + at, positions_.data() + at);
       }
     };
     const int threads = options_.threads;
     if (threads > 1 && R >= 2 * threads && R * d_ * c.n_ctx >= kParallelAttention) {
 #pragma omp parallel for schedule(static) num_threads(threads)
-      for (int64_t r = 0; r < R; ++r) attend(r, scores_.data() + static_cast<size_t>(omp_get_thread_num()) * c.n_ctx);
+      for (int64_t r = 0; r < R; ++r) attend(r, omp_get_thread_num());
     } else {
-      for (int64_t r = 0; r < R; ++r) attend(r, scores_.data());
+      for (int64_t r = 0; r < R; ++r) attend(r, 0);
     }
   }
 
@@ -163,10 +164,11 @@ class CpuBackend final : public HostBackend {
   F32Weights weights_;  // vectors as f32; matrices stay as stored
   DnnlContextPtr dnnl_;
   LinearScratch scratch_;
-  std::vector<LinearOp> linears_;  // by WeightIds
-  std::vector<Norm> norms_;        // by WeightIds
-  std::vector<Quantum> quantum_;   // per layer
-  std::vector<float> scores_;      // per thread: one window of attention scores
+  std::vector<LinearOp> linears_;    // by WeightIds
+  std::vector<Norm> norms_;          // by WeightIds
+  std::vector<Quantum> quantum_;     // per layer
+  std::vector<float> scores_;        // per thread: one window of attention scores
+  std::vector<uint32_t> positions_;  // per thread: the positions a sparse head keeps
 };
 
 }  // namespace

@@ -31,13 +31,17 @@ using SignedSumKernel = float (*)(const float* p, uint64_t z, int64_t D);
 // D Z masks at once, for groups with many strings.
 using WalshHadamardKernel = void (*)(float* p, int64_t D);
 
-// Causal attention of one query row over n cached positions (the contract
-// of ref::attention_row): scores q.k_j * scale, or exp(-|q - k_j|^2) when
-// `gaussian` (|k_j|^2 at key_norms[j * norm_stride]), softmax over j, and
-// out[:h] = the weighted sum of the values. scores has room for n floats.
-using AttentionKernel = void (*)(float* out, const float* q, const float* keys, const float* key_norms,
-                                 const float* values, int64_t n, int64_t h, int64_t k_stride, int64_t v_stride,
-                                 int64_t norm_stride, bool gaussian, float scale, float* scores);
+// Attention of one query row over cached positions, in two steps (the
+// contract of ref::attention_row, with the choice of positions between
+// them). Scores: s[j] = the selection score of key j < n: -|q - k_j|^2 when
+// `gaussian` (|k_j|^2 at key_norms[j * norm_stride]), else q.k_j * scale.
+using ScoresKernel = void (*)(float* s, const float* q, const float* keys, const float* key_norms, int64_t n, int64_t h,
+                              int64_t k_stride, int64_t norm_stride, bool gaussian, float scale);
+// Attend: softmax over i < m of s[i] (of exp(s[i]) when `gaussian`), and
+// out[:h] = the weighted sum of the values of positions pos[i] (i itself
+// when pos is null). Overwrites s.
+using AttendKernel = void (*)(float* out, float* s, const uint32_t* pos, int64_t m, const float* values,
+                              int64_t v_stride, int64_t h, bool gaussian);
 
 // out[:n] = the first n values of a stored row, as f32 (the values of
 // dequantize_row()): the expansion before a many-row product.
@@ -55,7 +59,8 @@ struct CpuKernels {
   DotKernel dot;
   SignedSumKernel signed_sum;
   WalshHadamardKernel walsh_hadamard;
-  AttentionKernel attention;
+  ScoresKernel scores;
+  AttendKernel attend;
 };
 
 // The best implementation this CPU runs, completed with generic kernels

@@ -377,38 +377,44 @@ inline void dot4(const float* q, const float* k0, const float* k1, const float* 
   }
 }
 
-// out[i0 .. i0 + 8 * NB) = sum over j of w[j] * v_j[...]: NB accumulators
-// stay in registers over all positions.
+// out[i0 .. i0 + 8 * NB) = sum over j of w[j] * v_pos[j][...] (pos[j] = j
+// when pos is null): NB accumulators stay in registers over all positions.
 template <int NB>
-inline void weighted_sum_block(float* out, const float* w, const float* values, int64_t n, int64_t v_stride,
-                               int64_t i0) {
+inline void weighted_sum_block(float* out, const float* w, const uint32_t* pos, const float* values, int64_t n,
+                               int64_t v_stride, int64_t i0) {
   __m256 acc[NB];
   for (int b = 0; b < NB; ++b) acc[b] = _mm256_setzero_ps();
   for (int64_t j = 0; j < n; ++j) {
     const __m256 a = _mm256_broadcast_ss(w + j);
-    const float* v = values + j * v_stride + i0;
+    const float* v = values + (pos ? pos[j] : j) * v_stride + i0;
     for (int b = 0; b < NB; ++b) acc[b] = _mm256_fmadd_ps(a, _mm256_loadu_ps(v + 8 * b), acc[b]);
   }
   for (int b = 0; b < NB; ++b) _mm256_storeu_ps(out + i0 + 8 * b, acc[b]);
 }
 
-void attention(float* out, const float* q, const float* keys, const float* key_norms, const float* values, int64_t n,
-               int64_t h, int64_t k_stride, int64_t v_stride, int64_t norm_stride, bool gaussian, float scale,
-               float* scores) {
-  // Scores, four keys per pass.
+void scores(float* s, const float* q, const float* keys, const float* key_norms, int64_t n, int64_t h, int64_t k_stride,
+            int64_t norm_stride, bool gaussian, float scale) {
+  // Four keys per pass.
   int64_t j = 0;
   for (; j + 4 <= n; j += 4) {
     const float* k = keys + j * k_stride;
-    dot4(q, k, k + k_stride, k + 2 * k_stride, k + 3 * k_stride, h, scores + j);
+    dot4(q, k, k + k_stride, k + 2 * k_stride, k + 3 * k_stride, h, s + j);
   }
-  for (; j < n; ++j) scores[j] = dot<F32>(q, reinterpret_cast<const uint8_t*>(keys + j * k_stride), h);
-  if (gaussian) {  // exp(-|q-k|^2) with |q-k|^2 = |q|^2 + |k|^2 - 2 q.k
+  for (; j < n; ++j) s[j] = dot<F32>(q, reinterpret_cast<const uint8_t*>(keys + j * k_stride), h);
+  if (gaussian) {  // -|q-k|^2 with |q-k|^2 = |q|^2 + |k|^2 - 2 q.k
     const float qn = dot<F32>(q, reinterpret_cast<const uint8_t*>(q), h);
-    for (j = 0; j < n; ++j) scores[j] = -(qn + key_norms[j * norm_stride] - 2.0f * scores[j]);
-    for (j = 0; j + 8 <= n; j += 8) _mm256_storeu_ps(scores + j, exp8(_mm256_loadu_ps(scores + j)));
-    for (; j < n; ++j) scores[j] = expf(scores[j]);
+    for (j = 0; j < n; ++j) s[j] = -(qn + key_norms[j * norm_stride] - 2.0f * s[j]);
   } else {
-    for (j = 0; j < n; ++j) scores[j] *= scale;
+    for (j = 0; j < n; ++j) s[j] *= scale;
+  }
+}
+
+void attend(float* out, float* scores, const uint32_t* pos, int64_t n, const float* values, int64_t v_stride, int64_t h,
+            bool gaussian) {
+  int64_t j = 0;
+  if (gaussian) {  // the Gaussian kernel exp(-|q-k|^2)
+    for (; j + 8 <= n; j += 8) _mm256_storeu_ps(scores + j, exp8(_mm256_loadu_ps(scores + j)));
+    for (; j < n; ++j) scores[j] = expf(scores[j]);
   }
   // Softmax.
   float mx = -HUGE_VALF;
@@ -426,11 +432,11 @@ void attention(float* out, const float* q, const float* keys, const float* key_n
   for (j = 0; j < n; ++j) scores[j] *= inv;
   // Weighted sum of the values: 64 columns at a time, then 8, then singles.
   int64_t i0 = 0;
-  for (; i0 + 64 <= h; i0 += 64) weighted_sum_block<8>(out, scores, values, n, v_stride, i0);
-  for (; i0 + 8 <= h; i0 += 8) weighted_sum_block<1>(out, scores, values, n, v_stride, i0);
+  for (; i0 + 64 <= h; i0 += 64) weighted_sum_block<8>(out, scores, pos, values, n, v_stride, i0);
+  for (; i0 + 8 <= h; i0 += 8) weighted_sum_block<1>(out, scores, pos, values, n, v_stride, i0);
   for (; i0 < h; ++i0) {
     float s = 0.0f;
-    for (j = 0; j < n; ++j) s += scores[j] * values[j * v_stride + i0];
+    for (j = 0; j < n; ++j) s += scores[j] * values[(pos ? pos[j] : j) * v_stride + i0];
     out[i0] = s;
   }
 }
@@ -465,7 +471,8 @@ constexpr CpuKernels kAvx2{"avx2",
                            dot_f32,
                            signed_sum,
                            walsh_hadamard,
-                           attention};
+                           scores,
+                           attend};
 
 }  // namespace
 

@@ -107,24 +107,30 @@ void walsh_hadamard(float* p, int64_t D) {
   }
 }
 
-void attention(float* out, const float* q, const float* keys, const float* key_norms, const float* values, int64_t n,
-               int64_t h, int64_t k_stride, int64_t v_stride, int64_t norm_stride, bool gaussian, float scale,
-               float* scores) {
+void scores(float* s, const float* q, const float* keys, const float* key_norms, int64_t n, int64_t h, int64_t k_stride,
+            int64_t norm_stride, bool gaussian, float scale) {
   const float qn = gaussian ? dot_f32(q, q, h) : 0.0f;
-  float mx = -INFINITY;
   for (int64_t j = 0; j < n; ++j) {
     const float qk = dot_f32(q, keys + j * k_stride, h);
-    // Gaussian kernel: exp(-|q-k|^2) with |q-k|^2 = |q|^2 + |k|^2 - 2 q.k
-    scores[j] = gaussian ? std::exp(-(qn + key_norms[j * norm_stride] - 2.0f * qk)) : scale * qk;
-    mx = std::max(mx, scores[j]);
+    // -|q-k|^2 with |q-k|^2 = |q|^2 + |k|^2 - 2 q.k
+    s[j] = gaussian ? -(qn + key_norms[j * norm_stride] - 2.0f * qk) : scale * qk;
+  }
+}
+
+void attend(float* out, float* s, const uint32_t* pos, int64_t m, const float* values, int64_t v_stride, int64_t h,
+            bool gaussian) {
+  float mx = -INFINITY;
+  for (int64_t j = 0; j < m; ++j) {
+    if (gaussian) s[j] = std::exp(s[j]);  // the Gaussian kernel exp(-|q-k|^2)
+    mx = std::max(mx, s[j]);
   }
   float total = 0.0f;
-  for (int64_t j = 0; j < n; ++j) total += (scores[j] = std::exp(scores[j] - mx));
+  for (int64_t j = 0; j < m; ++j) total += (s[j] = std::exp(s[j] - mx));
   const float inv = 1.0f / total;
   std::fill(out, out + h, 0.0f);
-  for (int64_t j = 0; j < n; ++j) {  // out += a_j v_j: no reduction, vectorizes
-    const float a = scores[j] * inv;
-    const float* v = values + j * v_stride;
+  for (int64_t j = 0; j < m; ++j) {  // out += a_j v_j: no reduction, vectorizes
+    const float a = s[j] * inv;
+    const float* v = values + (pos ? pos[j] : j) * v_stride;
     for (int64_t i = 0; i < h; ++i) out[i] += a * v[i];
   }
 }
@@ -144,7 +150,8 @@ constexpr CpuKernels kGeneric{
     dot_f32,
     signed_sum,
     walsh_hadamard,
-    attention};
+    scores,
+    attend};
 
 }  // namespace
 
@@ -168,7 +175,8 @@ CpuKernels completed(const CpuKernels& k) {
     if (!out.linear[t]) out.linear[t] = kGeneric.linear[t];
     if (!out.widen[t]) out.widen[t] = kGeneric.widen[t];
   }
-  if (!out.attention) out.attention = kGeneric.attention;
+  if (!out.scores) out.scores = kGeneric.scores;
+  if (!out.attend) out.attend = kGeneric.attend;
   return out;
 }
 

@@ -7,12 +7,21 @@
 
 #include <cstdint>
 
+#include "sparse_selection.h"
+
 namespace qisa::fast {
 
-// Same contracts as ref::layernorm and ref::attention_row.
+// Same contracts as ref::layernorm and ref::attention_row; attention_row's
+// scratch: scores and positions, n each.
 void layernorm(float* out, const float* x, const float* w, const float* b, int64_t R, int64_t d, float eps);
 void attention_row(float* out, const float* q, const float* keys, const float* key_norms, const float* values,
-                   int64_t n, int64_t h, int64_t k_stride, int64_t v_stride, int64_t norm_stride, bool gaussian,
-                   float scale, float* scores);
+                   int64_t n, int64_t h, int64_t k_stride, int64_t v_stride, int64_t norm_stride, const ScoreRule& rule,
+                   float* scores, uint32_t* positions);
+
+// The positions a sparse rule keeps (select_positions_reference's rule) in
+// O(n): s[0..n) are the selection scores, compacted in place to the kept
+// ones; pos[0..m) gets their positions, ascending; returns m. Needs
+// s.sparse() and n > s.top_k.
+int64_t select_positions(float* s, int64_t n, Sparsity sp, uint32_t* pos);
 
 }  // namespace qisa::fast

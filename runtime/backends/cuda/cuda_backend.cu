@@ -117,6 +117,7 @@ struct DeviceQuantum {
 struct DeviceLayer {
   std::vector<int> gaussian;  // per head
   std::vector<float> scale;
+  std::vector<Sparsity> sparsity;
   DeviceQuantum quantum;
 };
 
@@ -177,6 +178,7 @@ std::shared_ptr<DeviceModel> upload_model(const Model& m, qisa_value_path path) 
       const Head& hd = L.heads[h];
       dl.gaussian.push_back(attention_kind(hd.kind).score == Score::Gaussian);
       dl.scale.push_back(hd.scale);
+      dl.sparsity.push_back(hd.sparsity);
       for (Role role : kAllRoles) {
         if (!hd.qp(role)) continue;
         qp.push_back(&*hd.qp(role));
@@ -355,7 +357,9 @@ class CudaBackend final : public Backend, public Ops {
     for (int h = 0; h < H_; ++h) {
       QISA_LAUNCH(cuda::attention_kernel, R_, kThreads, model_.config.n_ctx * sizeof(float), stream_, buf(out), buf(q),
                   K_.get(), V_.get(), KN_.get(), layout_, static_cast<int>(layer), drows(), h, hs_,
-                  L.gaussian[static_cast<size_t>(h)], L.scale[static_cast<size_t>(h)]);
+                  L.gaussian[static_cast<size_t>(h)], L.scale[static_cast<size_t>(h)],
+                  static_cast<int>(L.sparsity[static_cast<size_t>(h)].top_k),
+                  static_cast<int>(L.sparsity[static_cast<size_t>(h)].window));
     }
   }
 

@@ -322,38 +322,87 @@ __global__ void kv_write_kernel(float* K, float* V, float* KN, CacheLayout c, in
   }
 }
 
+// selection_key() of core/sparse_selection.h: ordered as the score, NaN
+// lowest, -0 == +0.
+__device__ unsigned selection_key(float p) {
+  if (p != p) return 0u;
+  const unsigned b = __float_as_uint(p == 0.0f ? 0.0f : p);
+  return (b & 0x80000000u) ? ~b : (b | 0x80000000u);
+}
+
 // Causal attention of one row over its sequence's positions 0..pos for one
 // head: softmax of exp(-|q-k|^2) (Gaussian) or scale q.k (CSA), then the
-// weighted values. One block per row; scores in dynamic shared memory.
+// weighted values; with top_k > 0 (QSAT) over the positions
+// select_positions_reference keeps. One block per row; scores in dynamic
+// shared memory.
 __global__ void attention_kernel(float* att, const float* q, const float* K, const float* V, const float* KN,
-                                 CacheLayout c, int layer, const Row* rows, int head, int hs, int gaussian,
-                                 float scale) {
+                                 CacheLayout c, int layer, const Row* rows, int head, int hs, int gaussian, float scale,
+                                 int top_k, int window) {
   QISA_DYNAMIC_SHARED(float, scores);
   __shared__ float red[32];
+  __shared__ int first_tie;
   const Row row = rows[blockIdx.x];
   const int n = row.pos + 1;
   const float* qr = q + static_cast<size_t>(blockIdx.x) * c.d + head * hs;
   float s = 0.0f;
   for (int i = threadIdx.x; i < hs; i += blockDim.x) s += qr[i] * qr[i];
   const float qn = block_sum(s, red);
-  for (int j = threadIdx.x; j < n; j += blockDim.x) {
+  for (int j = threadIdx.x; j < n; j += blockDim.x) {  // selection scores: -|q-k|^2 or scale q.k
     const size_t at = c.at(layer, row.seq, j);
     const float* kj = K + at * c.d + head * hs;
     float dot = 0.0f;
     for (int i = 0; i < hs; ++i) dot += qr[i] * kj[i];
-    scores[j] = gaussian ? expf(-(qn + KN[at * c.H + head] - 2.0f * dot)) : scale * dot;
+    scores[j] = gaussian ? -(qn + KN[at * c.H + head] - 2.0f * dot) : scale * dot;
   }
   __syncthreads();
+  const bool sparse = top_k > 0 && n > top_k;
+  unsigned t = 0;  // sparse: the top_k-th largest key
+  if (sparse) {
+    // Bit by bit from the top, the largest t with at least top_k keys >= t
+    // (counts in floats are exact below 2^24 positions).
+    for (int bit = 31; bit >= 0; --bit) {
+      const unsigned candidate = t | (1u << bit);
+      float count = 0.0f;
+      for (int j = threadIdx.x; j < n; j += blockDim.x) count += selection_key(scores[j]) >= candidate ? 1.0f : 0.0f;
+      if (block_sum(count, red) >= static_cast<float>(top_k)) t = candidate;
+    }
+    float count = 0.0f;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) count += selection_key(scores[j]) > t ? 1.0f : 0.0f;
+    const int above = static_cast<int>(block_sum(count, red));
+    if (threadIdx.x == 0) {  // of the keys equal to t, the latest top_k - above (rarely more than one)
+      int ties = top_k - above, first = n;
+      for (int j = n - 1; j >= 0 && ties > 0; --j) {
+        if (selection_key(scores[j]) == t) {
+          first = j;
+          --ties;
+        }
+      }
+      first_tie = first;
+    }
+    __syncthreads();
+  }
+  // Scores of the kept positions (the others -inf, skipped below).
   float m = -INFINITY;
-  for (int j = threadIdx.x; j < n; j += blockDim.x) m = fmaxf(m, scores[j]);
+  for (int j = threadIdx.x; j < n; j += blockDim.x) {
+    const unsigned key = selection_key(scores[j]);
+    const bool kept = !sparse || key > t || (key == t && j >= first_tie) || j >= n - window;
+    scores[j] = !kept ? -INFINITY : gaussian ? expf(scores[j]) : scores[j];
+    if (kept) m = fmaxf(m, scores[j]);
+  }
   m = block_max(m, red);
-  float t = 0.0f;
-  for (int j = threadIdx.x; j < n; j += blockDim.x) t += (scores[j] = expf(scores[j] - m));
-  const float total = block_sum(t, red);  // also orders the score writes before the reads below
+  float total_part = 0.0f;
+  for (int j = threadIdx.x; j < n; j += blockDim.x) {
+    if (scores[j] == -INFINITY && sparse) continue;
+    total_part += (scores[j] = expf(scores[j] - m));
+  }
+  const float total = block_sum(total_part, red);  // also orders the score writes before the reads below
   float* out = att + static_cast<size_t>(blockIdx.x) * c.d + head * hs;
   for (int i = threadIdx.x; i < hs; i += blockDim.x) {
     float acc = 0.0f;
-    for (int j = 0; j < n; ++j) acc += scores[j] * V[c.at(layer, row.seq, j) * c.d + head * hs + i];
+    for (int j = 0; j < n; ++j) {
+      if (sparse && scores[j] == -INFINITY) continue;  // not kept: its value is never read
+      acc += scores[j] * V[c.at(layer, row.seq, j) * c.d + head * hs + i];
+    }
     out[i] = acc / total;
   }
 }

@@ -120,8 +120,7 @@ class RefBackend final : public HostBackend {
         const Head& hd = L.heads[static_cast<size_t>(h)];
         ref::attention_row(buf(outb).data() + at + h * hs_, buf(qb).data() + at + h * hs_,
                            kv_.key(l, row.seq, 0) + h * hs_, kv_.key_norm(l, row.seq, 0) + h,
-                           kv_.value(l, row.seq, 0) + h * hs_, row.pos + 1, hs_, d_, d_, H,
-                           attention_kind(hd.kind).score == Score::Gaussian, hd.scale, scores_.data());
+                           kv_.value(l, row.seq, 0) + h * hs_, row.pos + 1, hs_, d_, d_, H, hd.rule(), scores_.data());
       }
     }
   }

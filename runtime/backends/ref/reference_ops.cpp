@@ -1,7 +1,9 @@
 #include "reference_ops.h"
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
+#include <vector>
 
 namespace qisa::ref {
 
@@ -68,26 +70,33 @@ void pauli_values(float* out, const float* phi_re, const float* phi_im, int64_t 
 }
 
 void attention_weights(float* a, const float* q, const float* keys, const float* key_norms, int64_t n, int64_t h,
-                       int64_t k_stride, int64_t norm_stride, bool gaussian, float scale) {
+                       int64_t k_stride, int64_t norm_stride, const ScoreRule& rule) {
   float qn = 0.0f;
   for (int64_t i = 0; i < h; ++i) qn += q[i] * q[i];
-  float mx = -INFINITY;
+  // Selection scores: -|q-k|^2 (Gaussian kernel, with |q-k|^2 = |q|^2 +
+  // |k|^2 - 2 q.k) or scale * q.k.
   for (int64_t j = 0; j < n; ++j) {
     float dot = 0.0f;
     for (int64_t i = 0; i < h; ++i) dot += q[i] * keys[j * k_stride + i];
-    // Gaussian kernel: exp(-|q-k|^2) with |q-k|^2 = |q|^2 + |k|^2 - 2 q.k
-    a[j] = gaussian ? std::exp(-(qn + key_norms[j * norm_stride] - 2.0f * dot)) : scale * dot;
-    mx = std::max(mx, a[j]);
+    a[j] = rule.gaussian ? -(qn + key_norms[j * norm_stride] - 2.0f * dot) : rule.scale * dot;
+  }
+  std::vector<uint8_t> keep(static_cast<size_t>(n));
+  select_positions_reference(a, n, rule.sparsity, keep.data());
+  // Softmax over the kept positions of the scores (Gaussian: exp(-|q-k|^2)).
+  float mx = -INFINITY;
+  for (int64_t j = 0; j < n; ++j) {
+    if (rule.gaussian) a[j] = std::exp(a[j]);
+    if (keep[j]) mx = std::max(mx, a[j]);
   }
   float sum = 0.0f;
-  for (int64_t j = 0; j < n; ++j) sum += (a[j] = std::exp(a[j] - mx));
+  for (int64_t j = 0; j < n; ++j) sum += (a[j] = keep[j] ? std::exp(a[j] - mx) : 0.0f);
   for (int64_t j = 0; j < n; ++j) a[j] /= sum;
 }
 
 void attention_row(float* out, const float* q, const float* keys, const float* key_norms, const float* values,
-                   int64_t n, int64_t h, int64_t k_stride, int64_t v_stride, int64_t norm_stride, bool gaussian,
-                   float scale, float* scores) {
-  attention_weights(scores, q, keys, key_norms, n, h, k_stride, norm_stride, gaussian, scale);
+                   int64_t n, int64_t h, int64_t k_stride, int64_t v_stride, int64_t norm_stride, const ScoreRule& rule,
+                   float* scores) {
+  attention_weights(scores, q, keys, key_norms, n, h, k_stride, norm_stride, rule);
   for (int64_t i = 0; i < h; ++i) out[i] = 0.0f;
   for (int64_t j = 0; j < n; ++j) {
     for (int64_t i = 0; i < h; ++i) out[i] += scores[j] * values[j * v_stride + i];
@@ -96,11 +105,11 @@ void attention_row(float* out, const float* q, const float* keys, const float* k
 
 void attention_transposed(float* out, const float* q, int64_t q_stride, const float* keys, const float* key_norms,
                           const float* values, int64_t n, int64_t h, int64_t k_stride, int64_t v_stride,
-                          int64_t norm_stride, bool gaussian, float scale, float* a) {
+                          int64_t norm_stride, const ScoreRule& rule, float* a) {
   for (int64_t i = 0; i < n; ++i)
     for (int64_t c = 0; c < h; ++c) out[i * q_stride + c] = 0.0f;
   for (int64_t j = 0; j < n; ++j) {  // row j's weights go to the outputs of the positions it attends to
-    attention_weights(a, q + j * q_stride, keys, key_norms, j + 1, h, k_stride, norm_stride, gaussian, scale);
+    attention_weights(a, q + j * q_stride, keys, key_norms, j + 1, h, k_stride, norm_stride, rule);
     for (int64_t i = 0; i <= j; ++i)
       for (int64_t c = 0; c < h; ++c) out[i * q_stride + c] += a[i] * values[j * v_stride + c];
   }

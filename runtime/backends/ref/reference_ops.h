@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "circuit.h"
+#include "sparse_selection.h"
 
 namespace qisa::ref {
 
@@ -27,16 +28,16 @@ void pauli_values(float* out, const float* phi_re, const float* phi_im, int64_t 
                   int64_t h);
 
 // Causal attention of one query over the keys/values of positions 0..n-1 of
-// its sequence, for one head. kind CSA: softmax(scale q.k); else the
-// Gaussian kernel softmax(exp(-|q-k|^2)). k_stride/v_stride step between
-// positions. out [h].
+// its sequence, for one head. CSA: softmax(scale q.k); else the Gaussian
+// kernel softmax(exp(-|q-k|^2)); over the positions rule.sparsity keeps
+// (sparse_selection.h). k_stride/v_stride step between positions. out [h].
 void attention_row(float* out, const float* q, const float* keys, const float* key_norms, const float* values,
-                   int64_t n, int64_t h, int64_t k_stride, int64_t v_stride, int64_t norm_stride, bool gaussian,
-                   float scale, float* scratch /* [n] */);
-// The weights attention_row applies: a[:n] = softmax over j < n of q's
-// scores against keys 0..n-1.
+                   int64_t n, int64_t h, int64_t k_stride, int64_t v_stride, int64_t norm_stride, const ScoreRule& rule,
+                   float* scratch /* [n] */);
+// The weights attention_row applies: a[:n] = softmax over the kept j < n
+// of q's scores against keys 0..n-1 (0 where not kept).
 void attention_weights(float* a, const float* q, const float* keys, const float* key_norms, int64_t n, int64_t h,
-                       int64_t k_stride, int64_t norm_stride, bool gaussian, float scale);
+                       int64_t k_stride, int64_t norm_stride, const ScoreRule& rule);
 // The research code's transposed attention over a whole window of n
 // positions (models marked ReferenceTransposed): out_i = sum over j >= i of
 // a_ji v_j, where a_j. are the weights of row j (attention_weights with
@@ -44,6 +45,6 @@ void attention_weights(float* a, const float* q, const float* keys, const float*
 // scratch [n].
 void attention_transposed(float* out, const float* q, int64_t q_stride, const float* keys, const float* key_norms,
                           const float* values, int64_t n, int64_t h, int64_t k_stride, int64_t v_stride,
-                          int64_t norm_stride, bool gaussian, float scale, float* scratch);
+                          int64_t norm_stride, const ScoreRule& rule, float* scratch);
 
 }  // namespace qisa::ref
