@@ -88,29 +88,34 @@ QuantumProjectionImpl::QuantumProjectionImpl(int64_t n_qubits, const std::vector
   group_unorder_ = torch::tensor(unorder, i64);
 }
 
-// The grouped measurement phi -> <phi|P_k|phi> as one autograd node.
+// The grouped measurement phi -> <phi|P_k|phi> as one autograd node, on
+// phi transposed ([D, N]: a basis state's amplitudes over all rows are
+// contiguous, so phi[j ^ x] is a gather of whole rows; gathering columns
+// of [N, D] was most of the training step's QISA overhead).
 // out_k = sum_j A_kj (F[j^x] F[j] + G[j^x] G[j]) + B_kj (F[j^x] G[j] - G[j^x] F[j]),
 // F = Re phi, G = Im phi; so dout_k/dF[m] = (A_km + A_k,m^x) F[m^x] + (B_k,m^x - B_km) G[m^x]
 // and dout_k/dG[m] = (A_km + A_k,m^x) G[m^x] - (B_k,m^x - B_km) F[m^x].
 struct GroupedMeasure : torch::autograd::Function<GroupedMeasure> {
+  // f_re, f_im: [D, N]; returns [N, h].
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& f_re,
                                const torch::Tensor& f_im, const QuantumProjectionImpl* p) {
     ctx->save_for_backward({f_re, f_im});
     // The module outlives the step whose backward reads it.
     ctx->saved_data["p"] = reinterpret_cast<int64_t>(p);
-    std::vector<torch::Tensor> outs;
+    std::vector<torch::Tensor> outs;  // [k_g, N] per group
     for (size_t g = 0; g < p->group_gather_.size(); ++g) {
+      const auto at = p->group_a_[g].t(), bt = p->group_b_[g].t();
       if (p->group_diagonal_[g]) {  // Z strings: sum_j sign |phi_j|^2 (the B coefficients are 0)
-        outs.push_back(torch::matmul(f_re * f_re + f_im * f_im, p->group_a_[g]));
+        outs.push_back(torch::matmul(at, f_re * f_re + f_im * f_im));
         continue;
       }
-      const auto g_re = f_re.index_select(1, p->group_gather_[g]);  // phi[j ^ x]
-      const auto g_im = f_im.index_select(1, p->group_gather_[g]);
+      const auto g_re = f_re.index_select(0, p->group_gather_[g]);  // phi[j ^ x]
+      const auto g_im = f_im.index_select(0, p->group_gather_[g]);
       const auto prod_re = g_re * f_re + g_im * f_im;  // Re conj(phi[j^x]) phi[j]
       const auto prod_im = g_re * f_im - g_im * f_re;  // Im
-      outs.push_back(torch::addmm(torch::matmul(prod_re, p->group_a_[g]), prod_im, p->group_b_[g]));
+      outs.push_back(torch::addmm(torch::matmul(at, prod_re), bt, prod_im));
     }
-    return torch::cat(outs, 1).index_select(1, p->group_order_);
+    return torch::cat(outs, 0).index_select(0, p->group_order_).t().contiguous();
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -119,24 +124,24 @@ struct GroupedMeasure : torch::autograd::Function<GroupedMeasure> {
     const auto& f_re = saved[0];
     const auto& f_im = saved[1];
     const auto* p = reinterpret_cast<const QuantumProjectionImpl*>(ctx->saved_data["p"].toInt());
-    const auto d_cat = grad[0].index_select(1, p->group_unorder_);  // columns in group order
+    const auto d_cat = grad[0].t().contiguous().index_select(0, p->group_unorder_);  // [h, N], group order
     auto d_re = torch::zeros_like(f_re), d_im = torch::zeros_like(f_im);
-    int64_t col = 0;
+    int64_t row = 0;
     for (size_t g = 0; g < p->group_gather_.size(); ++g) {
       const auto& perm = p->group_gather_[g];  // j -> j ^ x
-      const auto &a = p->group_a_[g], &b = p->group_b_[g];
-      const int64_t kg = a.size(1);
-      const auto d_out = d_cat.narrow(1, col, kg);
-      col += kg;
+      const int64_t kg = p->group_a_[g].size(1);
+      const auto d_out = d_cat.narrow(0, row, kg);  // [k_g, N]
+      row += kg;
       if (p->group_diagonal_[g]) {  // x = 0: d|phi_j|^2 = 2 phi_j dphi_j
-        const auto w2 = torch::matmul(d_out, a.t()) * 2;
+        const auto w2 = torch::matmul(p->group_a_[g], d_out) * 2;
         d_re.addcmul_(w2, f_re);
         d_im.addcmul_(w2, f_im);
         continue;
       }
-      const auto w = torch::matmul(d_out, (a + a.index_select(0, perm)).t());  // [N, D]
-      const auto v = torch::matmul(d_out, (b.index_select(0, perm) - b).t());
-      const auto x_re = f_re.index_select(1, perm), x_im = f_im.index_select(1, perm);
+      const auto &a = p->group_a_[g], &b = p->group_b_[g];
+      const auto w = torch::matmul(a + a.index_select(0, perm), d_out);  // [D, N]
+      const auto v = torch::matmul(b.index_select(0, perm) - b, d_out);
+      const auto x_re = f_re.index_select(0, perm), x_im = f_im.index_select(0, perm);
       d_re.addcmul_(w, x_re).addcmul_(v, x_im);
       d_im.addcmul_(w, x_im).addcmul_(v, x_re, -1);
     }
@@ -176,7 +181,7 @@ std::pair<torch::Tensor, torch::Tensor> QuantumProjectionImpl::unitary() const {
 
 torch::Tensor QuantumProjectionImpl::measure(const torch::Tensor& psi, const torch::Tensor& u_re,
                                              const torch::Tensor& u_im) const {
-  const auto f_re = torch::matmul(psi, u_re.t()), f_im = torch::matmul(psi, u_im.t());  // phi, [N, D]
+  const auto f_re = torch::matmul(u_re, psi.t()), f_im = torch::matmul(u_im, psi.t());  // phi^T, [D, N]
   return GroupedMeasure::apply(f_re, f_im, this);
 }
 

@@ -39,7 +39,8 @@ class QuantumProjectionImpl : public torch::nn::Module {
   //    conj(phi[j ^ x]) phi[j], so those are formed once per distinct mask
   //    ([N, D] each) and that group's signed sums are one small GEMM with a
   //    [D, strings in the group] coefficient matrix: N*D*(m + 2h) work
-  //    instead of N*h*D. Same numbers.
+  //    instead of N*h*D. Same numbers. phi is kept transposed ([D, N]) so
+  //    that phi[j ^ x] gathers whole rows.
   //    Forward and backward of that step are one autograd node with a
   //    hand-written backward (per group two GEMMs and a column gather, no
   //    scatter): LibTorch's own backward of the gathers and products was

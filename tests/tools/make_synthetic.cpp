@@ -1,5 +1,5 @@
 // qisa-make-synthetic: writes a valid model with random weights.
-//   qisa-make-synthetic [--kind csa|qisa-v1|qisa-v2|qisa-v3] [--n-embd N] [--n-layer N]
+//   qisa-make-synthetic [--kind csa|qisa-v1|qisa-v2|qisa-v3|qsat] [--n-embd N] [--n-layer N]
 //                       [--n-head N] [--ctx N] [--vocab N] [--observables]
 //                       [--weights f32|f16|bf16|q8] [--unitaries f32|f16|bf16|q8]
 //                       [--seed N] OUT.qisa
