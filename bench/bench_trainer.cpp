@@ -72,6 +72,11 @@ void BM_ValueProjection(benchmark::State& state) {
   const auto psi = qisa::train::encode_amplitudes(x.detach(), n, true).requires_grad_();
   const auto [u_re, u_im] = qp->unitary();
   for (auto _ : state) {
+    if (part == 5) {  // building U from the angles, forward and backward
+      const auto [re, im] = qp->unitary();
+      (re.sum() + im.sum()).backward();
+      continue;
+    }
     if (part == 4) {  // forward only
       torch::NoGradGuard ng;
       benchmark::DoNotOptimize(qp(psi).data_ptr());
@@ -85,12 +90,14 @@ void BM_ValueProjection(benchmark::State& state) {
     const auto out = part == 0 ? lin(x) : qp(psi);
     out.sum().backward();
   }
-  state.SetLabel(part == 0 ? "linear" : part == 1 ? "quantum" : part == 2 ? "quantum, U fixed" : "U product only");
+  static const char* const kParts[] = {"linear",          "quantum",      "quantum, U fixed",
+                                       "U product alone", "forward only", "U from the angles"};
+  state.SetLabel(kParts[part]);
   state.SetItemsProcessed(state.iterations() * N);
 }
 BENCHMARK(BM_ValueProjection)
     ->ArgNames({"part", "n_embd", "N"})
-    ->ArgsProduct({{0, 1, 2, 3, 4}, {128}, {2048}})
+    ->ArgsProduct({{0, 1, 2, 3, 4, 5}, {128}, {2048}})
     ->Unit(benchmark::kMillisecond);
 
 }  // namespace

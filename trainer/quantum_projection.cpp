@@ -14,7 +14,8 @@ torch::Tensor encode_amplitudes(const torch::Tensor& x, int64_t n_qubits, bool n
   return psi / psi.norm(2, -1, true).clamp_min(1e-12);
 }
 
-QuantumProjectionImpl::QuantumProjectionImpl(int64_t n_qubits, const std::vector<PauliString>& paulis) : n_(n_qubits) {
+QuantumProjectionImpl::QuantumProjectionImpl(int64_t n_qubits, const std::vector<PauliString>& paulis)
+    : n_(n_qubits), plan_(n_qubits, paulis) {
   const int64_t D = int64_t{1} << n_, h = static_cast<int64_t>(paulis.size());
   angles = register_parameter("angles", torch::empty({3 * n_}).uniform_(-M_PI, M_PI));
   std::vector<int64_t> xm, zm, gather(static_cast<size_t>(h * D));
@@ -51,99 +52,42 @@ QuantumProjectionImpl::QuantumProjectionImpl(int64_t n_qubits, const std::vector
   coef_a_ = register_buffer("coef_a", torch::tensor(ca).view({h, D}));
   coef_b_ = register_buffer("coef_b", torch::tensor(cb).view({h, D}));
   inv_perm_ = register_buffer("inv_perm", torch::tensor(inv, i64));
-  // Group the strings by X mask; outputs come out group by group and
-  // group_order_ puts them back in string order.
-  std::vector<int64_t> masks;
-  for (int64_t x : xm) {
-    if (std::find(masks.begin(), masks.end(), x) == masks.end()) masks.push_back(x);
-  }
-  std::vector<int64_t> order(static_cast<size_t>(h));
-  int64_t column = 0;
-  for (size_t g = 0; g < masks.size(); ++g) {
-    std::vector<int64_t> gather_g(static_cast<size_t>(D));
-    for (int64_t j = 0; j < D; ++j) gather_g[static_cast<size_t>(j)] = j ^ masks[g];
-    group_diagonal_.push_back(masks[g] == 0);
-    std::vector<int64_t> members;
-    for (int64_t k = 0; k < h; ++k) {
-      if (xm[static_cast<size_t>(k)] == masks[g]) members.push_back(k);
-    }
-    const auto kg = static_cast<int64_t>(members.size());
-    std::vector<float> a(static_cast<size_t>(D * kg)), b(static_cast<size_t>(D * kg));
-    for (int64_t c = 0; c < kg; ++c) {
-      const int64_t k = members[static_cast<size_t>(c)];
-      order[static_cast<size_t>(k)] = column++;
-      for (int64_t j = 0; j < D; ++j) {
-        a[static_cast<size_t>(j * kg + c)] = ca[static_cast<size_t>(k * D + j)];
-        b[static_cast<size_t>(j * kg + c)] = cb[static_cast<size_t>(k * D + j)];
-      }
-    }
-    const std::string tag = std::to_string(g);
-    group_gather_.push_back(register_buffer("group_gather" + tag, torch::tensor(gather_g, i64)));
-    group_a_.push_back(register_buffer("group_a" + tag, torch::tensor(a).view({D, kg})));
-    group_b_.push_back(register_buffer("group_b" + tag, torch::tensor(b).view({D, kg})));
-  }
-  group_order_ = register_buffer("group_order", torch::tensor(order, i64));
-  std::vector<int64_t> unorder(static_cast<size_t>(h));
-  for (int64_t k = 0; k < h; ++k) unorder[static_cast<size_t>(order[static_cast<size_t>(k)])] = k;
-  group_unorder_ = torch::tensor(unorder, i64);
 }
 
-// The grouped measurement phi -> <phi|P_k|phi> as one autograd node, on
-// phi transposed ([D, N]: a basis state's amplitudes over all rows are
-// contiguous, so phi[j ^ x] is a gather of whole rows; gathering columns
-// of [N, D] was most of the training step's QISA overhead).
-// out_k = sum_j A_kj (F[j^x] F[j] + G[j^x] G[j]) + B_kj (F[j^x] G[j] - G[j^x] F[j]),
-// F = Re phi, G = Im phi; so dout_k/dF[m] = (A_km + A_k,m^x) F[m^x] + (B_k,m^x - B_km) G[m^x]
-// and dout_k/dG[m] = (A_km + A_k,m^x) G[m^x] - (B_k,m^x - B_km) F[m^x].
-struct GroupedMeasure : torch::autograd::Function<GroupedMeasure> {
+// The measurement phi -> <phi|P_k|phi> as one autograd node: the fused
+// kernels of pauli_measure.h, forward and backward, on phi transposed.
+struct FusedMeasure : torch::autograd::Function<FusedMeasure> {
   // f_re, f_im: [D, N]; returns [N, h].
   static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& f_re,
-                               const torch::Tensor& f_im, const QuantumProjectionImpl* p) {
-    ctx->save_for_backward({f_re, f_im});
-    // The module outlives the step whose backward reads it.
-    ctx->saved_data["p"] = reinterpret_cast<int64_t>(p);
-    std::vector<torch::Tensor> outs;  // [k_g, N] per group
-    for (size_t g = 0; g < p->group_gather_.size(); ++g) {
-      const auto at = p->group_a_[g].t(), bt = p->group_b_[g].t();
-      if (p->group_diagonal_[g]) {  // Z strings: sum_j sign |phi_j|^2 (the B coefficients are 0)
-        outs.push_back(torch::matmul(at, f_re * f_re + f_im * f_im));
-        continue;
-      }
-      const auto g_re = f_re.index_select(0, p->group_gather_[g]);  // phi[j ^ x]
-      const auto g_im = f_im.index_select(0, p->group_gather_[g]);
-      const auto prod_re = g_re * f_re + g_im * f_im;  // Re conj(phi[j^x]) phi[j]
-      const auto prod_im = g_re * f_im - g_im * f_re;  // Im
-      outs.push_back(torch::addmm(torch::matmul(at, prod_re), bt, prod_im));
-    }
-    return torch::cat(outs, 0).index_select(0, p->group_order_).t().contiguous();
+                               const torch::Tensor& f_im, const PauliMeasurePlan* plan) {
+    const auto fr = f_re.contiguous(), fi = f_im.contiguous();
+    ctx->save_for_backward({fr, fi});
+    // The module (and its plan) outlives the step whose backward reads it.
+    ctx->saved_data["plan"] = reinterpret_cast<int64_t>(plan);
+    const int64_t N = fr.size(1);
+    auto out = torch::empty({plan->strings(), N}, fr.options());
+    if (fr.scalar_type() == torch::kDouble)
+      plan->forward(fr.data_ptr<double>(), fi.data_ptr<double>(), N, out.data_ptr<double>());
+    else
+      plan->forward(fr.data_ptr<float>(), fi.data_ptr<float>(), N, out.data_ptr<float>());
+    return out.t().contiguous();
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad) {
     const auto saved = ctx->get_saved_variables();
-    const auto& f_re = saved[0];
-    const auto& f_im = saved[1];
-    const auto* p = reinterpret_cast<const QuantumProjectionImpl*>(ctx->saved_data["p"].toInt());
-    const auto d_cat = grad[0].t().contiguous().index_select(0, p->group_unorder_);  // [h, N], group order
-    auto d_re = torch::zeros_like(f_re), d_im = torch::zeros_like(f_im);
-    int64_t row = 0;
-    for (size_t g = 0; g < p->group_gather_.size(); ++g) {
-      const auto& perm = p->group_gather_[g];  // j -> j ^ x
-      const int64_t kg = p->group_a_[g].size(1);
-      const auto d_out = d_cat.narrow(0, row, kg);  // [k_g, N]
-      row += kg;
-      if (p->group_diagonal_[g]) {  // x = 0: d|phi_j|^2 = 2 phi_j dphi_j
-        const auto w2 = torch::matmul(p->group_a_[g], d_out) * 2;
-        d_re.addcmul_(w2, f_re);
-        d_im.addcmul_(w2, f_im);
-        continue;
-      }
-      const auto &a = p->group_a_[g], &b = p->group_b_[g];
-      const auto w = torch::matmul(a + a.index_select(0, perm), d_out);  // [D, N]
-      const auto v = torch::matmul(b.index_select(0, perm) - b, d_out);
-      const auto x_re = f_re.index_select(0, perm), x_im = f_im.index_select(0, perm);
-      d_re.addcmul_(w, x_re).addcmul_(v, x_im);
-      d_im.addcmul_(w, x_im).addcmul_(v, x_re, -1);
+    const auto& fr = saved[0];
+    const auto& fi = saved[1];
+    const auto* plan = reinterpret_cast<const PauliMeasurePlan*>(ctx->saved_data["plan"].toInt());
+    const auto dout = grad[0].t().contiguous().to(fr.scalar_type());  // [h, N]
+    const int64_t N = fr.size(1);
+    auto d_re = torch::empty_like(fr), d_im = torch::empty_like(fi);
+    if (fr.scalar_type() == torch::kDouble) {
+      plan->backward(fr.data_ptr<double>(), fi.data_ptr<double>(), dout.data_ptr<double>(), N, d_re.data_ptr<double>(),
+                     d_im.data_ptr<double>());
+    } else {
+      plan->backward(fr.data_ptr<float>(), fi.data_ptr<float>(), dout.data_ptr<float>(), N, d_re.data_ptr<float>(),
+                     d_im.data_ptr<float>());
     }
     return {d_re, d_im, torch::Tensor()};
   }
@@ -182,7 +126,7 @@ std::pair<torch::Tensor, torch::Tensor> QuantumProjectionImpl::unitary() const {
 torch::Tensor QuantumProjectionImpl::measure(const torch::Tensor& psi, const torch::Tensor& u_re,
                                              const torch::Tensor& u_im) const {
   const auto f_re = torch::matmul(u_re, psi.t()), f_im = torch::matmul(u_im, psi.t());  // phi^T, [D, N]
-  return GroupedMeasure::apply(f_re, f_im, this);
+  return FusedMeasure::apply(f_re, f_im, &plan_);
 }
 
 torch::Tensor QuantumProjectionImpl::measure_pauli(const torch::Tensor& psi, const torch::Tensor& u_re,

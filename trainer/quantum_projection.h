@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "circuit.h"
+#include "pauli_measure.h"
 
 namespace qisa::train {
 
@@ -32,19 +33,13 @@ class QuantumProjectionImpl : public torch::nn::Module {
   void precompute();
   void forget();
   bool precomputed() const { return u_re_.defined(); }
-  // The same from an already-built U. phi = U psi, then for each Pauli string
-  // sum_j sign_k(j) conj(phi[j ^ x_k]) phi[j] (times i^ny):
-  //  - measure_pauli: that formula for every string: [N, h, D] temporaries;
-  //  - measure (grouped): strings sharing an X mask share the products
-  //    conj(phi[j ^ x]) phi[j], so those are formed once per distinct mask
-  //    ([N, D] each) and that group's signed sums are one small GEMM with a
-  //    [D, strings in the group] coefficient matrix: N*D*(m + 2h) work
-  //    instead of N*h*D. Same numbers. phi is kept transposed ([D, N]) so
-  //    that phi[j ^ x] gathers whole rows.
-  //    Forward and backward of that step are one autograd node with a
-  //    hand-written backward (per group two GEMMs and a column gather, no
-  //    scatter): LibTorch's own backward of the gathers and products was
-  //    ~7x the forward.
+  // The same from an already-built U: phi = U psi, then for each Pauli
+  // string <phi|P_k|phi> = Re(i^ny sum_j (-1)^popcount(j & z_k)
+  // conj(phi[j ^ x_k]) phi[j]).
+  //  - measure: the fused kernels of pauli_measure.h (one autograd node,
+  //    hand-written backward; no [N, D]-sized temporaries per X mask);
+  //  - measure_pauli: the formula for every string with LibTorch ops
+  //    ([N, h, D] temporaries): the independent check of measure.
   torch::Tensor measure(const torch::Tensor& psi, const torch::Tensor& u_re, const torch::Tensor& u_im) const;
   torch::Tensor measure_pauli(const torch::Tensor& psi, const torch::Tensor& u_re, const torch::Tensor& u_im) const;
 
@@ -57,15 +52,7 @@ class QuantumProjectionImpl : public torch::nn::Module {
   torch::Tensor x_mask_, z_mask_;  // [h] int64: the Pauli strings
   torch::Tensor gather_;           // [h * D] int64: j ^ x_k
   torch::Tensor coef_a_, coef_b_;  // [h, D]: phase * sign, see measure_pauli()
-  // Per distinct X mask x: j ^ x [D], and the coefficients [D, k_g] of the
-  // real / imaginary products for the k_g strings with that mask.
-  std::vector<torch::Tensor> group_gather_, group_a_, group_b_;
-  torch::Tensor group_order_;  // [h] int64: output column of string k
-  // The inverse of group_order_, for the hand-written backward (not module
-  // state, so checkpoints keep their layout).
-  torch::Tensor group_unorder_;
-  std::vector<bool> group_diagonal_;  // X mask 0: products |phi_j|^2, no gather
-  friend struct GroupedMeasure;
+  PauliMeasurePlan plan_;
   torch::Tensor inv_perm_;     // [D] int64: inverse CNOT-ring permutation
   torch::Tensor u_re_, u_im_;  // precomputed U, or undefined
 };

@@ -82,32 +82,36 @@ TEST(TrainerCircuit, ExpectationsEqualDenseAlgebraOnBothPaths) {
 
 // The grouped measurement's hand-written backward against LibTorch's
 // autograd of the per-string formula, for the input and the angles.
-TEST(TrainerGradient, GroupedMeasurementBackwardEqualsAutogradOfThePerStringPath) {
+// rows: one partial column block of the fused kernels, and several blocks
+// with a remainder (they work on 128 columns at a time).
+TEST(TrainerGradient, FusedMeasurementBackwardEqualsAutogradOfThePerStringPath) {
   for (int64_t n : {3, 5, 7}) {
-    torch::manual_seed(n);
-    auto paulis = writer::draw_paulis(static_cast<uint32_t>(n), 24, 17);
-    paulis.push_back({0b101, 0b110});  // X and Y on two qubits, Z on another
-    paulis.push_back({0, 1});
-    QuantumProjection p(n, paulis);
-    for (auto& t : p->parameters()) t.set_data(t.data().to(torch::kFloat64));
-    for (auto& t : p->buffers())
-      if (t.is_floating_point()) t.set_data(t.data().to(torch::kFloat64));
-    const auto psi0 = encode_amplitudes(torch::randn({9, (int64_t{1} << n) - 1}, torch::kFloat64), n, true);
-    const auto w = torch::randn({9, static_cast<int64_t>(paulis.size())}, torch::kFloat64);
-    auto grads = [&](bool grouped) {
-      auto psi = psi0.clone().requires_grad_(true);
-      if (p->angles.grad().defined()) p->angles.mutable_grad().zero_();
-      const auto [re, im] = p->unitary();
-      const auto out = grouped ? p->measure(psi, re, im) : p->measure_pauli(psi, re, im);
-      (out * w).sum().backward();
-      return std::make_tuple(out.detach(), psi.grad().clone(), p->angles.grad().clone());
-    };
-    const auto [o1, g1, a1] = grads(true);
-    const auto [o2, g2, a2] = grads(false);
-    EXPECT_LT((o1 - o2).abs().max().item<double>(), 1e-12) << n;
-    EXPECT_LT((g1 - g2).abs().max().item<double>(), 1e-12) << n;
-    EXPECT_LT((a1 - a2).abs().max().item<double>(), 1e-11) << n;
-    EXPECT_GT(a1.abs().max().item<double>(), 1e-3) << n;  // the angles do get gradients
+    for (int64_t rows : {9, 300}) {
+      torch::manual_seed(n * rows);
+      auto paulis = writer::draw_paulis(static_cast<uint32_t>(n), 24, 17);
+      paulis.push_back({0b101, 0b110});  // X and Y on two qubits, Z on another
+      paulis.push_back({0, 1});
+      QuantumProjection p(n, paulis);
+      for (auto& t : p->parameters()) t.set_data(t.data().to(torch::kFloat64));
+      for (auto& t : p->buffers())
+        if (t.is_floating_point()) t.set_data(t.data().to(torch::kFloat64));
+      const auto psi0 = encode_amplitudes(torch::randn({rows, (int64_t{1} << n) - 1}, torch::kFloat64), n, true);
+      const auto w = torch::randn({rows, static_cast<int64_t>(paulis.size())}, torch::kFloat64);
+      auto grads = [&](bool fused) {
+        auto psi = psi0.clone().requires_grad_(true);
+        if (p->angles.grad().defined()) p->angles.mutable_grad().zero_();
+        const auto [re, im] = p->unitary();
+        const auto out = fused ? p->measure(psi, re, im) : p->measure_pauli(psi, re, im);
+        (out * w).sum().backward();
+        return std::make_tuple(out.detach(), psi.grad().clone(), p->angles.grad().clone());
+      };
+      const auto [o1, g1, a1] = grads(true);
+      const auto [o2, g2, a2] = grads(false);
+      EXPECT_LT((o1 - o2).abs().max().item<double>(), 1e-12) << n << " " << rows;
+      EXPECT_LT((g1 - g2).abs().max().item<double>(), 1e-12) << n << " " << rows;
+      EXPECT_LT((a1 - a2).abs().max().item<double>(), 1e-10) << n << " " << rows;
+      EXPECT_GT(a1.abs().max().item<double>(), 1e-3) << n;  // the angles do get gradients
+    }
   }
 }
 
