@@ -1,5 +1,7 @@
 #include "quantum_projection.h"
 
+#include "angle_unitary.h"
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -104,23 +106,7 @@ std::vector<PauliString> QuantumProjectionImpl::paulis() const {
 }
 
 std::pair<torch::Tensor, torch::Tensor> QuantumProjectionImpl::unitary() const {
-  const auto a = angles.slice(0, 0, n_), b = angles.slice(0, n_, 2 * n_), c = angles.slice(0, 2 * n_, 3 * n_);
-  const auto c1 = torch::cos(a / 2), s1 = torch::sin(a / 2), c2 = torch::cos(b / 2), s2 = torch::sin(b / 2);
-  const auto c3 = torch::cos(c / 2), s3 = torch::sin(c / 2);
-  torch::Tensor l1_re = torch::ones({1, 1}, angles.options()), l1_im = torch::zeros({1, 1}, angles.options());
-  torch::Tensor l3 = torch::ones({1, 1}, angles.options());
-  for (int64_t j = 0; j < n_; ++j) {
-    // G = RY(b_j) RX(a_j) = [[c2c1 + i s2s1, -s2c1 - i c2s1], [s2c1 - i c2s1, c2c1 - i s2s1]]
-    const auto g_re = torch::stack({c2[j] * c1[j], -s2[j] * c1[j], s2[j] * c1[j], c2[j] * c1[j]}).view({2, 2});
-    const auto g_im = torch::stack({s2[j] * s1[j], -c2[j] * s1[j], -c2[j] * s1[j], -s2[j] * s1[j]}).view({2, 2});
-    auto re = torch::kron(l1_re, g_re) - torch::kron(l1_im, g_im);
-    auto im = torch::kron(l1_re, g_im) + torch::kron(l1_im, g_re);
-    l1_re = re;
-    l1_im = im;
-    l3 = torch::kron(l3, torch::stack({c3[j], -s3[j], s3[j], c3[j]}).view({2, 2}));
-  }
-  const auto p_re = l1_re.index_select(0, inv_perm_), p_im = l1_im.index_select(0, inv_perm_);
-  return {torch::matmul(l3, p_re), torch::matmul(l3, p_im)};
+  return angle_unitary(angles, inv_perm_);
 }
 
 torch::Tensor QuantumProjectionImpl::measure(const torch::Tensor& psi, const torch::Tensor& u_re,
