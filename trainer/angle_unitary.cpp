@@ -43,40 +43,63 @@ Factors factors(const torch::Tensor& angles) {
   return f;
 }
 
-// Entry (r, c) of the Kronecker product's gate j: bit n-1-j of r and c.
-int64_t entry(int64_t r, int64_t c, int64_t n, int64_t j) {
-  const int64_t s = n - 1 - j;
-  return ((r >> s) & 1) * 2 + ((c >> s) & 1);
+// g (x) inner: [2h, 2h] from inner [h, h], row-major.
+std::vector<cplx> kron(const Gate& g, const std::vector<cplx>& inner) {
+  const auto h = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(inner.size())))), s = 2 * h;
+  std::vector<cplx> k(static_cast<size_t>(s * s));
+  for (int64_t a = 0; a < 2; ++a)
+    for (int64_t b = 0; b < 2; ++b)
+      for (int64_t r = 0; r < h; ++r)
+        for (int64_t c = 0; c < h; ++c)
+          k[static_cast<size_t>((a * h + r) * s + b * h + c)] =
+              g[static_cast<size_t>(a * 2 + b)] * inner[static_cast<size_t>(r * h + c)];
+  return k;
 }
 
-// dL/dgate[j][e] = sum over the (r, c) with entry(r, c, j) = e of
-// w(r, c) * prod_{i != j} gate_i[entry(r, c, i)], for a Kronecker product
-// of n gates and weights w [D, D] (prefix and suffix products: O(n D^2)).
-template <class W>
-std::vector<Gate> kron_factor_grads(const std::vector<Gate>& gates, int64_t D, W w) {
+// dL/dgate_j[a][b] = sum over the (r, c) whose bits n-1-j are (a, b) of
+// w(r, c) * prod_{i != j} gate_i[bits n-1-i of r, c], for the Kronecker product
+// of n gates and complex weights w [D, D] (planes wr, wi, consumed). With
+// the gates folded in from the most significant bit: W_0 = w and W_{j+1} =
+// sum_ab gate_j[a][b] * quadrant (a, b) of W_j; then dL/dgate_j[a][b] =
+// <quadrant (a, b) of W_j, gate_{j+1} (x) ... (x) gate_{n-1}> elementwise.
+// About 3 D^2 complex multiply-adds for all n gates.
+std::vector<Gate> kron_factor_grads(const std::vector<Gate>& gates, std::vector<double> wr, std::vector<double> wi) {
   const auto n = static_cast<int64_t>(gates.size());
+  // suffix[j] = gate_{j+1} (x) ... (x) gate_{n-1}: [s, s], s = 2^(n-1-j).
+  std::vector<std::vector<cplx>> suffix(static_cast<size_t>(n));
+  suffix[static_cast<size_t>(n - 1)] = {cplx(1)};
+  for (int64_t j = n - 2; j >= 0; --j)
+    suffix[static_cast<size_t>(j)] = kron(gates[static_cast<size_t>(j + 1)], suffix[static_cast<size_t>(j + 1)]);
   std::vector<Gate> out(static_cast<size_t>(n), Gate{});
-  std::vector<cplx> prefix(static_cast<size_t>(n + 1)), suffix(static_cast<size_t>(n + 1));
-  std::vector<int64_t> e(static_cast<size_t>(n));
-  for (int64_t r = 0; r < D; ++r) {
-    for (int64_t c = 0; c < D; ++c) {
-      const cplx wrc = w(r, c);
-      if (wrc == cplx(0)) continue;
-      for (int64_t j = 0; j < n; ++j) e[static_cast<size_t>(j)] = entry(r, c, n, j);
-      prefix[0] = 1;
-      for (int64_t j = 0; j < n; ++j)
-        prefix[static_cast<size_t>(j + 1)] =
-            prefix[static_cast<size_t>(j)] *
-            gates[static_cast<size_t>(j)][static_cast<size_t>(e[static_cast<size_t>(j)])];
-      suffix[static_cast<size_t>(n)] = 1;
-      for (int64_t j = n - 1; j >= 0; --j)
-        suffix[static_cast<size_t>(j)] = suffix[static_cast<size_t>(j + 1)] *
-                                         gates[static_cast<size_t>(j)][static_cast<size_t>(e[static_cast<size_t>(j)])];
-      for (int64_t j = 0; j < n; ++j) {
-        out[static_cast<size_t>(j)][static_cast<size_t>(e[static_cast<size_t>(j)])] +=
-            wrc * prefix[static_cast<size_t>(j)] * suffix[static_cast<size_t>(j + 1)];
+  std::vector<double> nr, ni;
+  for (int64_t j = 0, size = int64_t{1} << n; j < n; ++j, size /= 2) {
+    const int64_t h = size / 2;
+    const auto& k = suffix[static_cast<size_t>(j)];
+    const Gate& g = gates[static_cast<size_t>(j)];
+    nr.assign(static_cast<size_t>(h * h), 0.0);
+    ni.assign(static_cast<size_t>(h * h), 0.0);
+    for (int64_t a = 0; a < 2; ++a) {
+      for (int64_t b = 0; b < 2; ++b) {
+        const double gr = g[static_cast<size_t>(a * 2 + b)].real(), gi = g[static_cast<size_t>(a * 2 + b)].imag();
+        double sr = 0, si = 0;
+        for (int64_t r = 0; r < h; ++r) {
+          const double* __restrict qr = wr.data() + (a * h + r) * size + b * h;
+          const double* __restrict qi = wi.data() + (a * h + r) * size + b * h;
+          const cplx* __restrict kk = k.data() + r * h;
+          double* __restrict xr = nr.data() + r * h;
+          double* __restrict xi = ni.data() + r * h;
+          for (int64_t c = 0; c < h; ++c) {
+            sr += qr[c] * kk[c].real() - qi[c] * kk[c].imag();
+            si += qr[c] * kk[c].imag() + qi[c] * kk[c].real();
+            xr[c] += gr * qr[c] - gi * qi[c];
+            xi[c] += gr * qi[c] + gi * qr[c];
+          }
+        }
+        out[static_cast<size_t>(j)][static_cast<size_t>(a * 2 + b)] = cplx(sr, si);
       }
     }
+    wr.swap(nr);
+    wi.swap(ni);
   }
   return out;
 }
@@ -84,17 +107,16 @@ std::vector<Gate> kron_factor_grads(const std::vector<Gate>& gates, int64_t D, W
 // The Kronecker product of the gates as (real, imaginary) [D, D] doubles,
 // rows permuted by inv_perm (row r = row inv_perm[r]); inv_perm empty: none.
 std::pair<torch::Tensor, torch::Tensor> kron(const std::vector<Gate>& gates, const int64_t* inv_perm) {
-  const auto n = static_cast<int64_t>(gates.size());
-  const int64_t D = int64_t{1} << n;
+  std::vector<cplx> k = {cplx(1)};
+  for (auto g = gates.rbegin(); g != gates.rend(); ++g) k = kron(*g, k);
+  const int64_t D = int64_t{1} << gates.size();
   auto re = torch::empty({D, D}, torch::kDouble), im = torch::empty({D, D}, torch::kDouble);
   double *pr = re.data_ptr<double>(), *pi = im.data_ptr<double>();
   for (int64_t r = 0; r < D; ++r) {
-    const int64_t src = inv_perm ? inv_perm[r] : r;
+    const cplx* row = k.data() + (inv_perm ? inv_perm[r] : r) * D;
     for (int64_t c = 0; c < D; ++c) {
-      cplx z = 1;
-      for (int64_t j = 0; j < n; ++j) z *= gates[static_cast<size_t>(j)][static_cast<size_t>(entry(src, c, n, j))];
-      pr[r * D + c] = z.real();
-      pi[r * D + c] = z.imag();
+      pr[r * D + c] = row[c].real();
+      pi[r * D + c] = row[c].imag();
     }
   }
   return {re, im};
@@ -138,12 +160,17 @@ struct AngleUnitary : torch::autograd::Function<AngleUnitary> {
     std::vector<int64_t> row_of(static_cast<size_t>(D));  // L1 row -> M row
     const int64_t* p = perm.data_ptr<int64_t>();
     for (int64_t r = 0; r < D; ++r) row_of[static_cast<size_t>(p[r])] = r;
-    const double *a3 = dl3.data_ptr<double>(), *wr = dmr.data_ptr<double>(), *wi = dmi.data_ptr<double>();
-    const auto g1 = kron_factor_grads(f.g1, D, [&](int64_t r, int64_t c) {
-      const int64_t at = row_of[static_cast<size_t>(r)] * D + c;
-      return cplx(wr[at], -wi[at]);
-    });
-    const auto g3 = kron_factor_grads(f.g3, D, [&](int64_t r, int64_t c) { return cplx(a3[r * D + c]); });
+    const double *a3 = dl3.data_ptr<double>(), *mr_grad = dmr.data_ptr<double>(), *mi_grad = dmi.data_ptr<double>();
+    std::vector<double> w1r(static_cast<size_t>(D * D)), w1i(static_cast<size_t>(D * D));
+    for (int64_t r = 0; r < D; ++r) {
+      for (int64_t c = 0; c < D; ++c) {
+        const int64_t at = row_of[static_cast<size_t>(r)] * D + c;
+        w1r[static_cast<size_t>(r * D + c)] = mr_grad[at];
+        w1i[static_cast<size_t>(r * D + c)] = -mi_grad[at];
+      }
+    }
+    const auto g1 = kron_factor_grads(f.g1, std::move(w1r), std::move(w1i));
+    const auto g3 = kron_factor_grads(f.g3, std::vector<double>(a3, a3 + D * D), std::vector<double>(D * D, 0.0));
     const auto t = angles.detach().to(torch::kDouble).contiguous();
     const double* ang = t.data_ptr<double>();
     auto d = torch::empty({3 * n}, torch::kDouble);
