@@ -112,7 +112,7 @@ void usage() {
       "          --n-head N (1)  --ctx N (16)  --raw-encoding  --reference-transpose\n"
       "          --tokenizer char|bpe (char)  --vocab-size N (bpe: 512, learned on the training part)\n"
       "          qsat: --qsat-top-k K (8) --qsat-window W (8): each query keeps its K nearest keys and\n"
-      "          its W most recent positions\n"
+      "          its W most recent positions (W = 0: the nearest keys only)\n"
       "training: --data FILE (bundled tiny Shakespeare)  --split research|FRACTION (research: 64%%/4%%)\n"
       "          --batch N (1024)  --lr X (3e-3)  --weight-decay X (0.01)  --dropout X (0.2)\n"
       "          --lr-schedule constant|cosine (constant)  --warmup N (0 steps)  --min-lr X (cosine: lr/10)\n"
@@ -158,6 +158,11 @@ Options parse(int argc, char** argv) {
     auto count = [&]() {
       const double x = num();
       if (x < 1 || x != std::floor(x)) die(a + " needs a positive integer");
+      return static_cast<int64_t>(x);
+    };
+    auto count_or_zero = [&]() {
+      const double x = num();
+      if (x < 0 || x != std::floor(x)) die(a + " needs a non-negative integer");
       return static_cast<int64_t>(x);
     };
     if (a == "-h" || a == "--help") {
@@ -222,7 +227,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--qsat-top-k")
       o.qsat_top_k = count();
     else if (a == "--qsat-window")
-      o.qsat_window = count();
+      o.qsat_window = count_or_zero();  // 0: the nearest keys only
     else if (a == "--raw-encoding")
       o.raw_encoding = true;
     else if (a == "--export-golden")

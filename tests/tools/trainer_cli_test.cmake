@@ -48,6 +48,10 @@ expect_refused("does not exist" ${TRAIN} ${common} --steps 5 --out ${WORK}/no/su
 expect_refused("--log.*does not exist" ${TRAIN} ${common} --steps 5 --out ${WORK}/x.qisa --log ${WORK}/no/x.csv)
 expect_refused("made with --n-embd 16" ${TRAIN} ${common} --steps 40 --n-embd 32 --checkpoint ${WORK}/resumed --resume)
 run_ok(${TRAIN} ${common} --steps 5 --out ${WORK}/q8.qisa --dtype q8_0)
+# QSAT with the nearest keys only (window 0); a negative window is refused.
+run_ok(${TRAIN} ${common} --steps 5 --attention qsat --qsat-top-k 4 --qsat-window 0 --out ${WORK}/qsat.qisa)
+expect_refused("--qsat-window needs a non-negative integer" ${TRAIN} ${common} --steps 5 --attention qsat
+  --qsat-window -1 --out ${WORK}/x.qisa)
 # Ctrl-C and SIGKILL (a shell script: CMake cannot send signals).
 run_ok(sh ${CMAKE_CURRENT_LIST_DIR}/trainer_interrupt_test.sh ${TRAIN} ${WORK}/interrupt)
 message(STATUS "${last_out}")
