@@ -44,8 +44,8 @@ Factors factors(const torch::Tensor& angles) {
 }
 
 // g (x) inner: [2h, 2h] from inner [h, h], row-major.
-std::vector<cplx> kron(const Gate& g, const std::vector<cplx>& inner) {
-  const auto h = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(inner.size())))), s = 2 * h;
+std::vector<cplx> kron(const Gate& g, const std::vector<cplx>& inner, int64_t h) {
+  const int64_t s = 2 * h;
   std::vector<cplx> k(static_cast<size_t>(s * s));
   for (int64_t a = 0; a < 2; ++a)
     for (int64_t b = 0; b < 2; ++b)
@@ -69,7 +69,8 @@ std::vector<Gate> kron_factor_grads(const std::vector<Gate>& gates, std::vector<
   std::vector<std::vector<cplx>> suffix(static_cast<size_t>(n));
   suffix[static_cast<size_t>(n - 1)] = {cplx(1)};
   for (int64_t j = n - 2; j >= 0; --j)
-    suffix[static_cast<size_t>(j)] = kron(gates[static_cast<size_t>(j + 1)], suffix[static_cast<size_t>(j + 1)]);
+    suffix[static_cast<size_t>(j)] =
+        kron(gates[static_cast<size_t>(j + 1)], suffix[static_cast<size_t>(j + 1)], int64_t{1} << (n - 2 - j));
   std::vector<Gate> out(static_cast<size_t>(n), Gate{});
   std::vector<double> nr, ni;
   for (int64_t j = 0, size = int64_t{1} << n; j < n; ++j, size /= 2) {
@@ -108,7 +109,8 @@ std::vector<Gate> kron_factor_grads(const std::vector<Gate>& gates, std::vector<
 // rows permuted by inv_perm (row r = row inv_perm[r]); inv_perm empty: none.
 std::pair<torch::Tensor, torch::Tensor> kron(const std::vector<Gate>& gates, const int64_t* inv_perm) {
   std::vector<cplx> k = {cplx(1)};
-  for (auto g = gates.rbegin(); g != gates.rend(); ++g) k = kron(*g, k);
+  for (int64_t j = static_cast<int64_t>(gates.size()) - 1, h = 1; j >= 0; --j, h *= 2)
+    k = kron(gates[static_cast<size_t>(j)], k, h);
   const int64_t D = int64_t{1} << gates.size();
   auto re = torch::empty({D, D}, torch::kDouble), im = torch::empty({D, D}, torch::kDouble);
   double *pr = re.data_ptr<double>(), *pi = im.data_ptr<double>();

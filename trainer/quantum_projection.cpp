@@ -2,7 +2,6 @@
 
 #include "angle_unitary.h"
 
-#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <tuple>
