@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "allocator_tuning.h"
 #include "gpt_model.h"
 #include "quantum_projection.h"
 #include "synthetic_model.h"
@@ -21,6 +22,7 @@ using qisa::train::Gpt;
 // windows per step. items/s = training tokens per second.
 void BM_TrainStep(benchmark::State& state) {
   torch::set_num_threads(1);
+  qisa::train::keep_freed_memory_for_reuse();  // as qisa-train does
   torch::manual_seed(3);
   qisa::train::ModelOptions o;
   o.attention = static_cast<qisa_attention_kind>(state.range(0));

@@ -22,6 +22,7 @@
 #include <set>
 #include <sstream>
 
+#include "allocator_tuning.h"
 #include "checkpoint.h"
 #include "dataset.h"
 #include "distributed.h"
@@ -878,6 +879,7 @@ int run_convert_research(const Options& o) {
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
   torch::set_num_threads(o.threads);
+  qisa::train::keep_freed_memory_for_reuse();
   try {
     if (o.command == "eval") return run_eval(o);
     if (o.command == "export") return run_export(o);
