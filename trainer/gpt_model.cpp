@@ -2,7 +2,9 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <tuple>
 
+#include "gaussian_score.h"
 #include "synthetic_model.h"
 
 namespace qisa::train {
@@ -65,11 +67,8 @@ torch::Tensor HeadImpl::forward(const torch::Tensor& x) {
   torch::Tensor scores, scores_for_selection;
   if (kd.score == Score::Dot) {
     scores = torch::matmul(qt, kt.transpose(1, 2)) * scale;
-  } else {  // exp(-|q_i - k_j|^2) with |q-k|^2 = |q|^2 + |k|^2 - 2 q.k
-    const auto dist =
-        qt.pow(2).sum(-1, true) + kt.pow(2).sum(-1, true).transpose(1, 2) - 2 * torch::matmul(qt, kt.transpose(1, 2));
-    scores = torch::exp(-dist);
-    if (kd.select == Select::TopK) scores_for_selection = -dist.detach();
+  } else {  // exp(-|q_i - k_j|^2)
+    std::tie(scores, scores_for_selection) = gaussian_score(qt, kt);
   }
   const auto mask = torch::ones({T, T}, torch::kBool).triu(1);  // j > i
   const float inf = std::numeric_limits<float>::infinity();

@@ -34,19 +34,44 @@ void walsh_hadamard_rows(T* q, int64_t D, int64_t N, int64_t ld) {
   }
 }
 
-// The gradient through Re = fp fj + gp gj and Im = fp gj - gp fj of one
-// pair (j, p), given w = d/d Re and v = d/d Im. A function of its own so
-// that the compiler sees the restrict-qualified rows (inline, the loop was
-// left scalar).
+// Products of one pair (j, p) accumulated into an output row, o += c * Re
+// or o += c * Im of conj(phi_p) phi_j: functions of their own so that the
+// compiler sees the restrict-qualified rows and vectorizes the loops.
 template <class T>
-void pair_gradient(const T* __restrict fj, const T* __restrict fp, const T* __restrict gj, const T* __restrict gp,
-                   const T* __restrict w, const T* __restrict v, int64_t m, T* __restrict dfj, T* __restrict dfp,
-                   T* __restrict dgj, T* __restrict dgp) {
+void add_real_product(const T* __restrict fj, const T* __restrict fp, const T* __restrict gj, const T* __restrict gp,
+                      T c, int64_t m, T* __restrict o) {
+  for (int64_t n = 0; n < m; ++n) o[n] += c * (fp[n] * fj[n] + gp[n] * gj[n]);
+}
+template <class T>
+void add_imag_product(const T* __restrict fj, const T* __restrict fp, const T* __restrict gj, const T* __restrict gp,
+                      T c, int64_t m, T* __restrict o) {
+  for (int64_t n = 0; n < m; ++n) o[n] += c * (fp[n] * gj[n] - gp[n] * fj[n]);
+}
+
+// The gradient through Re = fp fj + gp gj of one pair (j, p), given
+// c * w = d/d Re; and through Im = fp gj - gp fj given c * v = d/d Im.
+template <class T>
+void real_pair_gradient(const T* __restrict fj, const T* __restrict fp, const T* __restrict gj, const T* __restrict gp,
+                        const T* __restrict w, T c, int64_t m, T* __restrict dfj, T* __restrict dfp, T* __restrict dgj,
+                        T* __restrict dgp) {
   for (int64_t n = 0; n < m; ++n) {
-    dfj[n] += w[n] * fp[n] - v[n] * gp[n];
-    dfp[n] += w[n] * fj[n] + v[n] * gj[n];
-    dgj[n] += w[n] * gp[n] + v[n] * fp[n];
-    dgp[n] += w[n] * gj[n] - v[n] * fj[n];
+    const T cw = c * w[n];
+    dfj[n] += cw * fp[n];
+    dfp[n] += cw * fj[n];
+    dgj[n] += cw * gp[n];
+    dgp[n] += cw * gj[n];
+  }
+}
+template <class T>
+void imag_pair_gradient(const T* __restrict fj, const T* __restrict fp, const T* __restrict gj, const T* __restrict gp,
+                        const T* __restrict v, T c, int64_t m, T* __restrict dfj, T* __restrict dfp, T* __restrict dgj,
+                        T* __restrict dgp) {
+  for (int64_t n = 0; n < m; ++n) {
+    const T cv = c * v[n];
+    dfj[n] -= cv * gp[n];
+    dfp[n] += cv * gj[n];
+    dgj[n] += cv * fp[n];
+    dgp[n] -= cv * fj[n];
   }
 }
 
@@ -65,9 +90,9 @@ PauliMeasurePlan::PauliMeasurePlan(int64_t n_qubits, const std::vector<PauliStri
     const int ny = std::popcount(p.x_mask & p.z_mask) & 3;
     const Term t{k, p.z_mask, 2.0f * kPhase[ny], (ny & 1) != 0};
     auto g = std::find_if(groups_.begin(), groups_.end(), [&](const Group& gr) { return gr.x == p.x_mask; });
-    if (g == groups_.end()) g = groups_.insert(groups_.end(), Group{p.x_mask, {}, false, false});
+    if (g == groups_.end()) g = groups_.insert(groups_.end(), Group{p.x_mask, {}, 0, 0});
     g->terms.push_back(t);
-    (t.imag ? g->any_imag : g->any_real) = true;
+    ++(t.imag ? g->n_imag : g->n_real);
   }
 }
 
@@ -94,20 +119,26 @@ void PauliMeasurePlan::forward_block(const T* F, const T* G, int64_t m, int64_t 
     for (int64_t j = 0; j < D_; ++j) {
       const int64_t p = j ^ static_cast<int64_t>(g.x);
       if (p < j) continue;  // each pair once
-      const T* __restrict fj = F + j * ld, * __restrict fp = F + p * ld;
-      const T* __restrict gj = G + j * ld, * __restrict gp = G + p * ld;
+      const T *fj = F + j * ld, *fp = F + p * ld;
+      const T *gj = G + j * ld, *gp = G + p * ld;
       for (bool imag : {false, true}) {
-        if (!(imag ? g.any_imag : g.any_real)) continue;
-        T* __restrict pr = prod;
-        if (imag) {  // Im conj(phi_p) phi_j
-          for (int64_t n = 0; n < m; ++n) pr[n] = fp[n] * gj[n] - gp[n] * fj[n];
-        } else {  // Re
-          for (int64_t n = 0; n < m; ++n) pr[n] = fp[n] * fj[n] + gp[n] * gj[n];
+        const int count = imag ? g.n_imag : g.n_real;
+        if (count == 0) continue;
+        if (count == 1) {  // the usual case: the product straight into the one output
+          for (const Term& t : g.terms) {
+            if (t.imag != imag) continue;
+            const T c = static_cast<T>(t.coef * sign(static_cast<uint64_t>(j), t.z));
+            (imag ? add_imag_product<T> : add_real_product<T>)(fj, fp, gj, gp, c, m, out + t.k * ld);
+          }
+          continue;
         }
+        std::fill(prod, prod + m, T(0));  // the product once, then into each output
+        (imag ? add_imag_product<T> : add_real_product<T>)(fj, fp, gj, gp, T(1), m, prod);
         for (const Term& t : g.terms) {
           if (t.imag != imag) continue;
           const T c = static_cast<T>(t.coef * sign(static_cast<uint64_t>(j), t.z));
           T* __restrict o = out + t.k * ld;
+          const T* __restrict pr = prod;
           for (int64_t n = 0; n < m; ++n) o[n] += c * pr[n];
         }
       }
@@ -117,16 +148,15 @@ void PauliMeasurePlan::forward_block(const T* F, const T* G, int64_t m, int64_t 
 
 template <class T>
 void PauliMeasurePlan::backward(const T* F, const T* G, const T* dout, int64_t N, T* dF, T* dG) const {
-  std::vector<T> dq(diagonal_.empty() ? 0 : static_cast<size_t>(D_ * kBlockCols)), w(kBlockCols), v(kBlockCols);
+  std::vector<T> dq(diagonal_.empty() ? 0 : static_cast<size_t>(D_ * kBlockCols)), w(kBlockCols);
   for (int64_t n0 = 0; n0 < N; n0 += kBlockCols) {
-    backward_block(F + n0, G + n0, dout + n0, std::min(kBlockCols, N - n0), N, dF + n0, dG + n0, dq.data(), w.data(),
-                   v.data());
+    backward_block(F + n0, G + n0, dout + n0, std::min(kBlockCols, N - n0), N, dF + n0, dG + n0, dq.data(), w.data());
   }
 }
 
 template <class T>
 void PauliMeasurePlan::backward_block(const T* F, const T* G, const T* dout, int64_t m, int64_t ld, T* dF, T* dG, T* dq,
-                                      T* w, T* v) const {
+                                      T* w) const {
   if (!diagonal_.empty()) {  // dq_j = sum_k s_zk(j) dout_k (the transform of dout placed at z_k); d|phi|^2 = 2 phi
     std::fill(dq, dq + D_ * kBlockCols, T(0));
     for (const Term& t : diagonal_) {
@@ -153,17 +183,33 @@ void PauliMeasurePlan::backward_block(const T* F, const T* G, const T* dout, int
     for (int64_t j = 0; j < D_; ++j) {
       const int64_t p = j ^ static_cast<int64_t>(gr.x);
       if (p < j) continue;
-      // w = d/d Re(conj(phi_p) phi_j), v = d/d Im, summed over the group's strings.
-      std::fill(w, w + m, T(0));
-      std::fill(v, v + m, T(0));
-      for (const Term& t : gr.terms) {
-        const T c = static_cast<T>(t.coef * sign(static_cast<uint64_t>(j), t.z));
-        const T* __restrict d = dout + t.k * ld;
-        T* __restrict acc = t.imag ? v : w;
-        for (int64_t n = 0; n < m; ++n) acc[n] += c * d[n];
+      for (bool imag : {false, true}) {
+        const int count = imag ? gr.n_imag : gr.n_real;
+        if (count == 0) continue;
+        // d/d Re(conj(phi_p) phi_j) (or Im) = c * d: one string's dout row
+        // read in place, or several summed into w.
+        const T* d = nullptr;
+        T c = 1;
+        if (count == 1) {
+          for (const Term& t : gr.terms) {
+            if (t.imag != imag) continue;
+            d = dout + t.k * ld;
+            c = static_cast<T>(t.coef * sign(static_cast<uint64_t>(j), t.z));
+          }
+        } else {
+          std::fill(w, w + m, T(0));
+          for (const Term& t : gr.terms) {
+            if (t.imag != imag) continue;
+            const T ct = static_cast<T>(t.coef * sign(static_cast<uint64_t>(j), t.z));
+            const T* __restrict dk = dout + t.k * ld;
+            T* __restrict acc = w;
+            for (int64_t n = 0; n < m; ++n) acc[n] += ct * dk[n];
+          }
+          d = w;
+        }
+        (imag ? imag_pair_gradient<T> : real_pair_gradient<T>)(F + j * ld, F + p * ld, G + j * ld, G + p * ld, d, c, m,
+                                                               dF + j * ld, dF + p * ld, dG + j * ld, dG + p * ld);
       }
-      pair_gradient(F + j * ld, F + p * ld, G + j * ld, G + p * ld, w, v, m, dF + j * ld, dF + p * ld, dG + j * ld,
-                    dG + p * ld);
     }
   }
 }

@@ -47,14 +47,13 @@ class PauliMeasurePlan {
   struct Group {
     uint64_t x;
     std::vector<Term> terms;
-    bool any_real, any_imag;  // which products its terms read
+    int n_real, n_imag;  // how many of its terms read Re / Im of the products
   };
   // One block of m columns (rows ld apart); scratch of kBlockCols-wide rows.
   template <class T>
   void forward_block(const T* F, const T* G, int64_t m, int64_t ld, T* out, T* q, T* prod) const;
   template <class T>
-  void backward_block(const T* F, const T* G, const T* dout, int64_t m, int64_t ld, T* dF, T* dG, T* dq, T* w,
-                      T* v) const;
+  void backward_block(const T* F, const T* G, const T* dout, int64_t m, int64_t ld, T* dF, T* dG, T* dq, T* w) const;
   int64_t D_, h_;
   std::vector<Term> diagonal_;  // x = 0
   std::vector<Group> groups_;   // x != 0, one per distinct mask

@@ -8,11 +8,46 @@
 
 namespace qisa::train {
 
+namespace {
+
+constexpr double kMinNorm = 1e-12;
+
+// x / max(|x|, eps) over the last dimension as one autograd node: autograd
+// of norm / clamp / div takes ~7 passes over the rows backward, this 4:
+// dx = (g - psi (g . psi)) / |x|, or g / eps where the norm was clamped.
+struct NormalizeRows : torch::autograd::Function<NormalizeRows> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x) {
+    const auto r = x.norm(2, -1, true).clamp_min_(kMinNorm);
+    auto psi = x / r;
+    ctx->save_for_backward({psi, r});
+    return psi;
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& psi = saved[0];
+    const auto& r = saved[1];
+    const auto& g = grad[0];
+    const auto s = (g * psi).sum(-1, true).masked_fill_(r <= kMinNorm, 0);
+    return {torch::addcmul(g, psi, s, -1).div_(r)};
+  }
+};
+
+}  // namespace
+
 torch::Tensor encode_amplitudes(const torch::Tensor& x, int64_t n_qubits, bool normalized) {
   const int64_t d = x.size(-1), D = int64_t{1} << n_qubits;
   torch::Tensor psi = d < D ? torch::nn::functional::pad(x, torch::nn::functional::PadFuncOptions({0, D - d})) : x;
   if (!normalized) return psi;
-  return psi / psi.norm(2, -1, true).clamp_min(1e-12);
+  return NormalizeRows::apply(psi);
+}
+
+torch::Tensor encode_amplitudes_reference(const torch::Tensor& x, int64_t n_qubits, bool normalized) {
+  const int64_t d = x.size(-1), D = int64_t{1} << n_qubits;
+  torch::Tensor psi = d < D ? torch::nn::functional::pad(x, torch::nn::functional::PadFuncOptions({0, D - d})) : x;
+  if (!normalized) return psi;
+  return psi / psi.norm(2, -1, true).clamp_min(kMinNorm);
 }
 
 QuantumProjectionImpl::QuantumProjectionImpl(int64_t n_qubits, const std::vector<PauliString>& paulis)
@@ -58,39 +93,38 @@ QuantumProjectionImpl::QuantumProjectionImpl(int64_t n_qubits, const std::vector
 // The measurement phi -> <phi|P_k|phi> as one autograd node: the fused
 // kernels of pauli_measure.h, forward and backward, on phi transposed.
 struct FusedMeasure : torch::autograd::Function<FusedMeasure> {
-  // f_re, f_im: [D, N]; returns [N, h].
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& f_re,
-                               const torch::Tensor& f_im, const PauliMeasurePlan* plan) {
-    const auto fr = f_re.contiguous(), fi = f_im.contiguous();
-    ctx->save_for_backward({fr, fi});
+  // f: [2D, N], the rows of Re phi^T then those of Im phi^T; returns [N, h].
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& f,
+                               const PauliMeasurePlan* plan) {
+    const auto fc = f.contiguous();
+    ctx->save_for_backward({fc});
     // The module (and its plan) outlives the step whose backward reads it.
     ctx->saved_data["plan"] = reinterpret_cast<int64_t>(plan);
-    const int64_t N = fr.size(1);
-    auto out = torch::empty({plan->strings(), N}, fr.options());
-    if (fr.scalar_type() == torch::kDouble)
-      plan->forward(fr.data_ptr<double>(), fi.data_ptr<double>(), N, out.data_ptr<double>());
+    const int64_t N = fc.size(1), half = fc.size(0) / 2 * N;
+    auto out = torch::empty({plan->strings(), N}, fc.options());
+    if (fc.scalar_type() == torch::kDouble)
+      plan->forward(fc.data_ptr<double>(), fc.data_ptr<double>() + half, N, out.data_ptr<double>());
     else
-      plan->forward(fr.data_ptr<float>(), fi.data_ptr<float>(), N, out.data_ptr<float>());
+      plan->forward(fc.data_ptr<float>(), fc.data_ptr<float>() + half, N, out.data_ptr<float>());
     return out.t().contiguous();
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad) {
     const auto saved = ctx->get_saved_variables();
-    const auto& fr = saved[0];
-    const auto& fi = saved[1];
+    const auto& f = saved[0];
     const auto* plan = reinterpret_cast<const PauliMeasurePlan*>(ctx->saved_data["plan"].toInt());
-    const auto dout = grad[0].t().contiguous().to(fr.scalar_type());  // [h, N]
-    const int64_t N = fr.size(1);
-    auto d_re = torch::empty_like(fr), d_im = torch::empty_like(fi);
-    if (fr.scalar_type() == torch::kDouble) {
-      plan->backward(fr.data_ptr<double>(), fi.data_ptr<double>(), dout.data_ptr<double>(), N, d_re.data_ptr<double>(),
-                     d_im.data_ptr<double>());
+    const auto dout = grad[0].t().contiguous().to(f.scalar_type());  // [h, N]
+    const int64_t N = f.size(1), half = f.size(0) / 2 * N;
+    auto df = torch::empty_like(f);
+    if (f.scalar_type() == torch::kDouble) {
+      plan->backward(f.data_ptr<double>(), f.data_ptr<double>() + half, dout.data_ptr<double>(), N,
+                     df.data_ptr<double>(), df.data_ptr<double>() + half);
     } else {
-      plan->backward(fr.data_ptr<float>(), fi.data_ptr<float>(), dout.data_ptr<float>(), N, d_re.data_ptr<float>(),
-                     d_im.data_ptr<float>());
+      plan->backward(f.data_ptr<float>(), f.data_ptr<float>() + half, dout.data_ptr<float>(), N, df.data_ptr<float>(),
+                     df.data_ptr<float>() + half);
     }
-    return {d_re, d_im, torch::Tensor()};
+    return {df, torch::Tensor()};
   }
 };
 
@@ -110,8 +144,10 @@ std::pair<torch::Tensor, torch::Tensor> QuantumProjectionImpl::unitary() const {
 
 torch::Tensor QuantumProjectionImpl::measure(const torch::Tensor& psi, const torch::Tensor& u_re,
                                              const torch::Tensor& u_im) const {
-  const auto f_re = torch::matmul(u_re, psi.t()), f_im = torch::matmul(u_im, psi.t());  // phi^T, [D, N]
-  return FusedMeasure::apply(f_re, f_im, &plan_);
+  // phi^T as one product: [Re U; Im U] [2D, D] times psi^T [D, N] (psi is
+  // real), so the backward is one product for dpsi too, with no sum of two.
+  const auto f = torch::matmul(torch::cat({u_re, u_im}), psi.t());
+  return FusedMeasure::apply(f, &plan_);
 }
 
 torch::Tensor QuantumProjectionImpl::measure_pauli(const torch::Tensor& psi, const torch::Tensor& u_re,

@@ -16,7 +16,10 @@ namespace qisa::train {
 
 // pad(x) to D = 2^n and, for the normalized encoding, divide by
 // max(|x|, 1e-12) (a zero vector stays zero). x: [..., d] -> [..., D].
+// The normalization is one autograd node with a hand-written backward;
+// encode_amplitudes_reference is the same with LibTorch ops (its check).
 torch::Tensor encode_amplitudes(const torch::Tensor& x, int64_t n_qubits, bool normalized);
+torch::Tensor encode_amplitudes_reference(const torch::Tensor& x, int64_t n_qubits, bool normalized);
 
 class QuantumProjectionImpl : public torch::nn::Module {
  public:

@@ -11,6 +11,7 @@
 #include "api_model.h"
 #include "circuit.h"
 #include "evaluation.h"
+#include "gaussian_score.h"
 #include "gpt_model.h"
 #include "model_export.h"
 #include "quantum_projection.h"
@@ -144,6 +145,57 @@ TEST(TrainerGradient, FusedMeasurementBackwardEqualsAutogradOfThePerStringPath) 
       EXPECT_LT((a1 - a2).abs().max().item<double>(), 1e-10) << n << " " << rows;
       EXPECT_GT(a1.abs().max().item<double>(), 1e-3) << n;  // the angles do get gradients
     }
+  }
+}
+
+TEST(TrainerGradient, GaussianScoreNodeEqualsAutogradOfThePairwiseDifferences) {
+  for (int64_t T : {1, 6, 33}) {
+    torch::manual_seed(T);
+    // Spread so that the scores range from ~1 to underflow.
+    const auto q0 = torch::randn({2, T, 5}, torch::kFloat64) * 0.7, k0 = torch::randn({2, T, 5}, torch::kFloat64) * 0.7;
+    const auto w = torch::randn({2, T, T}, torch::kFloat64);
+    auto run = [&](bool fused) {
+      auto q = q0.clone().requires_grad_(true), k = k0.clone().requires_grad_(true);
+      torch::Tensor e, neg_dist;
+      if (fused)
+        std::tie(e, neg_dist) = gaussian_score(q, k);
+      else
+        e = gaussian_score_reference(q, k);
+      (e * w).sum().backward();
+      return std::make_tuple(e.detach(), neg_dist, q.grad().clone(), k.grad().clone());
+    };
+    const auto [e1, nd, dq1, dk1] = run(true);
+    const auto [e2, unused, dq2, dk2] = run(false);
+    const auto dist = (q0.unsqueeze(2) - k0.unsqueeze(1)).pow(2).sum(-1);
+    EXPECT_LT((e1 - e2).abs().max().item<double>(), 1e-12) << T;
+    EXPECT_LT((nd + dist).abs().max().item<double>(), 1e-12) << T;
+    EXPECT_FALSE(nd.requires_grad());
+    EXPECT_LT((dq1 - dq2).abs().max().item<double>(), 1e-12) << T;
+    EXPECT_LT((dk1 - dk2).abs().max().item<double>(), 1e-12) << T;
+    EXPECT_GT(dq1.abs().max().item<double>(), 1e-3) << T;
+  }
+}
+
+TEST(TrainerGradient, NormalizedEncodingNodeEqualsAutogradOfNormClampDivide) {
+  torch::manual_seed(5);
+  for (int64_t d : {5, 8}) {  // padded to D = 8, and not
+    auto x0 = torch::randn({4, 3, d}, torch::kFloat64);
+    x0[1][2].zero_();  // a zero row: its norm is clamped, the gradient is dx = g / eps
+    x0[2][0].mul_(1e-13);
+    const auto w = torch::randn({4, 3, 8}, torch::kFloat64);
+    auto run = [&](bool fused) {
+      auto x = x0.clone().requires_grad_(true);
+      const auto psi = fused ? encode_amplitudes(x, 3, true) : encode_amplitudes_reference(x, 3, true);
+      (psi * w).sum().backward();
+      return std::make_pair(psi.detach(), x.grad().clone());
+    };
+    const auto [p1, g1] = run(true);
+    const auto [p2, g2] = run(false);
+    EXPECT_LT((p1 - p2).abs().max().item<double>(), 1e-14) << d;
+    // Relative: the clamped rows' gradients are ~1e12.
+    EXPECT_LT(((g1 - g2).abs() / (g2.abs() + 1)).max().item<double>(), 1e-12) << d;
+    EXPECT_GT(g1[1][2].abs().max().item<double>(), 1e11) << d;
+    EXPECT_NEAR(p1[0][0].norm().item<double>(), 1.0, 1e-14);
   }
 }
 
