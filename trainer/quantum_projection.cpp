@@ -106,7 +106,7 @@ struct FusedMeasure : torch::autograd::Function<FusedMeasure> {
       plan->forward(fc.data_ptr<double>(), fc.data_ptr<double>() + half, N, out.data_ptr<double>());
     else
       plan->forward(fc.data_ptr<float>(), fc.data_ptr<float>() + half, N, out.data_ptr<float>());
-    return out.t().contiguous();
+    return out.t();  // a view: the products that read it take either layout
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
