@@ -193,8 +193,9 @@ BENCHMARK(BM_Streams)
     ->Unit(benchmark::kMicrosecond);
 
 // The QISA value computation alone (one v3 head's value projection, rows
-// of random inputs): unitary (phi = U psi, then O(D) Pauli sums) vs the
-// research code's dense observables (psi^T O' psi). Args: path, n_embd, rows.
+// of random inputs): unitary (phi = U psi with the dense U, then O(D) Pauli
+// sums), gates (U psi gate by gate, the same sums) and the research code's
+// dense observables (psi^T O' psi). Args: path, n_embd, rows.
 void BM_ValuePath(benchmark::State& state) {
   const auto path = static_cast<qisa_value_path>(state.range(0));
   const int d = static_cast<int>(state.range(1)), R = static_cast<int>(state.range(2));
@@ -210,15 +211,20 @@ void BM_ValuePath(benchmark::State& state) {
     layer.run(u.data(), R, dest, d);
     benchmark::DoNotOptimize(out.data());
   }
-  state.SetLabel(path == QISA_VALUE_PATH_OBSERVABLES ? "observables" : "unitary");
+  state.SetLabel(path == QISA_VALUE_PATH_OBSERVABLES ? "observables"
+                 : path == QISA_VALUE_PATH_GATES     ? "gates"
+                                                     : "unitary");
   state.SetItemsProcessed(state.iterations() * R);
 }
 BENCHMARK(BM_ValuePath)
     ->ArgNames({"path", "n_embd", "rows"})
-    ->ArgsProduct({{QISA_VALUE_PATH_UNITARY, QISA_VALUE_PATH_OBSERVABLES}, {4, 16, 128}, {1, 64}})
+    ->ArgsProduct({{QISA_VALUE_PATH_UNITARY, QISA_VALUE_PATH_GATES, QISA_VALUE_PATH_OBSERVABLES},
+                   {4, 16, 128},
+                   {1, 8, 64}})
+    ->ArgsProduct({{QISA_VALUE_PATH_UNITARY, QISA_VALUE_PATH_GATES}, {256}, {1, 8, 64}})
     // n_embd 768: the dense observables would be 768 x 1024 x 1024 floats
-    // (3.2 GB) for one projection; only the unitary path is measured.
-    ->ArgsProduct({{QISA_VALUE_PATH_UNITARY}, {768}, {1, 64}})
+    // (3.2 GB) for one projection; only the unitary and gates paths are measured.
+    ->ArgsProduct({{QISA_VALUE_PATH_UNITARY, QISA_VALUE_PATH_GATES}, {768}, {1, 8, 64}})
     ->Unit(benchmark::kMicrosecond);
 
 // One query's attention over n cached positions (head size 128, keys of

@@ -40,9 +40,9 @@ extern "C" {
 /* ---- version ------------------------------------------------------------ */
 
 #define QISA_VERSION_MAJOR 0
-#define QISA_VERSION_MINOR 6
+#define QISA_VERSION_MINOR 7
 #define QISA_VERSION_PATCH 0
-#define QISA_VERSION_STRING "0.6.0"
+#define QISA_VERSION_STRING "0.7.0"
 /* major * 10000 + minor * 100 + patch */
 #define QISA_VERSION_NUMBER (QISA_VERSION_MAJOR * 10000 + QISA_VERSION_MINOR * 100 + QISA_VERSION_PATCH)
 
@@ -255,9 +255,15 @@ typedef enum qisa_engine {
 } qisa_engine;
 
 typedef enum qisa_value_path {
-  QISA_VALUE_PATH_AUTO = 0,       /* the cheaper of the two (unitary)        */
-  QISA_VALUE_PATH_UNITARY = 1,    /* phi = U psi, then O(D) Pauli sums       */
-  QISA_VALUE_PATH_OBSERVABLES = 2 /* psi^T O'_k psi with O' = U^dag P U      */
+  QISA_VALUE_PATH_AUTO = 0,        /* the engine's measured choice among
+                                      unitary and gates                      */
+  QISA_VALUE_PATH_UNITARY = 1,     /* phi = U psi with the stored dense U,
+                                      then O(D) Pauli sums                   */
+  QISA_VALUE_PATH_OBSERVABLES = 2, /* psi^T O'_k psi with O' = U^dag P U     */
+  QISA_VALUE_PATH_GATES = 3        /* phi = U psi applied gate by gate from
+                                      the stored angles (CPU engine, circuits
+                                      with angles and f32 unitaries; else
+                                      as unitary), then the Pauli sums       */
 } qisa_value_path;
 
 typedef enum qisa_overflow {

@@ -24,7 +24,7 @@ constexpr size_t kStateHeader = kStateChecksumAt + 8;
 BackendOptions backend_options(const Model& m, const qisa_context_params& p, int32_t threads) {
   BackendOptions o;
   o.threads = threads;
-  o.value_path = p.value_path == QISA_VALUE_PATH_OBSERVABLES ? QISA_VALUE_PATH_OBSERVABLES : QISA_VALUE_PATH_UNITARY;
+  o.value_path = p.value_path;  // engines without a gate path read gates and auto as unitary
   o.max_rows = context_max_rows(m.config, p);
   o.max_sequences = p.max_sequences;
   return o;

@@ -142,15 +142,18 @@ def main():
                      "fwd v3/CSA", "LibTorch fwd v1/CSA", "v2/CSA", "v3/CSA"], rows) + "\n")
 
     # ---- the value path -----------------------------------------------------
-    md.append("## QISA value path: observables / unitary\n")
-    md.append("One v3 value projection alone, 1 thread: φ = Uψ then O(D) Pauli sums (unitary) vs the research "
-              "code's dense ψᵀO'ψ (observables).\n")
+    md.append("## QISA value path: observables / unitary / gates\n")
+    md.append("One v3 value projection alone, 1 thread: φ = Uψ with the dense stored U then O(D) Pauli sums "
+              "(unitary), the same with Uψ applied gate by gate (gates), vs the research code's dense ψᵀO'ψ "
+              "(observables). `auto` takes the gates from 256 states for up to 8 rows and from 1024 states "
+              "always.\n")
     rows = []
-    for d in (4, 16, 128, 768):
-        for r_ in (1, 64):
-            u, o = rt.get(("BM_ValuePath", 1, d, r_)), rt.get(("BM_ValuePath", 2, d, r_))
-            rows.append([d, r_, fmt_time(u), fmt_time(o), ratio(o, u)])
-    md.append(table(["n_embd", "rows", "unitary", "observables", "observables / unitary"], rows) + "\n")
+    for d in (4, 16, 128, 256, 768):
+        for r_ in (1, 8, 64):
+            u, o, g = (rt.get(("BM_ValuePath", p_, d, r_)) for p_ in (1, 2, 3))
+            rows.append([d, r_, fmt_time(u), fmt_time(g), fmt_time(o), ratio(g, u), ratio(o, u)])
+    md.append(table(["n_embd", "rows", "unitary", "gates", "observables", "gates / unitary",
+                     "observables / unitary"], rows) + "\n")
 
     # ---- quantized ----------------------------------------------------------
     md.append("## Quantized / f32\n")

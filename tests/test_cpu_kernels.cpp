@@ -13,13 +13,17 @@
 #include <tuple>
 
 #include "api_model.h"
+#include "backends/cpu/circuit_gates.h"
 #include "backends/cpu/cpu_kernels.h"
 #include "backends/cpu/fast_ops.h"
 #include "backends/cpu/linear_op.h"
 #include "backends/cpu/matmul_dnnl.h"
+#include "backends/cpu/quantum_layer.h"
 #include "backends/weights.h"
+#include "circuit.h"
 #include "dtype.h"
 #include "model.h"
+#include "synthetic_model.h"
 #include "test_support.h"
 
 namespace qisa {
@@ -186,6 +190,98 @@ TEST(CpuKernels, WalshHadamardGivesEverySignedSum) {
       }
     }
   }
+}
+
+// U psi gate by gate in f32 against the double-precision circuit simulation
+// (core/circuit.h), for every width the format allows up to 2^10 states and
+// inputs shorter than D (zero padding).
+TEST(CircuitGates, MatchTheDoubleCircuitSimulation) {
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> angle(-3.2f, 3.2f);
+  for (uint32_t n = 2; n <= 10; ++n) {
+    const int64_t D = int64_t{1} << n;
+    for (int64_t d : {D, D - 1, D / 2 + 1}) {
+      QuantumProjection q;
+      q.n_qubits = n;
+      for (uint32_t i = 0; i < 3 * n; ++i) q.angles.push_back(angle(rng));
+      const CircuitGates gates(q);
+      ASSERT_EQ(gates.states(), D);
+      const auto psi = random_values(static_cast<size_t>(d), 100 + n);
+      std::vector<float> re(static_cast<size_t>(D), 7.0f), im(re), scratch(static_cast<size_t>(2 * D));
+      gates.apply(psi.data(), d, re.data(), im.data(), scratch.data());
+      std::vector<cplx> want(static_cast<size_t>(D), 0.0);
+      for (int64_t j = 0; j < d; ++j) want[static_cast<size_t>(j)] = psi[static_cast<size_t>(j)];
+      apply_circuit(n, q.angles, want);
+      double worst = 0.0, scale = 0.0;
+      for (int64_t j = 0; j < D; ++j) {
+        const auto w = want[static_cast<size_t>(j)];
+        worst = std::max({worst, std::fabs(re[static_cast<size_t>(j)] - w.real()),
+                          std::fabs(im[static_cast<size_t>(j)] - w.imag())});
+        scale = std::max(scale, std::abs(w));
+      }
+      EXPECT_LT(worst, 2e-6 * std::sqrt(static_cast<double>(D)) * scale) << "n " << n << " d " << d;
+      EXPECT_GT(scale, 0.0);
+    }
+  }
+}
+
+// The value projections of a layer through the gates path give the dense
+// unitary path's values; the gates are taken only where they compute the
+// stored U (angles and f32 unitaries), and auto takes them where measured
+// faster.
+TEST(QuantumLayer, GatesPathMatchesTheDenseUnitaryAndIsTakenOnlyWhereValid) {
+  for (qisa_dtype t : {QISA_DTYPE_F32, QISA_DTYPE_Q8_0}) {
+    writer::SyntheticSpec spec;
+    spec.kind = QISA_ATTENTION_QISA_V1;  // quantum q, k and v: three projections per head
+    spec.n_embd = 24;
+    spec.n_head = 2;
+    spec.n_layer = 1;
+    spec.n_ctx = 8;
+    spec.unitary_dtype = t;
+    const auto loaded = test::load_desc(writer::make_synthetic_model(spec));
+    ASSERT_EQ(loaded.status, QISA_OK) << loaded.message;
+    const Model& m = model_of(loaded.model.get());
+    std::vector<const QuantumProjection*> qp;
+    for (const Head& h : m.layers[0].heads)
+      for (Role r : kAllRoles)
+        if (h.qp(r)) qp.push_back(&*h.qp(r));
+    ASSERT_EQ(qp.size(), 6u);
+    auto dnnl = make_dnnl_context();
+    const int64_t d = 24, h = 12, R = 19;
+    LinearScratch s1, s2, s3;
+    QuantumLayer dense(qp, d, h, QISA_VALUE_PATH_UNITARY, 1, dnnl.get(), R, &s1);
+    QuantumLayer gates(qp, d, h, QISA_VALUE_PATH_GATES, 2, dnnl.get(), R, &s2);
+    QuantumLayer automatic(qp, d, h, QISA_VALUE_PATH_AUTO, 1, dnnl.get(), R, &s3);
+    EXPECT_FALSE(dense.uses_gates(1));
+    EXPECT_EQ(gates.uses_gates(R), t == QISA_DTYPE_F32);
+    EXPECT_FALSE(automatic.uses_gates(1));  // 32 states: the dense U is faster
+    const auto u = random_values(static_cast<size_t>(R * d), 4);
+    std::vector<float> a(static_cast<size_t>(R * 6 * h)), b(a.size(), 9.0f);
+    std::vector<float*> da, db;
+    for (int64_t p = 0; p < 6; ++p) {
+      da.push_back(a.data() + p * h);
+      db.push_back(b.data() + p * h);
+    }
+    dense.run(u.data(), R, da.data(), 6 * h);
+    gates.run(u.data(), R, db.data(), 6 * h);
+    for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 2e-5f) << dtype_name(t) << " [" << i << "]";
+  }
+  // 256 states: auto takes the gates for a few rows only.
+  writer::SyntheticSpec spec;
+  spec.kind = QISA_ATTENTION_QISA_V3;
+  spec.n_embd = 256;
+  spec.n_head = 1;
+  spec.n_layer = 1;
+  spec.n_ctx = 4;
+  const auto loaded = test::load_desc(writer::make_synthetic_model(spec));
+  ASSERT_EQ(loaded.status, QISA_OK) << loaded.message;
+  const Head& head = model_of(loaded.model.get()).layers[0].heads[0];
+  auto dnnl = make_dnnl_context();
+  LinearScratch scratch;
+  QuantumLayer automatic({&*head.qp(Role::V)}, 256, 256, QISA_VALUE_PATH_AUTO, 1, dnnl.get(), 16, &scratch);
+  EXPECT_TRUE(automatic.uses_gates(1));
+  EXPECT_TRUE(automatic.uses_gates(8));
+  EXPECT_FALSE(automatic.uses_gates(9));
 }
 
 TEST(CpuKernels, DotMatchesADoubleSum) {

@@ -49,7 +49,9 @@ struct Case {
 std::string case_name(const ::testing::TestParamInfo<Case>& i) {
   std::string s = std::string(attention_kind(i.param.kind).name) + "_" + dtype_name(i.param.dtype) +
                   (i.param.ln == QISA_LN_PRE ? "_pre" : "_post") +
-                  (i.param.path == QISA_VALUE_PATH_OBSERVABLES ? "_observables" : "");
+                  (i.param.path == QISA_VALUE_PATH_OBSERVABLES ? "_observables"
+                   : i.param.path == QISA_VALUE_PATH_GATES     ? "_gates"
+                                                               : "");
   std::replace(s.begin(), s.end(), '-', '_');
   return s;
 }
@@ -272,7 +274,7 @@ TEST_P(OpsParity, ForwardPassesMatchTheReference) {
 }
 
 // Every attention kind (the table's rows) with every stored type, both
-// LayerNorm placements and activations, and both value paths.
+// LayerNorm placements and activations, and every value path.
 std::vector<Case> cases() {
   std::vector<Case> v;
   for (const AttentionKind& k : attention_kinds()) {
@@ -281,8 +283,10 @@ std::vector<Case> cases() {
       v.push_back({k.kind, t.type, pre ? QISA_LN_PRE : QISA_LN_POST, pre ? QISA_ACTIVATION_RELU : QISA_ACTIVATION_GELU,
                    QISA_VALUE_PATH_UNITARY});
     }
-    if (k.any_quantum())
+    if (k.any_quantum()) {
       v.push_back({k.kind, QISA_DTYPE_F32, QISA_LN_PRE, QISA_ACTIVATION_RELU, QISA_VALUE_PATH_OBSERVABLES});
+      v.push_back({k.kind, QISA_DTYPE_F32, QISA_LN_POST, QISA_ACTIVATION_GELU, QISA_VALUE_PATH_GATES});
+    }
   }
   return v;
 }

@@ -24,7 +24,9 @@ void PrintTo(const GoldenCase& c, std::ostream* os) {
 
 std::string case_name(const ::testing::TestParamInfo<GoldenCase>& p) {
   std::string n = std::string(p.param.kind) + (p.param.engine == QISA_ENGINE_FAST ? "_fast" : "_reference") +
-                  (p.param.path == QISA_VALUE_PATH_OBSERVABLES ? "_observables" : "");
+                  (p.param.path == QISA_VALUE_PATH_OBSERVABLES ? "_observables"
+                   : p.param.path == QISA_VALUE_PATH_GATES     ? "_gates"
+                                                               : "");
   for (auto& ch : n) {
     if (ch == '-') ch = '_';
   }
@@ -76,10 +78,13 @@ INSTANTIATE_TEST_SUITE_P(Kinds, Golden,
                                            GoldenCase{"qisa-v3", QISA_ENGINE_FAST, QISA_VALUE_PATH_UNITARY},
                                            GoldenCase{"qisa-v3", QISA_ENGINE_REFERENCE, QISA_VALUE_PATH_UNITARY},
                                            GoldenCase{"qisa-v3", QISA_ENGINE_FAST, QISA_VALUE_PATH_OBSERVABLES},
+                                           GoldenCase{"qisa-v3", QISA_ENGINE_FAST, QISA_VALUE_PATH_GATES},
+                                           GoldenCase{"qisa-v1", QISA_ENGINE_FAST, QISA_VALUE_PATH_GATES},
                                            // sparse: 3 nearest keys + 2 recent positions of 16
                                            GoldenCase{"qsat", QISA_ENGINE_FAST, QISA_VALUE_PATH_UNITARY},
                                            GoldenCase{"qsat", QISA_ENGINE_REFERENCE, QISA_VALUE_PATH_UNITARY},
                                            GoldenCase{"qsat", QISA_ENGINE_FAST, QISA_VALUE_PATH_OBSERVABLES},
+                                           GoldenCase{"qsat", QISA_ENGINE_FAST, QISA_VALUE_PATH_GATES},
                                            // byte-level BPE, 384 tokens
                                            GoldenCase{"qisa-v3-bpe", QISA_ENGINE_FAST, QISA_VALUE_PATH_UNITARY},
                                            GoldenCase{"qisa-v3-bpe", QISA_ENGINE_REFERENCE, QISA_VALUE_PATH_UNITARY}),

@@ -37,7 +37,7 @@ qisa_context_params resolve(const qisa_context_params* in) {
   range("engine", enum_bits(p.engine), QISA_ENGINE_FAST, QISA_ENGINE_REFERENCE);
   range("max_sequences", p.max_sequences, 1, 1 << 16);
   range("max_batch", p.max_batch, 1, 1 << 16);
-  range("value_path", enum_bits(p.value_path), QISA_VALUE_PATH_AUTO, QISA_VALUE_PATH_OBSERVABLES);
+  range("value_path", enum_bits(p.value_path), QISA_VALUE_PATH_AUTO, QISA_VALUE_PATH_GATES);
   range("overflow", enum_bits(p.overflow), QISA_OVERFLOW_SLIDE, QISA_OVERFLOW_ERROR);
   range("allow_non_causal", p.allow_non_causal, 0, 1);
   return p;

@@ -59,7 +59,7 @@ void usage(std::FILE* out) {
                "  -s, --seed N            sampling seed; -1 (default): a random one, printed; same seed, same text\n"
                "  -t, --threads N         CPU threads (0 = automatic)\n"
                "      --backend B         cpu | cuda | auto (auto)\n"
-               "      --qisa-path P       QISA value path: auto | unitary | observables (auto)\n"
+               "      --qisa-path P       QISA value path: auto | unitary | observables | gates (auto)\n"
                "      --engine E          fast | reference (fast)\n"
                "      --context-shift M   past the model's window: slide (exact, default) | shift-half | error\n"
                "      --stop TEXT         stop before TEXT (repeatable)\n"
@@ -210,7 +210,8 @@ Options parse(int argc, char** argv) {
       o.path = choice<qisa_value_path>(a, val(),
                                        {{"auto", QISA_VALUE_PATH_AUTO},
                                         {"unitary", QISA_VALUE_PATH_UNITARY},
-                                        {"observables", QISA_VALUE_PATH_OBSERVABLES}});
+                                        {"observables", QISA_VALUE_PATH_OBSERVABLES},
+                                        {"gates", QISA_VALUE_PATH_GATES}});
     } else if (a == "--engine") {
       o.engine = choice<qisa_engine>(a, val(), {{"fast", QISA_ENGINE_FAST}, {"reference", QISA_ENGINE_REFERENCE}});
     } else if (a == "--stop") {

@@ -52,6 +52,25 @@ constexpr int64_t kPerRowPauliMaxRows = 8;
 constexpr int64_t kPerRowPauliMinStates = 64;
 // Rows x states x strings from which the per-row sums use several threads.
 constexpr int64_t kParallelPauli = int64_t{1} << 18;
+// Auto: the circuits gate by gate (~12 n D flops per row and projection)
+// instead of the stored dense U (2 D d multiply-adds, 8 D d bytes read)
+// from kGatesAlwaysStates states on, and from kGatesMinStates for calls of
+// at most kGatesMaxRows rows. Measured with bench_runtime's BM_ValuePath
+// (one v3 value projection, 1 thread; docs/benchmarks.md): D = 128: gates
+// slower at every row count (1 row 4.2 vs 2.7 us); D = 256: faster for 1
+// row (6.5 vs 9.0 us), even at 8, slower at 64 (392 vs 365 us); D = 1024:
+// faster at 1, 8 and 64 rows (72 vs 119, 532 vs 582, 2867 vs 5022 us).
+constexpr int64_t kGatesAlwaysStates = 1024;
+constexpr int64_t kGatesMinStates = 256;
+constexpr int64_t kGatesMaxRows = 8;
+
+bool gates_possible(const std::vector<const QuantumProjection*>& projections) {
+  for (const auto* q : projections) {
+    if (q->circuit != CircuitKind::RxRyCnotRy || q->angles.size() != 3 * size_t{q->n_qubits}) return false;
+    if (q->unitary_re->dtype != QISA_DTYPE_F32 || q->unitary_im->dtype != QISA_DTYPE_F32) return false;
+  }
+  return true;
+}
 
 QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, int64_t d, int64_t h,
                            qisa_value_path path, int threads, DnnlContext* dnnl, int64_t max_rows,
@@ -68,6 +87,10 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
   if (path_ == QISA_VALUE_PATH_OBSERVABLES) {
     stacked_ = stack_observables(projections_, h);
   } else {
+    if (path_ != QISA_VALUE_PATH_UNITARY && gates_possible(projections_)) {
+      for (const auto* q : projections_) gates_.emplace_back(*q);
+      gate_scratch_.resize(static_cast<size_t>(threads_ * 2 * D));
+    }
     // U as stored, cut to the first d columns (psi is zero past them).
     stacked_ = stack_unitaries(projections_, d_, true);
     for (const auto* q : projections_) {
@@ -85,14 +108,36 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
   sums_.resize(static_cast<size_t>(max_rows * h));
 }
 
+bool QuantumLayer::uses_gates(int64_t R) const {
+  if (gates_.empty()) return false;
+  return path_ == QISA_VALUE_PATH_GATES || D_ >= kGatesAlwaysStates || (D_ >= kGatesMinStates && R <= kGatesMaxRows);
+}
+
 void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t stride) {
   const int64_t D = D_, width = gemm_.out;
   // The fast unitary path multiplies psi without its zero padding.
   ref::encode_amplitudes(psi_.data(), u, R, d_, gemm_.in, normalized_);
-  gemm_.run(psi_.data(), out_.data(), R);  // phi (or O' psi) of every projection at once
+  if (uses_gates(R)) {  // phi of each projection, row by row
+    auto one_row = [&](int64_t r, float* scratch) {
+      for (size_t p = 0; p < gates_.size(); ++p) {
+        float* re = out_.data() + r * width + 2 * static_cast<int64_t>(p) * D;
+        gates_[p].apply(psi_.data() + r * gemm_.in, d_, re, re + D, scratch);
+      }
+    };
+    const int threads = static_cast<int>(std::min<int64_t>(threads_, R));
+    if (threads > 1 && R * D * static_cast<int64_t>(gates_.size()) >= kParallelPauli / 8) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+      for (int64_t r = 0; r < R; ++r) one_row(r, gate_scratch_.data() + omp_get_thread_num() * 2 * D);
+    } else {
+      for (int64_t r = 0; r < R; ++r) one_row(r, gate_scratch_.data());
+    }
+  } else {
+    gemm_.run(psi_.data(), out_.data(), R);  // phi (or O' psi) of every projection at once
+  }
+  const bool unitary = path_ != QISA_VALUE_PATH_OBSERVABLES;
   for (size_t p = 0; p < projections_.size(); ++p) {
     const auto pi = static_cast<int64_t>(p);
-    if (path_ == QISA_VALUE_PATH_UNITARY && (R <= kPerRowPauliMaxRows || D >= kPerRowPauliMinStates)) {
+    if (unitary && (R <= kPerRowPauliMaxRows || D >= kPerRowPauliMinStates)) {
       const CpuKernels& kern = cpu_kernels();
       auto one_row = [&](int64_t r, float* prod) {
         const float* re = out_.data() + r * width + 2 * pi * D;
@@ -119,7 +164,7 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
       }
       continue;
     }
-    if (path_ == QISA_VALUE_PATH_UNITARY) {
+    if (unitary) {
       for (auto& g : groups_[p]) {
         const CpuKernels& kern = cpu_kernels();
         for (int64_t r = 0; r < R; ++r) {  // Re or Im of conj(phi[j ^ x]) phi[j]

@@ -1,13 +1,15 @@
 // All quantum-inspired projections of one layer, evaluated together: the
 // rows' amplitude encodings psi go through one GEMM against every
 // projection's stacked [Re U; Im U] (unitary path) or dense Re O' (the
-// observables path), then each projection's Pauli values are formed.
+// observables path), or through each projection's circuit gate by gate
+// (gates path), then each projection's Pauli values are formed.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include "backends/quantum_stack.h"
+#include "circuit_gates.h"
 #include "linear_op.h"
 #include "model.h"
 
@@ -17,13 +19,19 @@ class QuantumLayer {
  public:
   // All projections share the input width d and produce h values each.
   // The unitary path multiplies by U as stored (any dtype, when the
-  // layer's projections share one); O' is expanded to f32 here.
+  // layer's projections share one); O' is expanded to f32 here. The gates
+  // path needs every projection's angles (RX-RY / CNOT ring / RY circuits)
+  // and f32 unitaries (so that it computes the U the file stores, to f32
+  // rounding); otherwise it is the unitary path. Auto takes the gates
+  // where they were measured faster (quantum_layer.cpp).
   QuantumLayer(std::vector<const QuantumProjection*> projections, int64_t d, int64_t h, qisa_value_path path,
                int threads, DnnlContext* dnnl, int64_t max_rows, LinearScratch* scratch);
 
   size_t size() const { return projections_.size(); }
   // u [R, d] -> projection p's values of row r at dest[p] + r * stride.
   void run(const float* u, int64_t R, float* const* dest, int64_t stride);
+  // Whether a call of R rows applies the circuits gate by gate.
+  bool uses_gates(int64_t R) const;
 
  private:
   std::vector<const QuantumProjection*> projections_;
@@ -50,8 +58,9 @@ class QuantumLayer {
     LinearOp gemm;
   };
   static std::vector<PauliGroup> make_groups(const std::vector<PauliString>& paulis, int64_t D);
-  std::vector<std::vector<PauliGroup>> groups_;  // per projection (unitary path)
-  std::vector<float> psi_, out_, prod_, sums_;
+  std::vector<std::vector<PauliGroup>> groups_;  // per projection (unitary and gates paths)
+  std::vector<CircuitGates> gates_;              // per projection, where the gates path is possible
+  std::vector<float> psi_, out_, prod_, sums_, gate_scratch_;
 };
 
 }  // namespace qisa

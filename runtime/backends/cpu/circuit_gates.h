@@ -1,0 +1,41 @@
+// phi = U psi for a real psi, gate by gate: U = L3 P L1 of docs/math.md
+// (L1, L3 Kronecker products of per-qubit 2x2 gates, P the CNOT-ring
+// permutation of basis states) costs ~12 n D flops, where the dense stored
+// U takes 2 D d multiply-adds and reads 8 D d bytes. The CPU engine uses it
+// where that pays (quantum_layer.cpp says where); core/circuit.h's
+// apply_circuit (double, std::complex) is the reference it is tested
+// against.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "model.h"
+
+namespace qisa {
+
+class CircuitGates {
+ public:
+  // From the projection's angles; only for CircuitKind::RxRyCnotRy.
+  explicit CircuitGates(const QuantumProjection& q);
+
+  int64_t states() const { return D_; }
+  // psi [d] real (zero past d, d <= D) -> re, im [D]; scratch [2 D].
+  void apply(const float* psi, int64_t d, float* re, float* im, float* scratch) const;
+
+ private:
+  struct Complex2 {  // a 2x2 complex gate, real and imaginary parts
+    float r00, i00, r01, i01, r10, i10, r11, i11;
+  };
+  uint32_t n_, low_;                    // low_: the last qubits (lowest index bits), at most 3
+  int64_t D_, K_;                       // K = 2^low
+  std::vector<Complex2> l1_;            // per qubit: RY(b) RX(a)
+  std::vector<float> l3_cos_, l3_sin_;  // per qubit: RY(c) as cos, sin of c / 2
+  // The last `low` qubits' gates as one K x K matrix acting on each run of
+  // K consecutive amplitudes (a pair loop over runs of 1, 2 or 4 would not
+  // vectorize): L1's complex (transposed, [column][row]), L3's real.
+  std::vector<float> l1_low_re_, l1_low_im_, l3_low_;
+  std::vector<uint32_t> inv_perm_;  // (P x)[s] = x[inv_perm[s]]
+};
+
+}  // namespace qisa
