@@ -177,6 +177,30 @@ TEST(CpuKernels, SignedSumAppliesTheZSigns) {
   }
 }
 
+TEST(CpuKernels, PauliValueIsTheSignedSumOfTheProducts) {
+  for (const CpuKernels* k : kernel_sets()) {
+    for (int64_t D : {2, 4, 8, 16, 64, 256}) {
+      const auto re = random_values(static_cast<size_t>(D), 6), im = random_values(static_cast<size_t>(D), 7);
+      for (uint64_t x = 0; x < static_cast<uint64_t>(D); x += (D > 16 ? 5 : 1)) {
+        for (uint64_t z = 0; z < static_cast<uint64_t>(D); z += (D > 16 ? 11 : 1)) {
+          for (bool imaginary : {false, true}) {
+            double want = 0.0, magnitude = 0.0;  // f32 sums: error ~ eps * sum |terms|
+            for (int64_t j = 0; j < D; ++j) {
+              const auto jx = static_cast<int64_t>(static_cast<uint64_t>(j) ^ x);
+              const double v = imaginary ? double(re[jx]) * im[j] - double(im[jx]) * re[j]
+                                         : double(re[jx]) * re[j] + double(im[jx]) * im[j];
+              want += (std::popcount(static_cast<uint64_t>(j) & z) & 1) ? -v : v;
+              magnitude += std::fabs(v);
+            }
+            EXPECT_NEAR(k->pauli_value(re.data(), im.data(), x, z, imaginary, D), want, 1e-6 * (1.0 + magnitude))
+                << k->name << " D " << D << " x " << x << " z " << z;
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST(CpuKernels, WalshHadamardGivesEverySignedSum) {
   for (const CpuKernels* k : kernel_sets()) {
     for (int64_t D : {1, 2, 4, 8, 16, 32, 128, 256}) {

@@ -26,6 +26,10 @@ using DotKernel = float (*)(const float* a, const float* b, int64_t n);
 // Sum over j < D of (-1)^popcount(j & z) p[j]: a Pauli string's Z signs
 // applied on the fly (no stored +-1 matrix to stream through).
 using SignedSumKernel = float (*)(const float* p, uint64_t z, int64_t D);
+// sum over j < D of (-1)^popcount(j & z) Re(conj(phi[j ^ x]) phi[j]) (Im
+// when `imaginary`): pauli_products then signed_sum in one pass, for a
+// string that shares its X mask with no other (no products row written).
+using PauliValueKernel = float (*)(const float* re, const float* im, uint64_t x, uint64_t z, bool imaginary, int64_t D);
 // In place, p[z] <- sum over j < D of (-1)^popcount(j & z) p[j] for every z
 // (the Walsh-Hadamard transform, D log2 D additions): the signed sums of all
 // D Z masks at once, for groups with many strings.
@@ -61,6 +65,7 @@ struct CpuKernels {
   WalshHadamardKernel walsh_hadamard;
   ScoresKernel scores;
   AttendKernel attend;
+  PauliValueKernel pauli_value;
 };
 
 // The best implementation this CPU runs, completed with generic kernels

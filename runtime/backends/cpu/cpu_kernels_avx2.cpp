@@ -292,6 +292,43 @@ float signed_sum(const float* p, uint64_t z, int64_t D) {
   return hsum(_mm256_add_ps(a0, a1));
 }
 
+float pauli_value(const float* re, const float* im, uint64_t x, uint64_t z, bool imaginary, int64_t D) {
+  if (D < 8) {
+    float s = 0.0f;
+    const auto xm = static_cast<int64_t>(x);
+    for (int64_t j = 0; j < D; ++j) {
+      const float v = imaginary ? re[j ^ xm] * im[j] - im[j ^ xm] * re[j] : re[j ^ xm] * re[j] + im[j ^ xm] * im[j];
+      s += (__builtin_popcountll(static_cast<uint64_t>(j) & z) & 1) ? -v : v;
+    }
+    return s;
+  }
+  // The products of pauli_products, signed as in signed_sum, summed in registers.
+  const auto xm = static_cast<int64_t>(x);
+  const __m256i perm =
+      _mm256_xor_si256(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(xm & 7)));
+  const int64_t hi = xm & ~int64_t{7};
+  const __m256 lane_sign =
+      _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(kLaneSigns.mask[z & 7])));
+  const __m256 flipped =
+      _mm256_xor_ps(lane_sign, _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(0x80000000u))));
+  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+  for (int64_t j0 = 0; j0 < D; j0 += 8) {
+    const int64_t s = j0 ^ hi;
+    const __m256 are = _mm256_permutevar8x32_ps(_mm256_loadu_ps(re + s), perm);
+    const __m256 aim = _mm256_permutevar8x32_ps(_mm256_loadu_ps(im + s), perm);
+    const __m256 bre = _mm256_loadu_ps(re + j0), bim = _mm256_loadu_ps(im + j0);
+    const __m256 v = imaginary ? _mm256_fmsub_ps(are, bim, _mm256_mul_ps(aim, bre))
+                               : _mm256_fmadd_ps(are, bre, _mm256_mul_ps(aim, bim));
+    const __m256 sign = (__builtin_popcountll(static_cast<uint64_t>(j0) & z) & 1) ? flipped : lane_sign;
+    // Two accumulators: the adds of consecutive blocks do not wait on each other.
+    if ((j0 & 8) == 0)
+      a0 = _mm256_add_ps(a0, _mm256_xor_ps(v, sign));
+    else
+      a1 = _mm256_add_ps(a1, _mm256_xor_ps(v, sign));
+  }
+  return hsum(_mm256_add_ps(a0, a1));
+}
+
 // Strides 8 and up: whole vectors; 4, 2, 1: inside each vector, as
 // (swapped halves) + sign * v, so lane pairs become (a + b, a - b).
 void walsh_hadamard(float* p, int64_t D) {
@@ -472,7 +509,8 @@ constexpr CpuKernels kAvx2{"avx2",
                            signed_sum,
                            walsh_hadamard,
                            scores,
-                           attend};
+                           attend,
+                           pauli_value};
 
 }  // namespace
 

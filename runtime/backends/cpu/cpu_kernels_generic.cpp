@@ -95,6 +95,16 @@ float signed_sum(const float* p, uint64_t z, int64_t D) {
   return acc[0] - acc[1];
 }
 
+float pauli_value(const float* re, const float* im, uint64_t x, uint64_t z, bool imaginary, int64_t D) {
+  float acc[2] = {0.0f, 0.0f};  // by sign
+  const auto xm = static_cast<int64_t>(x);
+  for (int64_t j = 0; j < D; ++j) {
+    const float v = imaginary ? re[j ^ xm] * im[j] - im[j ^ xm] * re[j] : re[j ^ xm] * re[j] + im[j ^ xm] * im[j];
+    acc[std::popcount(static_cast<uint64_t>(j) & z) & 1] += v;
+  }
+  return acc[0] - acc[1];
+}
+
 void walsh_hadamard(float* p, int64_t D) {
   for (int64_t h = 1; h < D; h *= 2) {  // butterflies of stride h: (a, b) -> (a + b, a - b)
     for (int64_t j0 = 0; j0 < D; j0 += 2 * h) {
@@ -151,7 +161,8 @@ constexpr CpuKernels kGeneric{
     signed_sum,
     walsh_hadamard,
     scores,
-    attend};
+    attend,
+    pauli_value};
 
 }  // namespace
 

@@ -143,6 +143,10 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
         const float* re = out_.data() + r * width + 2 * pi * D;
         float* o = dest[p] + r * stride;
         for (const auto& g : groups_[p]) {
+          if (g.strings.size() == 1) {  // most groups: products and signed sum in one pass
+            o[g.strings[0]] = g.phase[0] * kern.pauli_value(re, re + D, g.x_mask, g.z_mask[0], g.imaginary, D);
+            continue;
+          }
           kern.pauli_products(prod, re, re + D, g.x_mask, g.imaginary, D);
           if (g.walsh) {
             kern.walsh_hadamard(prod, D);  // every Z mask's signed sum at once
