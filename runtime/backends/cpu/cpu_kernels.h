@@ -30,6 +30,20 @@ using SignedSumKernel = float (*)(const float* p, uint64_t z, int64_t D);
 // when `imaginary`): pauli_products then signed_sum in one pass, for a
 // string that shares its X mask with no other (no products row written).
 using PauliValueKernel = float (*)(const float* re, const float* im, uint64_t x, uint64_t z, bool imaginary, int64_t D);
+// A circuit U = L3 P L1 prepared for gate-by-gate application
+// (circuit_gates.h builds it from a projection's angles).
+struct CircuitPlan {
+  int64_t n = 0, low = 0, D = 0, K = 0;  // K = 2^low: the last `low` qubits act as one K x K matrix
+  const float* l1 = nullptr;         // per qubit j < n - low: RY(b) RX(a) as re00 im00 re01 im01 re10 im10 re11 im11
+  const float* l3 = nullptr;         // per qubit j < n - low: cos, sin of c_j / 2
+  const float* l1_low_re = nullptr;  // K x K, [column][row]
+  const float* l1_low_im = nullptr;
+  const float* l3_low = nullptr;       // K x K real, [column][row]
+  const uint32_t* inv_perm = nullptr;  // (P x)[s] = x[inv_perm[s]]
+};
+// re, im [D] = U psi for a real psi [d] (zero past d <= D); scratch [2 D].
+using CircuitKernel = void (*)(const CircuitPlan& plan, const float* psi, int64_t d, float* re, float* im,
+                               float* scratch);
 // In place, p[z] <- sum over j < D of (-1)^popcount(j & z) p[j] for every z
 // (the Walsh-Hadamard transform, D log2 D additions): the signed sums of all
 // D Z masks at once, for groups with many strings.
@@ -66,6 +80,7 @@ struct CpuKernels {
   ScoresKernel scores;
   AttendKernel attend;
   PauliValueKernel pauli_value;
+  CircuitKernel circuit;
 };
 
 // The best implementation this CPU runs, completed with generic kernels

@@ -9,6 +9,7 @@
 
 #include <cstring>
 
+#include "circuit_loops.h"
 #include "cpu_kernels.h"
 #include "dtype_blocks.h"
 
@@ -292,6 +293,10 @@ float signed_sum(const float* p, uint64_t z, int64_t D) {
   return hsum(_mm256_add_ps(a0, a1));
 }
 
+void circuit(const CircuitPlan& plan, const float* psi, int64_t d, float* re, float* im, float* scratch) {
+  circuit_apply(plan, psi, d, re, im, scratch);
+}
+
 float pauli_value(const float* re, const float* im, uint64_t x, uint64_t z, bool imaginary, int64_t D) {
   if (D < 8) {
     float s = 0.0f;
@@ -510,7 +515,8 @@ constexpr CpuKernels kAvx2{"avx2",
                            walsh_hadamard,
                            scores,
                            attend,
-                           pauli_value};
+                           pauli_value,
+                           circuit};
 
 }  // namespace
 

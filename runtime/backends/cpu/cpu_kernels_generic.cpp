@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string_view>
 
+#include "circuit_loops.h"
 #include "cpu_kernels.h"
 #include "dtype.h"
 
@@ -95,6 +96,10 @@ float signed_sum(const float* p, uint64_t z, int64_t D) {
   return acc[0] - acc[1];
 }
 
+void circuit(const CircuitPlan& plan, const float* psi, int64_t d, float* re, float* im, float* scratch) {
+  circuit_apply(plan, psi, d, re, im, scratch);
+}
+
 float pauli_value(const float* re, const float* im, uint64_t x, uint64_t z, bool imaginary, int64_t D) {
   float acc[2] = {0.0f, 0.0f};  // by sign
   const auto xm = static_cast<int64_t>(x);
@@ -162,7 +167,8 @@ constexpr CpuKernels kGeneric{
     walsh_hadamard,
     scores,
     attend,
-    pauli_value};
+    pauli_value,
+    circuit};
 
 }  // namespace
 

@@ -56,13 +56,13 @@ constexpr int64_t kParallelPauli = int64_t{1} << 18;
 // instead of the stored dense U (2 D d multiply-adds, 8 D d bytes read)
 // from kGatesAlwaysStates states on, and from kGatesMinStates for calls of
 // at most kGatesMaxRows rows. Measured with bench_runtime's BM_ValuePath
-// (one v3 value projection, 1 thread; docs/benchmarks.md): D = 128: gates
-// slower at every row count (1 row 4.2 vs 2.7 us); D = 256: faster for 1
-// row (6.5 vs 9.0 us), even at 8, slower at 64 (392 vs 365 us); D = 1024:
-// faster at 1, 8 and 64 rows (72 vs 119, 532 vs 582, 2867 vs 5022 us).
+// (one v3 value projection, 1 thread, AVX2 kernels; docs/benchmarks.md),
+// gates / dense: D = 128: 1 row 2.34 / 2.38 us, 8 rows 19.3 / 13.8 us;
+// D = 256: 1 row 5.9 / 8.3 us, 8 rows 47.6 / 42.2 us; D = 1024: 1 row
+// 42 / 126 us, 8 rows 290 / 505 us, 64 rows 2.49 / 3.39 ms.
 constexpr int64_t kGatesAlwaysStates = 1024;
 constexpr int64_t kGatesMinStates = 256;
-constexpr int64_t kGatesMaxRows = 8;
+constexpr int64_t kGatesMaxRows = 1;
 
 bool gates_possible(const std::vector<const QuantumProjection*>& projections) {
   for (const auto* q : projections) {
