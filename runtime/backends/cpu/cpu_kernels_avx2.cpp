@@ -230,6 +230,18 @@ void linear_q8(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t
 
 // Blocks of 8: index j0 + l reads (j0 ^ (x & ~7)) + (l ^ (x & 7)), one
 // contiguous load and a lane permutation.
+// Re (or Im) of conj(phi[j ^ x]) phi[j] for the 8 states from j0: the
+// partner block j0 ^ hi (hi = x without its low 3 bits) loaded whole and
+// its lanes permuted by x's low bits (perm).
+inline __m256 pauli_products8(const float* re, const float* im, int64_t j0, int64_t hi, __m256i perm, bool imaginary) {
+  const int64_t s = j0 ^ hi;
+  const __m256 are = _mm256_permutevar8x32_ps(_mm256_loadu_ps(re + s), perm);
+  const __m256 aim = _mm256_permutevar8x32_ps(_mm256_loadu_ps(im + s), perm);
+  const __m256 bre = _mm256_loadu_ps(re + j0), bim = _mm256_loadu_ps(im + j0);
+  return imaginary ? _mm256_fmsub_ps(are, bim, _mm256_mul_ps(aim, bre))
+                   : _mm256_fmadd_ps(are, bre, _mm256_mul_ps(aim, bim));
+}
+
 void pauli_products(float* p, const float* re, const float* im, uint64_t x, bool imaginary, int64_t D) {
   const auto xm = static_cast<int64_t>(x);
   if (D < 8) {
@@ -240,15 +252,7 @@ void pauli_products(float* p, const float* re, const float* im, uint64_t x, bool
   const int lo = static_cast<int>(xm & 7);
   const __m256i perm = _mm256_xor_si256(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(lo));
   const int64_t hi = xm & ~int64_t{7};
-  for (int64_t j0 = 0; j0 < D; j0 += 8) {
-    const int64_t s = j0 ^ hi;
-    const __m256 are = _mm256_permutevar8x32_ps(_mm256_loadu_ps(re + s), perm);
-    const __m256 aim = _mm256_permutevar8x32_ps(_mm256_loadu_ps(im + s), perm);
-    const __m256 bre = _mm256_loadu_ps(re + j0), bim = _mm256_loadu_ps(im + j0);
-    const __m256 v = imaginary ? _mm256_fmsub_ps(are, bim, _mm256_mul_ps(aim, bre))
-                               : _mm256_fmadd_ps(are, bre, _mm256_mul_ps(aim, bim));
-    _mm256_storeu_ps(p + j0, v);
-  }
+  for (int64_t j0 = 0; j0 < D; j0 += 8) _mm256_storeu_ps(p + j0, pauli_products8(re, im, j0, hi, perm, imaginary));
 }
 
 // Sign bits of lane l for the low three bits m of a Z mask: parity(l & m).
@@ -318,12 +322,7 @@ float pauli_value(const float* re, const float* im, uint64_t x, uint64_t z, bool
       _mm256_xor_ps(lane_sign, _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(0x80000000u))));
   __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
   for (int64_t j0 = 0; j0 < D; j0 += 8) {
-    const int64_t s = j0 ^ hi;
-    const __m256 are = _mm256_permutevar8x32_ps(_mm256_loadu_ps(re + s), perm);
-    const __m256 aim = _mm256_permutevar8x32_ps(_mm256_loadu_ps(im + s), perm);
-    const __m256 bre = _mm256_loadu_ps(re + j0), bim = _mm256_loadu_ps(im + j0);
-    const __m256 v = imaginary ? _mm256_fmsub_ps(are, bim, _mm256_mul_ps(aim, bre))
-                               : _mm256_fmadd_ps(are, bre, _mm256_mul_ps(aim, bim));
+    const __m256 v = pauli_products8(re, im, j0, hi, perm, imaginary);
     const __m256 sign = (__builtin_popcountll(static_cast<uint64_t>(j0) & z) & 1) ? flipped : lane_sign;
     // Two accumulators: the adds of consecutive blocks do not wait on each other.
     if ((j0 & 8) == 0)
