@@ -355,7 +355,7 @@ def _context_params(n_threads, max_sequences, max_batch, engine, value_path, bac
     params.max_sequences = max_sequences
     params.max_batch = max_batch
     params.engine = _choice("engine", engine, {"fast": 0, "reference": 1})
-    params.value_path = _choice("value_path", value_path, {"auto": 0, "unitary": 1, "observables": 2})
+    params.value_path = _choice("value_path", value_path, {"auto": 0, "unitary": 1, "observables": 2, "gates": 3})
     params.overflow = _choice("overflow", overflow, {"slide": 0, "shift-half": 1, "error": 2})
     params.max_memory_bytes = max_memory_bytes
     params.allow_non_causal = 1 if allow_non_causal else 0

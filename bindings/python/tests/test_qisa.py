@@ -94,6 +94,10 @@ class BindingsTest(unittest.TestCase):
         ctx.decode(ids[:-1], logits="none")
         self.assertEqual(ctx.decode_greedy([(0, ids[-1])]), [best])
         self.assertEqual(ctx.length(), 4)
+        # Every value path gives the same logits.
+        for path in ("unitary", "observables", "gates"):
+            other = qisa.Context(m, value_path=path, backend="cpu").decode(ids, logits="all")
+            self.assertLess(max(abs(float(x) - float(y)) for x, y in zip(other[-1], every[-1])), 1e-4, path)
 
     def test_probe_returns_a_window_matrix(self):
         m = qisa.Model(MODEL)
