@@ -46,13 +46,8 @@ qisa_model* model(int kind, int n_embd, int n_ctx, qisa_dtype dtype = QISA_DTYPE
     s.n_ctx = static_cast<uint32_t>(n_ctx);
     s.weight_dtype = dtype;
     s.unitary_dtype = dtype;
-    const auto bytes = qisa::writer::serialize(qisa::writer::make_synthetic_model(s));
-    qisa_model_params p;
-    qisa_model_default_params(&p);
-    p.check_unitaries = 0;
-    qisa_model* m = nullptr;
-    if (qisa_model_load_buffer(bytes.data(), bytes.size(), &p, &m, nullptr, 0) != QISA_OK) std::abort();
-    slot.reset(m);
+    slot = qisa::bench::load_synthetic(s);
+    if (!slot) std::abort();
   }
   return slot.get();
 }

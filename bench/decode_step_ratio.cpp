@@ -22,13 +22,8 @@
 namespace {
 
 using qisa::bench::ContextPtr;
+using qisa::bench::median;
 using qisa::bench::ModelPtr;
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 ModelPtr make_model(qisa_attention_kind kind, uint32_t n_embd) {
   qisa::writer::SyntheticSpec s;
@@ -37,13 +32,7 @@ ModelPtr make_model(qisa_attention_kind kind, uint32_t n_embd) {
   s.n_layer = 6;
   s.n_head = 1;
   s.n_ctx = 16;
-  const auto bytes = qisa::writer::serialize(qisa::writer::make_synthetic_model(s));
-  qisa_model_params p;
-  qisa_model_default_params(&p);
-  p.check_unitaries = 0;
-  qisa_model* m = nullptr;
-  if (qisa_model_load_buffer(bytes.data(), bytes.size(), &p, &m, nullptr, 0) != QISA_OK) return nullptr;
-  return ModelPtr(m);
+  return qisa::bench::load_synthetic(s);
 }
 
 ContextPtr make_context(qisa_model* m, int threads, qisa_value_path path) {

@@ -17,22 +17,18 @@
 #include <vector>
 
 #include "allocator_tuning.h"
+#include "bench_support.h"
 #include "gpt_model.h"
 
 namespace {
 
+using qisa::bench::median;
 using qisa::train::Gpt;
 
 struct Options {
   int64_t n_embd = 128, ctx = 16, batch = 128, layers = 4, rounds = 30, threads = 1;
   bool malloc_default = false;  // glibc's allocator settings, to show their cost
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 bool parse(int argc, char** argv, Options& o) {
   for (int i = 1; i < argc; ++i) {

@@ -11,12 +11,6 @@ uint32_t qubits_for_width(uint64_t d) {
   return n < 2 ? 2 : n;
 }
 
-namespace {
-
-struct Gate2 {
-  cplx m00, m01, m10, m11;
-};
-
 Gate2 rx(double t) {
   const double c = std::cos(t / 2), s = std::sin(t / 2);
   return {{c, 0}, {0, -s}, {0, -s}, {c, 0}};
@@ -26,6 +20,22 @@ Gate2 ry(double t) {
   const double c = std::cos(t / 2), s = std::sin(t / 2);
   return {{c, 0}, {-s, 0}, {s, 0}, {c, 0}};
 }
+
+std::vector<uint32_t> cnot_ring_inverse_permutation(uint32_t n) {
+  const uint64_t D = uint64_t{1} << n;
+  std::vector<uint32_t> inv(D);
+  for (uint64_t i = 0; i < D; ++i) {
+    uint64_t s = i;  // where the gates take basis state i
+    for (uint32_t j = 0; j < n; ++j) {
+      const uint64_t cb = uint64_t{1} << (n - 1 - j), tb = uint64_t{1} << (n - 1 - (j + 1) % n);
+      if (s & cb) s ^= tb;
+    }
+    inv[s] = static_cast<uint32_t>(i);
+  }
+  return inv;
+}
+
+namespace {
 
 void apply_1q(const Gate2& g, uint32_t n, uint32_t qubit, std::span<cplx> s) {
   const uint64_t bit = uint64_t{1} << (n - 1 - qubit);

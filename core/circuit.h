@@ -24,6 +24,19 @@ struct PauliString {
 // n = ceil(log2 d), at least 2.
 uint32_t qubits_for_width(uint64_t d);
 
+// A one-qubit gate [[m00, m01], [m10, m11]], and the rotations of the circuit.
+struct Gate2 {
+  cplx m00, m01, m10, m11;
+};
+Gate2 rx(double t);
+Gate2 ry(double t);
+
+// The CNOT ring (control j, target j+1 mod n, for j = 0..n-1 in order) as a
+// permutation of the 2^n basis states: (P x)[s] = x[inv[s]]. For callers
+// that apply it as a gather (the trainer's U, the CPU engine's gates);
+// apply_circuit swaps amplitudes gate by gate instead.
+std::vector<uint32_t> cnot_ring_inverse_permutation(uint32_t n);
+
 // state <- U(angles) state, gate by gate: O(n * 2^n).
 void apply_circuit(uint32_t n, std::span<const float> angles, std::span<cplx> state);
 

@@ -84,6 +84,21 @@ std::vector<float> random_angles(uint32_t n, uint32_t seed) {
   return a;
 }
 
+// The CNOT ring as a gather table: the product of the dense CNOT matrices
+// maps basis state inv[s] to s.
+TEST(Circuit, CnotRingPermutationIsTheProductOfTheCnots) {
+  for (uint32_t n = 2; n <= 6; ++n) {
+    const size_t d = size_t{1} << n;
+    Mat u = identity(d);
+    for (uint32_t j = 0; j < n; ++j) u = matmul(CNOT(j, (j + 1) % n, n), u, d);
+    const std::vector<uint32_t> inv = cnot_ring_inverse_permutation(n);
+    ASSERT_EQ(inv.size(), d);
+    for (size_t s = 0; s < d; ++s)
+      for (size_t i = 0; i < d; ++i)
+        EXPECT_EQ(u[s * d + i], cplx(i == inv[s] ? 1.0 : 0.0)) << n << " " << s << " " << i;
+  }
+}
+
 TEST(Circuit, QubitsForWidth) {
   EXPECT_EQ(qubits_for_width(1), 2u);
   EXPECT_EQ(qubits_for_width(4), 2u);

@@ -2,8 +2,8 @@
 // QSAT as one autograd node. Written with autograd over LibTorch ops the
 // score is ~10 passes over [B, T, h] and [B, T, T] forward and ~15 backward
 // (pow, broadcast sums, their expansions and accumulations); this node
-// takes one batched product and one elementwise pass forward, and two
-// batched products plus two row scalings backward:
+// takes one batched product and four in-place passes over [B, T, T]
+// forward, and two batched products plus two row scalings backward:
 //   M = -2 dL/dE * E,  dq_i = q_i sum_j M_ij - (M k)_i,
 //                      dk_j = k_j sum_i M_ij - (M^T q)_j.
 #pragma once

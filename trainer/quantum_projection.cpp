@@ -34,20 +34,22 @@ struct NormalizeRows : torch::autograd::Function<NormalizeRows> {
   }
 };
 
+// x [..., d] zero-padded to [..., 2^n].
+torch::Tensor pad_to_states(const torch::Tensor& x, int64_t n_qubits) {
+  const int64_t d = x.size(-1), D = int64_t{1} << n_qubits;
+  return d < D ? torch::nn::functional::pad(x, torch::nn::functional::PadFuncOptions({0, D - d})) : x;
+}
+
 }  // namespace
 
 torch::Tensor encode_amplitudes(const torch::Tensor& x, int64_t n_qubits, bool normalized) {
-  const int64_t d = x.size(-1), D = int64_t{1} << n_qubits;
-  torch::Tensor psi = d < D ? torch::nn::functional::pad(x, torch::nn::functional::PadFuncOptions({0, D - d})) : x;
-  if (!normalized) return psi;
-  return NormalizeRows::apply(psi);
+  const torch::Tensor psi = pad_to_states(x, n_qubits);
+  return normalized ? NormalizeRows::apply(psi) : psi;
 }
 
 torch::Tensor encode_amplitudes_reference(const torch::Tensor& x, int64_t n_qubits, bool normalized) {
-  const int64_t d = x.size(-1), D = int64_t{1} << n_qubits;
-  torch::Tensor psi = d < D ? torch::nn::functional::pad(x, torch::nn::functional::PadFuncOptions({0, D - d})) : x;
-  if (!normalized) return psi;
-  return psi / psi.norm(2, -1, true).clamp_min(kMinNorm);
+  const torch::Tensor psi = pad_to_states(x, n_qubits);
+  return normalized ? psi / psi.norm(2, -1, true).clamp_min(kMinNorm) : psi;
 }
 
 QuantumProjectionImpl::QuantumProjectionImpl(int64_t n_qubits, const std::vector<PauliString>& paulis)
@@ -71,16 +73,9 @@ QuantumProjectionImpl::QuantumProjectionImpl(int64_t n_qubits, const std::vector
       cb[at] = kIm[ny] * sign;
     }
   }
-  // CNOT(j -> j+1 mod n), j = 0..n-1 in order, applied to basis indices.
-  std::vector<int64_t> inv(static_cast<size_t>(D));
-  for (int64_t i = 0; i < D; ++i) {
-    uint64_t s = static_cast<uint64_t>(i);
-    for (int64_t j = 0; j < n_; ++j) {
-      const uint64_t cb_ = uint64_t{1} << (n_ - 1 - j), tb = uint64_t{1} << (n_ - 1 - (j + 1) % n_);
-      if (s & cb_) s ^= tb;
-    }
-    inv[s] = i;  // row s of P*M is row i of M
-  }
+  // Row s of P*M is row inv[s] of M (P: the CNOT ring).
+  const std::vector<uint32_t> ring = cnot_ring_inverse_permutation(static_cast<uint32_t>(n_));
+  const std::vector<int64_t> inv(ring.begin(), ring.end());
   auto i64 = torch::TensorOptions().dtype(torch::kInt64);
   x_mask_ = register_buffer("x_mask", torch::tensor(xm, i64));
   z_mask_ = register_buffer("z_mask", torch::tensor(zm, i64));

@@ -1,34 +1,29 @@
 #include "circuit_gates.h"
 
 #include <algorithm>
-#include <cmath>
-#include <complex>
+
+#include "circuit.h"
 
 namespace qisa {
 
 namespace {
 
-using c64 = std::complex<double>;
-
 struct Gates {
-  c64 l1[2][2];     // RY(b) RX(a)
-  double l3[2][2];  // RY(c)
+  cplx l1[2][2];    // RY(b) RX(a)
+  double l3[2][2];  // RY(c), real
 };
 
 Gates qubit_gates(const QuantumProjection& q, uint32_t j) {
   const uint32_t n = q.n_qubits;
-  const double ca = std::cos(q.angles[j] / 2.0), sa = std::sin(q.angles[j] / 2.0);
-  const double cb = std::cos(q.angles[n + j] / 2.0), sb = std::sin(q.angles[n + j] / 2.0);
-  const double cc = std::cos(q.angles[2 * n + j] / 2.0), sc = std::sin(q.angles[2 * n + j] / 2.0);
-  const c64 rx[2][2] = {{{ca, 0}, {0, -sa}}, {{0, -sa}, {ca, 0}}};
-  const c64 ry[2][2] = {{{cb, 0}, {-sb, 0}}, {{sb, 0}, {cb, 0}}};
+  const Gate2 x = rx(q.angles[j]), y = ry(q.angles[n + j]), y3 = ry(q.angles[2 * n + j]);
+  const cplx a[2][2] = {{x.m00, x.m01}, {x.m10, x.m11}}, b[2][2] = {{y.m00, y.m01}, {y.m10, y.m11}};
   Gates g{};
   for (int r = 0; r < 2; ++r)
-    for (int c = 0; c < 2; ++c) g.l1[r][c] = ry[r][0] * rx[0][c] + ry[r][1] * rx[1][c];
-  g.l3[0][0] = cc;
-  g.l3[0][1] = -sc;
-  g.l3[1][0] = sc;
-  g.l3[1][1] = cc;
+    for (int c = 0; c < 2; ++c) g.l1[r][c] = b[r][0] * a[0][c] + b[r][1] * a[1][c];
+  g.l3[0][0] = y3.m00.real();
+  g.l3[0][1] = y3.m01.real();
+  g.l3[1][0] = y3.m10.real();
+  g.l3[1][1] = y3.m11.real();
   return g;
 }
 
@@ -56,7 +51,7 @@ CircuitGates::CircuitGates(const QuantumProjection& q)
   l3_low_ = l1_low_re_;
   for (int64_t r = 0; r < K_; ++r) {
     for (int64_t c = 0; c < K_; ++c) {
-      c64 m1 = 1.0;
+      cplx m1 = 1.0;
       double m3 = 1.0;
       for (uint32_t i = 0; i < low_; ++i) {
         const Gates g = qubit_gates(q, n - 1 - i);
@@ -70,16 +65,7 @@ CircuitGates::CircuitGates(const QuantumProjection& q)
       l3_low_[at] = static_cast<float>(m3);
     }
   }
-  // CNOT(j -> j+1 mod n) for j = 0..n-1 in order maps basis state i to s.
-  inv_perm_.resize(static_cast<size_t>(D_));
-  for (int64_t i = 0; i < D_; ++i) {
-    uint64_t s = static_cast<uint64_t>(i);
-    for (uint32_t j = 0; j < n; ++j) {
-      const uint64_t cbit = uint64_t{1} << (n - 1 - j), tbit = uint64_t{1} << (n - 1 - (j + 1) % n);
-      if (s & cbit) s ^= tbit;
-    }
-    inv_perm_[s] = static_cast<uint32_t>(i);
-  }
+  inv_perm_ = cnot_ring_inverse_permutation(n);
 }
 
 CircuitPlan CircuitGates::plan() const {
