@@ -45,7 +45,7 @@ qisa_model* model(int kind, int n_embd, int n_ctx, qisa_dtype dtype = QISA_DTYPE
     s.n_head = 1;
     s.n_ctx = static_cast<uint32_t>(n_ctx);
     s.weight_dtype = dtype;
-    s.unitary_dtype = dtype;
+    s.unitary_dtype = qisa::dtype_traits(dtype).holds_unitaries ? dtype : QISA_DTYPE_Q8_0;
     slot = qisa::bench::load_synthetic(s);
     if (!slot) std::abort();
   }
@@ -258,7 +258,8 @@ BENCHMARK(BM_AttentionKernel)
     ->ArgsProduct({{0, 1}, {16, 128, 512}, {0, 1}})
     ->Unit(benchmark::kMicrosecond);
 
-// Weights and unitaries stored as f32, f16, bf16 or Q8_0 (args: kind,
+// Weights and unitaries stored as f32, f16, bf16, Q8_0 or Q4_0 (with Q8_0
+// unitaries; args: kind,
 // n_embd, dtype, B, threads): B streams advance one token each into windows
 // of 8 (B = 1: single-stream decode latency).
 void BM_DecodeDtype(benchmark::State& state) {
@@ -270,7 +271,8 @@ void BM_DecodeDtype(benchmark::State& state) {
 }
 BENCHMARK(BM_DecodeDtype)
     ->ArgNames({"kind", "n_embd", "dtype", "B", "threads"})
-    ->ArgsProduct({{0, 3}, {128, 512}, {0, 1, 2, 3}, {1, 64}, {1, 2}})
+    ->ArgsProduct({{0, 3}, {128, 512}, {0, 1, 2, 3, 4}, {1, 64}, {1, 2}})
+    ->ArgsProduct({{0, 3}, {768}, {0, 3, 4}, {1}, {1, 2}})
     ->Unit(benchmark::kMicrosecond);
 
 }  // namespace

@@ -148,19 +148,60 @@ float q8_load(const uint8_t* row, size_t col) {
   return f16_to_f32(read<uint16_t>(block)) * static_cast<float>(static_cast<int8_t>(block[2 + col % kQ8Block]));
 }
 
+// Q4_0: the scale maps the block's largest-magnitude value m to nibble 0
+// (d = m / -8), so the 16 levels cover [-|m|, |m|) with steps of |m| / 8;
+// only a value near -m clamps to nibble 15 (an error of one step).
+void q4_quantize(const float* src, size_t cols, uint8_t* dst) {
+  for (size_t b0 = 0; b0 < cols; b0 += kQ4Block, dst += kQ4BlockBytes) {
+    const size_t n = std::min(kQ4Block, cols - b0);
+    float m = 0.0f;
+    for (size_t i = 0; i < n; ++i)
+      if (std::fabs(src[b0 + i]) > std::fabs(m)) m = src[b0 + i];
+    const uint16_t dh = f32_to_f16(m / -8.0f);
+    const float ds = f16_to_f32(dh);  // quantize against the scale as stored
+    const float inv = ds != 0.0f ? 1.0f / ds : 0.0f;
+    std::memcpy(dst, &dh, 2);
+    uint8_t u[kQ4Block];
+    for (size_t i = 0; i < kQ4Block; ++i) {
+      const float v = i < n ? std::nearbyint(src[b0 + i] * inv) + 8.0f : 8.0f;  // padding: value 0
+      u[i] = static_cast<uint8_t>(std::clamp(v, 0.0f, 15.0f));
+    }
+    for (size_t j = 0; j < kQ4Block / 2; ++j) dst[2 + j] = static_cast<uint8_t>(u[j] | u[j + kQ4Block / 2] << 4);
+  }
+}
+inline int q4_nibble(const uint8_t* block, size_t i) {
+  const uint8_t b = block[2 + i % (kQ4Block / 2)];
+  return i < kQ4Block / 2 ? (b & 0xf) : (b >> 4);
+}
+void q4_dequantize(const uint8_t* src, size_t cols, float* dst) {
+  for (size_t b0 = 0; b0 < cols; b0 += kQ4Block, src += kQ4BlockBytes) {
+    const float d = f16_to_f32(read<uint16_t>(src));
+    const size_t n = std::min(kQ4Block, cols - b0);
+    for (size_t i = 0; i < n; ++i) dst[b0 + i] = d * static_cast<float>(q4_nibble(src, i) - 8);
+  }
+}
+float q4_load(const uint8_t* row, size_t col) {
+  const uint8_t* block = row + (col / kQ4Block) * kQ4BlockBytes;
+  return f16_to_f32(read<uint16_t>(block)) * static_cast<float>(q4_nibble(block, col % kQ4Block) - 8);
+}
+
 #define QISA_HALF f32_to_f16, f16_to_f32
 #define QISA_BHALF f32_to_bf16, bf16_to_f32
 // One row per qisa_dtype, in enum order (checked below).
 // Columns: type, name, alias, block, block bytes, value error, logit
-// tolerance, unitary element / norm error, then the conversions.
+// tolerance, unitary element / norm error, the conversions, whether it may
+// hold unitaries and observables, whether products round the activations.
 constexpr DtypeTraits kDtypes[] = {
-    {QISA_DTYPE_F32, "f32", nullptr, 1, 4, 0.0, 1e-6, 1e-4, 1e-3, f32_quantize, f32_dequantize, f32_load},
+    {QISA_DTYPE_F32, "f32", nullptr, 1, 4, 0.0, 1e-6, 1e-4, 1e-3, f32_quantize, f32_dequantize, f32_load, true, false},
     {QISA_DTYPE_F16, "f16", nullptr, 1, 2, 0x1p-11, 1e-2, 2e-3, 1e-2, half_quantize<QISA_HALF>,
-     half_dequantize<QISA_HALF>, half_load<QISA_HALF>},
+     half_dequantize<QISA_HALF>, half_load<QISA_HALF>, true, false},
     {QISA_DTYPE_BF16, "bf16", nullptr, 1, 2, 0x1p-8, 8e-2, 1e-2, 5e-2, half_quantize<QISA_BHALF>,
-     half_dequantize<QISA_BHALF>, half_load<QISA_BHALF>},
+     half_dequantize<QISA_BHALF>, half_load<QISA_BHALF>, true, false},
     {QISA_DTYPE_Q8_0, "q8_0", "q8", kQ8Block, kQ8BlockBytes, 1.0 / 254.0, 8e-2, 1.5e-2, 1e-1, q8_quantize,
-     q8_dequantize, q8_load},
+     q8_dequantize, q8_load, true, false},
+    // Too coarse for a unitary (a column's norm would err by several %).
+    {QISA_DTYPE_Q4_0, "q4_0", "q4", kQ4Block, kQ4BlockBytes, 1.0 / 8.0, 0.3, 0.0, 0.0, q4_quantize, q4_dequantize,
+     q4_load, false, true},
 };
 #undef QISA_HALF
 #undef QISA_BHALF
@@ -228,6 +269,16 @@ std::optional<uint64_t> row_bytes(qisa_dtype t, uint64_t cols) {
 
 void quantize_row(qisa_dtype t, const float* src, size_t cols, uint8_t* dst) {
   dtype_traits(t).quantize(src, cols, dst);
+}
+
+void round_activations(const float* x, size_t n, float* out) {
+  for (size_t b0 = 0; b0 < n; b0 += kQ4Block) {
+    const size_t m = std::min(kQ4Block, n - b0);
+    float amax = 0.0f;
+    for (size_t i = 0; i < m; ++i) amax = std::max(amax, std::fabs(x[b0 + i]));
+    const float dx = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    for (size_t i = 0; i < m; ++i) out[b0 + i] = dx * std::nearbyint(x[b0 + i] * inv);
+  }
 }
 
 float load_element(qisa_dtype t, const uint8_t* row, size_t col) {

@@ -1,9 +1,10 @@
-// Element types of model tensors (f32, f16, bf16, Q8_0 blocks), one row of
+// Element types of model tensors (f32, f16, bf16, Q8_0 and Q4_0 blocks), one row of
 // traits each: the loader, the writer, the tools, the tests and every
 // backend's kernel tables read them here.
 // Q8_0 splits each row (last dimension) into blocks of 32 values stored as
 // an f16 scale d followed by 32 int8 q; value = d * q. A row whose length is
-// not a multiple of 32 is padded with zeros in its last block.
+// not a multiple of 32 is padded with zeros in its last block. Q4_0 is the
+// same with 4-bit values (dtype_blocks.h has the layout).
 #pragma once
 
 #include <cstddef>
@@ -37,6 +38,13 @@ struct DtypeTraits {
   void (*quantize)(const float* src, size_t cols, uint8_t* dst);
   void (*dequantize)(const uint8_t* src, size_t cols, float* dst);
   float (*load)(const uint8_t* row, size_t col);
+  // Whether unitaries and Pauli observables may be stored in this type (the
+  // loader refuses them otherwise).
+  bool holds_unitaries;
+  // Whether the fast CPU engine's products with this type round the
+  // activations to 8 bits per block of 32 (an integer dot per block, like
+  // llama.cpp's vec_dot_type); otherwise they multiply f32 activations.
+  bool rounds_activations;
 };
 
 // Every type, in enum order.
@@ -65,6 +73,11 @@ std::optional<uint64_t> row_bytes(qisa_dtype t, uint64_t cols);
 // Converts one row between f32 and the stored type.
 void quantize_row(qisa_dtype t, const float* src, size_t cols, uint8_t* dst);
 void dequantize_row(qisa_dtype t, const uint8_t* src, size_t cols, float* dst);
+
+// out[:n] = x[:n] as products with a type whose traits say
+// rounds_activations use them (every engine): per block of 32 values,
+// dx = max|x| / 127 and x -> dx * round_to_nearest_even(x * (127 / max|x|)).
+void round_activations(const float* x, size_t n, float* out);
 
 // One element of a stored row.
 float load_element(qisa_dtype t, const uint8_t* row, size_t col);

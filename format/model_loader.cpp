@@ -533,6 +533,10 @@ class Loader {
       forbid(p + names::kObservablesRe, "has_observables is false");
       forbid(p + names::kObservablesIm, "has_observables is false");
     }
+    for (const TensorView* t : {q.unitary_re, q.unitary_im, q.observables_re, q.observables_im})
+      if (t && !dtype_traits(t->dtype).holds_unitaries)
+        fail(QISA_ERR_INVALID_MODEL, "tensor '%s' is stored as %s, which is too coarse for a unitary or observable",
+             t->name.c_str(), dtype_name(t->dtype));
     check_unitary(q, p);
     if (q.observables_re && opt_.check_unitaries) check_observables(q, p);
     return q;

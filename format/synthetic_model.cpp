@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "dtype.h"
 #include "tensor_names.h"
 #include "utf8.h"
 
@@ -89,6 +90,7 @@ ModelDesc make_synthetic_model(const SyntheticSpec& s) {
 
   const uint32_t n = qubits_for_width(s.n_embd);
   const uint64_t D = uint64_t{1} << n;
+  const qisa_dtype ud = dtype_traits(s.unitary_dtype).holds_unitaries ? s.unitary_dtype : QISA_DTYPE_Q8_0;
   auto projection = [&](const std::string& prefix, std::vector<PauliString> paulis) {
     ProjectionDesc p;
     p.n_qubits = n;
@@ -103,13 +105,13 @@ ModelDesc make_synthetic_model(const SyntheticSpec& s) {
       re[i] = static_cast<float>(u[i].real());
       im[i] = static_cast<float>(u[i].imag());
     }
-    d.tensors.push_back(make_tensor(prefix + names::kUnitaryRe, {D, D}, re, s.unitary_dtype));
-    d.tensors.push_back(make_tensor(prefix + names::kUnitaryIm, {D, D}, im, s.unitary_dtype));
+    d.tensors.push_back(make_tensor(prefix + names::kUnitaryRe, {D, D}, re, ud));
+    d.tensors.push_back(make_tensor(prefix + names::kUnitaryIm, {D, D}, im, ud));
     if (s.observables) {
       std::vector<float> ore, oim;
       dense_observables(n, u, p.paulis, ore, oim);
-      d.tensors.push_back(make_tensor(prefix + names::kObservablesRe, {hs, D, D}, ore, s.unitary_dtype));
-      d.tensors.push_back(make_tensor(prefix + names::kObservablesIm, {hs, D, D}, oim, s.unitary_dtype));
+      d.tensors.push_back(make_tensor(prefix + names::kObservablesRe, {hs, D, D}, ore, ud));
+      d.tensors.push_back(make_tensor(prefix + names::kObservablesIm, {hs, D, D}, oim, ud));
     }
     return p;
   };

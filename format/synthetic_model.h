@@ -22,7 +22,7 @@ struct SyntheticSpec {
   qisa_ln_placement ln_placement = QISA_LN_PRE;
   qisa_activation activation = QISA_ACTIVATION_RELU;
   qisa_dtype weight_dtype = QISA_DTYPE_F32;
-  qisa_dtype unitary_dtype = QISA_DTYPE_F32;
+  qisa_dtype unitary_dtype = QISA_DTYPE_F32;  // one that cannot hold unitaries (q4_0): q8_0
   uint64_t seed = 1;
 };
 

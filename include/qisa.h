@@ -40,16 +40,16 @@ extern "C" {
 /* ---- version ------------------------------------------------------------ */
 
 #define QISA_VERSION_MAJOR 0
-#define QISA_VERSION_MINOR 7
+#define QISA_VERSION_MINOR 8
 #define QISA_VERSION_PATCH 0
-#define QISA_VERSION_STRING "0.7.0"
+#define QISA_VERSION_STRING "0.8.0"
 /* major * 10000 + minor * 100 + patch */
 #define QISA_VERSION_NUMBER (QISA_VERSION_MAJOR * 10000 + QISA_VERSION_MINOR * 100 + QISA_VERSION_PATCH)
 
 /* Highest model-file format version this library reads (major.minor).
  * Files with a newer major are refused; newer minors are accepted. */
 #define QISA_FORMAT_VERSION_MAJOR 1
-#define QISA_FORMAT_VERSION_MINOR 1
+#define QISA_FORMAT_VERSION_MINOR 2
 
 /* The library's version at run time, e.g. "0.1.0". */
 QISA_API const char* qisa_version(void);
@@ -98,7 +98,10 @@ typedef enum qisa_dtype {
   QISA_DTYPE_F32 = 0,
   QISA_DTYPE_F16 = 1,
   QISA_DTYPE_BF16 = 2,
-  QISA_DTYPE_Q8_0 = 3 /* blocks of 32 int8 values with one f16 scale */
+  QISA_DTYPE_Q8_0 = 3, /* blocks of 32 int8 values with one f16 scale */
+  QISA_DTYPE_Q4_0 = 4  /* blocks of 32 4-bit values with one f16 scale
+                          (4.5 bits per weight; weights and embeddings
+                          only, not unitaries or observables; 0.8)   */
 } qisa_dtype;
 
 typedef enum qisa_ln_placement {

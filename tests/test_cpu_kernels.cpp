@@ -49,6 +49,21 @@ Stored store(qisa_dtype t, const std::vector<float>& w, int64_t in, int64_t out)
   return s;
 }
 
+// The activations as products with a type that rounds them use them
+// (docs/format.md): per block of 32, dx = max|x| / 127, x -> dx * round(x / dx).
+std::vector<float> rounded_activations(qisa_dtype t, const float* x, int64_t n) {
+  std::vector<float> r(x, x + n);
+  if (!dtype_traits(t).rounds_activations) return r;
+  for (int64_t b0 = 0; b0 < n; b0 += 32) {
+    const int64_t m = std::min<int64_t>(32, n - b0);
+    float amax = 0.0f;
+    for (int64_t i = 0; i < m; ++i) amax = std::max(amax, std::fabs(x[b0 + i]));
+    for (int64_t i = 0; i < m; ++i)
+      r[b0 + i] = amax > 0.0f ? (amax / 127.0f) * std::nearbyint(x[b0 + i] * (127.0f / amax)) : 0.0f;
+  }
+  return r;
+}
+
 // Every stored type of the table (f32 too, or not).
 std::vector<qisa_dtype> types(bool with_f32) {
   std::vector<qisa_dtype> v;
@@ -91,12 +106,28 @@ TEST(CpuKernels, Avx2IsUsedWhereTheCpuHasIt) {
   }
 }
 
+// A set rounds the activations for exactly the types whose traits say so,
+// and the rounding goes with the products of the same set.
+TEST(CpuKernels, ActivationRoundingFollowsTheTypeTable) {
+  for (const CpuKernels* k : kernel_sets())
+    for (const DtypeTraits& d : dtypes())
+      if (k->linear[d.type]) {
+        EXPECT_EQ(k->activations[d.type] != nullptr, d.rounds_activations) << k->name << d.name;
+      }
+  for (const DtypeTraits& d : dtypes()) {
+    const CpuKernels& used = cpu_kernels();
+    const CpuKernels& from =
+        used.linear[d.type] == generic_cpu_kernels().linear[d.type] ? generic_cpu_kernels() : *avx2_cpu_kernels();
+    EXPECT_EQ(used.activations[d.type], from.activations[d.type]) << d.name;
+  }
+}
+
 TEST(CpuKernels, LinearOfEveryDtypeMatchesADoubleSum) {
   for (const CpuKernels* k : kernel_sets()) {
     for (qisa_dtype t : types(true)) {
       const LinearKernel fn = k->linear[t];
-      if (!fn) continue;  // a type this set leaves to the generic kernels
-      for (int64_t in : {1, 5, 8, 31, 32, 40, 100, 128}) {
+      if (!fn) continue;                                               // a type this set leaves to the generic kernels
+      for (int64_t in : {1, 5, 8, 31, 32, 40, 100, 128, 8192 + 40}) {  // the last: two stack chunks (Q4_0)
         // out 9: two groups of four outputs and one alone; 3 and no bias: no group.
         for (auto [rows, out, with_bias] : {std::tuple{1, 9, true}, {3, 9, true}, {1, 3, false}, {2, 8, false}}) {
           const auto w = random_values(static_cast<size_t>(in * out), static_cast<uint32_t>(in));
@@ -107,11 +138,17 @@ TEST(CpuKernels, LinearOfEveryDtypeMatchesADoubleSum) {
           fn(y.data(), out, x.data(), in, s.bytes.data(), s.row_bytes, with_bias ? bias.data() : nullptr, rows, in,
              out);
           for (int64_t r = 0; r < rows; ++r) {
+            const auto xr = rounded_activations(t, x.data() + r * in, in);
+            if (k->activations[t]) {  // the rounding a many-row product uses: the same values
+              std::vector<float> got(static_cast<size_t>(in), NAN);
+              k->activations[t](x.data() + r * in, in, got.data());
+              for (int64_t i = 0; i < in; ++i) ASSERT_EQ(got[i], xr[i]) << k->name << " in " << in << " i " << i;
+            }
             for (int64_t o = 0; o < out; ++o) {
               double want = with_bias ? bias[o] : 0.0, mag = 0.0;
               for (int64_t i = 0; i < in; ++i) {
-                want += double(x[r * in + i]) * s.dequantized[o * in + i];
-                mag += std::abs(double(x[r * in + i]) * s.dequantized[o * in + i]);
+                want += double(xr[i]) * s.dequantized[o * in + i];
+                mag += std::abs(double(xr[i]) * s.dequantized[o * in + i]);
               }
               EXPECT_NEAR(y[r * out + o], want, 1e-6 * (1.0 + mag))
                   << k->name << " " << dtype_name(t) << " in " << in << " row " << r << " col " << o;

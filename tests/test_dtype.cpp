@@ -90,6 +90,71 @@ TEST(Dtype, Q8BlockLayoutAndError) {
   for (float v : zback) EXPECT_EQ(v, 0.0f);
 }
 
+// Q4_0 worked out by hand: the largest-magnitude value m of a block maps to
+// nibble 0 (d = m / -8), value = d * (nibble - 8), byte j holds values j
+// (low nibble) and j + 16 (high nibble).
+TEST(Dtype, Q4BlockLayoutByHand) {
+  EXPECT_EQ(row_bytes(QISA_DTYPE_Q4_0, 32), 18u);
+  EXPECT_EQ(row_bytes(QISA_DTYPE_Q4_0, 33), 36u);  // padded last block
+  std::vector<float> row(32, 0.0f);
+  row[0] = -4.0f;    // m: d = 0.5
+  row[1] = 3.5f;     // 7 steps above zero: nibble 15
+  row[2] = 4.0f;     // -m: 8 steps, clamped to nibble 15 (value 3.5)
+  row[16] = 1.0f;    // nibble 10, in the high half of byte 0
+  row[17] = -0.74f;  // -1.48 steps: nibble 7 (value -0.5)
+  std::vector<uint8_t> q(18);
+  quantize_row(QISA_DTYPE_Q4_0, row.data(), row.size(), q.data());
+  uint16_t h;
+  std::memcpy(&h, q.data(), 2);
+  EXPECT_EQ(f16_to_f32(h), 0.5f);
+  EXPECT_EQ(q[2 + 0], 0x0 | 10 << 4);  // value 0 (nibble 0), value 16 (nibble 10)
+  EXPECT_EQ(q[2 + 1], 15 | 7 << 4);
+  EXPECT_EQ(q[2 + 2], 15 | 8 << 4);
+  EXPECT_EQ(q[2 + 3], 8 | 8 << 4);  // zeros are nibble 8
+  const float want[] = {-4.0f, 3.5f, 3.5f};
+  std::vector<float> back(32);
+  dequantize_row(QISA_DTYPE_Q4_0, q.data(), 32, back.data());
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(back[i], want[i]) << i;
+  EXPECT_EQ(back[16], 1.0f);
+  EXPECT_EQ(back[17], -0.5f);
+  for (size_t i = 0; i < 32; ++i) EXPECT_EQ(back[i], load_element(QISA_DTYPE_Q4_0, q.data(), i)) << i;
+}
+
+// Any row: every value within one step (|m| / 8) of its source, half a
+// step except next to -m; padding of a short last block stores zeros; a
+// zero block stays zero.
+TEST(Dtype, Q4ErrorAndPadding) {
+  std::vector<float> row(45);
+  for (size_t i = 0; i < row.size(); ++i) row[i] = std::sin(0.37f * static_cast<float>(i)) * (i < 32 ? 2.0f : 0.5f);
+  std::vector<uint8_t> q(*row_bytes(QISA_DTYPE_Q4_0, row.size()));
+  quantize_row(QISA_DTYPE_Q4_0, row.data(), row.size(), q.data());
+  std::vector<float> back(row.size());
+  dequantize_row(QISA_DTYPE_Q4_0, q.data(), row.size(), back.data());
+  for (size_t b0 = 0; b0 < row.size(); b0 += 32) {
+    float m = 0.0f;
+    for (size_t i = b0; i < std::min(row.size(), b0 + 32); ++i)
+      if (std::fabs(row[i]) > std::fabs(m)) m = row[i];
+    const float step = std::fabs(m) / 8.0f;
+    for (size_t i = b0; i < std::min(row.size(), b0 + 32); ++i) {
+      const bool near_minus_m = std::fabs(row[i] + m) < step / 2;
+      EXPECT_LE(std::fabs(back[i] - row[i]), (near_minus_m ? 1.0f : 0.5f) * step * 1.01f) << i;
+    }
+  }
+  for (size_t j = 0; j < 16; ++j) {  // block 1 holds values 32..44: index 13 on is padding
+    EXPECT_EQ(q[18 + 2 + j] >> 4, 8) << j;
+    if (j >= 45 - 32) {
+      EXPECT_EQ(q[18 + 2 + j] & 0xf, 8) << j;
+    }
+  }
+  std::vector<float> zeros(32, 0.0f), zback(32, 1.0f);
+  quantize_row(QISA_DTYPE_Q4_0, zeros.data(), 32, q.data());
+  dequantize_row(QISA_DTYPE_Q4_0, q.data(), 32, zback.data());
+  for (float v : zback) EXPECT_EQ(v, 0.0f);
+  EXPECT_EQ(dtype_from_name("q4"), QISA_DTYPE_Q4_0);
+  EXPECT_EQ(dtype_from_name("q4_0"), QISA_DTYPE_Q4_0);
+  EXPECT_FALSE(dtype_traits(QISA_DTYPE_Q4_0).holds_unitaries);
+}
+
 TEST(Dtype, F16AndBf16RowsWithinHalfUlp) {
   std::vector<float> row(100);
   for (size_t i = 0; i < row.size(); ++i) row[i] = std::cos(0.11f * static_cast<float>(i)) * 3.0f;

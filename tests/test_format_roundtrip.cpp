@@ -143,13 +143,36 @@ TEST(RoundTrip, MixedDtypesPerTensor) {
   EXPECT_EQ(m.tok_emb->dtype, QISA_DTYPE_F16);
 }
 
+TEST(RoundTrip, Q4WeightsWithQ8Unitaries) {
+  for (qisa_attention_kind kind : {QISA_ATTENTION_QISA_V3, QISA_ATTENTION_CSA}) {
+    SyntheticSpec s;
+    s.kind = kind;
+    s.n_embd = 40;  // a ragged last block per row
+    s.weight_dtype = QISA_DTYPE_Q4_0;
+    s.unitary_dtype = QISA_DTYPE_Q8_0;
+    const ModelDesc d = writer::make_synthetic_model(s);
+    auto r = load_desc(d);
+    ASSERT_EQ(r.status, QISA_OK) << r.message;
+    expect_model_equal(d, model_of(r.model.get()));
+    const Model& m = model_of(r.model.get());
+    EXPECT_EQ(m.tok_emb->dtype, QISA_DTYPE_Q4_0);
+    EXPECT_EQ(m.tok_emb->bytes, m.tok_emb->rows() * 2 * 18);
+    EXPECT_EQ(m.format_minor, QISA_FORMAT_VERSION_MINOR);
+  }
+}
+
 TEST(RoundTrip, ValuesSurviveQuantization) {
   // tensor_values(make_tensor(x)) is x within each type's error.
   std::vector<float> x(96);
   for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(static_cast<float>(i));
-  for (qisa_dtype t : {QISA_DTYPE_F32, QISA_DTYPE_F16, QISA_DTYPE_BF16, QISA_DTYPE_Q8_0}) {
+  for (qisa_dtype t : {QISA_DTYPE_F32, QISA_DTYPE_F16, QISA_DTYPE_BF16, QISA_DTYPE_Q8_0, QISA_DTYPE_Q4_0}) {
     const auto back = writer::tensor_values(writer::make_tensor("x", {3, 32}, x, t));
-    const float tol = t == QISA_DTYPE_F32 ? 0.0f : t == QISA_DTYPE_F16 ? 5e-4f : t == QISA_DTYPE_BF16 ? 4e-3f : 4.5e-3f;
+    // Q4_0: one step of a block whose largest value is about 1 (|m| / 8).
+    const float tol = t == QISA_DTYPE_F32    ? 0.0f
+                      : t == QISA_DTYPE_F16  ? 5e-4f
+                      : t == QISA_DTYPE_BF16 ? 4e-3f
+                      : t == QISA_DTYPE_Q8_0 ? 4.5e-3f
+                                             : 0.126f;
     for (size_t i = 0; i < x.size(); ++i) EXPECT_NEAR(back[i], x[i], tol) << dtype_name(t);
   }
 }

@@ -60,12 +60,20 @@ TEST_P(Quantized, LogitsStayCloseToF32) {
   EXPECT_GE(agree, 15) << "top-1 agreement over 16 positions";
 }
 
-INSTANTIATE_TEST_SUITE_P(Types, Quantized,
-                         ::testing::Values(Bound{QISA_DTYPE_F32, QISA_DTYPE_F16, 2e-3f},
-                                           Bound{QISA_DTYPE_F32, QISA_DTYPE_Q8_0, 5e-2f},
-                                           Bound{QISA_DTYPE_F16, QISA_DTYPE_F16, 1e-2f},
-                                           Bound{QISA_DTYPE_BF16, QISA_DTYPE_BF16, 8e-2f},
-                                           Bound{QISA_DTYPE_Q8_0, QISA_DTYPE_Q8_0, 8e-2f}));
+INSTANTIATE_TEST_SUITE_P(
+    Types, Quantized,
+    ::testing::Values(Bound{QISA_DTYPE_F32, QISA_DTYPE_F16, 2e-3f}, Bound{QISA_DTYPE_F32, QISA_DTYPE_Q8_0, 5e-2f},
+                      Bound{QISA_DTYPE_F16, QISA_DTYPE_F16, 1e-2f}, Bound{QISA_DTYPE_BF16, QISA_DTYPE_BF16, 8e-2f},
+                      Bound{QISA_DTYPE_Q8_0, QISA_DTYPE_Q8_0, 8e-2f}, Bound{QISA_DTYPE_Q4_0, QISA_DTYPE_Q8_0, 0.3f}));
+
+// Q4_0 is for weights: a unitary or observable stored in it is refused with
+// a message naming the tensor (and qisa-quantize does not write one).
+TEST(Quantized, Q4UnitariesAreRefused) {
+  auto f32 = test::load_file(test::fixture("tiny-qisa-v3.qisa"));
+  auto r = test::load_desc(requantize(model_of(f32.get()), QISA_DTYPE_F32, QISA_DTYPE_Q4_0));
+  EXPECT_EQ(r.status, QISA_ERR_INVALID_MODEL);
+  EXPECT_NE(r.message.find("is stored as q4_0, which is too coarse for a unitary"), std::string::npos) << r.message;
+}
 
 }  // namespace
 }  // namespace qisa

@@ -94,7 +94,7 @@ struct Options {
 }
 
 qisa_dtype parse_dtype(const std::string& s) {
-  const auto t = qisa::dtype_from_name(s);  // f32, f16, bf16, q8 or q8_0
+  const auto t = qisa::dtype_from_name(s);  // a name or alias of core/dtype.cpp's table
   if (!t) die("--dtype must be one of " + qisa::dtype_names() + ", got '" + s + "'");
   return *t;
 }
@@ -404,6 +404,8 @@ void write_model(Gpt& model, const Options& o, const TextTokenizer& vocab,
                  std::vector<std::pair<std::string, std::string>> metadata, const std::vector<int64_t>& golden_prompt) {
   ExportOptions eo;
   eo.weight_dtype = eo.unitary_dtype = parse_dtype(o.dtype);
+  // A type too coarse for unitaries (q4_0) stores them as q8_0, as qisa-quantize --all does.
+  if (!qisa::dtype_traits(eo.unitary_dtype).holds_unitaries) eo.unitary_dtype = QISA_DTYPE_Q8_0;
   eo.observables = o.observables;
   eo.tokenizer = vocab.desc();
   eo.metadata = std::move(metadata);

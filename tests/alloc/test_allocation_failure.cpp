@@ -136,7 +136,7 @@ TEST(AllocationFailure, ContextCreation) {
 // Decoding (a batch over two sequences, then steps that slide past n_ctx),
 // with a twin context that never fails as the oracle.
 TEST(AllocationFailure, DecodingAndState) {
-  for (auto dtype : {QISA_DTYPE_F32, QISA_DTYPE_Q8_0}) {
+  for (auto dtype : {QISA_DTYPE_F32, QISA_DTYPE_Q8_0, QISA_DTYPE_Q4_0}) {
     auto r = test::load_bytes(model_bytes(QISA_ATTENTION_QISA_V3, dtype));
     ASSERT_EQ(r.status, QISA_OK) << r.message;
     auto ctx = test::make_context(r.model.get(), 2, 64);

@@ -28,7 +28,7 @@ TEST(Allocations, InterpositionSeesAllocations) {
 
 TEST(Allocations, AWarmDecodeStepAllocatesNothing) {
   for (auto kind : {QISA_ATTENTION_CSA, QISA_ATTENTION_QISA_V3, QISA_ATTENTION_QSAT}) {
-    for (auto dtype : {QISA_DTYPE_F32, QISA_DTYPE_Q8_0}) {
+    for (auto dtype : {QISA_DTYPE_F32, QISA_DTYPE_Q8_0, QISA_DTYPE_Q4_0}) {
       for (uint32_t d : {16u, 128u}) {
         writer::SyntheticSpec s;
         s.kind = kind;

@@ -66,9 +66,10 @@ TEST(CudaKernels, LayerNormMatchesTheReference) {
 }
 
 // Every stored type, 1 to 8 rows, outputs not a multiple of the 4 warps per
-// block, inputs with ragged Q8_0 tails, strided x and y.
+// block, inputs with ragged Q8_0 / Q4_0 tails, strided x and y. (The CUDA
+// engine multiplies f32 activations for every type.)
 TEST(CudaKernels, GemvReadsEveryStoredTypeLikeADoubleSum) {
-  for (qisa_dtype t : {QISA_DTYPE_F32, QISA_DTYPE_F16, QISA_DTYPE_BF16, QISA_DTYPE_Q8_0}) {
+  for (qisa_dtype t : {QISA_DTYPE_F32, QISA_DTYPE_F16, QISA_DTYPE_BF16, QISA_DTYPE_Q8_0, QISA_DTYPE_Q4_0}) {
     for (int in : {24, 40, 100}) {
       const int out = 13, ldx = in + 3, ldy = out + 2;
       const Stored w = store(t, out, in, static_cast<uint32_t>(in));
@@ -78,7 +79,8 @@ TEST(CudaKernels, GemvReadsEveryStoredTypeLikeADoubleSum) {
         auto kernel = t == QISA_DTYPE_F32    ? cuda::gemv_kernel<QISA_DTYPE_F32>
                       : t == QISA_DTYPE_F16  ? cuda::gemv_kernel<QISA_DTYPE_F16>
                       : t == QISA_DTYPE_BF16 ? cuda::gemv_kernel<QISA_DTYPE_BF16>
-                                             : cuda::gemv_kernel<QISA_DTYPE_Q8_0>;
+                      : t == QISA_DTYPE_Q8_0 ? cuda::gemv_kernel<QISA_DTYPE_Q8_0>
+                                             : cuda::gemv_kernel<QISA_DTYPE_Q4_0>;
         launch(dim3((out + 3) / 4), dim3(kThreads), 0, kernel, y.data(), ldy, w.m, x.data(), ldx, R);
         for (int r = 0; r < R; ++r) {
           for (int o = 0; o < ldy; ++o) {
@@ -98,12 +100,13 @@ TEST(CudaKernels, GemvReadsEveryStoredTypeLikeADoubleSum) {
 }
 
 TEST(CudaKernels, WidenGivesTheStoredValues) {
-  for (qisa_dtype t : {QISA_DTYPE_F16, QISA_DTYPE_BF16, QISA_DTYPE_Q8_0}) {
+  for (qisa_dtype t : {QISA_DTYPE_F16, QISA_DTYPE_BF16, QISA_DTYPE_Q8_0, QISA_DTYPE_Q4_0}) {
     const Stored w = store(t, 5, 40, 11);
     std::vector<float> got(w.values.size(), NAN);
     auto kernel = t == QISA_DTYPE_F16    ? cuda::widen_kernel<QISA_DTYPE_F16>
                   : t == QISA_DTYPE_BF16 ? cuda::widen_kernel<QISA_DTYPE_BF16>
-                                         : cuda::widen_kernel<QISA_DTYPE_Q8_0>;
+                  : t == QISA_DTYPE_Q8_0 ? cuda::widen_kernel<QISA_DTYPE_Q8_0>
+                                         : cuda::widen_kernel<QISA_DTYPE_Q4_0>;
     launch(dim3(1), dim3(64), 0, kernel, got.data(), w.m);  // fewer threads than values: the grid-stride loop
     EXPECT_EQ(got, w.values) << dtype_name(t);
   }

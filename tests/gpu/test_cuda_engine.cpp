@@ -10,6 +10,7 @@
 
 #include "api_context.h"
 #include "backends/cuda/cuda_backend.h"
+#include "dtype.h"
 #include "golden_file.h"
 #include "sampler.h"
 #include "synthetic_model.h"
@@ -215,7 +216,7 @@ TEST_P(Cuda, StoredTypesStayStoredOnTheDevice) {
   const size_t sb = device_weight_bytes(s.get()), wb = device_weight_bytes(w.get());
   std::printf("device weights: %zu bytes stored, %zu bytes as f32\n", sb, wb);
   ASSERT_GT(wb, 0u);
-  EXPECT_LT(static_cast<double>(sb), (GetParam().dtype == QISA_DTYPE_Q8_0 ? 0.45 : 0.6) * static_cast<double>(wb));
+  EXPECT_LT(static_cast<double>(sb), (dtype_traits(GetParam().dtype).block > 1 ? 0.45 : 0.6) * static_cast<double>(wb));
 }
 
 // The trainer's eval-mode logits of each tiny fixture (tests/fixtures,
@@ -250,7 +251,8 @@ INSTANTIATE_TEST_SUITE_P(Kinds, Cuda,
                                            Case{QISA_ATTENTION_QISA_V3, 24, 1, QISA_LN_PRE, QISA_DTYPE_Q8_0},
                                            Case{QISA_ATTENTION_QISA_V2, 32, 2, QISA_LN_POST, QISA_DTYPE_BF16},
                                            Case{QISA_ATTENTION_QSAT, 16, 1, QISA_LN_PRE, QISA_DTYPE_F32},
-                                           Case{QISA_ATTENTION_QSAT, 64, 2, QISA_LN_POST, QISA_DTYPE_F16}),
+                                           Case{QISA_ATTENTION_QSAT, 64, 2, QISA_LN_POST, QISA_DTYPE_F16},
+                                           Case{QISA_ATTENTION_QISA_V3, 40, 2, QISA_LN_PRE, QISA_DTYPE_Q4_0}),
                          case_name);
 
 }  // namespace

@@ -170,10 +170,21 @@ if(QUANTIZE)
   if(NOT rc EQUAL 2 OR NOT err MATCHES "is the input file" OR NOT before STREQUAL after)
     message(FATAL_ERROR "qisa-quantize IN IN: rc=${rc} ${err}")
   endif()
-  execute_process(COMMAND ${QUANTIZE} ${MODEL} ${dir}/x.qisa --unitaries q4 RESULT_VARIABLE rc ERROR_QUIET)
+  execute_process(COMMAND ${QUANTIZE} ${MODEL} ${dir}/x.qisa --weights q3 RESULT_VARIABLE rc ERROR_QUIET)
   if(NOT rc EQUAL 2)
     message(FATAL_ERROR "qisa-quantize with a bad type: rc=${rc}")
   endif()
+  # q4 (Q4_0) is for weights: refused for unitaries; --all q4 stores the
+  # unitaries as q8_0, and the result generates.
+  execute_process(COMMAND ${QUANTIZE} ${MODEL} ${dir}/x.qisa --unitaries q4 RESULT_VARIABLE rc ERROR_VARIABLE err)
+  if(NOT rc EQUAL 2 OR NOT err MATCHES "too coarse for unitaries")
+    message(FATAL_ERROR "qisa-quantize --unitaries q4: rc=${rc} ${err}")
+  endif()
+  run_ok(q4 ${QUANTIZE} ${MODEL} ${dir}/q4.qisa --all q4)
+  if(NOT q4 MATCHES "q4_0: [0-9]+ tensors" OR NOT q4 MATCHES "q8_0: [0-9]+ tensors")
+    message(FATAL_ERROR "qisa-quantize --all q4 output: ${q4}")
+  endif()
+  run_ok(q4g ${GENERATE} -m ${dir}/q4.qisa -n 30 --seed 3 --quiet)
   # A byte-level BPE model keeps its tokenizer table (pieces and merges, as
   # stored) through a rewrite, and generates.
   if(BPE_MODEL AND INSPECT)

@@ -2,8 +2,10 @@
 // of tensor (like llama.cpp's quantize).
 //   qisa-quantize IN.qisa OUT.qisa [--all T] [--weights T] [--embeddings T]
 //                 [--lm-head T] [--unitaries T] [--observables T]
-// T is f32, f16, bf16 or q8. Vectors (biases, LayerNorm) stay f32. The
-// output is loaded back through libqisa's checks before the tool succeeds.
+// T is f32, f16, bf16, q8 or q4. Vectors (biases, LayerNorm) stay f32; q4
+// is refused for unitaries and observables (--all q4 stores them as q8).
+// The output is loaded back through libqisa's checks before the tool
+// succeeds.
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -19,7 +21,7 @@ namespace {
 using qisa::writer::TensorClass;
 
 bool parse_dtype(const std::string& s, qisa_dtype* out) {
-  const auto t = qisa::dtype_from_name(s);  // f32, f16, bf16, q8 or q8_0
+  const auto t = qisa::dtype_from_name(s);  // f32, f16, bf16, q8 (q8_0) or q4 (q4_0)
   if (t) *out = *t;
   return t.has_value();
 }
@@ -28,9 +30,10 @@ int usage(std::FILE* f, int rc) {
   std::fprintf(f,
                "usage: qisa-quantize IN.qisa OUT.qisa [--all T] [--weights T] [--embeddings T] [--lm-head T]\n"
                "                     [--unitaries T] [--observables T]\n"
-               "T: f32 | f16 | bf16 | q8 (also q8_0: 8-bit blocks of 32 with an f16 scale). Unset classes keep\n"
-               "their type; "
-               "biases and LayerNorm vectors stay f32. OUT must not be IN.\n");
+               "T: f32 | f16 | bf16 | q8 (also q8_0: 8-bit blocks of 32 with an f16 scale) | q4 (also q4_0:\n"
+               "4-bit blocks of 32 with an f16 scale; not for unitaries or observables, which --all q4 stores\n"
+               "as q8). Unset classes keep their type; biases and LayerNorm vectors stay f32. OUT must not be\n"
+               "IN.\n");
   return rc;
 }
 
@@ -55,11 +58,18 @@ int main(int argc, char** argv) {
     if (flag != kFlags.end()) {
       qisa_dtype t;
       if (i + 1 >= argc || !parse_dtype(argv[i + 1], &t)) {
-        std::fprintf(stderr, "qisa-quantize: %s needs f32, f16, bf16 or q8 (q8_0)\n", a.c_str());
+        std::fprintf(stderr, "qisa-quantize: %s needs one of %s\n", a.c_str(), qisa::dtype_names().c_str());
         return 2;
       }
       ++i;
-      for (TensorClass c : flag->second) want[c] = t;
+      const bool quantum_too = qisa::dtype_traits(t).holds_unitaries;
+      if (!quantum_too && (a == "--unitaries" || a == "--observables")) {
+        std::fprintf(stderr, "qisa-quantize: %s %s: %s is too coarse for unitaries and observables\n", a.c_str(),
+                     argv[i], qisa::dtype_name(t));
+        return 2;
+      }
+      for (TensorClass c : flag->second)  // --all q4: unitaries and observables as q8_0
+        want[c] = quantum_too || (c != TensorClass::Unitary && c != TensorClass::Observable) ? t : QISA_DTYPE_Q8_0;
     } else if (a[0] == '-') {
       std::fprintf(stderr, "qisa-quantize: unknown option '%s'\n", a.c_str());
       return usage(stderr, 2);

@@ -1,7 +1,8 @@
 // Inner loops of the fast CPU engine that oneDNN does not cover: products
-// with few rows straight from f32, f16, bf16 or Q8_0 weights (no f32 copy
-// of the weight; activations stay f32, so a result does not depend on how
-// many rows shared the call), the Pauli products conj(phi[j ^ x]) phi[j],
+// with few rows straight from f32, f16, bf16, Q8_0 or Q4_0 weights (no f32
+// copy of the weight; activations stay f32 except for Q4_0, whose products
+// round them to 8 bits per block of 32 the same way for any row count, so a
+// result does not depend on how many rows shared the call), the Pauli products conj(phi[j ^ x]) phi[j],
 // and attention over the cache. Two implementations: portable C++
 // (cpu_kernels_generic.cpp) and AVX2/FMA/F16C (cpu_kernels_avx2.cpp),
 // chosen once by CPU feature; both are tested against reference_ops.
@@ -65,6 +66,11 @@ using AttendKernel = void (*)(float* out, float* s, const uint32_t* pos, int64_t
 // dequantize_row()): the expansion before a many-row product.
 using WidenKernel = void (*)(const uint8_t* row, int64_t n, float* out);
 
+// out[:n] = the activations x[:n] as a type's few-row products use them
+// (Q4_0: rounded to 8 bits per block of 32), for many-row products to
+// multiply by the widened weight.
+using ActivationsKernel = void (*)(const float* x, int64_t n, float* out);
+
 // One kernel set. The per-type kernels are indexed by qisa_dtype: a new
 // stored type is one more entry in each of the generic set's tables; the
 // AVX2 set may leave it empty (nullptr), cpu_kernels() then uses the
@@ -81,6 +87,8 @@ struct CpuKernels {
   AttendKernel attend;
   PauliValueKernel pauli_value;
   CircuitKernel circuit;
+  // By qisa_dtype; nullptr: the products use the f32 activations as given.
+  ActivationsKernel activations[kDtypeCount];
 };
 
 // The best implementation this CPU runs, completed with generic kernels

@@ -12,6 +12,7 @@
 #include "circuit_loops.h"
 #include "cpu_kernels.h"
 #include "dtype_blocks.h"
+#include "q4_linear.h"
 
 namespace qisa {
 
@@ -504,10 +505,121 @@ void widen_q8(const uint8_t* row, int64_t n, float* out) {
   }
 }
 
-// Entries by qisa_dtype: f32, f16, bf16, q8_0.
+// Q4_0 activations (q4_linear.h): per block of 32, dx = max|x| / 127 and
+// q = x * (127 / max|x|) rounded to nearest even, as the generic kernel.
+void quantize_q8_blocks(const float* x, int64_t n, int8_t* q, float* d, float* offset) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  for (int64_t b0 = 0, b = 0; b0 < n; b0 += kQ4Block, ++b) {
+    alignas(32) float tail[kQ4Block];
+    const float* xb = x + b0;
+    if (n - b0 < static_cast<int64_t>(kQ4Block)) {  // a short last block: zero-padded copy
+      for (size_t i = 0; i < kQ4Block; ++i) tail[i] = b0 + static_cast<int64_t>(i) < n ? xb[i] : 0.0f;
+      xb = tail;
+    }
+    const __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8);
+    const __m256 v2 = _mm256_loadu_ps(xb + 16), v3 = _mm256_loadu_ps(xb + 24);
+    __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_and_ps(v0, abs_mask), _mm256_and_ps(v1, abs_mask)),
+                             _mm256_max_ps(_mm256_and_ps(v2, abs_mask), _mm256_and_ps(v3, abs_mask)));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    const float amax = _mm_cvtss_f32(_mm_max_ss(h, _mm_shuffle_ps(h, h, 1)));
+    const __m256 inv = _mm256_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+    const __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, inv)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, inv));
+    const __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, inv)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, inv));
+    // Packing works within 128-bit lanes; the permutation puts the 32 values back in order.
+    const __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + b0),
+                        _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+    const __m256i s = _mm256_add_epi32(_mm256_add_epi32(i0, i1), _mm256_add_epi32(i2, i3));
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0x4e));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, 0xb1));
+    const float dx = amax / 127.0f;
+    d[b] = dx;
+    offset[b] = 8.0f * dx * static_cast<float>(_mm_cvtsi128_si32(t));
+  }
+}
+
+// The 32 nibbles of a Q4_0 block as bytes 0..15 in order (values 0..15 in
+// the low lane, 16..31 in the high one), times 32 int8 activations: 8
+// int32 partial sums of w * q.
+inline __m256i q4_block_products(const uint8_t* block, __m256i xq) {
+  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 2));
+  const __m256i w = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0f));
+  // w < 16 and |q| <= 127: the pairwise 16-bit sums cannot saturate.
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(w, xq), _mm256_set1_epi16(1));
+}
+
+float dot_q4(const Q8Activations& a, int64_t nb, const uint8_t* w) {
+  __m256 acc = _mm256_setzero_ps();
+  float offset = 0.0f;
+  for (int64_t b = 0; b < nb; ++b, w += kQ4BlockBytes) {
+    const __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(a.q + b * 32));
+    const float dw = scale_of(w);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * a.d[b]), _mm256_cvtepi32_ps(q4_block_products(w, xq)), acc);
+    offset += dw * a.offset[b];
+  }
+  return hsum(acc) - offset;
+}
+
+// Four Q4_0 rows: each activation block is loaded once for the four.
+__attribute__((noinline)) void dot4_q4(const Q8Activations& a, int64_t nb, const uint8_t* w0, const uint8_t* w1,
+                                       const uint8_t* w2, const uint8_t* w3, float* out) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  __m128 offset = _mm_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b) {
+    const size_t off = static_cast<size_t>(b) * kQ4BlockBytes;
+    const __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(a.q + b * 32));
+    uint16_t h[4];
+    std::memcpy(h, w0 + off, 2);
+    std::memcpy(h + 1, w1 + off, 2);
+    std::memcpy(h + 2, w2 + off, 2);
+    std::memcpy(h + 3, w3 + off, 2);
+    const __m128 dw = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(h)));
+    const __m128 s = _mm_mul_ps(dw, _mm_set1_ps(a.d[b]));
+    offset = _mm_fmadd_ps(dw, _mm_set1_ps(a.offset[b]), offset);
+    const __m256 s0 = _mm256_broadcastss_ps(s), s1 = _mm256_broadcastss_ps(_mm_shuffle_ps(s, s, 1));
+    const __m256 s2 = _mm256_broadcastss_ps(_mm_shuffle_ps(s, s, 2)),
+                 s3 = _mm256_broadcastss_ps(_mm_shuffle_ps(s, s, 3));
+    a0 = _mm256_fmadd_ps(s0, _mm256_cvtepi32_ps(q4_block_products(w0 + off, xq)), a0);
+    a1 = _mm256_fmadd_ps(s1, _mm256_cvtepi32_ps(q4_block_products(w1 + off, xq)), a1);
+    a2 = _mm256_fmadd_ps(s2, _mm256_cvtepi32_ps(q4_block_products(w2 + off, xq)), a2);
+    a3 = _mm256_fmadd_ps(s3, _mm256_cvtepi32_ps(q4_block_products(w3 + off, xq)), a3);
+  }
+  _mm_storeu_ps(out, _mm_sub_ps(hsum4(a0, a1, a2, a3), offset));
+}
+
+void activations_q4(const float* x, int64_t n, float* out) {
+  q8_round(x, n, out, quantize_q8_blocks);
+}
+
+void linear_q4(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride, const float* bias,
+               int64_t rows, int64_t in, int64_t out) {
+  q4_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, quantize_q8_blocks, dot4_q4, dot_q4);
+}
+
+void widen_q4(const uint8_t* row, int64_t n, float* out) {
+  for (int64_t b0 = 0; b0 < n; b0 += kQ4Block, row += kQ4BlockBytes) {
+    const __m256 d = _mm256_set1_ps(F16::one(row, 0));
+    const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2));
+    const __m128i lo = _mm_and_si128(raw, _mm_set1_epi8(0x0f)),
+                  hi = _mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0f));
+    alignas(32) float v[kQ4Block];
+    const __m128i parts[2] = {lo, hi};
+    for (int k = 0; k < 4; ++k) {
+      const __m128i bytes = k % 2 ? _mm_srli_si128(parts[k / 2], 8) : parts[k / 2];
+      const __m256i u = _mm256_sub_epi32(_mm256_cvtepu8_epi32(bytes), _mm256_set1_epi32(8));
+      _mm256_store_ps(v + 8 * k, _mm256_mul_ps(d, _mm256_cvtepi32_ps(u)));
+    }
+    const int64_t m = n - b0 < static_cast<int64_t>(kQ4Block) ? n - b0 : static_cast<int64_t>(kQ4Block);
+    std::memcpy(out + b0, v, static_cast<size_t>(m) * sizeof(float));
+  }
+}
+
+// Entries by qisa_dtype: f32, f16, bf16, q8_0, q4_0.
 constexpr CpuKernels kAvx2{"avx2",
-                           {linear<F32>, linear<F16>, linear<BF16>, linear_q8},
-                           {widen<F32>, widen<F16>, widen<BF16>, widen_q8},
+                           {linear<F32>, linear<F16>, linear<BF16>, linear_q8, linear_q4},
+                           {widen<F32>, widen<F16>, widen<BF16>, widen_q8, widen_q4},
                            pauli_products,
                            dot_f32,
                            signed_sum,
@@ -515,7 +627,8 @@ constexpr CpuKernels kAvx2{"avx2",
                            scores,
                            attend,
                            pauli_value,
-                           circuit};
+                           circuit,
+                           {nullptr, nullptr, nullptr, nullptr, activations_q4}};
 
 }  // namespace
 

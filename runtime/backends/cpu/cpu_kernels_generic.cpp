@@ -10,6 +10,7 @@
 #include "circuit_loops.h"
 #include "cpu_kernels.h"
 #include "dtype.h"
+#include "q4_linear.h"
 
 namespace qisa {
 
@@ -79,6 +80,58 @@ float dot_q8(const float* x, const uint8_t* w, int64_t n) {
     s += scale_of(w) * (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])));
   }
   return s;
+}
+
+// Activations for Q4_0 products: per block of 32, dx = max|x| / 127 and
+// q = round(x / dx) (zero past n).
+void quantize_q8_blocks(const float* x, int64_t n, int8_t* q, float* d, float* offset) {
+  const auto block = static_cast<int64_t>(kQ4Block);
+  for (int64_t b0 = 0, b = 0; b0 < n; b0 += block, ++b) {
+    const int64_t m = std::min(block, n - b0);
+    float amax = 0.0f;
+    for (int64_t i = 0; i < m; ++i) amax = std::max(amax, std::fabs(x[b0 + i]));
+    const float dx = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    int32_t sum = 0;
+    for (int64_t i = 0; i < block; ++i) {
+      const auto v = static_cast<int8_t>(i < m ? std::nearbyint(x[b0 + i] * inv) : 0.0f);
+      q[b0 + i] = v;
+      sum += v;
+    }
+    d[b] = dx;
+    offset[b] = 8.0f * dx * static_cast<float>(sum);
+  }
+}
+
+// sum over the blocks of dw * (dx * sum_i w_i q_i - offset), w_i the raw nibbles.
+float dot_q4(const Q8Activations& a, int64_t nb, const uint8_t* w) {
+  float s = 0.0f;
+  for (int64_t b = 0; b < nb; ++b, w += kQ4BlockBytes) {
+    const int8_t* qb = a.q + b * static_cast<int64_t>(kQ4Block);
+    int32_t t = 0;
+    for (size_t j = 0; j < kQ4Block / 2; ++j) {
+      t += (w[2 + j] & 0xf) * qb[j] + (w[2 + j] >> 4) * qb[j + kQ4Block / 2];
+    }
+    s += scale_of(w) * (a.d[b] * static_cast<float>(t) - a.offset[b]);
+  }
+  return s;
+}
+
+void activations_q4(const float* x, int64_t n, float* out) {
+  q8_round(x, n, out, quantize_q8_blocks);
+}
+
+void linear_q4(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride, const float* bias,
+               int64_t rows, int64_t in, int64_t out) {
+  q4_linear(
+      y, ldy, x, ldx, w, w_stride, bias, rows, in, out, quantize_q8_blocks,
+      [](const Q8Activations& a, int64_t nb, const uint8_t* w0, const uint8_t* w1, const uint8_t* w2, const uint8_t* w3,
+         float* s) {
+        s[0] = dot_q4(a, nb, w0);
+        s[1] = dot_q4(a, nb, w1);
+        s[2] = dot_q4(a, nb, w2);
+        s[3] = dot_q4(a, nb, w3);
+      },
+      dot_q4);
 }
 
 void pauli_products(float* p, const float* re, const float* im, uint64_t x, bool imaginary, int64_t D) {
@@ -155,20 +208,21 @@ void widen(const uint8_t* row, int64_t n, float* out) {
   dequantize_row(T, row, static_cast<size_t>(n), out);
 }
 
-// Entries by qisa_dtype: f32, f16, bf16, q8_0.
-constexpr CpuKernels kGeneric{
-    "generic",
-    {linear_rows<dot_f32_bytes>, linear_rows<dot_converted<load_f16>>, linear_rows<dot_converted<load_bf16>>,
-     linear_rows<dot_q8>},
-    {widen<QISA_DTYPE_F32>, widen<QISA_DTYPE_F16>, widen<QISA_DTYPE_BF16>, widen<QISA_DTYPE_Q8_0>},
-    pauli_products,
-    dot_f32,
-    signed_sum,
-    walsh_hadamard,
-    scores,
-    attend,
-    pauli_value,
-    circuit};
+// Entries by qisa_dtype: f32, f16, bf16, q8_0, q4_0.
+constexpr CpuKernels kGeneric{"generic",
+                              {linear_rows<dot_f32_bytes>, linear_rows<dot_converted<load_f16>>,
+                               linear_rows<dot_converted<load_bf16>>, linear_rows<dot_q8>, linear_q4},
+                              {widen<QISA_DTYPE_F32>, widen<QISA_DTYPE_F16>, widen<QISA_DTYPE_BF16>,
+                               widen<QISA_DTYPE_Q8_0>, widen<QISA_DTYPE_Q4_0>},
+                              pauli_products,
+                              dot_f32,
+                              signed_sum,
+                              walsh_hadamard,
+                              scores,
+                              attend,
+                              pauli_value,
+                              circuit,
+                              {nullptr, nullptr, nullptr, nullptr, activations_q4}};
 
 }  // namespace
 
@@ -189,7 +243,10 @@ namespace {
 CpuKernels completed(const CpuKernels& k) {
   CpuKernels out = k;
   for (int t = 0; t < kDtypeCount; ++t) {
-    if (!out.linear[t]) out.linear[t] = kGeneric.linear[t];
+    if (!out.linear[t]) {  // the activations go with the products that round them
+      out.linear[t] = kGeneric.linear[t];
+      out.activations[t] = kGeneric.activations[t];
+    }
     if (!out.widen[t]) out.widen[t] = kGeneric.widen[t];
   }
   if (!out.scores) out.scores = kGeneric.scores;

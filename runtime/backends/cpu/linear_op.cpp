@@ -22,6 +22,10 @@ constexpr int64_t kDnnlMinRows = 4;
 // From this many rows a non-f32 weight is expanded into the scratch and
 // multiplied by oneDNN: the expansion is then a small part of the work.
 constexpr int64_t kDequantMinRows = 16;
+// Many-row products of a weight whose kernels round the activations
+// (Q4_0) round this many rows into the scratch per oneDNN call
+// (context_budget.cpp counts it).
+constexpr int64_t kRoundedRows = 256;
 // Own kernels split the output columns over threads from this much work.
 constexpr int64_t kParallelMinMacs = int64_t{1} << 16;
 
@@ -41,6 +45,10 @@ void LinearOp::init(MatrixRef weight, const float* bias, int64_t in_dim, int64_t
   if (!scratch) fail(QISA_ERR_INTERNAL, "linear: a quantized weight needs scratch");
   const auto n = static_cast<size_t>(in * out);
   if (scratch->weights.size() < n) scratch->weights.resize(n);
+  if (cpu_kernels().activations[w.dtype]) {
+    const auto a = static_cast<size_t>(kRoundedRows * in);
+    if (scratch->activations.size() < a) scratch->activations.resize(a);
+  }
   // The weight handle is re-pointed at the scratch on every call.
   dnnl = std::make_unique<DnnlLinear>(*ctx, nullptr, b, in, out);
 }
@@ -60,7 +68,20 @@ void LinearOp::run(const float* x, float* y, int64_t rows) {
     const int wt = in * out >= kParallelMinMacs ? threads : 1;
 #pragma omp parallel for schedule(static) num_threads(wt) if (wt > 1)
     for (int64_t o = 0; o < out; ++o) widen(w.data + static_cast<size_t>(o) * w.row_bytes, in, dense + o * in);
-    dnnl->run(x, y, rows, dense);
+    const ActivationsKernel round = k.activations[w.dtype];
+    if (!round) {
+      dnnl->run(x, y, rows, dense);
+      return;
+    }
+    // The rows as the few-row kernel sees them, kRoundedRows at a time.
+    float* xr = scratch->activations.data();
+    for (int64_t r0 = 0; r0 < rows; r0 += kRoundedRows) {
+      const int64_t g = std::min(kRoundedRows, rows - r0);
+      const int rt = g * in >= kParallelMinMacs ? threads : 1;
+#pragma omp parallel for schedule(static) num_threads(rt) if (rt > 1)
+      for (int64_t r = 0; r < g; ++r) round(x + (r0 + r) * in, in, xr + r * in);
+      dnnl->run(xr, y + r0 * out, g, dense);
+    }
     return;
   }
   const int nt = macs >= kParallelMinMacs ? threads : 1;

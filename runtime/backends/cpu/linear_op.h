@@ -30,7 +30,8 @@ struct MatrixRef {
 
 // Buffers shared by the operations of one engine, sized once at init.
 struct LinearScratch {
-  std::vector<float> weights;  // one weight dequantized, for many-row calls
+  std::vector<float> weights;      // one weight dequantized, for many-row calls
+  std::vector<float> activations;  // rows rounded as a type's products use them (cpu_kernels.h)
 };
 
 struct LinearOp {

@@ -129,7 +129,8 @@ struct DeviceModel {
   std::vector<std::pair<const float*, const float*>> norms;  // by WeightIds
   std::vector<DeviceLayer> layers;
   size_t bytes = 0;
-  size_t max_widened = 0;  // elements of the largest non-f32 matrix: scratch for many-row products
+  size_t max_widened = 0;       // elements of the largest non-f32 matrix: scratch for many-row products
+  size_t max_rounded_cols = 0;  // the widest input of a matrix whose products round the activations
 
   template <class T>
   const T* upload(const T* host, size_t n) {
@@ -147,6 +148,7 @@ struct DeviceModel {
   }
   StoredMatrix matrix(const uint8_t* data, qisa_dtype dtype, size_t row_bytes, size_t rows, size_t cols) {
     if (dtype != QISA_DTYPE_F32) max_widened = std::max(max_widened, rows * cols);
+    if (dtype_traits(dtype).rounds_activations) max_rounded_cols = std::max(max_rounded_cols, cols);
     return {upload(data, rows * row_bytes), dtype, row_bytes, static_cast<int>(rows), static_cast<int>(cols)};
   }
   // A matrix as the file stores it.
@@ -263,6 +265,7 @@ class CudaBackend final : public Backend, public Ops {
     logits_ = DeviceBuffer(R * c.vocab_size * sizeof(float));
     argmax_ = DeviceBuffer(R * sizeof(int32_t));
     widened_ = DeviceBuffer(w_->max_widened * sizeof(float));
+    rounded_ = DeviceBuffer(R * w_->max_rounded_cols * sizeof(float));
     K_ = DeviceBuffer(cache * d * sizeof(float));
     V_ = DeviceBuffer(cache * d * sizeof(float));
     KN_ = DeviceBuffer(cache * H_ * sizeof(float));
@@ -513,6 +516,13 @@ class CudaBackend final : public Backend, public Ops {
   void gemm(const DeviceLinear& l, const float* x, int ldx, float* y, int ldy, int R, int act) {
     const StoredMatrix& w = l.w;
     const float* wf = reinterpret_cast<const float*>(w.data);
+    if (dtype_traits(w.dtype).rounds_activations) {  // the rows as the type's products use them
+      const size_t n = static_cast<size_t>(R) * static_cast<size_t>((w.cols + 31) / 32);
+      QISA_LAUNCH(cuda::round_activations_kernel, elementwise_blocks(n), cuda::kElementwiseThreads, 0, stream_,
+                  rounded_.get(), x, ldx, R, w.cols);
+      x = rounded_.get();
+      ldx = w.cols;
+    }
     if (w.dtype != QISA_DTYPE_F32 && R <= kGemvRows) {
       const int blocks = (w.rows + kThreads / 32 - 1) / (kThreads / 32);
       QISA_LAUNCH(cuda::gemv_for(w.dtype), blocks, kThreads, 0, stream_, y, ldy, w, x, ldx, R);
@@ -596,7 +606,7 @@ class CudaBackend final : public Backend, public Ops {
   std::unique_ptr<cublasContext, HandleDeleter> owned_handle_{nullptr, HandleDeleter{nullptr}};
   CacheLayout layout_{};
   std::array<DeviceBuffer, kBufs> bufs_;
-  DeviceBuffer psi_, qout_, logits_, argmax_, widened_, K_, V_, KN_, rows_, dests_;
+  DeviceBuffer psi_, qout_, logits_, argmax_, widened_, rounded_, K_, V_, KN_, rows_, dests_;
   PinnedBuffer host_rows_, host_logits_, host_argmax_;
   std::vector<size_t> dest_offset_;
   std::vector<int32_t> slots_;

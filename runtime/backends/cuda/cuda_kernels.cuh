@@ -50,9 +50,11 @@ constexpr size_t kMaxElementwiseBlocks = 4096;
 #endif
 constexpr int kGemvRows = 8;  // products of up to this many rows read stored weights directly
 static_assert(kQ8Block == 32 && kQ8BlockBytes == 34, "load_weight's Q8_0 indexing");
+static_assert(kQ4Block == 32 && kQ4BlockBytes == 18, "load_weight's Q4_0 indexing");
 
-// A matrix [rows, cols] as the model file stores it: f32, f16, bf16 or Q8_0
-// blocks (an f16 scale, then 32 int8), rows row_bytes apart.
+// A matrix [rows, cols] as the model file stores it: f32, f16, bf16, Q8_0
+// blocks (an f16 scale, then 32 int8) or Q4_0 blocks (an f16 scale, then 16
+// bytes of nibbles), rows row_bytes apart.
 struct StoredMatrix {
   const uint8_t* data = nullptr;
   qisa_dtype dtype = QISA_DTYPE_F32;
@@ -72,6 +74,11 @@ __device__ __forceinline__ float load_weight(const uint8_t* row, int i) {
     const uint8_t* block = row + (i >> 5) * 34;  // 2-byte scale + 32 values
     return __half2float(*reinterpret_cast<const __half*>(block)) *
            static_cast<float>(reinterpret_cast<const int8_t*>(block + 2)[i & 31]);
+  } else if constexpr (DT == QISA_DTYPE_Q4_0) {
+    const uint8_t* block = row + (i >> 5) * 18;  // 2-byte scale + 16 bytes: values j and j + 16 in byte j
+    const unsigned b = block[2 + (i & 15)];
+    return __half2float(*reinterpret_cast<const __half*>(block)) *
+           static_cast<float>(static_cast<int>((i & 16) ? (b >> 4) : (b & 15u)) - 8);
   } else {
     return reinterpret_cast<const float*>(row)[i];
   }
@@ -82,6 +89,7 @@ __device__ __forceinline__ float load_any(qisa_dtype t, const uint8_t* row, int 
     case QISA_DTYPE_F16: return load_weight<QISA_DTYPE_F16>(row, i);
     case QISA_DTYPE_BF16: return load_weight<QISA_DTYPE_BF16>(row, i);
     case QISA_DTYPE_Q8_0: return load_weight<QISA_DTYPE_Q8_0>(row, i);
+    case QISA_DTYPE_Q4_0: return load_weight<QISA_DTYPE_Q4_0>(row, i);
     default: return load_weight<QISA_DTYPE_F32>(row, i);
   }
 }
@@ -134,14 +142,33 @@ inline GemvKernel gemv_for(qisa_dtype t) {
     case QISA_DTYPE_F16: return gemv_kernel<QISA_DTYPE_F16>;
     case QISA_DTYPE_BF16: return gemv_kernel<QISA_DTYPE_BF16>;
     case QISA_DTYPE_Q8_0: return gemv_kernel<QISA_DTYPE_Q8_0>;
+    case QISA_DTYPE_Q4_0: return gemv_kernel<QISA_DTYPE_Q4_0>;
     default: return gemv_kernel<QISA_DTYPE_F32>;
   }
 }
+// out[r, :cols] = x[r, :cols] as products with a Q4_0 weight use it (the
+// host's round_activations(), core/dtype.h): per block of 32, dx =
+// max|x| / 127, x -> dx * rint(x * (127 / max|x|)). One thread per block.
+__global__ void round_activations_kernel(float* out, const float* x, int ldx, int R, int cols) {
+  const int blocks = (cols + 31) / 32;
+  for (int t = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); t < R * blocks;
+       t += static_cast<int>(gridDim.x * blockDim.x)) {
+    const int r = t / blocks, b0 = (t % blocks) * 32, n = cols - b0 < 32 ? cols - b0 : 32;
+    const float* xr = x + static_cast<size_t>(r) * ldx + b0;
+    float* o = out + static_cast<size_t>(r) * cols + b0;
+    float amax = 0.0f;
+    for (int i = 0; i < n; ++i) amax = fmaxf(amax, fabsf(xr[i]));
+    const float dx = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+    for (int i = 0; i < n; ++i) o[i] = dx * rintf(xr[i] * inv);
+  }
+}
+
 inline WidenKernel widen_for(qisa_dtype t) {
   switch (t) {
     case QISA_DTYPE_F16: return widen_kernel<QISA_DTYPE_F16>;
     case QISA_DTYPE_BF16: return widen_kernel<QISA_DTYPE_BF16>;
     case QISA_DTYPE_Q8_0: return widen_kernel<QISA_DTYPE_Q8_0>;
+    case QISA_DTYPE_Q4_0: return widen_kernel<QISA_DTYPE_Q4_0>;
     default: return widen_kernel<QISA_DTYPE_F32>;
   }
 }

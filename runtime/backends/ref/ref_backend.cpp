@@ -29,7 +29,8 @@ class RefBackend final : public HostBackend {
       Lin lin;
       if (l->weight)
         lin = {weights_(l->weight), weights_(l->bias), static_cast<int64_t>(l->weight->shape[1]),
-               static_cast<int64_t>(l->weight->shape[0])};
+               static_cast<int64_t>(l->weight->shape[0]), dtype_traits(l->weight->dtype).rounds_activations};
+      if (lin.round) rounded_.resize(std::max(rounded_.size(), R * static_cast<size_t>(lin.in)));
       linears_.push_back(lin);
     }
     for (const auto& [w, b] : norms_by_id(model)) norms_.push_back({weights_(w), weights_(b)});
@@ -76,7 +77,7 @@ class RefBackend final : public HostBackend {
   void linear(int64_t id, Buf in, Buf out, int64_t col, Act act, int64_t rows) override {
     const Lin& l = linears_[static_cast<size_t>(id)];
     into_columns(out, col, l.out, act, rows,
-                 [&](float* y) { ref::linear(y, buf(in).data(), l.w, l.b, rows, l.in, l.out); });
+                 [&](float* y) { ref::linear(y, input(l, buf(in).data(), rows), l.w, l.b, rows, l.in, l.out); });
   }
 
   // Per projection: psi = encode(u), phi = U psi, values = <phi|P_k|phi>
@@ -128,15 +129,23 @@ class RefBackend final : public HostBackend {
   void lm_head(Buf inb, int64_t m) override {
     const Lin& l = linears_[static_cast<size_t>(WeightIds(model_.config).lm_head())];
     for (int64_t i = 0; i < m; ++i)
-      ref::linear(logits_ + static_cast<int64_t>(slots_[static_cast<size_t>(i)]) * l.out, buf(inb).data() + i * d_, l.w,
-                  l.b, 1, l.in, l.out);
+      ref::linear(logits_ + static_cast<int64_t>(slots_[static_cast<size_t>(i)]) * l.out,
+                  input(l, buf(inb).data() + i * d_, 1), l.w, l.b, 1, l.in, l.out);
   }
 
  private:
   struct Lin {
     const float *w = nullptr, *b = nullptr;
     int64_t in = 0, out = 0;
+    bool round = false;  // the stored type's products round the activations (core/dtype.h)
   };
+  // The rows a linear multiplies: x itself, or x rounded into rounded_.
+  const float* input(const Lin& l, const float* x, int64_t rows) {
+    if (!l.round) return x;
+    for (int64_t r = 0; r < rows; ++r)
+      round_activations(x + r * l.in, static_cast<size_t>(l.in), rounded_.data() + r * l.in);
+    return rounded_.data();
+  }
   struct Norm {
     const float *w, *b;
   };
@@ -150,7 +159,8 @@ class RefBackend final : public HostBackend {
 
   F32Weights weights_;        // every tensor as f32
   std::vector<Lin> linears_;  // by WeightIds
-  std::vector<Norm> norms_;   // by WeightIds
+  std::vector<float> rounded_;
+  std::vector<Norm> norms_;  // by WeightIds
   std::vector<Quantum> quantum_;
   std::vector<float> scores_;
 };
