@@ -154,6 +154,12 @@ void linear(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w
       [](auto... a) { return dot<W>(a...); });
 }
 
+inline int load_u16(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return h;
+}
+
 inline float scale_of(const uint8_t* block) {
   uint16_t h;
   std::memcpy(&h, block, 2);
@@ -544,8 +550,9 @@ void quantize_q8_blocks(const float* x, int64_t n, int8_t* q, float* d, float* o
 // the low lane, 16..31 in the high one), times 32 int8 activations: 8
 // int32 partial sums of w * q.
 inline __m256i q4_block_products(const uint8_t* block, __m256i xq) {
-  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 2));
-  const __m256i w = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw), _mm256_set1_epi8(0x0f));
+  // The 16 bytes in both lanes (one broadcasting load), the high lane shifted by 4.
+  const __m256i both = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 2)));
+  const __m256i w = _mm256_and_si256(_mm256_srlv_epi64(both, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0x0f));
   // w < 16 and |q| <= 127: the pairwise 16-bit sums cannot saturate.
   return _mm256_madd_epi16(_mm256_maddubs_epi16(w, xq), _mm256_set1_epi16(1));
 }
@@ -570,17 +577,19 @@ __attribute__((noinline)) void dot4_q4(const Q8Activations& a, int64_t nb, const
   for (int64_t b = 0; b < nb; ++b) {
     const size_t off = static_cast<size_t>(b) * kQ4BlockBytes;
     const __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(a.q + b * 32));
-    uint16_t h[4];
-    std::memcpy(h, w0 + off, 2);
-    std::memcpy(h + 1, w1 + off, 2);
-    std::memcpy(h + 2, w2 + off, 2);
-    std::memcpy(h + 3, w3 + off, 2);
-    const __m128 dw = _mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(h)));
-    const __m128 s = _mm_mul_ps(dw, _mm_set1_ps(a.d[b]));
+    // The four rows' f16 scales gathered in a register (not through memory:
+    // four narrow stores and a wide load defeat store forwarding).
+    __m128i h = _mm_cvtsi32_si128(load_u16(w0 + off));
+    h = _mm_insert_epi16(h, load_u16(w1 + off), 1);
+    h = _mm_insert_epi16(h, load_u16(w2 + off), 2);
+    h = _mm_insert_epi16(h, load_u16(w3 + off), 3);
+    const __m128 dw = _mm_cvtph_ps(h);
+    const __m256 s = _mm256_castps128_ps256(_mm_mul_ps(dw, _mm_set1_ps(a.d[b])));
     offset = _mm_fmadd_ps(dw, _mm_set1_ps(a.offset[b]), offset);
-    const __m256 s0 = _mm256_broadcastss_ps(s), s1 = _mm256_broadcastss_ps(_mm_shuffle_ps(s, s, 1));
-    const __m256 s2 = _mm256_broadcastss_ps(_mm_shuffle_ps(s, s, 2)),
-                 s3 = _mm256_broadcastss_ps(_mm_shuffle_ps(s, s, 3));
+    const __m256 s0 = _mm256_permutevar8x32_ps(s, _mm256_set1_epi32(0));
+    const __m256 s1 = _mm256_permutevar8x32_ps(s, _mm256_set1_epi32(1));
+    const __m256 s2 = _mm256_permutevar8x32_ps(s, _mm256_set1_epi32(2));
+    const __m256 s3 = _mm256_permutevar8x32_ps(s, _mm256_set1_epi32(3));
     a0 = _mm256_fmadd_ps(s0, _mm256_cvtepi32_ps(q4_block_products(w0 + off, xq)), a0);
     a1 = _mm256_fmadd_ps(s1, _mm256_cvtepi32_ps(q4_block_products(w1 + off, xq)), a1);
     a2 = _mm256_fmadd_ps(s2, _mm256_cvtepi32_ps(q4_block_products(w2 + off, xq)), a2);
