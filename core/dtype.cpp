@@ -198,7 +198,7 @@ constexpr DtypeTraits kDtypes[] = {
     {QISA_DTYPE_BF16, "bf16", nullptr, 1, 2, 0x1p-8, 8e-2, 1e-2, 5e-2, half_quantize<QISA_BHALF>,
      half_dequantize<QISA_BHALF>, half_load<QISA_BHALF>, true, false},
     {QISA_DTYPE_Q8_0, "q8_0", "q8", kQ8Block, kQ8BlockBytes, 1.0 / 254.0, 8e-2, 1.5e-2, 1e-1, q8_quantize,
-     q8_dequantize, q8_load, true, false},
+     q8_dequantize, q8_load, true, true},
     // Too coarse for a unitary (a column's norm would err by several %).
     {QISA_DTYPE_Q4_0, "q4_0", "q4", kQ4Block, kQ4BlockBytes, 1.0 / 8.0, 0.3, 0.0, 0.0, q4_quantize, q4_dequantize,
      q4_load, false, true},

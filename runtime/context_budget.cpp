@@ -105,8 +105,9 @@ uint64_t context_memory_bytes(const Model& m, const qisa_context_params& p, int3
     if (!reference && tv.shape.size() > 1) widened = std::max(widened, tv.elements);
     // Rows rounded for a type whose products round them: up to 256 at a
     // time on the fast engine (linear_op.cpp), all R on the reference.
+    // The fast engine may also pack them for a batch kernel (< 1.2 bytes per value).
     if (tv.shape.size() > 1 && dtype_traits(tv.dtype).rounds_activations)
-      rounded = std::max(rounded, mul(reference ? R : 256, tv.cols()));
+      rounded = std::max(rounded, mul(reference ? R : 256 + 80, tv.cols() + 32));
   }
   t.floats(rounded);
   t.raw(mul(tensors, 96));  // the map of copies

@@ -160,6 +160,57 @@ TEST(CpuKernels, LinearOfEveryDtypeMatchesADoubleSum) {
   }
 }
 
+// Many-row kernels on the stored weight (AMX): the double sum over the
+// rounded activations, for ragged row tiles, output tiles and blocks,
+// strided rows and a bias or none; skipped (visibly) on CPUs without them.
+TEST(CpuKernels, BatchKernelsMatchADoubleSumOfTheRoundedRows) {
+  const BatchKernel* amx = amx_batch_kernels();
+  if (!amx) GTEST_SKIP() << "this CPU (or build) has no AMX-INT8 + AVX-512: no batch kernels";
+  const char* force = std::getenv("QISA_CPU_KERNELS");
+  if (!force) {
+    EXPECT_EQ(cpu_kernels().batch[QISA_DTYPE_Q8_0].product, amx[QISA_DTYPE_Q8_0].product);
+  }
+  int tested = 0;
+  for (const DtypeTraits& d : dtypes()) {
+    const BatchKernel& bk = amx[d.type];
+    if (!bk.product) continue;
+    EXPECT_TRUE(d.rounds_activations) << d.name;
+    ++tested;
+    for (int64_t in : {1, 31, 40, 100, 512}) {
+      for (auto [rows, out, with_bias] : {std::tuple{1, 5, true}, {17, 16, false}, {33, 40, true}, {16, 33, true}}) {
+        const int64_t ldx = in + 3, ldy = out + 5;
+        const auto w = random_values(static_cast<size_t>(in * out), static_cast<uint32_t>(in + out));
+        const auto x = random_values(static_cast<size_t>(rows * ldx), 7);
+        const auto bias = random_values(static_cast<size_t>(out), 8);
+        const Stored s = store(d.type, w, in, out);
+        std::vector<uint8_t> packed(bk.bytes(rows, in));
+        bk.pack(x.data(), ldx, rows, in, packed.data());
+        std::vector<float> y(static_cast<size_t>(rows * ldy), NAN);
+        bk.product(y.data(), ldy, packed.data(), rows, in, s.bytes.data(), s.row_bytes,
+                   with_bias ? bias.data() : nullptr, out);
+        for (int64_t r = 0; r < rows; ++r) {
+          const auto xr = rounded_activations(d.type, x.data() + r * ldx, in);
+          for (int64_t o = 0; o < ldy; ++o) {
+            const float got = y[static_cast<size_t>(r * ldy + o)];
+            if (o >= out) {
+              ASSERT_TRUE(std::isnan(got)) << "wrote past the outputs";
+              continue;
+            }
+            double want = with_bias ? bias[o] : 0.0, mag = 0.0;
+            for (int64_t i = 0; i < in; ++i) {
+              want += double(xr[i]) * s.dequantized[o * in + i];
+              mag += std::abs(double(xr[i]) * s.dequantized[o * in + i]);
+            }
+            ASSERT_NEAR(got, want, 1e-6 * (1.0 + mag))
+                << d.name << " in " << in << " rows " << rows << " out " << out << " r " << r << " o " << o;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GT(tested, 0);
+}
+
 // The expansion before many-row products gives exactly the stored values
 // (load_element: one element at a time), whole blocks and ragged tails.
 TEST(CpuKernels, WidenGivesTheStoredValues) {

@@ -71,6 +71,19 @@ using WidenKernel = void (*)(const uint8_t* row, int64_t n, float* out);
 // multiply by the widened weight.
 using ActivationsKernel = void (*)(const float* x, int64_t n, float* out);
 
+// Many-row products on a stored weight whose type rounds the activations
+// (cpu_kernels_amx.cpp), in two steps so threads can split the outputs:
+// pack() rounds and lays out the rows once, product() multiplies them by
+// any range of outputs (w, bias and y at the range's first output).
+struct BatchKernel {
+  size_t (*bytes)(int64_t rows, int64_t in) = nullptr;  // of pack()'s output
+  void (*pack)(const float* x, int64_t ldx, int64_t rows, int64_t in, uint8_t* packed) = nullptr;
+  void (*product)(float* y, int64_t ldy, const uint8_t* packed, int64_t rows, int64_t in, const uint8_t* w,
+                  size_t w_stride, const float* bias, int64_t out) = nullptr;
+};
+// The longest input a BatchKernel takes (its per-block scales live on the stack).
+inline constexpr int64_t kBatchMaxIn = 16384;
+
 // One kernel set. The per-type kernels are indexed by qisa_dtype: a new
 // stored type is one more entry in each of the generic set's tables; the
 // AVX2 set may leave it empty (nullptr), cpu_kernels() then uses the
@@ -89,14 +102,23 @@ struct CpuKernels {
   CircuitKernel circuit;
   // By qisa_dtype; nullptr: the products use the f32 activations as given.
   ActivationsKernel activations[kDtypeCount];
+  // By qisa_dtype: products that keep f32 activations where linear[] rounds
+  // them (the quantum layers' stored unitaries); nullptr elsewhere.
+  LinearKernel linear_f32_activations[kDtypeCount];
+  // By qisa_dtype; empty: many rows are rounded, the weight widened, oneDNN.
+  BatchKernel batch[kDtypeCount];
 };
 
 // The best implementation this CPU runs, completed with generic kernels
 // where it has none (QISA_CPU_KERNELS=generic in the environment forces
-// the portable one).
+// the portable one, =avx2 the AVX2 set without AMX).
 const CpuKernels& cpu_kernels();
 const CpuKernels& generic_cpu_kernels();
 // nullptr when the CPU lacks AVX2, FMA or F16C.
 const CpuKernels* avx2_cpu_kernels();
+// By qisa_dtype; nullptr when the CPU lacks AMX-INT8 or AVX-512 (or the OS
+// refuses the tile data). cpu_kernels() adds them to the AVX2 set unless
+// QISA_CPU_KERNELS=avx2 (or generic) asks for less.
+const BatchKernel* amx_batch_kernels();
 
 }  // namespace qisa

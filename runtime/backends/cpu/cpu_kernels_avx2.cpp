@@ -12,7 +12,7 @@
 #include "circuit_loops.h"
 #include "cpu_kernels.h"
 #include "dtype_blocks.h"
-#include "q4_linear.h"
+#include "rounded_linear.h"
 
 namespace qisa {
 
@@ -226,13 +226,6 @@ __attribute__((noinline)) __m128 dot4_q8(const float* x, const uint8_t* w0, cons
     s = _mm_add_ps(s, _mm_load_ps(t));
   }
   return s;
-}
-
-void linear_q8(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride, const float* bias,
-               int64_t rows, int64_t in, int64_t out) {
-  linear_by4(
-      y, ldy, x, ldx, w, w_stride, bias, rows, in, out, [](auto... a) { return dot4_q8(a...); },
-      [](auto... a) { return dot_q8(a...); });
 }
 
 // Blocks of 8: index j0 + l reads (j0 ^ (x & ~7)) + (l ^ (x & 7)), one
@@ -557,7 +550,7 @@ inline __m256i q4_block_products(const uint8_t* block, __m256i xq) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(w, xq), _mm256_set1_epi16(1));
 }
 
-float dot_q4(const Q8Activations& a, int64_t nb, const uint8_t* w) {
+float dot_q4(const Q8Activations& a, int64_t nb, int64_t, const uint8_t* w) {
   __m256 acc = _mm256_setzero_ps();
   float offset = 0.0f;
   for (int64_t b = 0; b < nb; ++b, w += kQ4BlockBytes) {
@@ -570,8 +563,8 @@ float dot_q4(const Q8Activations& a, int64_t nb, const uint8_t* w) {
 }
 
 // Four Q4_0 rows: each activation block is loaded once for the four.
-__attribute__((noinline)) void dot4_q4(const Q8Activations& a, int64_t nb, const uint8_t* w0, const uint8_t* w1,
-                                       const uint8_t* w2, const uint8_t* w3, float* out) {
+__attribute__((noinline)) void dot4_q4(const Q8Activations& a, int64_t nb, int64_t, const uint8_t* w0,
+                                       const uint8_t* w1, const uint8_t* w2, const uint8_t* w3, float* out) {
   __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
   __m128 offset = _mm_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
@@ -598,13 +591,33 @@ __attribute__((noinline)) void dot4_q4(const Q8Activations& a, int64_t nb, const
   _mm_storeu_ps(out, _mm_sub_ps(hsum4(a0, a1, a2, a3), offset));
 }
 
-void activations_q4(const float* x, int64_t n, float* out) {
-  q8_round(x, n, out, quantize_q8_blocks);
+void activations_rounded(const float* x, int64_t n, float* out) {
+  round_rows<quantize_q8_blocks>(x, n, out);
 }
 
 void linear_q4(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride, const float* bias,
                int64_t rows, int64_t in, int64_t out) {
-  q4_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, quantize_q8_blocks, dot4_q4, dot_q4);
+  Int8Rows<quantize_q8_blocks> buf;
+  rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ4BlockBytes, buf, dot4_q4, dot_q4);
+}
+
+// Q8_0 with f32 activations (stored unitaries).
+void linear_q8_f32(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride,
+                   const float* bias, int64_t rows, int64_t in, int64_t out) {
+  linear_by4(
+      y, ldy, x, ldx, w, w_stride, bias, rows, in, out, [](auto... a) { return dot4_q8(a...); },
+      [](auto... a) { return dot_q8(a...); });
+}
+
+// Q8_0: the rounded rows through the f32 x Q8_0 dots.
+void linear_q8(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride, const float* bias,
+               int64_t rows, int64_t in, int64_t out) {
+  F32Rows<activations_rounded> buf;
+  rounded_linear(
+      y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ8BlockBytes, buf,
+      [](const float* a, int64_t, int64_t n, const uint8_t* w0, const uint8_t* w1, const uint8_t* w2, const uint8_t* w3,
+         float* s) { _mm_storeu_ps(s, dot4_q8(a, w0, w1, w2, w3, n)); },
+      [](const float* a, int64_t, int64_t n, const uint8_t* w0) { return dot_q8(a, w0, n); });
 }
 
 void widen_q4(const uint8_t* row, int64_t n, float* out) {
@@ -637,7 +650,8 @@ constexpr CpuKernels kAvx2{"avx2",
                            attend,
                            pauli_value,
                            circuit,
-                           {nullptr, nullptr, nullptr, nullptr, activations_q4}};
+                           {nullptr, nullptr, nullptr, activations_rounded, activations_rounded},
+                           {nullptr, nullptr, nullptr, linear_q8_f32, nullptr}};
 
 }  // namespace
 

@@ -10,7 +10,7 @@
 #include "circuit_loops.h"
 #include "cpu_kernels.h"
 #include "dtype.h"
-#include "q4_linear.h"
+#include "rounded_linear.h"
 
 namespace qisa {
 
@@ -103,7 +103,7 @@ void quantize_q8_blocks(const float* x, int64_t n, int8_t* q, float* d, float* o
 }
 
 // sum over the blocks of dw * (dx * sum_i w_i q_i - offset), w_i the raw nibbles.
-float dot_q4(const Q8Activations& a, int64_t nb, const uint8_t* w) {
+float dot_q4(const Q8Activations& a, int64_t nb, int64_t, const uint8_t* w) {
   float s = 0.0f;
   for (int64_t b = 0; b < nb; ++b, w += kQ4BlockBytes) {
     const int8_t* qb = a.q + b * static_cast<int64_t>(kQ4Block);
@@ -116,22 +116,36 @@ float dot_q4(const Q8Activations& a, int64_t nb, const uint8_t* w) {
   return s;
 }
 
-void activations_q4(const float* x, int64_t n, float* out) {
-  q8_round(x, n, out, quantize_q8_blocks);
+void activations_rounded(const float* x, int64_t n, float* out) {
+  round_rows<quantize_q8_blocks>(x, n, out);
+}
+
+// Four dots of one rounded row, one weight row at a time.
+template <class A, float (*Dot)(A, int64_t, int64_t, const uint8_t*)>
+void dot4_rows(A a, int64_t nb, int64_t n, const uint8_t* w0, const uint8_t* w1, const uint8_t* w2, const uint8_t* w3,
+               float* s) {
+  s[0] = Dot(a, nb, n, w0);
+  s[1] = Dot(a, nb, n, w1);
+  s[2] = Dot(a, nb, n, w2);
+  s[3] = Dot(a, nb, n, w3);
 }
 
 void linear_q4(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride, const float* bias,
                int64_t rows, int64_t in, int64_t out) {
-  q4_linear(
-      y, ldy, x, ldx, w, w_stride, bias, rows, in, out, quantize_q8_blocks,
-      [](const Q8Activations& a, int64_t nb, const uint8_t* w0, const uint8_t* w1, const uint8_t* w2, const uint8_t* w3,
-         float* s) {
-        s[0] = dot_q4(a, nb, w0);
-        s[1] = dot_q4(a, nb, w1);
-        s[2] = dot_q4(a, nb, w2);
-        s[3] = dot_q4(a, nb, w3);
-      },
-      dot_q4);
+  Int8Rows<quantize_q8_blocks> buf;
+  rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ4BlockBytes, buf,
+                 dot4_rows<const Q8Activations&, dot_q4>, dot_q4);
+}
+
+float dot_q8_rounded(const float* x, int64_t, int64_t n, const uint8_t* w) {
+  return dot_q8(x, w, n);
+}
+
+void linear_q8(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride, const float* bias,
+               int64_t rows, int64_t in, int64_t out) {
+  F32Rows<activations_rounded> buf;
+  rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ8BlockBytes, buf,
+                 dot4_rows<const float*, dot_q8_rounded>, dot_q8_rounded);
 }
 
 void pauli_products(float* p, const float* re, const float* im, uint64_t x, bool imaginary, int64_t D) {
@@ -211,7 +225,7 @@ void widen(const uint8_t* row, int64_t n, float* out) {
 // Entries by qisa_dtype: f32, f16, bf16, q8_0, q4_0.
 constexpr CpuKernels kGeneric{"generic",
                               {linear_rows<dot_f32_bytes>, linear_rows<dot_converted<load_f16>>,
-                               linear_rows<dot_converted<load_bf16>>, linear_rows<dot_q8>, linear_q4},
+                               linear_rows<dot_converted<load_bf16>>, linear_q8, linear_q4},
                               {widen<QISA_DTYPE_F32>, widen<QISA_DTYPE_F16>, widen<QISA_DTYPE_BF16>,
                                widen<QISA_DTYPE_Q8_0>, widen<QISA_DTYPE_Q4_0>},
                               pauli_products,
@@ -222,12 +236,18 @@ constexpr CpuKernels kGeneric{"generic",
                               attend,
                               pauli_value,
                               circuit,
-                              {nullptr, nullptr, nullptr, nullptr, activations_q4}};
+                              {nullptr, nullptr, nullptr, activations_rounded, activations_rounded},
+                              {nullptr, nullptr, nullptr, linear_rows<dot_q8>, nullptr}};
 
 }  // namespace
 
 #ifdef QISA_NO_AVX2_KERNELS
 const CpuKernels* avx2_cpu_kernels() {
+  return nullptr;
+}
+#endif
+#ifdef QISA_NO_AMX_KERNELS
+const BatchKernel* amx_batch_kernels() {
   return nullptr;
 }
 #endif
@@ -247,6 +267,7 @@ CpuKernels completed(const CpuKernels& k) {
       out.linear[t] = kGeneric.linear[t];
       out.activations[t] = kGeneric.activations[t];
     }
+    if (!out.linear_f32_activations[t]) out.linear_f32_activations[t] = kGeneric.linear_f32_activations[t];
     if (!out.widen[t]) out.widen[t] = kGeneric.widen[t];
   }
   if (!out.scores) out.scores = kGeneric.scores;
@@ -261,7 +282,12 @@ const CpuKernels& cpu_kernels() {
     const char* force = std::getenv("QISA_CPU_KERNELS");
     if (force && std::string_view(force) == "generic") return kGeneric;
     const CpuKernels* fast = avx2_cpu_kernels();
-    return fast ? completed(*fast) : kGeneric;
+    if (!fast) return kGeneric;
+    CpuKernels k = completed(*fast);
+    const BatchKernel* amx = amx_batch_kernels();
+    if (amx && !(force && std::string_view(force) == "avx2"))
+      for (int t = 0; t < kDtypeCount; ++t) k.batch[t] = amx[t];
+    return k;
   }();
   return chosen;
 }

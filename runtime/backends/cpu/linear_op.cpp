@@ -23,15 +23,16 @@ constexpr int64_t kDnnlMinRows = 4;
 // multiplied by oneDNN: the expansion is then a small part of the work.
 constexpr int64_t kDequantMinRows = 16;
 // Many-row products of a weight whose kernels round the activations
-// (Q4_0) round this many rows into the scratch per oneDNN call
+// (Q8_0, Q4_0) round this many rows into the scratch per oneDNN call
 // (context_budget.cpp counts it).
 constexpr int64_t kRoundedRows = 256;
 // Own kernels split the output columns over threads from this much work.
 constexpr int64_t kParallelMinMacs = int64_t{1} << 16;
 
 void LinearOp::init(MatrixRef weight, const float* bias, int64_t in_dim, int64_t out_dim, int max_threads,
-                    DnnlContext* ctx, LinearScratch* s) {
+                    DnnlContext* ctx, LinearScratch* s, bool round_activations) {
   w = weight;
+  round = round_activations && cpu_kernels().activations[w.dtype] != nullptr;
   b = bias;
   in = in_dim;
   out = out_dim;
@@ -45,9 +46,13 @@ void LinearOp::init(MatrixRef weight, const float* bias, int64_t in_dim, int64_t
   if (!scratch) fail(QISA_ERR_INTERNAL, "linear: a quantized weight needs scratch");
   const auto n = static_cast<size_t>(in * out);
   if (scratch->weights.size() < n) scratch->weights.resize(n);
-  if (cpu_kernels().activations[w.dtype]) {
+  if (round) {
     const auto a = static_cast<size_t>(kRoundedRows * in);
     if (scratch->activations.size() < a) scratch->activations.resize(a);
+    const BatchKernel& bk = cpu_kernels().batch[w.dtype];
+    batch = bk.product && in <= kBatchMaxIn;
+    if (batch && scratch->packed.size() < bk.bytes(kRoundedRows, in))
+      scratch->packed.resize(bk.bytes(kRoundedRows, in));
   }
   // The weight handle is re-pointed at the scratch on every call.
   dnnl = std::make_unique<DnnlLinear>(*ctx, nullptr, b, in, out);
@@ -60,6 +65,26 @@ void LinearOp::run(const float* x, float* y, int64_t rows) {
     return;
   }
   const CpuKernels& k = cpu_kernels();
+  if (batch && rows >= kDequantMinRows) {
+    // The stored weight as it is (AMX): rows packed kRoundedRows at a time,
+    // outputs split over threads in whole 16-output tiles.
+    const BatchKernel& bk = k.batch[w.dtype];
+    uint8_t* packed = scratch->packed.data();
+    for (int64_t r0 = 0; r0 < rows; r0 += kRoundedRows) {
+      const int64_t g = std::min(kRoundedRows, rows - r0);
+      bk.pack(x + r0 * in, in, g, in, packed);
+      const int nt = g * in * out >= kParallelMinMacs ? threads : 1;
+      const int64_t chunk = std::max<int64_t>(16, (out / nt + 15) / 16 * 16);
+      const int64_t chunks = (out + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+      for (int64_t c = 0; c < chunks; ++c) {
+        const int64_t o0 = c * chunk;
+        bk.product(y + r0 * out + o0, out, packed, g, in, w.data + static_cast<size_t>(o0) * w.row_bytes, w.row_bytes,
+                   b ? b + o0 : nullptr, std::min(chunk, out - o0));
+      }
+    }
+    return;
+  }
   if (w.dtype != QISA_DTYPE_F32 && rows >= kDequantMinRows) {
     float* dense = scratch->weights.data();
     const WidenKernel widen = k.widen[w.dtype];
@@ -68,18 +93,18 @@ void LinearOp::run(const float* x, float* y, int64_t rows) {
     const int wt = in * out >= kParallelMinMacs ? threads : 1;
 #pragma omp parallel for schedule(static) num_threads(wt) if (wt > 1)
     for (int64_t o = 0; o < out; ++o) widen(w.data + static_cast<size_t>(o) * w.row_bytes, in, dense + o * in);
-    const ActivationsKernel round = k.activations[w.dtype];
     if (!round) {
       dnnl->run(x, y, rows, dense);
       return;
     }
+    const ActivationsKernel round_rows = k.activations[w.dtype];
     // The rows as the few-row kernel sees them, kRoundedRows at a time.
     float* xr = scratch->activations.data();
     for (int64_t r0 = 0; r0 < rows; r0 += kRoundedRows) {
       const int64_t g = std::min(kRoundedRows, rows - r0);
       const int rt = g * in >= kParallelMinMacs ? threads : 1;
 #pragma omp parallel for schedule(static) num_threads(rt) if (rt > 1)
-      for (int64_t r = 0; r < g; ++r) round(x + (r0 + r) * in, in, xr + r * in);
+      for (int64_t r = 0; r < g; ++r) round_rows(x + (r0 + r) * in, in, xr + r * in);
       dnnl->run(xr, y + r0 * out, g, dense);
     }
     return;
@@ -88,7 +113,8 @@ void LinearOp::run(const float* x, float* y, int64_t rows) {
   auto columns = [&](int64_t o0, int64_t n) {
     const uint8_t* wc = w.data + static_cast<size_t>(o0) * w.row_bytes;
     const float* bc = b ? b + o0 : nullptr;
-    const LinearKernel fn = k.linear[w.dtype];
+    const LinearKernel fn =
+        round || !k.linear_f32_activations[w.dtype] ? k.linear[w.dtype] : k.linear_f32_activations[w.dtype];
     fn(y + o0, out, x, in, wc, w.row_bytes, bc, rows, in, n);
   };
   if (nt <= 1) {  // no OpenMP region at all: its fixed cost dominates small products

@@ -32,6 +32,7 @@ struct MatrixRef {
 struct LinearScratch {
   std::vector<float> weights;      // one weight dequantized, for many-row calls
   std::vector<float> activations;  // rows rounded as a type's products use them (cpu_kernels.h)
+  std::vector<uint8_t> packed;     // rows packed for a BatchKernel
 };
 
 struct LinearOp {
@@ -42,8 +43,13 @@ struct LinearOp {
   std::unique_ptr<DnnlLinear> dnnl;
   LinearScratch* scratch = nullptr;
 
+  // round: the stored type's products round the activations as its traits
+  // say (false: keep them f32, for the quantum layers' unitaries).
+  bool round = true;
+  bool batch = false;  // many rows go through the type's BatchKernel (AMX)
+
   void init(MatrixRef weight, const float* bias, int64_t in_dim, int64_t out_dim, int max_threads, DnnlContext* dnnl,
-            LinearScratch* scratch);
+            LinearScratch* scratch, bool round_activations = true);
   void run(const float* x, float* y, int64_t rows);
 };
 

@@ -100,8 +100,9 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
                     scratch);
     }
   }
+  // Unitaries (and observables) multiply the f32 amplitudes whatever their type (docs/format.md).
   gemm_.init(MatrixRef{stacked_.dtype, stacked_.bytes.data(), stacked_.row_bytes}, nullptr, stacked_.cols,
-             stacked_.rows, threads_, dnnl, scratch);
+             stacked_.rows, threads_, dnnl, scratch, false);
   psi_.resize(static_cast<size_t>(max_rows * D));
   out_.resize(static_cast<size_t>(max_rows * gemm_.out));
   prod_.resize(static_cast<size_t>(max_rows * D));

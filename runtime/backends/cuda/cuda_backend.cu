@@ -103,6 +103,7 @@ using cuda::StoredMatrix;
 struct DeviceLinear {
   StoredMatrix w;
   const float* b = nullptr;
+  bool f32_activations = false;  // the quantum layers' unitaries: never rounded (docs/format.md)
   int out() const { return w.rows; }
 };
 
@@ -197,7 +198,8 @@ std::shared_ptr<DeviceModel> upload_model(const Model& m, qisa_value_path path) 
       const StackedMatrix stacked = path == QISA_VALUE_PATH_OBSERVABLES ? stack_observables(qp, c.n_embd / c.n_head)
                                                                         : stack_unitaries(qp, c.n_embd, true);
       q.stacked = {dm->matrix(stacked.bytes.data(), stacked.dtype, stacked.row_bytes, static_cast<size_t>(stacked.rows),
-                              static_cast<size_t>(stacked.cols))};
+                              static_cast<size_t>(stacked.cols)),
+                   nullptr, true};
       std::vector<unsigned long long> xm, zm;
       for (const QuantumProjection* p : qp) {
         for (const PauliString& s : p->paulis) {
@@ -516,7 +518,7 @@ class CudaBackend final : public Backend, public Ops {
   void gemm(const DeviceLinear& l, const float* x, int ldx, float* y, int ldy, int R, int act) {
     const StoredMatrix& w = l.w;
     const float* wf = reinterpret_cast<const float*>(w.data);
-    if (dtype_traits(w.dtype).rounds_activations) {  // the rows as the type's products use them
+    if (dtype_traits(w.dtype).rounds_activations && !l.f32_activations) {  // the rows as the type's products use them
       const size_t n = static_cast<size_t>(R) * static_cast<size_t>((w.cols + 31) / 32);
       QISA_LAUNCH(cuda::round_activations_kernel, elementwise_blocks(n), cuda::kElementwiseThreads, 0, stream_,
                   rounded_.get(), x, ldx, R, w.cols);

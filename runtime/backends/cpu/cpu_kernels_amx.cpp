@@ -1,0 +1,188 @@
+// Many-row Q8_0 products on Intel AMX (tile registers, int8 x int8 -> int32
+// at 16 x 16 x 32 per instruction), for CPUs that have AMX-INT8 and
+// AVX-512. This file alone is compiled with those instructions and is only
+// entered after amx_batch_kernels() checked the CPU and the kernel allowed
+// the tile data (Linux asks each process to request it).
+//   The activations are rounded per block of 32 exactly like
+// round_activations() (core/dtype.h), so a row's result does not depend on
+// whether it went through these kernels or the few-row ones. Per block b
+// of 32 inputs: C[o, r] = sum_k W[o, k] q[r, k] (one tile product on the
+// stored int8, no copy of the weight), then y[r, o] += dw[o, b] dx[r, b]
+// C[o, r] in f32.
+#include <cpuid.h>
+#include <immintrin.h>
+// GCC 12's AVX-512 intrinsics start some results from _mm512_undefined_*(),
+// which -Wmaybe-uninitialized reports inside the compiler's own header.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "cpu_kernels.h"
+#include "dtype_blocks.h"
+#include "qisa.h"
+
+namespace qisa {
+
+namespace {
+
+constexpr int64_t kTile = 16;               // rows or outputs per tile
+constexpr int64_t kBlock = 32;              // inputs per tile product (one Q8_0 block)
+constexpr int64_t kTileBytes = kTile * 32;  // one activation tile: 8 rows of 64 bytes
+constexpr int64_t kScaleBytes = kTile * 4;  // the 16 rows' dx of one block
+constexpr int64_t kMaxBlocks = kBatchMaxIn / kBlock;
+
+struct TileConfig {
+  uint8_t palette = 1, start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+// Tile 0: C, m outputs x 16 rows of int32. Tile 1: A, m weight rows x 32
+// int8 (one block). Tile 2: B, the 16 activation rows' block in the VNNI
+// layout (8 rows of 16 x 4 bytes).
+void configure(int m) {
+  TileConfig c;
+  c.rows[0] = static_cast<uint8_t>(m);
+  c.colsb[0] = 64;
+  c.rows[1] = static_cast<uint8_t>(m);
+  c.colsb[1] = 32;
+  c.rows[2] = 8;
+  c.colsb[2] = 64;
+  _tile_loadconfig(&c);
+}
+
+int64_t blocks_of(int64_t in) {
+  return (in + kBlock - 1) / kBlock;
+}
+
+size_t packed_bytes(int64_t rows, int64_t in) {
+  return static_cast<size_t>((rows + kTile - 1) / kTile * blocks_of(in) * (kTileBytes + kScaleBytes));
+}
+
+// Per tile of 16 rows and block b: the int8 activations at (t nb + b) 512,
+// B[k / 4][n * 4 + k % 4] = q[row n][32 b + k]; then after all of them the
+// scales dx[t][b][n] (0 for padding rows, whose q are 0).
+void pack(const float* x, int64_t ldx, int64_t rows, int64_t in, uint8_t* packed) {
+  const int64_t nb = blocks_of(in), tiles = (rows + kTile - 1) / kTile;
+  float* dxs = reinterpret_cast<float*>(packed + tiles * nb * kTileBytes);
+  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  for (int64_t t = 0; t < tiles; ++t) {
+    for (int64_t n = 0; n < kTile; ++n) {
+      const int64_t r = t * kTile + n;
+      for (int64_t b = 0; b < nb; ++b) {
+        uint8_t* tile = packed + (t * nb + b) * kTileBytes;
+        alignas(64) int8_t q[kBlock] = {};
+        float dx = 0.0f;
+        if (r < rows) {
+          const int64_t m = in - b * kBlock < kBlock ? in - b * kBlock : kBlock;
+          const __mmask16 k0 = static_cast<__mmask16>(m >= 16 ? 0xffff : (1u << m) - 1);
+          const __mmask16 k1 = static_cast<__mmask16>(m >= 32 ? 0xffff : m <= 16 ? 0 : (1u << (m - 16)) - 1);
+          const float* xb = x + r * ldx + b * kBlock;
+          const __m512 v0 = _mm512_maskz_loadu_ps(k0, xb), v1 = _mm512_maskz_loadu_ps(k1, xb + 16);
+          const float amax =
+              _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(v0, abs_mask), _mm512_and_ps(v1, abs_mask)));
+          const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+          // Round to nearest even (the default mode), as nearbyint does.
+          _mm_store_si128(reinterpret_cast<__m128i*>(q),
+                          _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, inv))));
+          _mm_store_si128(reinterpret_cast<__m128i*>(q + 16),
+                          _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, inv))));
+          dx = amax / 127.0f;
+        }
+        for (int64_t k4 = 0; k4 < kBlock / 4; ++k4) std::memcpy(tile + k4 * 64 + n * 4, q + 4 * k4, 4);
+        dxs[(t * nb + b) * kTile + n] = dx;
+      }
+    }
+  }
+}
+
+void product(float* y, int64_t ldy, const uint8_t* packed, int64_t rows, int64_t in, const uint8_t* w, size_t w_stride,
+             const float* bias, int64_t out) {
+  const int64_t nb = blocks_of(in), tiles = (rows + kTile - 1) / kTile;
+  const float* dxs = reinterpret_cast<const float*>(packed + tiles * nb * kTileBytes);
+  alignas(64) int32_t c[kTile * kTile] = {};
+  alignas(64) float dw[kMaxBlocks * kTile];
+  const __m512i row_index = _mm512_mullo_epi32(_mm512_set1_epi32(static_cast<int>(ldy)),
+                                               _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+  int configured = 0;
+  for (int64_t o0 = 0; o0 < out; o0 += kTile) {
+    const int m = static_cast<int>(out - o0 < kTile ? out - o0 : kTile);
+    if (m != configured) {
+      configure(m);
+      configured = m;
+    }
+    const uint8_t* wo = w + static_cast<size_t>(o0) * w_stride;
+    for (int64_t b = 0; b < nb; ++b) {
+      for (int i = 0; i < kTile; ++i) {
+        uint16_t h = 0;
+        if (i < m) std::memcpy(&h, wo + static_cast<size_t>(i) * w_stride + b * kQ8BlockBytes, 2);
+        dw[b * kTile + i] = _cvtsh_ss(h);
+      }
+    }
+    for (int64_t t = 0; t < tiles; ++t) {
+      __m512 acc[kTile];
+      for (auto& a : acc) a = _mm512_setzero_ps();
+      for (int64_t b = 0; b < nb; ++b) {
+        _tile_zero(0);
+        _tile_loadd(1, wo + b * kQ8BlockBytes + 2, static_cast<long>(w_stride));
+        _tile_loadd(2, packed + (t * nb + b) * kTileBytes, 64);
+        _tile_dpbssd(0, 1, 2);
+        _tile_stored(0, c, 64);
+        const __m512 dxv = _mm512_loadu_ps(dxs + (t * nb + b) * kTile);
+        const float* dwb = dw + b * kTile;
+#pragma GCC unroll 16
+        for (int i = 0; i < kTile; ++i)
+          acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + kTile * i)),
+                                   _mm512_mul_ps(_mm512_set1_ps(dwb[i]), dxv), acc[i]);
+      }
+      // Output i of the tile is column o0 + i of the 16 rows: scattered with a row stride.
+      const int64_t here = rows - t * kTile < kTile ? rows - t * kTile : kTile;
+      const auto mask = static_cast<__mmask16>(here >= 16 ? 0xffff : (1u << here) - 1);
+      float* yt = y + t * kTile * ldy + o0;
+      for (int i = 0; i < m; ++i) {
+        const __m512 v = bias ? _mm512_add_ps(acc[i], _mm512_set1_ps(bias[o0 + i])) : acc[i];
+        _mm512_mask_i32scatter_ps(yt + i, mask, row_index, v, 4);
+      }
+    }
+  }
+  _tile_release();
+}
+
+// AVX-512 F/BW/DQ/VL, AMX-TILE and AMX-INT8, enabled by the OS, and the
+// process allowed to use the tile data.
+bool usable() {
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+  const bool avx512 = (b >> 16 & 1) && (b >> 17 & 1) && (b >> 30 & 1) && (b >> 31 & 1);
+  const bool amx = (d >> 24 & 1) && (d >> 25 & 1);
+  if (!avx512 || !amx) return false;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c >> 27 & 1)) return false;  // OSXSAVE
+  unsigned lo, hi;
+  __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+  const unsigned long long xcr0 = (static_cast<unsigned long long>(hi) << 32) | lo;
+  if ((xcr0 & 0xe6) != 0xe6) return false;  // SSE, AVX, opmask, ZMM state
+  constexpr long kReqXcompPerm = 0x1023, kXtileData = 18;
+  return syscall(SYS_arch_prctl, kReqXcompPerm, kXtileData) == 0;
+}
+
+}  // namespace
+
+const BatchKernel* amx_batch_kernels() {
+  struct Table {
+    BatchKernel k[kDtypeCount] = {};
+  };
+  static const Table table = [] {
+    Table t;
+    t.k[QISA_DTYPE_Q8_0] = {packed_bytes, pack, product};
+    return t;
+  }();
+  static const bool ok = usable();
+  return ok ? table.k : nullptr;
+}
+
+}  // namespace qisa
