@@ -58,22 +58,13 @@ std::string spec_name(const ::testing::TestParamInfo<Spec>& info) {
 
 class Decode : public ::testing::TestWithParam<Spec> {};
 
-// Largest logit difference allowed between two engines or value paths,
-// which sum in different orders. Where the stored type's products round the
-// activations to 8 bits (q8_0, q4_0), such a difference can move one
-// activation to the neighbouring step (max|x| / 127 of its block): a jump,
-// not a drift; the kernels themselves are checked exactly elsewhere.
-float cross_path_tolerance(qisa_dtype t) {
-  return dtype_traits(t).rounds_activations ? 0.1f : 1e-4f;
-}
-
 TEST_P(Decode, FastEqualsReference) {
   auto model = synthetic(GetParam());
   auto fast = make_context(model.get(), 1, 64, QISA_ENGINE_FAST);
   auto ref = make_context(model.get(), 1, 64, QISA_ENGINE_REFERENCE);
   const auto tokens = random_tokens(16, 1);
   EXPECT_LE(max_abs_diff(decode_all(fast.get(), 0, tokens), decode_all(ref.get(), 0, tokens)),
-            cross_path_tolerance(GetParam().dtype));
+            test::cross_path_tolerance(GetParam().dtype, 1e-4f));
 }
 
 // Causal: changing token t+1 never changes the logits of positions <= t
@@ -108,7 +99,7 @@ TEST_P(Decode, ObservablesPathEqualsUnitaryPath) {
   auto b = make_context(model.get(), 1, 64, QISA_ENGINE_FAST, QISA_VALUE_PATH_OBSERVABLES);
   const auto tokens = random_tokens(16, 2);
   EXPECT_LE(max_abs_diff(decode_all(a.get(), 0, tokens), decode_all(b.get(), 0, tokens)),
-            cross_path_tolerance(GetParam().dtype));
+            test::cross_path_tolerance(GetParam().dtype, 1e-4f));
 }
 
 TEST_P(Decode, IncrementalEqualsRecomputingTheWindow) {

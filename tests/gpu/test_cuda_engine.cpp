@@ -87,7 +87,8 @@ TEST_P(Cuda, LogitsEqualTheCpuReference) {
   EXPECT_EQ(qisa_context_backend(gpu.get()), QISA_BACKEND_CUDA);
   std::printf("%s\n", qisa_context_backend_info(gpu.get()));
   const auto t = tokens(16, 1);
-  EXPECT_LE(test::max_abs_diff(test::decode_all(gpu.get(), 0, t), test::decode_all(ref.get(), 0, t)), 1e-3f);
+  EXPECT_LE(test::max_abs_diff(test::decode_all(gpu.get(), 0, t), test::decode_all(ref.get(), 0, t)),
+            test::cross_path_tolerance(GetParam().dtype, 1e-3f));
 }
 
 TEST_P(Cuda, IncrementalEqualsTheWholeWindowAndSlidesLikeTheCpu) {
@@ -97,11 +98,15 @@ TEST_P(Cuda, IncrementalEqualsTheWholeWindowAndSlidesLikeTheCpu) {
   const auto t = tokens(40, 2);
   for (size_t i = 0; i < t.size(); ++i) {
     const auto step = test::decode_all(gpu.get(), 0, {t[i]});
-    EXPECT_LE(test::max_abs_diff(step, test::decode_all(cpu.get(), 0, {t[i]})), 1e-3f) << "token " << i;
+    EXPECT_LE(test::max_abs_diff(step, test::decode_all(cpu.get(), 0, {t[i]})),
+              test::cross_path_tolerance(GetParam().dtype, 1e-3f))
+        << "token " << i;
     if (i < 16) {
       ASSERT_EQ(qisa_seq_clear(full.get(), 0), QISA_OK);
       const auto all = test::decode_all(full.get(), 0, {t.begin(), t.begin() + static_cast<std::ptrdiff_t>(i) + 1});
-      EXPECT_LE(test::max_abs_diff(step, {all.end() - 65, all.end()}), 1e-4f) << "position " << i;
+      EXPECT_LE(test::max_abs_diff(step, {all.end() - 65, all.end()}),
+                test::cross_path_tolerance(GetParam().dtype, 1e-4f))
+          << "position " << i;
     }
   }
 }
@@ -125,7 +130,7 @@ TEST_P(Cuda, BatchedEqualsSeparate) {
       ASSERT_EQ(qisa_get_logits(batched.get(), static_cast<int32_t>(i), &l), QISA_OK);
       EXPECT_LE(test::max_abs_diff({l, l + 65}, {want.begin() + static_cast<std::ptrdiff_t>(t * 65),
                                                  want.begin() + static_cast<std::ptrdiff_t>((t + 1) * 65)}),
-                1e-4f);
+                test::cross_path_tolerance(GetParam().dtype, 1e-4f));
     }
   }
 }
@@ -141,7 +146,8 @@ TEST_P(Cuda, StateMovesBetweenCpuAndGpuContexts) {
   std::vector<uint8_t> state(n);
   ASSERT_EQ(qisa_seq_state_save(gpu.get(), 0, state.data(), n, &n), QISA_OK);
   ASSERT_EQ(qisa_seq_state_load(cpu.get(), 0, state.data(), n), QISA_OK);
-  EXPECT_LE(test::max_abs_diff(test::decode_all(cpu.get(), 0, {t[9]}), test::decode_all(gpu.get(), 0, {t[9]})), 1e-3f);
+  EXPECT_LE(test::max_abs_diff(test::decode_all(cpu.get(), 0, {t[9]}), test::decode_all(gpu.get(), 0, {t[9]})),
+            test::cross_path_tolerance(GetParam().dtype, 1e-3f));
   // and back: the CPU's cache into a fresh GPU context
   auto gpu2 = cuda_context(m.get());
   ASSERT_EQ(qisa_seq_state_save(cpu.get(), 0, nullptr, 0, &n), QISA_ERR_BUFFER_TOO_SMALL);  // one token more now
@@ -151,7 +157,8 @@ TEST_P(Cuda, StateMovesBetweenCpuAndGpuContexts) {
   int32_t len = 0;
   ASSERT_EQ(qisa_seq_length(gpu2.get(), 0, &len), QISA_OK);
   EXPECT_EQ(len, 10);
-  EXPECT_LE(test::max_abs_diff(test::decode_all(cpu.get(), 0, {t[0]}), test::decode_all(gpu2.get(), 0, {t[0]})), 1e-3f);
+  EXPECT_LE(test::max_abs_diff(test::decode_all(cpu.get(), 0, {t[0]}), test::decode_all(gpu2.get(), 0, {t[0]})),
+            test::cross_path_tolerance(GetParam().dtype, 1e-3f));
 }
 
 TEST_P(Cuda, ObservablesPathEqualsUnitaryPath) {
@@ -160,7 +167,8 @@ TEST_P(Cuda, ObservablesPathEqualsUnitaryPath) {
   auto u = cuda_context(m.get(), 1, 64, QISA_VALUE_PATH_UNITARY);
   auto o = cuda_context(m.get(), 1, 64, QISA_VALUE_PATH_OBSERVABLES);
   const auto t = tokens(16, 4);
-  EXPECT_LE(test::max_abs_diff(test::decode_all(u.get(), 0, t), test::decode_all(o.get(), 0, t)), 1e-3f);
+  EXPECT_LE(test::max_abs_diff(test::decode_all(u.get(), 0, t), test::decode_all(o.get(), 0, t)),
+            test::cross_path_tolerance(GetParam().dtype, 1e-3f));
 }
 
 // Steps replayed from a captured graph give the logits of direct launches

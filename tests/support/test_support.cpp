@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "api_context.h"
+#include "dtype.h"
 
 namespace qisa::test {
 
@@ -77,6 +78,10 @@ float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
   float worst = 0.0f;
   for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(a[i] - b[i]));
   return worst;
+}
+
+float cross_path_tolerance(qisa_dtype weights, float tol) {
+  return dtype_traits(weights).rounds_activations ? 0.1f : tol;
 }
 
 std::vector<float> random_values(size_t n, uint32_t seed) {

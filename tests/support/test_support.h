@@ -46,6 +46,13 @@ ContextPtr make_context(const qisa_model* model, int32_t max_sequences = 1, int3
 std::vector<float> decode_all(qisa_context* ctx, int32_t seq, const std::vector<int32_t>& tokens);
 // Largest |a - b|.
 float max_abs_diff(const std::vector<float>& a, const std::vector<float>& b);
+// The largest logit difference to allow between two engines, value paths
+// or row counts, which sum in different orders: `tol` where the stored
+// type's products keep f32 activations. Where they round them to 8 bits
+// (q8_0, q4_0), such a difference can move one activation to the
+// neighbouring step (max|x| / 127 of its block): a jump, not a drift, so
+// 0.1 (the kernels themselves are checked exactly in test_cpu_kernels).
+float cross_path_tolerance(qisa_dtype weights, float tol);
 // n values uniform in [-1, 1), the same for the same seed.
 std::vector<float> random_values(size_t n, uint32_t seed);
 // n token ids in 0..vocab-1, the same for the same seed.

@@ -79,7 +79,8 @@ struct BatchKernel {
   size_t (*bytes)(int64_t rows, int64_t in) = nullptr;  // of pack()'s output
   void (*pack)(const float* x, int64_t ldx, int64_t rows, int64_t in, uint8_t* packed) = nullptr;
   void (*product)(float* y, int64_t ldy, const uint8_t* packed, int64_t rows, int64_t in, const uint8_t* w,
-                  size_t w_stride, const float* bias, int64_t out) = nullptr;
+                  size_t w_stride, const float* bias, int64_t out, uint8_t* work) = nullptr;
+  size_t (*work_bytes)(int64_t in) = nullptr;  // product()'s `work`, per concurrent call
 };
 // The longest input a BatchKernel takes (its per-block scales live on the stack).
 inline constexpr int64_t kBatchMaxIn = 16384;

@@ -1,4 +1,4 @@
-// Many-row Q8_0 products on Intel AMX (tile registers, int8 x int8 -> int32
+// Many-row Q8_0 and Q4_0 products on Intel AMX (tile registers, int8 x int8 -> int32
 // at 16 x 16 x 32 per instruction), for CPUs that have AMX-INT8 and
 // AVX-512. This file alone is compiled with those instructions and is only
 // entered after amx_batch_kernels() checked the CPU and the kernel allowed
@@ -8,7 +8,8 @@
 // whether it went through these kernels or the few-row ones. Per block b
 // of 32 inputs: C[o, r] = sum_k W[o, k] q[r, k] (one tile product on the
 // stored int8, no copy of the weight), then y[r, o] += dw[o, b] dx[r, b]
-// C[o, r] in f32.
+// C[o, r] in f32. Q4_0 weights are unpacked to int8 one 16-output tile at a
+// time (into the caller's work buffer) and used for all rows.
 #include <cpuid.h>
 #include <immintrin.h>
 // GCC 12's AVX-512 intrinsics start some results from _mm512_undefined_*(),
@@ -101,8 +102,30 @@ void pack(const float* x, int64_t ldx, int64_t rows, int64_t in, uint8_t* packed
   }
 }
 
+size_t no_work(int64_t) {
+  return 0;
+}
+// Q4_0: one 16-output tile's weights unpacked to int8 (nibble - 8), [block][output][32].
+size_t q4_work(int64_t in) {
+  return static_cast<size_t>(blocks_of(in) * kTile * kBlock);
+}
+
+// Q4_0 block -> 32 int8 values (nibble - 8) in order.
+inline void unpack_q4(const uint8_t* block, int8_t* out) {
+  const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 2));
+  const __m128i mask = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out), _mm_sub_epi8(_mm_and_si128(raw, mask), eight));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 16),
+                   _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(raw, 4), mask), eight));
+}
+
+// y[r, o] = bias[o] + sum over blocks of dw[o, b] dx[r, b] C_b[o, r]. The
+// weight tile of a block is the stored int8 (Q8_0, `BlockBytes` 34) or the
+// unpacked nibbles in `work` (Q4_0, 18).
+template <size_t BlockBytes>
 void product(float* y, int64_t ldy, const uint8_t* packed, int64_t rows, int64_t in, const uint8_t* w, size_t w_stride,
-             const float* bias, int64_t out) {
+             const float* bias, int64_t out, uint8_t* work) {
+  constexpr bool kNibbles = BlockBytes == kQ4BlockBytes;
   const int64_t nb = blocks_of(in), tiles = (rows + kTile - 1) / kTile;
   const float* dxs = reinterpret_cast<const float*>(packed + tiles * nb * kTileBytes);
   alignas(64) int32_t c[kTile * kTile] = {};
@@ -120,7 +143,11 @@ void product(float* y, int64_t ldy, const uint8_t* packed, int64_t rows, int64_t
     for (int64_t b = 0; b < nb; ++b) {
       for (int i = 0; i < kTile; ++i) {
         uint16_t h = 0;
-        if (i < m) std::memcpy(&h, wo + static_cast<size_t>(i) * w_stride + b * kQ8BlockBytes, 2);
+        if (i < m) {
+          const uint8_t* block = wo + static_cast<size_t>(i) * w_stride + b * BlockBytes;
+          std::memcpy(&h, block, 2);
+          if (kNibbles) unpack_q4(block, reinterpret_cast<int8_t*>(work) + (b * kTile + i) * kBlock);
+        }
         dw[b * kTile + i] = _cvtsh_ss(h);
       }
     }
@@ -129,7 +156,11 @@ void product(float* y, int64_t ldy, const uint8_t* packed, int64_t rows, int64_t
       for (auto& a : acc) a = _mm512_setzero_ps();
       for (int64_t b = 0; b < nb; ++b) {
         _tile_zero(0);
-        _tile_loadd(1, wo + b * kQ8BlockBytes + 2, static_cast<long>(w_stride));
+        if (kNibbles) {
+          _tile_loadd(1, work + b * kTile * kBlock, kBlock);
+        } else {
+          _tile_loadd(1, wo + b * BlockBytes + 2, static_cast<long>(w_stride));
+        }
         _tile_loadd(2, packed + (t * nb + b) * kTileBytes, 64);
         _tile_dpbssd(0, 1, 2);
         _tile_stored(0, c, 64);
@@ -178,7 +209,8 @@ const BatchKernel* amx_batch_kernels() {
   };
   static const Table table = [] {
     Table t;
-    t.k[QISA_DTYPE_Q8_0] = {packed_bytes, pack, product};
+    t.k[QISA_DTYPE_Q8_0] = {packed_bytes, pack, product<kQ8BlockBytes>, no_work};
+    t.k[QISA_DTYPE_Q4_0] = {packed_bytes, pack, product<kQ4BlockBytes>, q4_work};
     return t;
   }();
   static const bool ok = usable();

@@ -51,8 +51,10 @@ void LinearOp::init(MatrixRef weight, const float* bias, int64_t in_dim, int64_t
     if (scratch->activations.size() < a) scratch->activations.resize(a);
     const BatchKernel& bk = cpu_kernels().batch[w.dtype];
     batch = bk.product && in <= kBatchMaxIn;
-    if (batch && scratch->packed.size() < bk.bytes(kRoundedRows, in))
-      scratch->packed.resize(bk.bytes(kRoundedRows, in));
+    if (batch) {  // the packed rows, then one work area per thread
+      const size_t bytes = bk.bytes(kRoundedRows, in) + static_cast<size_t>(threads) * bk.work_bytes(in);
+      if (scratch->packed.size() < bytes) scratch->packed.resize(bytes);
+    }
   }
   // The weight handle is re-pointed at the scratch on every call.
   dnnl = std::make_unique<DnnlLinear>(*ctx, nullptr, b, in, out);
@@ -70,6 +72,8 @@ void LinearOp::run(const float* x, float* y, int64_t rows) {
     // outputs split over threads in whole 16-output tiles.
     const BatchKernel& bk = k.batch[w.dtype];
     uint8_t* packed = scratch->packed.data();
+    uint8_t* work = packed + bk.bytes(kRoundedRows, in);
+    const size_t work_bytes = bk.work_bytes(in);
     for (int64_t r0 = 0; r0 < rows; r0 += kRoundedRows) {
       const int64_t g = std::min(kRoundedRows, rows - r0);
       bk.pack(x + r0 * in, in, g, in, packed);
@@ -80,7 +84,8 @@ void LinearOp::run(const float* x, float* y, int64_t rows) {
       for (int64_t c = 0; c < chunks; ++c) {
         const int64_t o0 = c * chunk;
         bk.product(y + r0 * out + o0, out, packed, g, in, w.data + static_cast<size_t>(o0) * w.row_bytes, w.row_bytes,
-                   b ? b + o0 : nullptr, std::min(chunk, out - o0));
+                   b ? b + o0 : nullptr, std::min(chunk, out - o0),
+                   work + static_cast<size_t>(c) * work_bytes);  // chunks <= nt <= threads
       }
     }
     return;
