@@ -13,6 +13,8 @@
 
 #include "api_model.h"
 #include "backends/cpu/cpu_kernels.h"
+#include "backends/cpu/matmul_dnnl.h"
+#include "backends/cpu/omp_threads.h"
 #include "backends/cpu/quantum_layer.h"
 #include "bench_support.h"
 #include "dtype.h"
@@ -274,6 +276,36 @@ BENCHMARK(BM_DecodeDtype)
     ->ArgsProduct({{0, 3}, {128, 512}, {0, 1, 2, 3, 4}, {1, 64}, {1, 2}})
     ->ArgsProduct({{0, 3}, {768}, {0, 3, 4}, {1}, {1, 2}})
     ->Unit(benchmark::kMicrosecond);
+
+// The machine's two roofline bounds, measured in the same run as the
+// workloads (scripts/bench_report.py divides by them). Peak: a 1024^3 f32
+// matmul through oneDNN (2 * 1024^3 FLOPs per iteration). Bandwidth: a sum
+// over 256 MiB, far past the caches, split over the threads (bytes/s).
+void BM_PeakGemm(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(0));
+  const qisa::OmpThreadsScope omp(threads);
+  constexpr int64_t n = 1024;
+  std::vector<float> w(n * n, 0.5f), x(n * n, 0.25f), y(n * n);
+  auto dnnl = qisa::make_dnnl_context();
+  qisa::DnnlLinear mm(*dnnl, w.data(), nullptr, n, n);
+  for (auto _ : state) mm.run(x.data(), y.data(), n);
+  state.SetItemsProcessed(state.iterations() * 2 * n * n * n);  // FLOPs
+}
+BENCHMARK(BM_PeakGemm)->ArgNames({"threads"})->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_StreamRead(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(0));
+  const size_t n = (size_t{256} << 20) / sizeof(uint32_t);
+  std::vector<uint32_t> a(n, 1u);
+  for (auto _ : state) {
+    uint32_t total = 0;  // integer sums vectorize (no rounding order to keep)
+#pragma omp parallel for reduction(+ : total) num_threads(threads) schedule(static)
+    for (size_t i = 0; i < n; ++i) total += a[i];
+    benchmark::DoNotOptimize(total);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * n * sizeof(uint32_t)));
+}
+BENCHMARK(BM_StreamRead)->ArgNames({"threads"})->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 

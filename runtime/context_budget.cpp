@@ -125,7 +125,9 @@ uint64_t context_memory_bytes(const Model& m, const qisa_context_params& p, int3
       for (Role r : kAllRoles) linears += is_matrix(h.lin(r).weight);
     t.raw(mul(H, 512));  // the layer's plans
   }
-  if (!reference) t.primitives(linears);
+  // With more than one thread every product also has a one-thread twin (linear_op.h).
+  const uint64_t twins = T > 1 ? 2 : 1;
+  if (!reference) t.primitives(mul(twins, linears));
   // Quantum layers.
   for (const Layer& layer : m.layers) {
     const auto ps = layer_projections(layer);
@@ -155,9 +157,9 @@ uint64_t context_memory_bytes(const Model& m, const qisa_context_params& p, int3
         t.floats(mul(hs, D));
         t.raw(mul(hs, 256));
       }
-      if (!reference) t.primitives(mul(P, hs));
+      if (!reference) t.primitives(mul(twins, mul(P, hs)));
     }
-    if (!reference) t.primitives(1);
+    if (!reference) t.primitives(twins);
     t.floats(mul(R, D));      // psi
     t.floats(mul(R, width));  // U psi or O' psi
     t.floats(mul(R, D));      // products

@@ -12,7 +12,9 @@ import tempfile
 
 KINDS = {0: "CSA", 1: "QISA v1", 2: "QISA v2", 3: "QISA v3"}
 IMPLS = {0: "LibTorch", 1: "LibTorch, U precomputed", 2: "libqisa"}
-DTYPES = {0: "f32", 1: "f16", 2: "bf16", 3: "q8_0"}
+DTYPES = {0: "f32", 1: "f16", 2: "bf16", 3: "q8_0", 4: "q4_0"}
+BYTES_PER_WEIGHT = {0: 4.0, 1: 2.0, 2: 2.0, 3: 34 / 32, 4: 18 / 32}
+LAYERS, VOCAB = 6, 65  # the benchmarks' models
 PAPER_T4 = {"v2": 46.7, "v3": 8.9, "v3 precomputed": 2.1}
 
 
@@ -95,8 +97,20 @@ def main():
     for d in (16, 128, 768):
         for th in (1, 2):
             c, v = rt.get(("BM_DecodeStep", 0, d, th)), rt.get(("BM_DecodeStep", 3, d, th))
-            rows.append([f"QISA v3 / CSA decode step, n_embd {d}, {th} thr", "≤ 1.3×", ratio(v, c)])
-    md.append(table(["workload", "target", "measured (LibTorch / libqisa, or v3 / CSA)"], rows) + "\n")
+            rows.append([f"QISA v3 / CSA decode step, n_embd {d}, {th} thr", "≤ 1.10× (#23)", ratio(v, c)])
+    for k in (0, 3):
+        tf, qf = lt.get(("BM_Forward", 2, 0, 128, 1024, 1)), lt.get(("BM_Forward", 2, k, 128, 1024, 1))
+        if k == 3:
+            rows.append(["QISA v3 / CSA batch-1024 forward, n_embd 128, 1 thr", "≤ 1.15× (#23)", ratio(qf, tf)])
+        one, two = lt.get(("BM_Forward", 2, k, 128, 1024, 1)), lt.get(("BM_Forward", 2, k, 128, 1024, 2))
+        rows.append([f"batch-1024 forward, {KINDS[k]}, 2 thr / 1 thr speed-up", "≥ 1.6× (#23)", ratio(one, two)])
+    for k in (0, 3):
+        f, q8 = rt.get(("BM_DecodeDtype", k, 512, 0, 64, 1)), rt.get(("BM_DecodeDtype", k, 512, 3, 64, 1))
+        rows.append([f"q8_0 / f32 batched decode B=64, {KINDS[k]}, n_embd 512, 1 thr", "≥ 1.3× (#23)", ratio(f, q8)])
+        q8, q4 = rt.get(("BM_DecodeDtype", k, 768, 3, 1, 1)), rt.get(("BM_DecodeDtype", k, 768, 4, 1, 1))
+        rows.append([f"q4_0 / q8_0 single-stream decode, {KINDS[k]}, n_embd 768, 1 thr", "≥ 1.5× (#23)",
+                     ratio(q8, q4)])
+    md.append(table(["workload", "target", "measured (LibTorch / libqisa, v3 / CSA, or speed-up)"], rows) + "\n")
 
     # ---- libqisa vs LibTorch ------------------------------------------------
     md.append("## libqisa / LibTorch per workload\n")
@@ -157,20 +171,22 @@ def main():
 
     # ---- quantized ----------------------------------------------------------
     md.append("## Quantized / f32\n")
-    md.append("Weights and unitaries stored in one type (biases, LayerNorm f32); B streams advance one token "
-              "each (B = 1: single-stream decode). Time per call, and f32 time / this type's time (> 1: faster).\n")
+    md.append("Weights and unitaries stored in one type (q4_0: unitaries q8_0; biases, LayerNorm f32); B streams "
+              "advance one token each (B = 1: single-stream decode). Time per call, and f32 time / this type's "
+              "time (> 1: faster); the last column is q8_0 time / q4_0 time.\n")
     rows = []
     for k in (0, 3):
-        for d in (128, 512):
-            for B in (1, 64):
+        for d, Bs in ((128, (1, 64)), (512, (1, 64)), (768, (1,))):
+            for B in Bs:
                 for th in (1, 2):
                     f = rt.get(("BM_DecodeDtype", k, d, 0, B, th))
                     r = [KINDS[k], d, B, th, fmt_time(f)]
-                    for t in (1, 2, 3):
+                    for t in (1, 2, 3, 4):
                         r.append(ratio(f, rt.get(("BM_DecodeDtype", k, d, t, B, th))))
+                    r.append(ratio(rt.get(("BM_DecodeDtype", k, d, 3, B, th)), rt.get(("BM_DecodeDtype", k, d, 4, B, th))))
                     rows.append(r)
-    md.append(table(["attention", "n_embd", "B", "thr", "f32", "f16 speed-up", "bf16 speed-up", "q8_0 speed-up"],
-                    rows) + "\n")
+    md.append(table(["attention", "n_embd", "B", "thr", "f32", "f16 speed-up", "bf16 speed-up", "q8_0 speed-up",
+                     "q4_0 speed-up", "q4_0 / q8_0"], rows) + "\n")
 
     # ---- Figure 1 -----------------------------------------------------------
     md.append("## The research's Figure 1, re-done on this CPU\n")
@@ -222,6 +238,51 @@ def main():
                     for B in (1, 8, 64, 256, 1024)])
     md.append(table(["n_embd", "thr", "attention", "B=1", "8", "64", "256", "1024"], rows) + "\n")
     md.append("![single-stream decode](bench-report.png)\n")
+
+    # ---- roofline -----------------------------------------------------------
+    md.append("## Distance to the roofline\n")
+    peak = {th: (2 * 1024 ** 3 / s) if (s := rt.get(("BM_PeakGemm", th))) else None for th in (1, 2)}
+    bw = {th: (256 * 2 ** 20 / s) if (s := rt.get(("BM_StreamRead", th))) else None for th in (1, 2)}
+    md.append("Measured in the same run: f32 matmul peak (oneDNN, 1024³) " +
+              ", ".join(f"{th} thr {peak[th] / 1e9:.0f} GFLOP/s" for th in (1, 2) if peak[th]) +
+              "; memory read bandwidth (256 MiB sum) " +
+              ", ".join(f"{th} thr {bw[th] / 1e9:.1f} GB/s" for th in (1, 2) if bw[th]) + ". "
+              "Each workload's bound is the larger of its FLOPs / peak and the bytes of weights it must read / "
+              "bandwidth, counting the linear layers and the LM head of the 6-layer models (W = 6·12·d² + 65·d "
+              "weights, 2 FLOPs per weight per token); QISA v3's quantum value path and attention are not counted, "
+              "so its fraction also shows what they cost. A fraction near 1 is at the machine's limit; at small "
+              "widths the weights sit in cache, so the bandwidth bound overstates the cost of reading them and "
+              "per-call overheads (LayerNorm, attention, dispatch) dominate.\n")
+
+    def bound(d, tokens, bytes_per_weight, th):
+        w = LAYERS * 12 * d * d + VOCAB * d
+        if not peak[th] or not bw[th]:
+            return None, ""
+        flops, mem = 2 * w * tokens / peak[th], w * bytes_per_weight / bw[th]
+        return (flops, "FLOPs") if flops >= mem else (mem, "bytes")
+
+    rows = []
+
+    def add(name, d, tokens, bpw, th, s):
+        b, which = bound(d, tokens, bpw, th)
+        rows.append([name, d, th, fmt_time(s), f"{fmt_time(b)} ({which})" if b else "n/a",
+                     f"{b / s:.0%}" if b and s else "n/a"])
+
+    for th in (1, 2):
+        for k in (0, 3):
+            for d in (16, 128, 768):
+                add(f"decode step, {KINDS[k]}", d, 1, 4.0, th, rt.get(("BM_DecodeStep", k, d, th)))
+            for d, B in ((128, 64), (128, 1024), (768, 64)):
+                add(f"batched decode B={B}, {KINDS[k]}", d, B, 4.0, th, rt.get(("BM_Batched", k, d, B, th)))
+            for d in (16, 128):
+                add(f"batch-1024 forward (16-token windows), {KINDS[k]}", d, 1024 * 16, 4.0, th,
+                    lt.get(("BM_Forward", 2, k, d, 1024, th)))
+            for t in (3, 4):
+                add(f"decode step {DTYPES[t]}, {KINDS[k]}", 768, 1, BYTES_PER_WEIGHT[t], th,
+                    rt.get(("BM_DecodeDtype", k, 768, t, 1, th)))
+                add(f"batched decode B=64 {DTYPES[t]}, {KINDS[k]}", 512, 64, BYTES_PER_WEIGHT[t], th,
+                    rt.get(("BM_DecodeDtype", k, 512, t, 64, th)))
+    md.append(table(["workload", "n_embd", "thr", "measured", "bound", "fraction of the bound"], rows) + "\n")
 
     with open(a.out, "w") as f:
         f.write("\n".join(md))

@@ -19,6 +19,7 @@
 #include "forward.h"
 #include "linear_op.h"
 #include "matmul_dnnl.h"
+#include "omp_threads.h"
 #include "quantum_layer.h"
 #include "registry.h"
 
@@ -29,27 +30,11 @@ namespace {
 // Rows x width x window from which attention is split over threads.
 constexpr int64_t kParallelAttention = int64_t{1} << 16;
 
-// oneDNN fixes a primitive's thread count when it creates it, from the
-// creating thread's OpenMP setting: a context of one thread whose primitives
-// were made under the default (every core) runs each product on every core,
-// and the idle OpenMP workers spin between products (measured: a second
-// core busy 43% of a 1-thread n_embd-128 batch decode). Primitives are
-// therefore made under the context's count; the caller's is restored.
-class OmpThreadsScope {
- public:
-  explicit OmpThreadsScope(int n) : saved_(omp_get_max_threads()) { omp_set_num_threads(n); }
-  ~OmpThreadsScope() { omp_set_num_threads(saved_); }
-  OmpThreadsScope(const OmpThreadsScope&) = delete;
-  OmpThreadsScope& operator=(const OmpThreadsScope&) = delete;
-
- private:
-  int saved_;
-};
-
 class CpuBackend final : public HostBackend {
  public:
   CpuBackend(const Model& model, const BackendOptions& o)
       : HostBackend(model, o, "cpu"), weights_(model, false), dnnl_(make_dnnl_context()) {
+    // Primitives are made under the context's thread count (omp_threads.h).
     const OmpThreadsScope omp(std::max(1, o.threads));
     scores_.resize(static_cast<size_t>(model.config.n_ctx) * static_cast<size_t>(std::max(1, o.threads)));
     positions_.resize(scores_.size());

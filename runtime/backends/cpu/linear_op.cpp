@@ -9,6 +9,7 @@
 #include "cpu_kernels.h"
 #include "dtype.h"
 #include "error.h"
+#include "omp_threads.h"
 
 namespace qisa {
 
@@ -26,6 +27,9 @@ constexpr int64_t kDequantMinRows = 16;
 // (Q8_0, Q4_0) round this many rows into the scratch per oneDNN call
 // (context_budget.cpp counts it).
 constexpr int64_t kRoundedRows = 256;
+// oneDNN products run on the context's threads from this much work, on
+// one thread below it (measured: bench/thread_ratio).
+constexpr int64_t kDnnlParallelMinMacs = int64_t{1} << 22;
 // Own kernels split the output columns over threads from this much work.
 constexpr int64_t kParallelMinMacs = int64_t{1} << 16;
 
@@ -38,9 +42,15 @@ void LinearOp::init(MatrixRef weight, const float* bias, int64_t in_dim, int64_t
   out = out_dim;
   threads = std::max(1, max_threads);
   scratch = s;
+  auto make = [&](const float* wf, int64_t ld) {
+    dnnl = std::make_unique<DnnlLinear>(*ctx, wf, b, in, out, ld);
+    if (threads > 1) {
+      const OmpThreadsScope one(1);
+      dnnl_one = std::make_unique<DnnlLinear>(*ctx, wf, b, in, out, ld);
+    }
+  };
   if (w.dtype == QISA_DTYPE_F32) {
-    dnnl = std::make_unique<DnnlLinear>(*ctx, reinterpret_cast<const float*>(w.data), b, in, out,
-                                        static_cast<int64_t>(w.row_bytes / sizeof(float)));
+    make(reinterpret_cast<const float*>(w.data), static_cast<int64_t>(w.row_bytes / sizeof(float)));
     return;
   }
   if (!scratch) fail(QISA_ERR_INTERNAL, "linear: a quantized weight needs scratch");
@@ -57,13 +67,14 @@ void LinearOp::init(MatrixRef weight, const float* bias, int64_t in_dim, int64_t
     }
   }
   // The weight handle is re-pointed at the scratch on every call.
-  dnnl = std::make_unique<DnnlLinear>(*ctx, nullptr, b, in, out);
+  make(nullptr, 0);
 }
 
 void LinearOp::run(const float* x, float* y, int64_t rows) {
   const int64_t macs = rows * in * out;
+  DnnlLinear& matmul = dnnl_one && macs < kDnnlParallelMinMacs ? *dnnl_one : *dnnl;
   if (w.dtype == QISA_DTYPE_F32 && macs >= kDnnlMinMacs && rows >= kDnnlMinRows) {
-    dnnl->run(x, y, rows);
+    matmul.run(x, y, rows);
     return;
   }
   const CpuKernels& k = cpu_kernels();
@@ -99,7 +110,7 @@ void LinearOp::run(const float* x, float* y, int64_t rows) {
 #pragma omp parallel for schedule(static) num_threads(wt) if (wt > 1)
     for (int64_t o = 0; o < out; ++o) widen(w.data + static_cast<size_t>(o) * w.row_bytes, in, dense + o * in);
     if (!round) {
-      dnnl->run(x, y, rows, dense);
+      matmul.run(x, y, rows, dense);
       return;
     }
     const ActivationsKernel round_rows = k.activations[w.dtype];
@@ -110,7 +121,7 @@ void LinearOp::run(const float* x, float* y, int64_t rows) {
       const int rt = g * in >= kParallelMinMacs ? threads : 1;
 #pragma omp parallel for schedule(static) num_threads(rt) if (rt > 1)
       for (int64_t r = 0; r < g; ++r) round_rows(x + (r0 + r) * in, in, xr + r * in);
-      dnnl->run(xr, y + r0 * out, g, dense);
+      matmul.run(xr, y + r0 * out, g, dense);
     }
     return;
   }

@@ -41,6 +41,9 @@ struct LinearOp {
   int64_t in = 0, out = 0;
   int threads = 1;  // the most threads one call may use
   std::unique_ptr<DnnlLinear> dnnl;
+  // The same primitive made for one thread (when threads > 1): products
+  // too small to gain from more threads run on it, without an OpenMP region.
+  std::unique_ptr<DnnlLinear> dnnl_one;
   LinearScratch* scratch = nullptr;
 
   // round: the stored type's products round the activations as its traits
