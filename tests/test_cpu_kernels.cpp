@@ -615,7 +615,8 @@ TEST(LinearOp, QuantizedResultDoesNotDependOnTheRowCount) {
     LinearScratch scratch;
     LinearOp op;
     op.init(MatrixRef{t, s.bytes.data(), s.row_bytes}, bias.data(), in, out, 1, dnnl.get(), &scratch);
-    EXPECT_EQ(scratch.weights.size(), static_cast<size_t>(in * out));
+    // A batch kernel (AMX) reads the weight as stored: no widened copy.
+    EXPECT_EQ(scratch.weights.size(), op.batch ? 0u : static_cast<size_t>(in * out)) << dtype_name(t);
     std::vector<float> all(static_cast<size_t>(rows * out)), one(static_cast<size_t>(out));
     op.run(x.data(), all.data(), rows);
     for (int64_t r = 0; r < rows; ++r) {

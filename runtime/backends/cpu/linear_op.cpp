@@ -54,17 +54,15 @@ void LinearOp::init(MatrixRef weight, const float* bias, int64_t in_dim, int64_t
     return;
   }
   if (!scratch) fail(QISA_ERR_INTERNAL, "linear: a quantized weight needs scratch");
-  const auto n = static_cast<size_t>(in * out);
-  if (scratch->weights.size() < n) scratch->weights.resize(n);
-  if (round) {
-    const auto a = static_cast<size_t>(kRoundedRows * in);
-    if (scratch->activations.size() < a) scratch->activations.resize(a);
-    const BatchKernel& bk = cpu_kernels().batch[w.dtype];
-    batch = bk.product && in <= kBatchMaxIn;
-    if (batch) {  // the packed rows, then one work area per thread
-      const size_t bytes = bk.bytes(kRoundedRows, in) + static_cast<size_t>(threads) * bk.work_bytes(in);
-      if (scratch->packed.size() < bytes) scratch->packed.resize(bytes);
-    }
+  const BatchKernel& bk = cpu_kernels().batch[w.dtype];
+  batch = round && bk.product && in <= kBatchMaxIn;
+  if (batch) {  // many rows: packed rows, then one work area per thread; the weight as stored
+    const size_t bytes = bk.bytes(kRoundedRows, in) + static_cast<size_t>(threads) * bk.work_bytes(in);
+    if (scratch->packed.size() < bytes) scratch->packed.resize(bytes);
+  } else {  // many rows: the rounded rows (if the type rounds them) and the widened weight
+    const auto a = static_cast<size_t>(kRoundedRows * in), n = static_cast<size_t>(in * out);
+    if (round && scratch->activations.size() < a) scratch->activations.resize(a);
+    if (scratch->weights.size() < n) scratch->weights.resize(n);
   }
   // The weight handle is re-pointed at the scratch on every call.
   make(nullptr, 0);
