@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <random>
 #include <string>
@@ -78,6 +79,21 @@ std::vector<const CpuKernels*> kernel_sets() {
   return v;
 }
 
+// The sets with product kernels: also the AVX-512 VNNI one (Q8_0, Q4_0
+// entries only) where the CPU has it.
+std::vector<const CpuKernels*> linear_sets() {
+  auto v = kernel_sets();
+  if (vnni_kernels()) v.push_back(vnni_kernels());
+  return v;
+}
+
+// The set whose product kernel for type t cpu_kernels() uses.
+const CpuKernels& set_used_for(qisa_dtype t) {
+  for (const CpuKernels* k : linear_sets())
+    if (k->linear[t] == cpu_kernels().linear[t]) return *k;
+  return generic_cpu_kernels();
+}
+
 // Dense attention through a kernel set: scores, then attend to every position.
 void attention(const CpuKernels* k, float* out, const float* q, const float* keys, const float* norms,
                const float* values, int64_t n, int64_t h, int64_t k_stride, int64_t v_stride, int64_t norm_stride,
@@ -97,33 +113,35 @@ TEST(CpuKernels, Avx2IsUsedWhereTheCpuHasIt) {
     GTEST_SKIP() << "this CPU lacks AVX2/FMA/F16C: only the generic kernels are tested";
   }
   EXPECT_STREQ(cpu_kernels().name, "avx2") << "the backend should run the AVX2 kernels on this CPU";
-  // Every per-type entry the AVX2 set has is the one used; the others fall
-  // back to the generic kernels.
+  // Every per-type entry the AVX2 set has is the one used (the AVX-512
+  // VNNI entries over it where the CPU has them); the others fall back to
+  // the generic kernels.
+  const CpuKernels* vnni = force && std::string(force) == "avx2" ? nullptr : vnni_kernels();
   for (int t = 0; t < kDtypeCount; ++t) {
     const auto& avx2 = *avx2_cpu_kernels();
-    EXPECT_EQ(cpu_kernels().linear[t], avx2.linear[t] ? avx2.linear[t] : generic_cpu_kernels().linear[t]) << t;
+    const LinearKernel want = vnni && vnni->linear[t] ? vnni->linear[t]
+                              : avx2.linear[t]        ? avx2.linear[t]
+                                                      : generic_cpu_kernels().linear[t];
+    EXPECT_EQ(cpu_kernels().linear[t], want) << t;
     EXPECT_EQ(cpu_kernels().widen[t], avx2.widen[t] ? avx2.widen[t] : generic_cpu_kernels().widen[t]) << t;
   }
+  std::printf("AVX-512 VNNI products: %s\n", vnni ? "used" : "not on this CPU (or forced off)");
 }
 
 // A set rounds the activations for exactly the types whose traits say so,
 // and the rounding goes with the products of the same set.
 TEST(CpuKernels, ActivationRoundingFollowsTheTypeTable) {
-  for (const CpuKernels* k : kernel_sets())
+  for (const CpuKernels* k : linear_sets())
     for (const DtypeTraits& d : dtypes())
       if (k->linear[d.type]) {
         EXPECT_EQ(k->activations[d.type] != nullptr, d.rounds_activations) << k->name << d.name;
       }
-  for (const DtypeTraits& d : dtypes()) {
-    const CpuKernels& used = cpu_kernels();
-    const CpuKernels& from =
-        used.linear[d.type] == generic_cpu_kernels().linear[d.type] ? generic_cpu_kernels() : *avx2_cpu_kernels();
-    EXPECT_EQ(used.activations[d.type], from.activations[d.type]) << d.name;
-  }
+  for (const DtypeTraits& d : dtypes())
+    EXPECT_EQ(cpu_kernels().activations[d.type], set_used_for(d.type).activations[d.type]) << d.name;
 }
 
 TEST(CpuKernels, LinearOfEveryDtypeMatchesADoubleSum) {
-  for (const CpuKernels* k : kernel_sets()) {
+  for (const CpuKernels* k : linear_sets()) {
     for (qisa_dtype t : types(true)) {
       const LinearKernel fn = k->linear[t];
       if (!fn) continue;                                               // a type this set leaves to the generic kernels

@@ -112,11 +112,15 @@ struct CpuKernels {
 
 // The best implementation this CPU runs, completed with generic kernels
 // where it has none (QISA_CPU_KERNELS=generic in the environment forces
-// the portable one, =avx2 the AVX2 set without AMX).
+// the portable one, =avx2 the AVX2 set without AVX-512 VNNI and AMX).
 const CpuKernels& cpu_kernels();
 const CpuKernels& generic_cpu_kernels();
 // nullptr when the CPU lacks AVX2, FMA or F16C.
 const CpuKernels* avx2_cpu_kernels();
+// Only linear[] and activations[] for Q8_0 and Q4_0, with AVX-512 VNNI;
+// nullptr when the CPU lacks it. cpu_kernels() puts them over the AVX2
+// set's unless QISA_CPU_KERNELS=avx2 (or generic) asks for less.
+const CpuKernels* vnni_kernels();
 // By qisa_dtype; nullptr when the CPU lacks AMX-INT8 or AVX-512 (or the OS
 // refuses the tile data). cpu_kernels() adds them to the AVX2 set unless
 // QISA_CPU_KERNELS=avx2 (or generic) asks for less.

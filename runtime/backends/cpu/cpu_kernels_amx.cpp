@@ -13,8 +13,9 @@
 #include <cpuid.h>
 #include <immintrin.h>
 // GCC 12's AVX-512 intrinsics start some results from _mm512_undefined_*(),
-// which -Wmaybe-uninitialized reports inside the compiler's own header.
+// which -W(maybe-)uninitialized reports inside the compiler's own header.
 #if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 #include <sys/syscall.h>

@@ -19,6 +19,15 @@ namespace qisa {
 namespace {
 
 constexpr size_t kBlock = kQ8Block, kBlockBytes = kQ8BlockBytes;
+// How far ahead the few-row products read each weight row: decode steps
+// stream the weights once, and the hardware prefetcher alone left them
+// waiting on memory (measured at n_embd 768 with AVX-512 VNNI: q8_0 3.1
+// against 1.9 ms per step).
+constexpr int64_t kPrefetchBytes = 2048;
+
+inline void prefetch(const uint8_t* p) {
+  _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T0);
+}
 
 inline float hsum(__m256 v) {
   const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -28,6 +37,7 @@ inline float hsum(__m256 v) {
 
 // Weight loaders: 8 values from element i of a row.
 struct F32 {
+  static constexpr int64_t kBytes = 4;
   static __m256 load(const uint8_t* w, int64_t i) { return _mm256_loadu_ps(reinterpret_cast<const float*>(w) + i); }
   static float one(const uint8_t* w, int64_t i) {
     float f;
@@ -36,6 +46,7 @@ struct F32 {
   }
 };
 struct F16 {
+  static constexpr int64_t kBytes = 2;
   static __m256 load(const uint8_t* w, int64_t i) {
     return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2 * i)));
   }
@@ -46,6 +57,7 @@ struct F16 {
   }
 };
 struct BF16 {
+  static constexpr int64_t kBytes = 2;
   static __m256 load(const uint8_t* w, int64_t i) {
     const __m256i v = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2 * i)));
     return _mm256_castsi256_ps(_mm256_slli_epi32(v, 16));
@@ -93,8 +105,14 @@ __attribute__((noinline)) __m128 dot4(const float* x, const uint8_t* w0, const u
                                       const uint8_t* w3, int64_t n) {
   __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
   int64_t i = 0;
-  // Two steps per iteration: 8 independent products in flight.
+  // Two steps per iteration: 8 independent products in flight. The four
+  // weight streams are read ahead by kPrefetchBytes.
   for (; i + 16 <= n; i += 16) {
+    const int64_t ahead = W::kBytes * i + kPrefetchBytes;
+    prefetch(w0 + ahead);
+    prefetch(w1 + ahead);
+    prefetch(w2 + ahead);
+    prefetch(w3 + ahead);
     const __m256 v = _mm256_loadu_ps(x + i), u = _mm256_loadu_ps(x + i + 8);
     const __m256 p0 = W::load(w0, i), p1 = W::load(w1, i), p2 = W::load(w2, i), p3 = W::load(w3, i);
     const __m256 q0 = W::load(w0, i + 8), q1 = W::load(w1, i + 8), q2 = W::load(w2, i + 8), q3 = W::load(w3, i + 8);
@@ -199,6 +217,10 @@ __attribute__((noinline)) __m128 dot4_q8(const float* x, const uint8_t* w0, cons
   int64_t b0 = 0;
   size_t off = 0;
   for (; b0 + static_cast<int64_t>(kBlock) <= n; b0 += kBlock, off += kBlockBytes) {
+    prefetch(w0 + off + kPrefetchBytes);
+    prefetch(w1 + off + kPrefetchBytes);
+    prefetch(w2 + off + kPrefetchBytes);
+    prefetch(w3 + off + kPrefetchBytes);
     const __m256 x0 = _mm256_loadu_ps(x + b0), x1 = _mm256_loadu_ps(x + b0 + 8);
     const __m256 x2 = _mm256_loadu_ps(x + b0 + 16), x3 = _mm256_loadu_ps(x + b0 + 24);
     auto block = [&](const uint8_t* w, __m256 acc) {
@@ -504,7 +526,7 @@ void widen_q8(const uint8_t* row, int64_t n, float* out) {
   }
 }
 
-// Q4_0 activations (q4_linear.h): per block of 32, dx = max|x| / 127 and
+// Rounded activations (rounded_linear.h): per block of 32, dx = max|x| / 127 and
 // q = x * (127 / max|x|) rounded to nearest even, as the generic kernel.
 void quantize_q8_blocks(const float* x, int64_t n, int8_t* q, float* d, float* offset) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
@@ -569,6 +591,10 @@ __attribute__((noinline)) void dot4_q4(const Q8Activations& a, int64_t nb, int64
   __m128 offset = _mm_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
     const size_t off = static_cast<size_t>(b) * kQ4BlockBytes;
+    prefetch(w0 + off + kPrefetchBytes);
+    prefetch(w1 + off + kPrefetchBytes);
+    prefetch(w2 + off + kPrefetchBytes);
+    prefetch(w3 + off + kPrefetchBytes);
     const __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(a.q + b * 32));
     // The four rows' f16 scales gathered in a register (not through memory:
     // four narrow stores and a wide load defeat store forwarding).

@@ -250,6 +250,9 @@ const CpuKernels* avx2_cpu_kernels() {
 const BatchKernel* amx_batch_kernels() {
   return nullptr;
 }
+const CpuKernels* vnni_kernels() {
+  return nullptr;
+}
 #endif
 
 const CpuKernels& generic_cpu_kernels() {
@@ -284,8 +287,15 @@ const CpuKernels& cpu_kernels() {
     const CpuKernels* fast = avx2_cpu_kernels();
     if (!fast) return kGeneric;
     CpuKernels k = completed(*fast);
-    const BatchKernel* amx = amx_batch_kernels();
-    if (amx && !(force && std::string_view(force) == "avx2"))
+    if (force && std::string_view(force) == "avx2") return k;
+    if (const CpuKernels* vnni = vnni_kernels()) {
+      for (int t = 0; t < kDtypeCount; ++t) {
+        if (!vnni->linear[t]) continue;
+        k.linear[t] = vnni->linear[t];  // with the rounding of the same file
+        k.activations[t] = vnni->activations[t];
+      }
+    }
+    if (const BatchKernel* amx = amx_batch_kernels())
       for (int t = 0; t < kDtypeCount; ++t) k.batch[t] = amx[t];
     return k;
   }();
