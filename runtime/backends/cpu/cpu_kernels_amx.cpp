@@ -10,19 +10,13 @@
 // stored int8, no copy of the weight), then y[r, o] += dw[o, b] dx[r, b]
 // C[o, r] in f32. Q4_0 weights are unpacked to int8 one 16-output tile at a
 // time (into the caller's work buffer) and used for all rows.
-#include <cpuid.h>
 #include <immintrin.h>
-// GCC 12's AVX-512 intrinsics start some results from _mm512_undefined_*(),
-// which -W(maybe-)uninitialized reports inside the compiler's own header.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
 
+#include "avx512_support.h"
 #include "cpu_kernels.h"
 #include "dtype_blocks.h"
 #include "qisa.h"
@@ -185,19 +179,11 @@ void product(float* y, int64_t ldy, const uint8_t* packed, int64_t rows, int64_t
   _tile_release();
 }
 
-// AVX-512 F/BW/DQ/VL, AMX-TILE and AMX-INT8, enabled by the OS, and the
-// process allowed to use the tile data.
+// AVX-512 (avx512_support.h), AMX-TILE and AMX-INT8, and the process
+// allowed to use the tile data.
 bool usable() {
-  unsigned a, b, c, d;
-  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-  const bool avx512 = (b >> 16 & 1) && (b >> 17 & 1) && (b >> 30 & 1) && (b >> 31 & 1);
-  const bool amx = (d >> 24 & 1) && (d >> 25 & 1);
-  if (!avx512 || !amx) return false;
-  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c >> 27 & 1)) return false;  // OSXSAVE
-  unsigned lo, hi;
-  __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-  const unsigned long long xcr0 = (static_cast<unsigned long long>(hi) << 32) | lo;
-  if ((xcr0 & 0xe6) != 0xe6) return false;  // SSE, AVX, opmask, ZMM state
+  Cpuid7 leaf7;
+  if (!avx512_usable(&leaf7) || !(leaf7.edx >> 24 & 1) || !(leaf7.edx >> 25 & 1)) return false;
   constexpr long kReqXcompPerm = 0x1023, kXtileData = 18;
   return syscall(SYS_arch_prctl, kReqXcompPerm, kXtileData) == 0;
 }

@@ -5,22 +5,15 @@
 // compiled with those instructions and is entered only after
 // vnni_kernels() checked the CPU and the OS. cpu_kernels() puts these
 // entries over the AVX2 set's.
-#include <cpuid.h>
 #include <immintrin.h>
 
 #include <cstring>
 
+#include "avx512_support.h"
 #include "cpu_kernels.h"
 #include "dtype_blocks.h"
 #include "qisa.h"
 #include "rounded_linear.h"
-
-// GCC 12's AVX-512 intrinsics start some results from _mm512_undefined_*(),
-// which -W(maybe-)uninitialized reports inside the compiler's own header.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
 
 namespace qisa {
 
@@ -210,15 +203,10 @@ void linear(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w
                  dot4<kNibbles>, dot1<kNibbles>);
 }
 
-// AVX-512 F/BW/DQ/VL and VNNI, with the OS saving the 512-bit state.
+// AVX-512 (avx512_support.h) and VNNI.
 bool usable() {
-  unsigned a, b, c, d;
-  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-  const bool isa = (b >> 16 & 1) && (b >> 17 & 1) && (b >> 30 & 1) && (b >> 31 & 1) && (c >> 11 & 1);
-  if (!isa || !__get_cpuid(1, &a, &b, &c, &d) || !(c >> 27 & 1)) return false;  // OSXSAVE
-  unsigned lo, hi;
-  __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-  return (lo & 0xe6) == 0xe6;  // SSE, AVX, opmask, ZMM state
+  Cpuid7 leaf7;
+  return avx512_usable(&leaf7) && (leaf7.ecx >> 11 & 1);
 }
 
 }  // namespace
