@@ -120,7 +120,7 @@ uint64_t context_memory_bytes(const Model& m, const qisa_context_params& p, int3
   // Linear operations: one primitive each (fast engine).
   uint64_t linears = 1;  // the LM head
   for (const Layer& layer : m.layers) {
-    linears += 3;
+    linears += 4;  // proj, up (plain and with the activation fused), down
     for (const Head& h : layer.heads)
       for (Role r : kAllRoles) linears += is_matrix(h.lin(r).weight);
     t.raw(mul(H, 512));  // the layer's plans

@@ -38,12 +38,20 @@ class CpuBackend final : public HostBackend {
     const OmpThreadsScope omp(std::max(1, o.threads));
     scores_.resize(static_cast<size_t>(model.config.n_ctx) * static_cast<size_t>(std::max(1, o.threads)));
     positions_.resize(scores_.size());
+    // The MLP's first product also has oneDNN primitives with the model's
+    // activation fused in (no second pass over the hidden rows).
+    const WeightIds ids(model.config);
+    const PostOp act = model.config.activation == QISA_ACTIVATION_RELU ? PostOp::Relu : PostOp::GeluErf;
     for (const Linear* l : linears_by_id(model)) {
+      const auto id = static_cast<int64_t>(linears_.size());
       linears_.emplace_back();
       if (!l->weight) continue;
       const TensorView& w = *l->weight;
+      bool up = false;
+      for (int64_t layer = 0; layer < ids.n_layer; ++layer) up = up || id == ids.up(layer);
       linears_.back().init(MatrixRef::of(w), weights_(l->bias), static_cast<int64_t>(w.shape[1]),
-                           static_cast<int64_t>(w.shape[0]), o.threads, dnnl_.get(), &scratch_);
+                           static_cast<int64_t>(w.shape[0]), o.threads, dnnl_.get(), &scratch_, true,
+                           up ? act : PostOp::None);
     }
     for (const auto& [w, b] : norms_by_id(model)) norms_.push_back({weights_(w), weights_(b)});
     // Quantum projections, per layer in one QuantumLayer, writing straight
@@ -85,6 +93,11 @@ class CpuBackend final : public HostBackend {
 
   void linear(int64_t id, Buf in, Buf out, int64_t col, Act act, int64_t rows) override {
     LinearOp& l = linears_[static_cast<size_t>(id)];
+    if (col == 0) {  // whole rows: the activation with the product (fused into oneDNN where it can be)
+      const PostOp post = act == Act::Relu ? PostOp::Relu : act == Act::Gelu ? PostOp::GeluErf : PostOp::None;
+      into_columns(out, col, l.out, Act::None, rows, [&](float* y) { l.run(buf(in).data(), y, rows, post); });
+      return;
+    }
     into_columns(out, col, l.out, act, rows, [&](float* y) { l.run(buf(in).data(), y, rows); });
   }
 

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "backends/ref/reference_ops.h"
 #include "cpu_kernels.h"
 #include "dtype.h"
 #include "error.h"
@@ -34,8 +35,9 @@ constexpr int64_t kDnnlParallelMinMacs = int64_t{1} << 22;
 constexpr int64_t kParallelMinMacs = int64_t{1} << 16;
 
 void LinearOp::init(MatrixRef weight, const float* bias, int64_t in_dim, int64_t out_dim, int max_threads,
-                    DnnlContext* ctx, LinearScratch* s, bool round_activations) {
+                    DnnlContext* ctx, LinearScratch* s, bool round_activations, PostOp activation) {
   w = weight;
+  post = activation;
   round = round_activations && cpu_kernels().activations[w.dtype] != nullptr;
   b = bias;
   in = in_dim;
@@ -44,9 +46,11 @@ void LinearOp::init(MatrixRef weight, const float* bias, int64_t in_dim, int64_t
   scratch = s;
   auto make = [&](const float* wf, int64_t ld) {
     dnnl = std::make_unique<DnnlLinear>(*ctx, wf, b, in, out, ld);
+    if (post != PostOp::None) dnnl_post = std::make_unique<DnnlLinear>(*ctx, wf, b, in, out, ld, post);
     if (threads > 1) {
       const OmpThreadsScope one(1);
       dnnl_one = std::make_unique<DnnlLinear>(*ctx, wf, b, in, out, ld);
+      if (post != PostOp::None) dnnl_post_one = std::make_unique<DnnlLinear>(*ctx, wf, b, in, out, ld, post);
     }
   };
   if (w.dtype == QISA_DTYPE_F32) {
@@ -68,12 +72,13 @@ void LinearOp::init(MatrixRef weight, const float* bias, int64_t in_dim, int64_t
   make(nullptr, 0);
 }
 
-void LinearOp::run(const float* x, float* y, int64_t rows) {
+bool LinearOp::multiply(const float* x, float* y, int64_t rows, bool fused) {
   const int64_t macs = rows * in * out;
-  DnnlLinear& matmul = dnnl_one && macs < kDnnlParallelMinMacs ? *dnnl_one : *dnnl;
+  const bool one = dnnl_one && macs < kDnnlParallelMinMacs;
+  DnnlLinear& matmul = fused ? (one ? *dnnl_post_one : *dnnl_post) : (one ? *dnnl_one : *dnnl);
   if (w.dtype == QISA_DTYPE_F32 && macs >= kDnnlMinMacs && rows >= kDnnlMinRows) {
     matmul.run(x, y, rows);
-    return;
+    return fused;  // oneDNN applied the post-op if asked
   }
   const CpuKernels& k = cpu_kernels();
   if (batch && rows >= kDequantMinRows) {
@@ -97,7 +102,7 @@ void LinearOp::run(const float* x, float* y, int64_t rows) {
                    work + static_cast<size_t>(c) * work_bytes);  // chunks <= nt <= threads
       }
     }
-    return;
+    return false;
   }
   if (w.dtype != QISA_DTYPE_F32 && rows >= kDequantMinRows) {
     float* dense = scratch->weights.data();
@@ -109,7 +114,7 @@ void LinearOp::run(const float* x, float* y, int64_t rows) {
     for (int64_t o = 0; o < out; ++o) widen(w.data + static_cast<size_t>(o) * w.row_bytes, in, dense + o * in);
     if (!round) {
       matmul.run(x, y, rows, dense);
-      return;
+      return fused;
     }
     const ActivationsKernel round_rows = k.activations[w.dtype];
     // The rows as the few-row kernel sees them, kRoundedRows at a time.
@@ -121,7 +126,7 @@ void LinearOp::run(const float* x, float* y, int64_t rows) {
       for (int64_t r = 0; r < g; ++r) round_rows(x + (r0 + r) * in, in, xr + r * in);
       matmul.run(xr, y + r0 * out, g, dense);
     }
-    return;
+    return fused;
   }
   const int nt = macs >= kParallelMinMacs ? threads : 1;
   auto columns = [&](int64_t o0, int64_t n) {
@@ -133,13 +138,20 @@ void LinearOp::run(const float* x, float* y, int64_t rows) {
   };
   if (nt <= 1) {  // no OpenMP region at all: its fixed cost dominates small products
     columns(0, out);
-    return;
+    return false;
   }
   // Chunks of whole 8-column groups, one per thread.
   const int64_t chunk = std::max<int64_t>(8, (out / nt + 7) / 8 * 8);
   const int64_t chunks = (out + chunk - 1) / chunk;
 #pragma omp parallel for schedule(static) num_threads(nt)
   for (int64_t c = 0; c < chunks; ++c) columns(c * chunk, std::min(chunk, out - c * chunk));
+  return false;
+}
+
+void LinearOp::run(const float* x, float* y, int64_t rows, PostOp act) {
+  if (multiply(x, y, rows, act != PostOp::None && act == post) || act == PostOp::None) return;
+  if (act == PostOp::Relu) ref::relu(y, rows * out);
+  if (act == PostOp::GeluErf) ref::gelu(y, rows * out);
 }
 
 }  // namespace qisa

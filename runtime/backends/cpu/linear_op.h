@@ -44,6 +44,8 @@ struct LinearOp {
   // The same primitive made for one thread (when threads > 1): products
   // too small to gain from more threads run on it, without an OpenMP region.
   std::unique_ptr<DnnlLinear> dnnl_one;
+  // Both again with `post` applied inside oneDNN (only when post is set).
+  std::unique_ptr<DnnlLinear> dnnl_post, dnnl_post_one;
   LinearScratch* scratch = nullptr;
 
   // round: the stored type's products round the activations as its traits
@@ -51,9 +53,16 @@ struct LinearOp {
   bool round = true;
   bool batch = false;  // many rows go through the type's BatchKernel (AMX)
 
+  PostOp post = PostOp::None;  // the activation callers usually ask for: fused into oneDNN's products
+
   void init(MatrixRef weight, const float* bias, int64_t in_dim, int64_t out_dim, int max_threads, DnnlContext* dnnl,
-            LinearScratch* scratch, bool round_activations = true);
-  void run(const float* x, float* y, int64_t rows);
+            LinearScratch* scratch, bool round_activations = true, PostOp activation = PostOp::None);
+  // y = act(x W^T + b).
+  void run(const float* x, float* y, int64_t rows, PostOp act = PostOp::None);
+
+ private:
+  // The product, with `post` when `fused`; true when oneDNN applied it.
+  bool multiply(const float* x, float* y, int64_t rows, bool fused);
 };
 
 }  // namespace qisa

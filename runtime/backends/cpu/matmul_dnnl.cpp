@@ -50,7 +50,7 @@ struct DnnlLinear::Impl {
   // so a warm decode step allocates nothing.
   std::unordered_map<int64_t, std::unordered_map<int, dnnl::memory>> io;
 
-  Impl(DnnlContext& c, const float* w, const float* b, int64_t in_, int64_t out_, int64_t ld)
+  Impl(DnnlContext& c, const float* w, const float* b, int64_t in_, int64_t out_, int64_t ld, PostOp post)
       : ctx(c), in(in_), out(out_), has_bias(b != nullptr) {
     const dnnl::memory::desc src_md(dims{DNNL_RUNTIME_DIM_VAL, in}, dt::f32, dims{in, 1});
     const dnnl::memory::desc wei_md(dims{in, out}, dt::f32, dims{1, ld});  // W^T of a row-major [out, in]
@@ -58,16 +58,24 @@ struct DnnlLinear::Impl {
     const dnnl::memory::desc dst_md(dims{DNNL_RUNTIME_DIM_VAL, out}, dt::f32, dims{out, 1});
     const auto desc =
         has_bias ? dnnl::matmul::desc(src_md, wei_md, bias_md, dst_md) : dnnl::matmul::desc(src_md, wei_md, dst_md);
-    prim = dnnl::matmul(dnnl::matmul::primitive_desc(desc, ctx.engine));
+    dnnl::primitive_attr attr;
+    if (post != PostOp::None) {
+      dnnl::post_ops ops;
+      ops.append_eltwise(1.0f, post == PostOp::Relu ? dnnl::algorithm::eltwise_relu : dnnl::algorithm::eltwise_gelu_erf,
+                         0.0f, 0.0f);
+      attr.set_post_ops(ops);
+    }
+    prim = dnnl::matmul(dnnl::matmul::primitive_desc(desc, attr, ctx.engine));
     weights = w ? dnnl::memory(wei_md, ctx.engine, const_cast<float*>(w))  // read only
                 : dnnl::memory(wei_md, ctx.engine, DNNL_MEMORY_NONE);
     if (has_bias) bias = dnnl::memory(bias_md, ctx.engine, const_cast<float*>(b));
   }
 };
 
-DnnlLinear::DnnlLinear(DnnlContext& ctx, const float* w, const float* bias, int64_t in, int64_t out, int64_t ld) {
+DnnlLinear::DnnlLinear(DnnlContext& ctx, const float* w, const float* bias, int64_t in, int64_t out, int64_t ld,
+                       PostOp post) {
   try {
-    impl_ = std::make_unique<Impl>(ctx, w, bias, in, out, ld > 0 ? ld : in);
+    impl_ = std::make_unique<Impl>(ctx, w, bias, in, out, ld > 0 ? ld : in, post);
   } catch (const dnnl::error& e) {
     fail_dnnl(e, "cannot create a matmul");
   } catch (const std::future_error& e) {

@@ -15,11 +15,16 @@ using DnnlContextPtr = std::unique_ptr<DnnlContext, DnnlContextDeleter>;
 
 DnnlContextPtr make_dnnl_context();
 
+// An activation applied to the product's output inside the primitive (a
+// oneDNN post-op: no second pass over the output).
+enum class PostOp { None, Relu, GeluErf };
+
 class DnnlLinear {
  public:
   // w [out, in] row-major with rows ld floats apart (0: in; nullptr: given
   // to every run()), bias [out] or nullptr.
-  DnnlLinear(DnnlContext& ctx, const float* w, const float* bias, int64_t in, int64_t out, int64_t ld = 0);
+  DnnlLinear(DnnlContext& ctx, const float* w, const float* bias, int64_t in, int64_t out, int64_t ld = 0,
+             PostOp post = PostOp::None);
   ~DnnlLinear();
   DnnlLinear(const DnnlLinear&) = delete;
   DnnlLinear& operator=(const DnnlLinear&) = delete;
