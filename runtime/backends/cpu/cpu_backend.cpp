@@ -22,6 +22,7 @@
 #include "omp_threads.h"
 #include "quantum_layer.h"
 #include "registry.h"
+#include "row_split.h"
 
 namespace qisa {
 
@@ -88,7 +89,19 @@ class CpuBackend final : public HostBackend {
 
   void layernorm(Buf out, Buf in, int64_t norm, int64_t rows) override {
     const Norm& n = norms_[static_cast<size_t>(norm)];
-    fast::layernorm(buf(out).data(), buf(in).data(), n.w, n.b, rows, d_, model_.config.ln_eps);
+    float* o = buf(out).data();
+    const float* x = buf(in).data();
+    split_rows(rows, d_, options_.threads, [&](int64_t r0, int64_t count) {
+      fast::layernorm(o + r0 * d_, x + r0 * d_, n.w, n.b, count, d_, model_.config.ln_eps);
+    });
+  }
+
+  void add(Buf outb, Buf ab, Buf bb) override {
+    float* out = buf(outb).data();
+    const float *a = buf(ab).data(), *b = buf(bb).data();
+    split_rows(static_cast<int64_t>(rows_.size()), d_, options_.threads, [&](int64_t r0, int64_t count) {
+      for (int64_t i = r0 * d_; i < (r0 + count) * d_; ++i) out[i] = a[i] + b[i];
+    });
   }
 
   void linear(int64_t id, Buf in, Buf out, int64_t col, Act act, int64_t rows) override {

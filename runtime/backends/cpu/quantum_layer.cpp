@@ -9,6 +9,7 @@
 #include "cpu_kernels.h"
 #include "dtype.h"
 #include "error.h"
+#include "row_split.h"
 
 namespace qisa {
 
@@ -117,7 +118,9 @@ bool QuantumLayer::uses_gates(int64_t R) const {
 void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t stride) {
   const int64_t D = D_, width = gemm_.out;
   // The fast unitary path multiplies psi without its zero padding.
-  ref::encode_amplitudes(psi_.data(), u, R, d_, gemm_.in, normalized_);
+  split_rows(R, d_, threads_, [&](int64_t r0, int64_t n) {
+    ref::encode_amplitudes(psi_.data() + r0 * gemm_.in, u + r0 * d_, n, d_, gemm_.in, normalized_);
+  });
   if (uses_gates(R)) {  // phi of each projection, row by row
     auto one_row = [&](int64_t r, float* scratch) {
       for (size_t p = 0; p < gates_.size(); ++p) {
