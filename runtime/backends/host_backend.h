@@ -94,12 +94,7 @@ class HostBackend : public Backend, public Ops {
     }
   }
 
-  void add(Buf outb, Buf ab, Buf bb) override {
-    float* out = buf(outb).data();
-    const float *a = buf(ab).data(), *b = buf(bb).data();
-    const int64_t n = static_cast<int64_t>(rows_.size()) * d_;
-    for (int64_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
-  }
+  void add(Buf outb, Buf ab, Buf bb) override { add_rows(outb, ab, bb, 0, static_cast<int64_t>(rows_.size())); }
 
   int64_t gather_logits(Buf outb, Buf inb) override {
     slots_.clear();
@@ -137,6 +132,13 @@ class HostBackend : public Backend, public Ops {
   }
 
   int64_t width(Buf b) const { return b == Buf::Hidden ? model_.config.n_ff : d_; }
+
+  // out = a + b for rows [r0, r0 + n) (add() is all rows; a backend may split them).
+  void add_rows(Buf outb, Buf ab, Buf bb, int64_t r0, int64_t n) {
+    float* out = buf(outb).data();
+    const float *a = buf(ab).data(), *b = buf(bb).data();
+    for (int64_t i = r0 * d_; i < (r0 + n) * d_; ++i) out[i] = a[i] + b[i];
+  }
 
   // A linear map's result into `out`: product(dst) writes [rows, n_out]
   // contiguously, straight into out when it fills whole rows, else into a

@@ -1,10 +1,14 @@
 // What the AVX-512 kernel files (cpu_kernels_vnni.cpp, cpu_kernels_amx.cpp)
 // share: the check that the CPU has AVX-512 F/DQ/BW/VL (and the caller's
-// extras) and that the OS saves the 512-bit state, and a GCC 12 warning
-// that their intrinsics trip. Internal linkage: each file gets its own copy.
+// extras) and that the OS saves the 512-bit state, the rounding of one
+// activation block, and a GCC 12 warning that their intrinsics trip.
+// Internal linkage: each file (compiled with AVX-512) gets its own copy.
 #pragma once
 
 #include <cpuid.h>
+#include <immintrin.h>
+
+#include <cstdint>
 
 // GCC 12's AVX-512 intrinsics start some results from _mm512_undefined_*(),
 // which -W(maybe-)uninitialized reports inside the compiler's own header.
@@ -31,6 +35,24 @@ inline bool avx512_usable(Cpuid7* leaf7) {
   unsigned lo, hi;
   __asm__("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
   return (lo & 0xe6) == 0xe6;
+}
+
+// One activation block rounded as every engine rounds it (core/dtype.h
+// round_activations): the m <= 32 values at x, dx = max|x| / 127 and
+// q = x * (127 / max|x|) to nearest even (the default rounding mode); q is
+// zero past m. Returns dx; *sum_q (when given) = sum(q).
+inline float round_block(const float* x, int64_t m, int8_t* q, int32_t* sum_q = nullptr) {
+  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
+  const auto k0 = static_cast<__mmask16>(m >= 16 ? 0xffff : (1u << m) - 1);
+  const auto k1 = static_cast<__mmask16>(m >= 32 ? 0xffff : m <= 16 ? 0 : (1u << (m - 16)) - 1);
+  const __m512 v0 = _mm512_maskz_loadu_ps(k0, x), v1 = _mm512_maskz_loadu_ps(k1, x + 16);
+  const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(v0, abs_mask), _mm512_and_ps(v1, abs_mask)));
+  const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+  const __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, inv)), i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, inv));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(q), _mm512_cvtsepi32_epi8(i0));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16), _mm512_cvtsepi32_epi8(i1));
+  if (sum_q) *sum_q = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
+  return amax / 127.0f;
 }
 
 }  // namespace

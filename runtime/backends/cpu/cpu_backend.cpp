@@ -48,8 +48,7 @@ class CpuBackend final : public HostBackend {
       linears_.emplace_back();
       if (!l->weight) continue;
       const TensorView& w = *l->weight;
-      bool up = false;
-      for (int64_t layer = 0; layer < ids.n_layer; ++layer) up = up || id == ids.up(layer);
+      const bool up = id < ids.lm_head() && id % ids.per_layer() == ids.up(0);
       linears_.back().init(MatrixRef::of(w), weights_(l->bias), static_cast<int64_t>(w.shape[1]),
                            static_cast<int64_t>(w.shape[0]), o.threads, dnnl_.get(), &scratch_, true,
                            up ? act : PostOp::None);
@@ -97,11 +96,8 @@ class CpuBackend final : public HostBackend {
   }
 
   void add(Buf outb, Buf ab, Buf bb) override {
-    float* out = buf(outb).data();
-    const float *a = buf(ab).data(), *b = buf(bb).data();
-    split_rows(static_cast<int64_t>(rows_.size()), d_, options_.threads, [&](int64_t r0, int64_t count) {
-      for (int64_t i = r0 * d_; i < (r0 + count) * d_; ++i) out[i] = a[i] + b[i];
-    });
+    split_rows(static_cast<int64_t>(rows_.size()), d_, options_.threads,
+               [&](int64_t r0, int64_t count) { add_rows(outb, ab, bb, r0, count); });
   }
 
   void linear(int64_t id, Buf in, Buf out, int64_t col, Act act, int64_t rows) override {

@@ -66,7 +66,6 @@ size_t packed_bytes(int64_t rows, int64_t in) {
 void pack(const float* x, int64_t ldx, int64_t rows, int64_t in, uint8_t* packed) {
   const int64_t nb = blocks_of(in), tiles = (rows + kTile - 1) / kTile;
   float* dxs = reinterpret_cast<float*>(packed + tiles * nb * kTileBytes);
-  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
   for (int64_t t = 0; t < tiles; ++t) {
     for (int64_t n = 0; n < kTile; ++n) {
       const int64_t r = t * kTile + n;
@@ -74,22 +73,8 @@ void pack(const float* x, int64_t ldx, int64_t rows, int64_t in, uint8_t* packed
         uint8_t* tile = packed + (t * nb + b) * kTileBytes;
         alignas(64) int8_t q[kBlock] = {};
         float dx = 0.0f;
-        if (r < rows) {
-          const int64_t m = in - b * kBlock < kBlock ? in - b * kBlock : kBlock;
-          const __mmask16 k0 = static_cast<__mmask16>(m >= 16 ? 0xffff : (1u << m) - 1);
-          const __mmask16 k1 = static_cast<__mmask16>(m >= 32 ? 0xffff : m <= 16 ? 0 : (1u << (m - 16)) - 1);
-          const float* xb = x + r * ldx + b * kBlock;
-          const __m512 v0 = _mm512_maskz_loadu_ps(k0, xb), v1 = _mm512_maskz_loadu_ps(k1, xb + 16);
-          const float amax =
-              _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(v0, abs_mask), _mm512_and_ps(v1, abs_mask)));
-          const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
-          // Round to nearest even (the default mode), as nearbyint does.
-          _mm_store_si128(reinterpret_cast<__m128i*>(q),
-                          _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v0, inv))));
-          _mm_store_si128(reinterpret_cast<__m128i*>(q + 16),
-                          _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(_mm512_mul_ps(v1, inv))));
-          dx = amax / 127.0f;
-        }
+        if (r < rows)
+          dx = round_block(x + r * ldx + b * kBlock, in - b * kBlock < kBlock ? in - b * kBlock : kBlock, q);
         for (int64_t k4 = 0; k4 < kBlock / 4; ++k4) std::memcpy(tile + k4 * 64 + n * 4, q + 4 * k4, 4);
         dxs[(t * nb + b) * kTile + n] = dx;
       }

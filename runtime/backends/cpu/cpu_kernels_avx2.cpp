@@ -179,9 +179,7 @@ inline int load_u16(const uint8_t* p) {
 }
 
 inline float scale_of(const uint8_t* block) {
-  uint16_t h;
-  std::memcpy(&h, block, 2);
-  return _cvtsh_ss(h);
+  return _cvtsh_ss(static_cast<unsigned short>(load_u16(block)));
 }
 
 // 8 int8 values as f32.

@@ -29,23 +29,13 @@ inline float half_at(const uint8_t* p) {
   return _cvtsh_ss(static_cast<unsigned short>(load_u16(p)));
 }
 
-// Per block of 32: dx = max|x| / 127, q = x * (127 / max|x|) rounded to
-// nearest even (the default rounding mode), offset = 8 dx sum(q).
+// Per block of 32: the rounded block (avx512_support.h) and
+// offset = 8 dx sum(q).
 void quantize_blocks(const float* x, int64_t n, int8_t* q, float* d, float* offset) {
-  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7fffffff));
   for (int64_t b0 = 0, b = 0; b0 < n; b0 += 32, ++b) {
-    const int64_t m = n - b0 < 32 ? n - b0 : 32;
-    const auto k0 = static_cast<__mmask16>(m >= 16 ? 0xffff : (1u << m) - 1);
-    const auto k1 = static_cast<__mmask16>(m >= 32 ? 0xffff : m <= 16 ? 0 : (1u << (m - 16)) - 1);
-    const __m512 v0 = _mm512_maskz_loadu_ps(k0, x + b0), v1 = _mm512_maskz_loadu_ps(k1, x + b0 + 16);
-    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_and_ps(v0, abs_mask), _mm512_and_ps(v1, abs_mask)));
-    const __m512 inv = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
-    const __m512i i0 = _mm512_cvtps_epi32(_mm512_mul_ps(v0, inv)), i1 = _mm512_cvtps_epi32(_mm512_mul_ps(v1, inv));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b0), _mm512_cvtsepi32_epi8(i0));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + b0 + 16), _mm512_cvtsepi32_epi8(i1));
-    const float dx = amax / 127.0f;
-    d[b] = dx;
-    offset[b] = 8.0f * dx * static_cast<float>(_mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1)));
+    int32_t sum = 0;
+    d[b] = round_block(x + b0, n - b0 < 32 ? n - b0 : 32, q + b0, &sum);
+    offset[b] = 8.0f * d[b] * static_cast<float>(sum);
   }
 }
 

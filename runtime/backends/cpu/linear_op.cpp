@@ -68,16 +68,20 @@ void LinearOp::init(MatrixRef weight, const float* bias, int64_t in_dim, int64_t
     if (round && scratch->activations.size() < a) scratch->activations.resize(a);
     if (scratch->weights.size() < n) scratch->weights.resize(n);
   }
-  // The weight handle is re-pointed at the scratch on every call.
-  make(nullptr, 0);
+  // The weight handle is re-pointed at the scratch on every call; a batch
+  // kernel needs no oneDNN primitive.
+  if (!batch) make(nullptr, 0);
 }
 
 bool LinearOp::multiply(const float* x, float* y, int64_t rows, bool fused) {
   const int64_t macs = rows * in * out;
-  const bool one = dnnl_one && macs < kDnnlParallelMinMacs;
-  DnnlLinear& matmul = fused ? (one ? *dnnl_post_one : *dnnl_post) : (one ? *dnnl_one : *dnnl);
+  // The oneDNN primitive for this call: fused or not, one thread or all.
+  auto matmul = [&]() -> DnnlLinear& {
+    const bool one = dnnl_one && macs < kDnnlParallelMinMacs;
+    return fused ? (one ? *dnnl_post_one : *dnnl_post) : (one ? *dnnl_one : *dnnl);
+  };
   if (w.dtype == QISA_DTYPE_F32 && macs >= kDnnlMinMacs && rows >= kDnnlMinRows) {
-    matmul.run(x, y, rows);
+    matmul().run(x, y, rows);
     return fused;  // oneDNN applied the post-op if asked
   }
   const CpuKernels& k = cpu_kernels();
@@ -113,7 +117,7 @@ bool LinearOp::multiply(const float* x, float* y, int64_t rows, bool fused) {
 #pragma omp parallel for schedule(static) num_threads(wt) if (wt > 1)
     for (int64_t o = 0; o < out; ++o) widen(w.data + static_cast<size_t>(o) * w.row_bytes, in, dense + o * in);
     if (!round) {
-      matmul.run(x, y, rows, dense);
+      matmul().run(x, y, rows, dense);
       return fused;
     }
     const ActivationsKernel round_rows = k.activations[w.dtype];
@@ -124,7 +128,7 @@ bool LinearOp::multiply(const float* x, float* y, int64_t rows, bool fused) {
       const int rt = g * in >= kParallelMinMacs ? threads : 1;
 #pragma omp parallel for schedule(static) num_threads(rt) if (rt > 1)
       for (int64_t r = 0; r < g; ++r) round_rows(x + (r0 + r) * in, in, xr + r * in);
-      matmul.run(xr, y + r0 * out, g, dense);
+      matmul().run(xr, y + r0 * out, g, dense);
     }
     return fused;
   }
