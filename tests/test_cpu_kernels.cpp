@@ -178,19 +178,14 @@ TEST(CpuKernels, LinearOfEveryDtypeMatchesADoubleSum) {
   }
 }
 
-// Many-row kernels on the stored weight (AMX): the double sum over the
-// rounded activations, for ragged row tiles, output tiles and blocks,
-// strided rows and a bias or none; skipped (visibly) on CPUs without them.
-TEST(CpuKernels, BatchKernelsMatchADoubleSumOfTheRoundedRows) {
-  const BatchKernel* amx = amx_batch_kernels();
-  if (!amx) GTEST_SKIP() << "this CPU (or build) has no AMX-INT8 + AVX-512: no batch kernels";
-  const char* force = std::getenv("QISA_CPU_KERNELS");
-  if (!force) {
-    for (int t = 0; t < kDtypeCount; ++t) EXPECT_EQ(cpu_kernels().batch[t].product, amx[t].product) << t;
-  }
+// Many-row kernels on the stored weight (AMX, AVX-512 VNNI): the double
+// sum over the rounded activations, for ragged row tiles, output tiles and
+// blocks, strided rows and a bias or none; each set skipped (visibly) on
+// CPUs without it.
+void check_batch_kernels(const BatchKernel* set, const char* name) {
   int tested = 0;
   for (const DtypeTraits& d : dtypes()) {
-    const BatchKernel& bk = amx[d.type];
+    const BatchKernel& bk = set[d.type];
     if (!bk.product) continue;
     EXPECT_TRUE(d.rounds_activations) << d.name;
     ++tested;
@@ -220,14 +215,32 @@ TEST(CpuKernels, BatchKernelsMatchADoubleSumOfTheRoundedRows) {
               want += double(xr[i]) * s.dequantized[o * in + i];
               mag += std::abs(double(xr[i]) * s.dequantized[o * in + i]);
             }
-            ASSERT_NEAR(got, want, 1e-6 * (1.0 + mag))
-                << d.name << " in " << in << " rows " << rows << " out " << out << " r " << r << " o " << o;
+            ASSERT_NEAR(got, want, 1e-6 * (1.0 + mag)) << name << " " << d.name << " in " << in << " rows " << rows
+                                                       << " out " << out << " r " << r << " o " << o;
           }
         }
       }
     }
   }
-  EXPECT_EQ(tested, 2);  // q8_0 and q4_0
+  EXPECT_EQ(tested, 2) << name;  // q8_0 and q4_0
+}
+
+TEST(CpuKernels, AmxBatchKernelsMatchADoubleSumOfTheRoundedRows) {
+  const BatchKernel* amx = amx_batch_kernels();
+  if (!amx) GTEST_SKIP() << "this CPU (or build) has no AMX-INT8 + AVX-512: no AMX batch kernels";
+  if (!std::getenv("QISA_CPU_KERNELS")) {
+    for (int t = 0; t < kDtypeCount; ++t) EXPECT_EQ(cpu_kernels().batch[t].product, amx[t].product) << t;
+  }
+  check_batch_kernels(amx, "amx");
+}
+
+TEST(CpuKernels, VnniBatchKernelsMatchADoubleSumOfTheRoundedRows) {
+  const CpuKernels* vnni = vnni_kernels();
+  if (!vnni) GTEST_SKIP() << "this CPU (or build) has no AVX-512 VNNI: no VNNI batch kernels";
+  if (!std::getenv("QISA_CPU_KERNELS") && !amx_batch_kernels()) {
+    for (int t = 0; t < kDtypeCount; ++t) EXPECT_EQ(cpu_kernels().batch[t].product, vnni->batch[t].product) << t;
+  }
+  check_batch_kernels(vnni->batch, "vnni");
 }
 
 // The expansion before many-row products gives exactly the stored values

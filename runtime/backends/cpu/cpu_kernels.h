@@ -72,7 +72,7 @@ using WidenKernel = void (*)(const uint8_t* row, int64_t n, float* out);
 using ActivationsKernel = void (*)(const float* x, int64_t n, float* out);
 
 // Many-row products on a stored weight whose type rounds the activations
-// (cpu_kernels_amx.cpp), in two steps so threads can split the outputs:
+// (cpu_kernels_amx.cpp, cpu_kernels_vnni.cpp), in two steps so threads can split the outputs:
 // pack() rounds and lays out the rows once, product() multiplies them by
 // any range of outputs (w, bias and y at the range's first output).
 struct BatchKernel {
@@ -117,9 +117,10 @@ const CpuKernels& cpu_kernels();
 const CpuKernels& generic_cpu_kernels();
 // nullptr when the CPU lacks AVX2, FMA or F16C.
 const CpuKernels* avx2_cpu_kernels();
-// Only linear[] and activations[] for Q8_0 and Q4_0, with AVX-512 VNNI;
-// nullptr when the CPU lacks it. cpu_kernels() puts them over the AVX2
-// set's unless QISA_CPU_KERNELS=avx2 (or generic) asks for less.
+// Only linear[], activations[] and batch[] for Q8_0 and Q4_0, with AVX-512
+// VNNI; nullptr when the CPU lacks it. cpu_kernels() puts them over the
+// AVX2 set's (AMX's batch kernels over these) unless QISA_CPU_KERNELS=avx2
+// (or generic) asks for less.
 const CpuKernels* vnni_kernels();
 // By qisa_dtype; nullptr when the CPU lacks AMX-INT8 or AVX-512 (or the OS
 // refuses the tile data). cpu_kernels() adds them to the AVX2 set unless

@@ -293,10 +293,12 @@ const CpuKernels& cpu_kernels() {
         if (!vnni->linear[t]) continue;
         k.linear[t] = vnni->linear[t];  // with the rounding of the same file
         k.activations[t] = vnni->activations[t];
+        k.batch[t] = vnni->batch[t];
       }
     }
-    if (const BatchKernel* amx = amx_batch_kernels())
-      for (int t = 0; t < kDtypeCount; ++t) k.batch[t] = amx[t];
+    if (const BatchKernel* amx = amx_batch_kernels())  // over VNNI's where both exist
+      for (int t = 0; t < kDtypeCount; ++t)
+        if (amx[t].product) k.batch[t] = amx[t];
     return k;
   }();
   return chosen;

@@ -193,6 +193,132 @@ void linear(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w
                  dot4<kNibbles>, dot1<kNibbles>);
 }
 
+// Many-row products (BatchKernel) for CPUs with VNNI but no AMX: 16 rows
+// in the lanes of a register, so one vpdpbusd adds 4 inputs of one output
+// for all 16 rows, and each broadcast weight dword serves 16 rows.
+//   pack(): per tile of 16 rows and block b of 32 inputs, the rounded
+// activations as u8 (q + 128) in the layout [k / 4][row][k % 4] (one
+// register per 4 inputs), then after all tiles the scales dx[tile][b][row].
+// product(): per group of 16 outputs the weights are laid out once in
+// `work` as int8 [b][output][32] (Q4_0: nibble - 8) with, per (b, output),
+// dw and -128 sum(w) (the +128 of the activations taken out again), so
+// sum (q + 128) w - 128 sum(w) = sum q w exactly in int32.
+constexpr int64_t kRowTile = 16, kOutTile = 16, kBlockBytesPacked = kRowTile * 32;
+
+int64_t blocks_of(int64_t in) {
+  return (in + 31) / 32;
+}
+
+size_t batch_bytes(int64_t rows, int64_t in) {
+  return static_cast<size_t>((rows + kRowTile - 1) / kRowTile * blocks_of(in) * (kBlockBytesPacked + kRowTile * 4));
+}
+
+void batch_pack(const float* x, int64_t ldx, int64_t rows, int64_t in, uint8_t* packed) {
+  const int64_t nb = blocks_of(in), tiles = (rows + kRowTile - 1) / kRowTile;
+  float* dxs = reinterpret_cast<float*>(packed + tiles * nb * kBlockBytesPacked);
+  for (int64_t t = 0; t < tiles; ++t) {
+    for (int64_t n = 0; n < kRowTile; ++n) {
+      const int64_t r = t * kRowTile + n;
+      for (int64_t b = 0; b < nb; ++b) {
+        alignas(64) int8_t q[32] = {};
+        float dx = 0.0f;
+        if (r < rows) dx = round_block(x + r * ldx + b * 32, in - b * 32 < 32 ? in - b * 32 : 32, q);
+        uint8_t* tile = packed + (t * nb + b) * kBlockBytesPacked;
+        for (int64_t k4 = 0; k4 < 8; ++k4) {
+          uint32_t v;
+          std::memcpy(&v, q + 4 * k4, 4);
+          v ^= 0x80808080u;  // q + 128 as u8
+          std::memcpy(tile + k4 * 64 + n * 4, &v, 4);
+        }
+        dxs[(t * nb + b) * kRowTile + n] = dx;
+      }
+    }
+  }
+}
+
+// Per block: 16 outputs x 32 int8, then 16 dw (f32), then 16 corrections (int32).
+constexpr int64_t kGroupBlockBytes = kOutTile * 32 + kOutTile * 4 * 2;
+
+size_t batch_work(int64_t in) {
+  return static_cast<size_t>(blocks_of(in) * kGroupBlockBytes);
+}
+
+// Lays out outputs [0, m) of the group at w (m <= 16; the others zero).
+template <bool kNibbles>
+void prepare_group(const uint8_t* w, size_t w_stride, int64_t m, int64_t nb, uint8_t* work) {
+  constexpr size_t kBytes = kNibbles ? kQ4BlockBytes : kQ8BlockBytes;
+  for (int64_t b = 0; b < nb; ++b) {
+    uint8_t* g = work + b * kGroupBlockBytes;
+    auto* dw = reinterpret_cast<float*>(g + kOutTile * 32);
+    auto* corr = reinterpret_cast<int32_t*>(g + kOutTile * 32 + kOutTile * 4);
+    for (int64_t i = 0; i < kOutTile; ++i) {
+      __m256i v = _mm256_setzero_si256();
+      float d = 0.0f;
+      if (i < m) {
+        const uint8_t* block = w + static_cast<size_t>(i) * w_stride + static_cast<size_t>(b) * kBytes;
+        d = half_at(block);
+        if constexpr (kNibbles) {
+          const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 2));
+          const __m128i mask = _mm_set1_epi8(0x0f), eight = _mm_set1_epi8(8);
+          v = _mm256_set_m128i(_mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(raw, 4), mask), eight),
+                               _mm_sub_epi8(_mm_and_si128(raw, mask), eight));
+        } else {
+          v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2));
+        }
+      }
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(g + i * 32), v);
+      dw[i] = d;
+      // sum(w) by a dot with 128 in every u8 lane: the correction directly.
+      const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(static_cast<char>(0x80)), v);
+      const __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+      const __m128i s2 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, _MM_SHUFFLE(1, 0, 3, 2)));
+      corr[i] = -_mm_cvtsi128_si32(_mm_add_epi32(s2, _mm_shuffle_epi32(s2, _MM_SHUFFLE(2, 3, 0, 1))));
+    }
+  }
+}
+
+template <bool kNibbles>
+void batch_product(float* y, int64_t ldy, const uint8_t* packed, int64_t rows, int64_t in, const uint8_t* w,
+                   size_t w_stride, const float* bias, int64_t out, uint8_t* work) {
+  const int64_t nb = blocks_of(in), tiles = (rows + kRowTile - 1) / kRowTile;
+  const float* dxs = reinterpret_cast<const float*>(packed + tiles * nb * kBlockBytesPacked);
+  const __m512i row_index = _mm512_mullo_epi32(_mm512_set1_epi32(static_cast<int>(ldy)),
+                                               _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+  for (int64_t o0 = 0; o0 < out; o0 += kOutTile) {
+    const int64_t m = out - o0 < kOutTile ? out - o0 : kOutTile;
+    prepare_group<kNibbles>(w + static_cast<size_t>(o0) * w_stride, w_stride, m, nb, work);
+    for (int64_t t = 0; t < tiles; ++t) {
+      __m512 acc[kOutTile];
+      for (auto& a : acc) a = _mm512_setzero_ps();
+      for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* xb = packed + (t * nb + b) * kBlockBytesPacked;
+        __m512i xq[8];
+        for (int k = 0; k < 8; ++k) xq[k] = _mm512_loadu_si512(xb + 64 * k);
+        const __m512 dxv = _mm512_loadu_ps(dxs + (t * nb + b) * kRowTile);
+        const uint8_t* g = work + b * kGroupBlockBytes;
+        const auto* dw = reinterpret_cast<const float*>(g + kOutTile * 32);
+        const auto* corr = reinterpret_cast<const int32_t*>(g + kOutTile * 32 + kOutTile * 4);
+#pragma GCC unroll 16
+        for (int i = 0; i < kOutTile; ++i) {
+          const auto* wi = reinterpret_cast<const int32_t*>(g + i * 32);
+          __m512i c = _mm512_set1_epi32(corr[i]);
+#pragma GCC unroll 8
+          for (int k = 0; k < 8; ++k) c = _mm512_dpbusd_epi32(c, xq[k], _mm512_set1_epi32(wi[k]));
+          acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c), _mm512_mul_ps(dxv, _mm512_set1_ps(dw[i])), acc[i]);
+        }
+      }
+      // Output i of the group is column o0 + i of the tile's rows: scattered with a row stride.
+      const int64_t here = rows - t * kRowTile < kRowTile ? rows - t * kRowTile : kRowTile;
+      const auto mask = static_cast<__mmask16>(here >= 16 ? 0xffff : (1u << here) - 1);
+      float* yt = y + t * kRowTile * ldy + o0;
+      for (int64_t i = 0; i < m; ++i) {
+        const __m512 v = bias ? _mm512_add_ps(acc[i], _mm512_set1_ps(bias[o0 + i])) : acc[i];
+        _mm512_mask_i32scatter_ps(yt + i, mask, row_index, v, 4);
+      }
+    }
+  }
+}
+
 // AVX-512 (avx512_support.h) and VNNI.
 bool usable() {
   Cpuid7 leaf7;
@@ -209,6 +335,8 @@ const CpuKernels* vnni_kernels() {
     k.linear[QISA_DTYPE_Q4_0] = linear<true>;
     k.activations[QISA_DTYPE_Q8_0] = activations_rounded;
     k.activations[QISA_DTYPE_Q4_0] = activations_rounded;
+    k.batch[QISA_DTYPE_Q8_0] = {batch_bytes, batch_pack, batch_product<false>, batch_work};
+    k.batch[QISA_DTYPE_Q4_0] = {batch_bytes, batch_pack, batch_product<true>, batch_work};
     return k;
   }();
   static const bool ok = usable();
