@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <complex>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
@@ -19,6 +20,7 @@
 #include "backends/cpu/fast_ops.h"
 #include "backends/cpu/linear_op.h"
 #include "backends/cpu/matmul_dnnl.h"
+#include "backends/cpu/pauli_plan.h"
 #include "backends/cpu/quantum_layer.h"
 #include "backends/weights.h"
 #include "circuit.h"
@@ -284,54 +286,57 @@ TEST(CpuKernels, PauliProductsMatchTheFormula) {
   }
 }
 
-TEST(CpuKernels, SignedSumAppliesTheZSigns) {
-  for (const CpuKernels* k : kernel_sets()) {
-    for (int64_t D : {2, 4, 8, 16, 32, 128}) {
-      const auto p = random_values(static_cast<size_t>(D), 5);
-      for (uint64_t z = 0; z < static_cast<uint64_t>(D); z += (D > 16 ? 7 : 1)) {
-        double want = 0.0;
-        for (int64_t j = 0; j < D; ++j) want += (std::popcount(static_cast<uint64_t>(j) & z) & 1) ? -p[j] : p[j];
-        EXPECT_NEAR(k->signed_sum(p.data(), z, D), want, 1e-5) << k->name << " D " << D << " z " << z;
-      }
+// Every string's value Re(i^ny sum_j conj(phi[j ^ x]) (-1)^popcount(j & z)
+// phi[j]) in double, against each kernel set's pauli_sums on the plan:
+// strings alone in their group, small groups (signed sums) and large ones
+// (transform), halved (highest X bit >= 3) and not, Re and Im parts.
+TEST(CpuKernels, PauliSumsMatchTheDefinition) {
+  for (int64_t D : {4, 8, 16, 32, 64, 128, 256}) {
+    const auto re = random_values(static_cast<size_t>(D), 6), im = random_values(static_cast<size_t>(D), 7);
+    std::vector<PauliString> strings;
+    const auto Du = static_cast<uint64_t>(D);
+    if (D <= 16) {  // every (x, z): groups of D / 2 strings
+      for (uint64_t x = 0; x < Du; ++x)
+        for (uint64_t z = 0; z < Du; ++z) strings.push_back({x, z});
+    } else {
+      for (uint64_t x = 0; x < Du; x += 3) strings.push_back({x, (x * 2654435761u) % Du});  // mostly alone
+      for (uint64_t x : {Du / 2 + 1, Du - 1, uint64_t{5}})                                  // two strings each
+        for (uint64_t z : {uint64_t{1}, Du / 4 + 3}) strings.push_back({x, z});
+      for (uint64_t z = 0; z < Du; z += 2) strings.push_back({Du / 4 + 2, z});  // a transform
     }
-  }
-}
-
-TEST(CpuKernels, PauliValueIsTheSignedSumOfTheProducts) {
-  for (const CpuKernels* k : kernel_sets()) {
-    for (int64_t D : {2, 4, 8, 16, 64, 256}) {
-      const auto re = random_values(static_cast<size_t>(D), 6), im = random_values(static_cast<size_t>(D), 7);
-      for (uint64_t x = 0; x < static_cast<uint64_t>(D); x += (D > 16 ? 5 : 1)) {
-        for (uint64_t z = 0; z < static_cast<uint64_t>(D); z += (D > 16 ? 11 : 1)) {
-          for (bool imaginary : {false, true}) {
-            double want = 0.0, magnitude = 0.0;  // f32 sums: error ~ eps * sum |terms|
-            for (int64_t j = 0; j < D; ++j) {
-              const auto jx = static_cast<int64_t>(static_cast<uint64_t>(j) ^ x);
-              const double v = imaginary ? double(re[jx]) * im[j] - double(im[jx]) * re[j]
-                                         : double(re[jx]) * re[j] + double(im[jx]) * im[j];
-              want += (std::popcount(static_cast<uint64_t>(j) & z) & 1) ? -v : v;
-              magnitude += std::fabs(v);
-            }
-            EXPECT_NEAR(k->pauli_value(re.data(), im.data(), x, z, imaginary, D), want, 1e-6 * (1.0 + magnitude))
-                << k->name << " D " << D << " x " << x << " z " << z;
-          }
-        }
-      }
+    const PauliPlanData data(strings, D);
+    const PauliPlan plan = data.view();
+    int halved = 0, walsh = 0, alone = 0;
+    for (int64_t g = 0; g < plan.n_groups; ++g) {
+      halved += plan.groups[g].bit >= 0;
+      walsh += plan.groups[g].walsh;
+      alone += plan.groups[g].count == 1;
     }
-  }
-}
-
-TEST(CpuKernels, WalshHadamardGivesEverySignedSum) {
-  for (const CpuKernels* k : kernel_sets()) {
-    for (int64_t D : {1, 2, 4, 8, 16, 32, 128, 256}) {
-      const auto p = random_values(static_cast<size_t>(D), 6);
-      auto t = p;
-      k->walsh_hadamard(t.data(), D);
-      for (uint64_t z = 0; z < static_cast<uint64_t>(D); ++z) {
-        double want = 0.0;
-        for (int64_t j = 0; j < D; ++j) want += (std::popcount(static_cast<uint64_t>(j) & z) & 1) ? -p[j] : p[j];
-        EXPECT_NEAR(t[z], want, 1e-5 * std::sqrt(double(D))) << k->name << " D " << D << " z " << z;
+    EXPECT_EQ(halved > 0, D >= 16) << D;
+    EXPECT_GT(walsh, 0) << D;
+    if (D > 16) {
+      EXPECT_GT(alone, 0) << D;
+    }
+    std::vector<double> want(strings.size()), magnitude(strings.size());
+    for (size_t k = 0; k < strings.size(); ++k) {
+      const auto [x, z] = strings[k];
+      std::complex<double> sum = 0.0;
+      for (int64_t j = 0; j < D; ++j) {
+        const auto jx = static_cast<size_t>(static_cast<uint64_t>(j) ^ x);
+        const std::complex<double> term = std::conj(std::complex<double>(re[jx], im[jx])) *
+                                          std::complex<double>(re[static_cast<size_t>(j)], im[static_cast<size_t>(j)]);
+        sum += (std::popcount(static_cast<uint64_t>(j) & z) & 1) ? -term : term;
+        magnitude[k] += std::abs(term);
       }
+      const int ny = std::popcount(x & z);
+      want[k] = (std::pow(std::complex<double>(0.0, 1.0), ny) * sum).real();
+    }
+    for (const CpuKernels* k : kernel_sets()) {
+      std::vector<float> out(strings.size(), NAN), scratch(static_cast<size_t>(D));
+      k->pauli_sums(plan, re.data(), im.data(), out.data(), scratch.data());
+      for (size_t i = 0; i < strings.size(); ++i)
+        ASSERT_NEAR(out[i], want[i], 2e-6 * (1.0 + magnitude[i]))
+            << k->name << " D " << D << " x " << strings[i].x_mask << " z " << strings[i].z_mask;
     }
   }
 }

@@ -24,13 +24,32 @@ using LinearKernel = void (*)(float* y, int64_t ldy, const float* x, int64_t ldx
 using PauliProductKernel = void (*)(float* p, const float* re, const float* im, uint64_t x, bool imaginary, int64_t D);
 // Sum of a[i] * b[i].
 using DotKernel = float (*)(const float* a, const float* b, int64_t n);
-// Sum over j < D of (-1)^popcount(j & z) p[j]: a Pauli string's Z signs
-// applied on the fly (no stored +-1 matrix to stream through).
-using SignedSumKernel = float (*)(const float* p, uint64_t z, int64_t D);
-// sum over j < D of (-1)^popcount(j & z) Re(conj(phi[j ^ x]) phi[j]) (Im
-// when `imaginary`): pauli_products then signed_sum in one pass, for a
-// string that shares its X mask with no other (no products row written).
-using PauliValueKernel = float (*)(const float* re, const float* im, uint64_t x, uint64_t z, bool imaginary, int64_t D);
+// One projection's Pauli strings prepared for PauliSumsKernel
+// (pauli_plan.h builds it), grouped by X mask and by the part (Re or Im)
+// of the sum that i^ny asks for.
+//   Halving: for x != 0 the terms at j and j ^ x are equal (Re strings
+// have an even number of Y, so both the product and the sign agree; Im
+// strings an odd one, so both flip), so a group whose highest X bit b is
+// >= 3 sums over the states with bit b clear only (whole blocks of 8) and
+// doubles: index t is j with bit b removed, its Z mask compressed alike.
+struct PauliPlanGroup {
+  uint64_t x = 0;
+  int32_t first = 0, count = 0;  // the group's strings in the plan's arrays
+  int32_t bit = -1;              // halved over this bit; -1: every state
+  bool imaginary = false;
+  bool walsh = false;  // the signed sums from one Walsh-Hadamard transform
+};
+struct PauliPlan {
+  int64_t D = 0;
+  const PauliPlanGroup* groups = nullptr;
+  int64_t n_groups = 0;
+  const uint64_t* z = nullptr;   // per string: Z mask (compressed when the group is halved)
+  const float* scale = nullptr;  // per string: +-1 for i^ny, times 2 when halved
+  const int32_t* out = nullptr;  // per string: its output column
+};
+// out[plan.out[k]] = Re(i^ny sum_j conj(phi[j ^ x]) (-1)^popcount(j & z)
+// phi[j]) for every string k, phi = re + i im; scratch [D].
+using PauliSumsKernel = void (*)(const PauliPlan& plan, const float* re, const float* im, float* out, float* scratch);
 // A circuit U = L3 P L1 prepared for gate-by-gate application
 // (circuit_gates.h builds it from a projection's angles).
 struct CircuitPlan {
@@ -45,11 +64,6 @@ struct CircuitPlan {
 // re, im [D] = U psi for a real psi [d] (zero past d <= D); scratch [2 D].
 using CircuitKernel = void (*)(const CircuitPlan& plan, const float* psi, int64_t d, float* re, float* im,
                                float* scratch);
-// In place, p[z] <- sum over j < D of (-1)^popcount(j & z) p[j] for every z
-// (the Walsh-Hadamard transform, D log2 D additions): the signed sums of all
-// D Z masks at once, for groups with many strings.
-using WalshHadamardKernel = void (*)(float* p, int64_t D);
-
 // Attention of one query row over cached positions, in two steps (the
 // contract of ref::attention_row, with the choice of positions between
 // them). Scores: s[j] = the selection score of key j < n: -|q - k_j|^2 when
@@ -95,11 +109,9 @@ struct CpuKernels {
   WidenKernel widen[kDtypeCount];  // f32: a copy
   PauliProductKernel pauli_products;
   DotKernel dot;
-  SignedSumKernel signed_sum;
-  WalshHadamardKernel walsh_hadamard;
+  PauliSumsKernel pauli_sums;
   ScoresKernel scores;
   AttendKernel attend;
-  PauliValueKernel pauli_value;
   CircuitKernel circuit;
   // By qisa_dtype; nullptr: the products use the f32 activations as given.
   ActivationsKernel activations[kDtypeCount];

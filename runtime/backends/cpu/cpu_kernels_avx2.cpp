@@ -321,38 +321,6 @@ void circuit(const CircuitPlan& plan, const float* psi, int64_t d, float* re, fl
   circuit_apply(plan, psi, d, re, im, scratch);
 }
 
-float pauli_value(const float* re, const float* im, uint64_t x, uint64_t z, bool imaginary, int64_t D) {
-  if (D < 8) {
-    float s = 0.0f;
-    const auto xm = static_cast<int64_t>(x);
-    for (int64_t j = 0; j < D; ++j) {
-      const float v = imaginary ? re[j ^ xm] * im[j] - im[j ^ xm] * re[j] : re[j ^ xm] * re[j] + im[j ^ xm] * im[j];
-      s += (__builtin_popcountll(static_cast<uint64_t>(j) & z) & 1) ? -v : v;
-    }
-    return s;
-  }
-  // The products of pauli_products, signed as in signed_sum, summed in registers.
-  const auto xm = static_cast<int64_t>(x);
-  const __m256i perm =
-      _mm256_xor_si256(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(xm & 7)));
-  const int64_t hi = xm & ~int64_t{7};
-  const __m256 lane_sign =
-      _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(kLaneSigns.mask[z & 7])));
-  const __m256 flipped =
-      _mm256_xor_ps(lane_sign, _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(0x80000000u))));
-  __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-  for (int64_t j0 = 0; j0 < D; j0 += 8) {
-    const __m256 v = pauli_products8(re, im, j0, hi, perm, imaginary);
-    const __m256 sign = (__builtin_popcountll(static_cast<uint64_t>(j0) & z) & 1) ? flipped : lane_sign;
-    // Two accumulators: the adds of consecutive blocks do not wait on each other.
-    if ((j0 & 8) == 0)
-      a0 = _mm256_add_ps(a0, _mm256_xor_ps(v, sign));
-    else
-      a1 = _mm256_add_ps(a1, _mm256_xor_ps(v, sign));
-  }
-  return hsum(_mm256_add_ps(a0, a1));
-}
-
 // Strides 8 and up: whole vectors; 4, 2, 1: inside each vector, as
 // (swapped halves) + sign * v, so lane pairs become (a + b, a - b).
 void walsh_hadamard(float* p, int64_t D) {
@@ -382,6 +350,72 @@ void walsh_hadamard(float* p, int64_t D) {
         _mm256_storeu_ps(p + j, _mm256_add_ps(a, b));
         _mm256_storeu_ps(p + j + h, _mm256_sub_ps(a, b));
       }
+    }
+  }
+}
+
+// The blocks of 8 states a group sums over: every block, or (halved) the
+// runs of 2^bit states with that bit clear; f(j0, t0) with j0 the block's
+// first state and t0 its index among the group's products.
+template <class F>
+inline void group_blocks(int64_t D, int bit, F f) {
+  if (bit < 0) {
+    for (int64_t j0 = 0; j0 < D; j0 += 8) f(j0, j0);
+    return;
+  }
+  const int64_t run = int64_t{1} << bit;
+  for (int64_t base = 0, t0 = 0; base < D; base += 2 * run)
+    for (int64_t j = 0; j < run; j += 8, t0 += 8) f(base + j, t0);
+}
+
+// One call per row and projection: the groups' products in registers (a
+// string alone in its group: products, Z signs and sum in one pass) or in
+// `p` for the signed sums or the transform of larger groups.
+void pauli_sums(const PauliPlan& plan, const float* re, const float* im, float* out, float* p) {
+  const int64_t D = plan.D;
+  const __m256 flip = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(0x80000000u)));
+  for (int64_t gi = 0; gi < plan.n_groups; ++gi) {
+    const PauliPlanGroup& g = plan.groups[gi];
+    const auto xm = static_cast<int64_t>(g.x);
+    if (D < 8) {  // never halved (that needs 16 states)
+      for (int64_t j = 0; j < D; ++j)
+        p[j] = g.imaginary ? re[j ^ xm] * im[j] - im[j ^ xm] * re[j] : re[j ^ xm] * re[j] + im[j ^ xm] * im[j];
+      for (int32_t c = g.first; c < g.first + g.count; ++c)
+        out[plan.out[c]] = plan.scale[c] * signed_sum(p, plan.z[c], D);
+      continue;
+    }
+    const __m256i perm =
+        _mm256_xor_si256(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(xm & 7)));
+    const int64_t hi = xm & ~int64_t{7};
+    const int bit = g.bit;
+    if (g.count == 1) {
+      const uint64_t z = plan.z[g.first];
+      const __m256 lane_sign =
+          _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(kLaneSigns.mask[z & 7])));
+      const __m256 flipped = _mm256_xor_ps(lane_sign, flip);
+      __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+      group_blocks(D, bit, [&](int64_t j0, int64_t t0) {
+        const __m256 v = pauli_products8(re, im, j0, hi, perm, g.imaginary);
+        const __m256 sign = (__builtin_popcountll(static_cast<uint64_t>(t0) & z) & 1) ? flipped : lane_sign;
+        // Two accumulators: the adds of consecutive blocks do not wait on each other.
+        if ((t0 & 8) == 0)
+          a0 = _mm256_add_ps(a0, _mm256_xor_ps(v, sign));
+        else
+          a1 = _mm256_add_ps(a1, _mm256_xor_ps(v, sign));
+      });
+      out[plan.out[g.first]] = plan.scale[g.first] * hsum(_mm256_add_ps(a0, a1));
+      continue;
+    }
+    group_blocks(D, bit, [&](int64_t j0, int64_t t0) {
+      _mm256_storeu_ps(p + t0, pauli_products8(re, im, j0, hi, perm, g.imaginary));
+    });
+    const int64_t n = bit < 0 ? D : D / 2;
+    if (g.walsh) {
+      walsh_hadamard(p, n);  // every Z mask's signed sum at once
+      for (int32_t c = g.first; c < g.first + g.count; ++c) out[plan.out[c]] = plan.scale[c] * p[plan.z[c]];
+    } else {
+      for (int32_t c = g.first; c < g.first + g.count; ++c)
+        out[plan.out[c]] = plan.scale[c] * signed_sum(p, plan.z[c], n);
     }
   }
 }
@@ -668,11 +702,9 @@ constexpr CpuKernels kAvx2{"avx2",
                            {widen<F32>, widen<F16>, widen<BF16>, widen_q8, widen_q4},
                            pauli_products,
                            dot_f32,
-                           signed_sum,
-                           walsh_hadamard,
+                           pauli_sums,
                            scores,
                            attend,
-                           pauli_value,
                            circuit,
                            {nullptr, nullptr, nullptr, activations_rounded, activations_rounded},
                            {nullptr, nullptr, nullptr, linear_q8_f32, nullptr}};

@@ -157,24 +157,8 @@ void pauli_products(float* p, const float* re, const float* im, uint64_t x, bool
   }
 }
 
-float signed_sum(const float* p, uint64_t z, int64_t D) {
-  float acc[2] = {0.0f, 0.0f};  // by sign, so each is a plain sum
-  for (int64_t j = 0; j < D; ++j) acc[std::popcount(static_cast<uint64_t>(j) & z) & 1] += p[j];
-  return acc[0] - acc[1];
-}
-
 void circuit(const CircuitPlan& plan, const float* psi, int64_t d, float* re, float* im, float* scratch) {
   circuit_apply(plan, psi, d, re, im, scratch);
-}
-
-float pauli_value(const float* re, const float* im, uint64_t x, uint64_t z, bool imaginary, int64_t D) {
-  float acc[2] = {0.0f, 0.0f};  // by sign
-  const auto xm = static_cast<int64_t>(x);
-  for (int64_t j = 0; j < D; ++j) {
-    const float v = imaginary ? re[j ^ xm] * im[j] - im[j ^ xm] * re[j] : re[j ^ xm] * re[j] + im[j ^ xm] * im[j];
-    acc[std::popcount(static_cast<uint64_t>(j) & z) & 1] += v;
-  }
-  return acc[0] - acc[1];
 }
 
 void walsh_hadamard(float* p, int64_t D) {
@@ -185,6 +169,34 @@ void walsh_hadamard(float* p, int64_t D) {
         p[j] = a + b;
         p[j + h] = a - b;
       }
+    }
+  }
+}
+
+// Per group: the products over its states (all, or those with the halving
+// bit clear, at index t = j without that bit), then each string's signed
+// sum, or one transform for all of them.
+void pauli_sums(const PauliPlan& plan, const float* re, const float* im, float* out, float* p) {
+  for (int64_t gi = 0; gi < plan.n_groups; ++gi) {
+    const PauliPlanGroup& g = plan.groups[gi];
+    const int64_t n = g.bit < 0 ? plan.D : plan.D / 2;
+    const auto xm = static_cast<int64_t>(g.x);
+    for (int64_t t = 0; t < n; ++t) {
+      const int64_t j = g.bit < 0 ? t : ((t >> g.bit) << (g.bit + 1)) | (t & ((int64_t{1} << g.bit) - 1));
+      p[t] = g.imaginary ? re[j ^ xm] * im[j] - im[j ^ xm] * re[j] : re[j ^ xm] * re[j] + im[j ^ xm] * im[j];
+    }
+    if (g.walsh) walsh_hadamard(p, n);
+    for (int32_t c = g.first; c < g.first + g.count; ++c) {
+      const uint64_t z = plan.z[c];
+      float sum = 0.0f;
+      if (g.walsh) {
+        sum = p[z];
+      } else {
+        float acc[2] = {0.0f, 0.0f};  // by sign, so each is a plain sum
+        for (int64_t t = 0; t < n; ++t) acc[std::popcount(static_cast<uint64_t>(t) & z) & 1] += p[t];
+        sum = acc[0] - acc[1];
+      }
+      out[plan.out[c]] = plan.scale[c] * sum;
     }
   }
 }
@@ -230,11 +242,9 @@ constexpr CpuKernels kGeneric{"generic",
                                widen<QISA_DTYPE_Q8_0>, widen<QISA_DTYPE_Q4_0>},
                               pauli_products,
                               dot_f32,
-                              signed_sum,
-                              walsh_hadamard,
+                              pauli_sums,
                               scores,
                               attend,
-                              pauli_value,
                               circuit,
                               {nullptr, nullptr, nullptr, activations_rounded, activations_rounded},
                               {nullptr, nullptr, nullptr, linear_rows<dot_q8>, nullptr}};

@@ -17,10 +17,7 @@ std::vector<QuantumLayer::PauliGroup> QuantumLayer::make_groups(const std::vecto
   std::vector<PauliGroup> groups;
   for (size_t k = 0; k < paulis.size(); ++k) {
     const PauliString p = paulis[k];
-    // Re(i^ny S): ny%4 = 0 -> +Re S, 1 -> -Im S, 2 -> -Re S, 3 -> +Im S.
-    const int ny = std::popcount(p.x_mask & p.z_mask) & 3;
-    const bool imaginary = ny & 1;
-    const float phase = (ny == 1 || ny == 2) ? -1.0f : 1.0f;
+    const auto [imaginary, phase] = pauli_part(p);
     auto it = std::find_if(groups.begin(), groups.end(),
                            [&](const PauliGroup& g) { return g.x_mask == p.x_mask && g.imaginary == imaginary; });
     if (it == groups.end()) {
@@ -29,13 +26,6 @@ std::vector<QuantumLayer::PauliGroup> QuantumLayer::make_groups(const std::vecto
       it->imaginary = imaginary;
     }
     it->strings.push_back(static_cast<int32_t>(k));
-    // log2 D = n strings cost about what one transform does (n passes over
-    // D values); from there on the transform is cheaper. Not a measured
-    // crossover: on the bundled model's shape it took a decode step from
-    // 51.3 to 50.0 us.
-    it->walsh = static_cast<int64_t>(it->strings.size()) >= std::countr_zero(static_cast<uint64_t>(D));
-    it->z_mask.push_back(p.z_mask);
-    it->phase.push_back(phase);
     for (int64_t j = 0; j < D; ++j) {
       const bool odd = std::popcount(static_cast<uint64_t>(j) & p.z_mask) & 1;
       it->coef.push_back(odd ? -phase : phase);
@@ -95,6 +85,7 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
     // U as stored, cut to the first d columns (psi is zero past them).
     stacked_ = stack_unitaries(projections_, d_, true);
     for (const auto* q : projections_) {
+      plans_.emplace_back(q->paulis, D);
       groups_.push_back(make_groups(q->paulis, D));
       for (auto& g : groups_.back())
         g.gemm.init(MatrixRef::of(g.coef.data(), D), nullptr, D, static_cast<int64_t>(g.strings.size()), threads_, dnnl,
@@ -143,23 +134,10 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
     const auto pi = static_cast<int64_t>(p);
     if (unitary && (R <= kPerRowPauliMaxRows || D >= kPerRowPauliMinStates)) {
       const CpuKernels& kern = cpu_kernels();
+      const PauliPlan plan = plans_[p].view();
       auto one_row = [&](int64_t r, float* prod) {
         const float* re = out_.data() + r * width + 2 * pi * D;
-        float* o = dest[p] + r * stride;
-        for (const auto& g : groups_[p]) {
-          if (g.strings.size() == 1) {  // most groups: products and signed sum in one pass
-            o[g.strings[0]] = g.phase[0] * kern.pauli_value(re, re + D, g.x_mask, g.z_mask[0], g.imaginary, D);
-            continue;
-          }
-          kern.pauli_products(prod, re, re + D, g.x_mask, g.imaginary, D);
-          if (g.walsh) {
-            kern.walsh_hadamard(prod, D);  // every Z mask's signed sum at once
-            for (size_t c = 0; c < g.strings.size(); ++c) o[g.strings[c]] = g.phase[c] * prod[g.z_mask[c]];
-          } else {
-            for (size_t c = 0; c < g.strings.size(); ++c)
-              o[g.strings[c]] = g.phase[c] * kern.signed_sum(prod, g.z_mask[c], D);
-          }
-        }
+        kern.pauli_sums(plan, re, re + D, dest[p] + r * stride, prod);
       };
       // Rows split over the threads for prefills and batches (each thread
       // its own products row of prod_, which holds max_rows rows).

@@ -12,6 +12,7 @@
 #include "circuit_gates.h"
 #include "linear_op.h"
 #include "model.h"
+#include "pauli_plan.h"
 
 namespace qisa {
 
@@ -41,19 +42,16 @@ class QuantumLayer {
   bool normalized_;
   StackedMatrix stacked_;  // the GEMM's weight
   LinearOp gemm_;
-  // The Pauli strings of one projection grouped by (X mask, real or
-  // imaginary part): a group's strings share the products
-  // conj(phi[j ^ x]) phi[j] of every row, and their signed sums over j are
-  // one product [rows, D] x coef^T [D, strings] (oneDNN when large); for
-  // a few rows, one dot product per string right after the group's
-  // products (no per-group call overhead).
+  // Few rows or wide states: per row and projection one pauli_sums call
+  // on the projection's plan (products and sums in L1).
+  std::vector<PauliPlanData> plans_;
+  // Many rows of small states: the strings grouped by (X mask, Re or Im
+  // part); a group's signed sums over j are one product [rows, D] x
+  // coef^T [D, strings] of the rows' products conj(phi[j ^ x]) phi[j].
   struct PauliGroup {
     uint64_t x_mask = 0;
     bool imaginary = false;        // Re(i^ny S) needs Im S when ny is odd
-    bool walsh = false;            // signed sums from one Walsh-Hadamard transform
     std::vector<int32_t> strings;  // output column of each row of coef
-    std::vector<uint64_t> z_mask;  // per string
-    std::vector<float> phase;      // per string: +-1
     std::vector<float> coef;       // [strings, D]: phase sign * (-1)^popcount(j & z)
     LinearOp gemm;
   };

@@ -1,0 +1,76 @@
+#include "pauli_plan.h"
+
+#include <algorithm>
+#include <bit>
+
+namespace qisa {
+
+namespace {
+
+// Bits of z above `bit` moved down by one (bit itself dropped).
+uint64_t compress(uint64_t z, int bit) {
+  const uint64_t low = (uint64_t{1} << bit) - 1;
+  return (z & low) | ((z >> (bit + 1)) << bit);
+}
+
+}  // namespace
+
+PauliPart pauli_part(const PauliString& p) {
+  // ny % 4 = 0 -> +Re S, 1 -> -Im S, 2 -> -Re S, 3 -> +Im S.
+  const int ny = std::popcount(p.x_mask & p.z_mask) & 3;
+  return {(ny & 1) != 0, (ny == 1 || ny == 2) ? -1.0f : 1.0f};
+}
+
+PauliPlanData::PauliPlanData(const std::vector<PauliString>& paulis, int64_t D) : D_(D) {
+  struct Member {
+    uint64_t z;
+    float phase;
+    int32_t column;
+  };
+  struct Group {
+    uint64_t x;
+    bool imaginary;
+    std::vector<Member> members;
+  };
+  std::vector<Group> groups;
+  for (size_t k = 0; k < paulis.size(); ++k) {
+    const PauliString p = paulis[k];
+    const auto [imaginary, phase] = pauli_part(p);
+    auto it = std::find_if(groups.begin(), groups.end(),
+                           [&](const Group& g) { return g.x == p.x_mask && g.imaginary == imaginary; });
+    if (it == groups.end()) it = groups.insert(groups.end(), Group{p.x_mask, imaginary, {}});
+    it->members.push_back({p.z_mask, phase, static_cast<int32_t>(k)});
+  }
+  for (const Group& g : groups) {
+    PauliPlanGroup pg;
+    pg.x = g.x;
+    pg.imaginary = g.imaginary;
+    pg.first = static_cast<int32_t>(z_.size());
+    pg.count = static_cast<int32_t>(g.members.size());
+    const int top = g.x ? 63 - std::countl_zero(g.x) : -1;
+    pg.bit = top >= 3 ? top : -1;  // whole blocks of 8 on both sides
+    const int64_t n = pg.bit < 0 ? D : D / 2;
+    // log2 n strings cost about what one transform does (log2 n passes
+    // over n values); from there on the transform is cheaper.
+    pg.walsh = pg.count > 1 && pg.count >= std::countr_zero(static_cast<uint64_t>(n));
+    for (const Member& m : g.members) {
+      z_.push_back(pg.bit < 0 ? m.z : compress(m.z, pg.bit));
+      scale_.push_back(pg.bit < 0 ? m.phase : 2.0f * m.phase);
+      out_.push_back(m.column);
+    }
+    groups_.push_back(pg);
+  }
+}
+
+PauliPlan PauliPlanData::view() const {
+  PauliPlan p;
+  p.D = D_;
+  p.groups = groups_.data();
+  p.n_groups = static_cast<int64_t>(groups_.size());
+  p.z = z_.data();
+  p.scale = scale_.data();
+  p.out = out_.data();
+  return p;
+}
+
+}  // namespace qisa

@@ -1,0 +1,36 @@
+// One projection's Pauli strings laid out for the pauli_sums kernels
+// (cpu_kernels.h PauliPlan): grouped by X mask and Re/Im part, halved
+// where whole blocks allow, Walsh-Hadamard transform for large groups.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "circuit.h"
+#include "cpu_kernels.h"
+
+namespace qisa {
+
+// The part of S = sum_j conj(phi[j ^ x]) (-1)^popcount(j & z) phi[j] that
+// a string's value Re(i^ny S) needs (ny: its number of Y), and the sign.
+struct PauliPart {
+  bool imaginary;
+  float phase;
+};
+PauliPart pauli_part(const PauliString& p);
+
+class PauliPlanData {
+ public:
+  PauliPlanData(const std::vector<PauliString>& paulis, int64_t D);
+  // Points into this object: valid while it lives and is not moved from.
+  PauliPlan view() const;
+
+ private:
+  int64_t D_;
+  std::vector<PauliPlanGroup> groups_;
+  std::vector<uint64_t> z_;
+  std::vector<float> scale_;
+  std::vector<int32_t> out_;
+};
+
+}  // namespace qisa
