@@ -3,6 +3,7 @@
 // many rows share a call; the fast engine keeps quantized matrices as
 // stored.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <bit>
@@ -20,6 +21,7 @@
 #include "backends/cpu/fast_ops.h"
 #include "backends/cpu/linear_op.h"
 #include "backends/cpu/matmul_dnnl.h"
+#include "backends/cpu/omp_threads.h"
 #include "backends/cpu/pauli_plan.h"
 #include "backends/cpu/quantum_layer.h"
 #include "backends/weights.h"
@@ -661,6 +663,28 @@ TEST(LinearOp, QuantizedResultDoesNotDependOnTheRowCount) {
         EXPECT_NEAR(one[o], all[r * out + o], 1e-5f) << dtype_name(t) << " row " << r << " col " << o;
     }
   }
+}
+
+// A context's thread policy: one thread never splits; more threads split
+// from the site's threshold times the measured scale (1..64), and the
+// timing leaves the caller's OpenMP count as it was.
+TEST(ThreadPolicy, SplitsFromTheScaledThreshold) {
+  const ThreadPolicy one = measure_thread_policy(1);
+  EXPECT_EQ(one.count, 1);
+  EXPECT_FALSE(one.split(int64_t{1} << 40, 1));
+  const int before = omp_get_max_threads();
+  const ThreadPolicy two = measure_thread_policy(2);
+  EXPECT_EQ(omp_get_max_threads(), before);
+  EXPECT_EQ(two.count, 2);
+  EXPECT_GE(two.scale, 1);
+  EXPECT_LE(two.scale, 64);
+  EXPECT_FALSE(two.split(1000 * two.scale - 1, 1000));
+  EXPECT_TRUE(two.split(1000 * two.scale, 1000));
+  const ThreadPolicy fixed(2, 3);
+  EXPECT_FALSE(fixed.split(2999, 1000));
+  EXPECT_TRUE(fixed.split(3000, 1000));
+  EXPECT_EQ(ThreadPolicy(0, 0).count, 1);
+  EXPECT_EQ(ThreadPolicy(0, 0).scale, 1);
 }
 
 TEST(F32Weights, TheFastEngineKeepsQuantizedMatricesAsStored) {

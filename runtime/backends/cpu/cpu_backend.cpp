@@ -34,7 +34,10 @@ constexpr int64_t kParallelAttention = int64_t{1} << 16;
 class CpuBackend final : public HostBackend {
  public:
   CpuBackend(const Model& model, const BackendOptions& o)
-      : HostBackend(model, o, "cpu"), weights_(model, false), dnnl_(make_dnnl_context()) {
+      : HostBackend(model, o, "cpu"),
+        weights_(model, false),
+        dnnl_(make_dnnl_context()),
+        threads_(measure_thread_policy(o.threads)) {
     // Primitives are made under the context's thread count (omp_threads.h).
     const OmpThreadsScope omp(std::max(1, o.threads));
     scores_.resize(static_cast<size_t>(model.config.n_ctx) * static_cast<size_t>(std::max(1, o.threads)));
@@ -50,7 +53,7 @@ class CpuBackend final : public HostBackend {
       const TensorView& w = *l->weight;
       const bool up = id < ids.lm_head() && id % ids.per_layer() == ids.up(0);
       linears_.back().init(MatrixRef::of(w), weights_(l->bias), static_cast<int64_t>(w.shape[1]),
-                           static_cast<int64_t>(w.shape[0]), o.threads, dnnl_.get(), &scratch_, true,
+                           static_cast<int64_t>(w.shape[0]), threads_, dnnl_.get(), &scratch_, true,
                            up ? act : PostOp::None);
     }
     for (const auto& [w, b] : norms_by_id(model)) norms_.push_back({weights_(w), weights_(b)});
@@ -68,7 +71,7 @@ class CpuBackend final : public HostBackend {
         }
       }
       if (projections.empty()) continue;
-      quantum_.back().layer = std::make_unique<QuantumLayer>(std::move(projections), d_, hs_, o.value_path, o.threads,
+      quantum_.back().layer = std::make_unique<QuantumLayer>(std::move(projections), d_, hs_, o.value_path, threads_,
                                                              dnnl_.get(), o.max_rows, &scratch_);
       quantum_.back().dest = std::move(dest);
     }
@@ -90,13 +93,13 @@ class CpuBackend final : public HostBackend {
     const Norm& n = norms_[static_cast<size_t>(norm)];
     float* o = buf(out).data();
     const float* x = buf(in).data();
-    split_rows(rows, d_, options_.threads, [&](int64_t r0, int64_t count) {
+    split_rows(rows, d_, threads_, [&](int64_t r0, int64_t count) {
       fast::layernorm(o + r0 * d_, x + r0 * d_, n.w, n.b, count, d_, model_.config.ln_eps);
     });
   }
 
   void add(Buf outb, Buf ab, Buf bb) override {
-    split_rows(static_cast<int64_t>(rows_.size()), d_, options_.threads,
+    split_rows(static_cast<int64_t>(rows_.size()), d_, threads_,
                [&](int64_t r0, int64_t count) { add_rows(outb, ab, bb, r0, count); });
   }
 
@@ -134,7 +137,7 @@ class CpuBackend final : public HostBackend {
       }
     };
     const int threads = options_.threads;
-    if (threads > 1 && R >= 2 * threads && R * d_ * c.n_ctx >= kParallelAttention) {
+    if (threads > 1 && R >= 2 * threads && threads_.split(R * d_ * c.n_ctx, kParallelAttention)) {
 #pragma omp parallel for schedule(static) num_threads(threads)
       for (int64_t r = 0; r < R; ++r) attend(r, omp_get_thread_num());
     } else {
@@ -170,6 +173,7 @@ class CpuBackend final : public HostBackend {
 
   F32Weights weights_;  // vectors as f32; matrices stay as stored
   DnnlContextPtr dnnl_;
+  ThreadPolicy threads_;  // the context's threads and when a split pays (measured here)
   LinearScratch scratch_;
   std::vector<LinearOp> linears_;    // by WeightIds
   std::vector<Norm> norms_;          // by WeightIds

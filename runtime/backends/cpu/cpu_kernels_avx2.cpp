@@ -707,7 +707,8 @@ constexpr CpuKernels kAvx2{"avx2",
                            attend,
                            circuit,
                            {nullptr, nullptr, nullptr, activations_rounded, activations_rounded},
-                           {nullptr, nullptr, nullptr, linear_q8_f32, nullptr}};
+                           {nullptr, nullptr, nullptr, linear_q8_f32, nullptr},
+                           {}};
 
 }  // namespace
 

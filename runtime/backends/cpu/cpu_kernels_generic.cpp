@@ -247,7 +247,8 @@ constexpr CpuKernels kGeneric{"generic",
                               attend,
                               circuit,
                               {nullptr, nullptr, nullptr, activations_rounded, activations_rounded},
-                              {nullptr, nullptr, nullptr, linear_rows<dot_q8>, nullptr}};
+                              {nullptr, nullptr, nullptr, linear_rows<dot_q8>, nullptr},
+                              {}};
 
 }  // namespace
 

@@ -34,7 +34,7 @@ constexpr int64_t kDnnlParallelMinMacs = int64_t{1} << 22;
 // Own kernels split the output columns over threads from this much work.
 constexpr int64_t kParallelMinMacs = int64_t{1} << 16;
 
-void LinearOp::init(MatrixRef weight, const float* bias, int64_t in_dim, int64_t out_dim, int max_threads,
+void LinearOp::init(MatrixRef weight, const float* bias, int64_t in_dim, int64_t out_dim, ThreadPolicy max_threads,
                     DnnlContext* ctx, LinearScratch* s, bool round_activations, PostOp activation) {
   w = weight;
   post = activation;
@@ -42,12 +42,12 @@ void LinearOp::init(MatrixRef weight, const float* bias, int64_t in_dim, int64_t
   b = bias;
   in = in_dim;
   out = out_dim;
-  threads = std::max(1, max_threads);
+  threads = max_threads;
   scratch = s;
   auto make = [&](const float* wf, int64_t ld) {
     dnnl = std::make_unique<DnnlLinear>(*ctx, wf, b, in, out, ld);
     if (post != PostOp::None) dnnl_post = std::make_unique<DnnlLinear>(*ctx, wf, b, in, out, ld, post);
-    if (threads > 1) {
+    if (threads.count > 1) {
       const OmpThreadsScope one(1);
       dnnl_one = std::make_unique<DnnlLinear>(*ctx, wf, b, in, out, ld);
       if (post != PostOp::None) dnnl_post_one = std::make_unique<DnnlLinear>(*ctx, wf, b, in, out, ld, post);
@@ -61,7 +61,7 @@ void LinearOp::init(MatrixRef weight, const float* bias, int64_t in_dim, int64_t
   const BatchKernel& bk = cpu_kernels().batch[w.dtype];
   batch = round && bk.product && in <= kBatchMaxIn;
   if (batch) {  // many rows: packed rows, then one work area per thread; the weight as stored
-    const size_t bytes = bk.bytes(kRoundedRows, in) + static_cast<size_t>(threads) * bk.work_bytes(in);
+    const size_t bytes = bk.bytes(kRoundedRows, in) + static_cast<size_t>(threads.count) * bk.work_bytes(in);
     if (scratch->packed.size() < bytes) scratch->packed.resize(bytes);
   } else {  // many rows: the rounded rows (if the type rounds them) and the widened weight
     const auto a = static_cast<size_t>(kRoundedRows * in), n = static_cast<size_t>(in * out);
@@ -77,7 +77,7 @@ bool LinearOp::multiply(const float* x, float* y, int64_t rows, bool fused) {
   const int64_t macs = rows * in * out;
   // The oneDNN primitive for this call: fused or not, one thread or all.
   auto matmul = [&]() -> DnnlLinear& {
-    const bool one = dnnl_one && macs < kDnnlParallelMinMacs;
+    const bool one = dnnl_one && !threads.split(macs, kDnnlParallelMinMacs);
     return fused ? (one ? *dnnl_post_one : *dnnl_post) : (one ? *dnnl_one : *dnnl);
   };
   if (w.dtype == QISA_DTYPE_F32 && macs >= kDnnlMinMacs && rows >= kDnnlMinRows) {
@@ -95,7 +95,7 @@ bool LinearOp::multiply(const float* x, float* y, int64_t rows, bool fused) {
     for (int64_t r0 = 0; r0 < rows; r0 += kRoundedRows) {
       const int64_t g = std::min(kRoundedRows, rows - r0);
       bk.pack(x + r0 * in, in, g, in, packed);
-      const int nt = g * in * out >= kParallelMinMacs ? threads : 1;
+      const int nt = threads.split(g * in * out, kParallelMinMacs) ? threads.count : 1;
       const int64_t chunk = std::max<int64_t>(16, (out / nt + 15) / 16 * 16);
       const int64_t chunks = (out + chunk - 1) / chunk;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
@@ -113,7 +113,7 @@ bool LinearOp::multiply(const float* x, float* y, int64_t rows, bool fused) {
     const WidenKernel widen = k.widen[w.dtype];
     // The expansion is memory-bound and as large as the weight: split over
     // the context's threads like the product that follows.
-    const int wt = in * out >= kParallelMinMacs ? threads : 1;
+    const int wt = threads.split(in * out, kParallelMinMacs) ? threads.count : 1;
 #pragma omp parallel for schedule(static) num_threads(wt) if (wt > 1)
     for (int64_t o = 0; o < out; ++o) widen(w.data + static_cast<size_t>(o) * w.row_bytes, in, dense + o * in);
     if (!round) {
@@ -125,14 +125,14 @@ bool LinearOp::multiply(const float* x, float* y, int64_t rows, bool fused) {
     float* xr = scratch->activations.data();
     for (int64_t r0 = 0; r0 < rows; r0 += kRoundedRows) {
       const int64_t g = std::min(kRoundedRows, rows - r0);
-      const int rt = g * in >= kParallelMinMacs ? threads : 1;
+      const int rt = threads.split(g * in, kParallelMinMacs) ? threads.count : 1;
 #pragma omp parallel for schedule(static) num_threads(rt) if (rt > 1)
       for (int64_t r = 0; r < g; ++r) round_rows(x + (r0 + r) * in, in, xr + r * in);
       matmul().run(xr, y + r0 * out, g, dense);
     }
     return fused;
   }
-  const int nt = macs >= kParallelMinMacs ? threads : 1;
+  const int nt = threads.split(macs, kParallelMinMacs) ? threads.count : 1;
   auto columns = [&](int64_t o0, int64_t n) {
     const uint8_t* wc = w.data + static_cast<size_t>(o0) * w.row_bytes;
     const float* bc = b ? b + o0 : nullptr;

@@ -11,6 +11,7 @@
 
 #include "matmul_dnnl.h"
 #include "model.h"
+#include "omp_threads.h"
 #include "qisa.h"
 
 namespace qisa {
@@ -39,7 +40,7 @@ struct LinearOp {
   MatrixRef w;
   const float* b = nullptr;  // [out] or nullptr
   int64_t in = 0, out = 0;
-  int threads = 1;  // the most threads one call may use
+  ThreadPolicy threads;  // the most threads one call may use, and when it pays
   std::unique_ptr<DnnlLinear> dnnl;
   // The same primitive made for one thread (when threads > 1): products
   // too small to gain from more threads run on it, without an OpenMP region.
@@ -51,12 +52,12 @@ struct LinearOp {
   // round: the stored type's products round the activations as its traits
   // say (false: keep them f32, for the quantum layers' unitaries).
   bool round = true;
-  bool batch = false;  // many rows go through the type's BatchKernel (AMX)
+  bool batch = false;  // many rows go through the type's BatchKernel (AMX, VNNI)
 
   PostOp post = PostOp::None;  // the activation callers usually ask for: fused into oneDNN's products
 
-  void init(MatrixRef weight, const float* bias, int64_t in_dim, int64_t out_dim, int max_threads, DnnlContext* dnnl,
-            LinearScratch* scratch, bool round_activations = true, PostOp activation = PostOp::None);
+  void init(MatrixRef weight, const float* bias, int64_t in_dim, int64_t out_dim, ThreadPolicy max_threads,
+            DnnlContext* dnnl, LinearScratch* scratch, bool round_activations = true, PostOp activation = PostOp::None);
   // y = act(x W^T + b).
   void run(const float* x, float* y, int64_t rows, PostOp act = PostOp::None);
 

@@ -1,11 +1,13 @@
 #include "matmul_dnnl.h"
 
+#include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <future>
 #include <unordered_map>
 
 #include "error.h"
+#include "omp_threads.h"
 
 namespace qisa {
 
@@ -43,6 +45,7 @@ using dims = dnnl::memory::dims;
 struct DnnlLinear::Impl {
   DnnlContext& ctx;
   int64_t in, out;
+  int threads;  // the calling thread's OpenMP count at creation: the count it runs under
   dnnl::matmul prim;
   dnnl::memory weights, bias;
   bool has_bias;
@@ -51,7 +54,7 @@ struct DnnlLinear::Impl {
   std::unordered_map<int64_t, std::unordered_map<int, dnnl::memory>> io;
 
   Impl(DnnlContext& c, const float* w, const float* b, int64_t in_, int64_t out_, int64_t ld, PostOp post)
-      : ctx(c), in(in_), out(out_), has_bias(b != nullptr) {
+      : ctx(c), in(in_), out(out_), threads(omp_get_max_threads()), has_bias(b != nullptr) {
     const dnnl::memory::desc src_md(dims{DNNL_RUNTIME_DIM_VAL, in}, dt::f32, dims{in, 1});
     const dnnl::memory::desc wei_md(dims{in, out}, dt::f32, dims{1, ld});  // W^T of a row-major [out, in]
     const dnnl::memory::desc bias_md(dims{1, out}, dt::f32, dims{out, 1});
@@ -93,6 +96,9 @@ DnnlLinear::~DnnlLinear() = default;
 
 void DnnlLinear::run(const float* x, float* y, int64_t rows, const float* w) {
   Impl& m = *impl_;
+  // oneDNN's OpenMP runtime also reads the count when it runs a primitive:
+  // a one-thread twin called from a 2-thread context started a team of 2.
+  const OmpThreadsScope scope(m.threads);
   try {
     if (w) m.weights.set_data_handle(const_cast<float*>(w));
     auto it = m.io.find(rows);

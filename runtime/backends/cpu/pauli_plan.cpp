@@ -35,7 +35,9 @@ PauliPlanData::PauliPlanData(const std::vector<PauliString>& paulis, int64_t D) 
   std::vector<Group> groups;
   for (size_t k = 0; k < paulis.size(); ++k) {
     const PauliString p = paulis[k];
-    const auto [imaginary, phase] = pauli_part(p);
+    const PauliPart part = pauli_part(p);
+    const bool imaginary = part.imaginary;
+    const float phase = part.phase;
     auto it = std::find_if(groups.begin(), groups.end(),
                            [&](const Group& g) { return g.x == p.x_mask && g.imaginary == imaginary; });
     if (it == groups.end()) it = groups.insert(groups.end(), Group{p.x_mask, imaginary, {}});

@@ -17,7 +17,9 @@ std::vector<QuantumLayer::PauliGroup> QuantumLayer::make_groups(const std::vecto
   std::vector<PauliGroup> groups;
   for (size_t k = 0; k < paulis.size(); ++k) {
     const PauliString p = paulis[k];
-    const auto [imaginary, phase] = pauli_part(p);
+    const PauliPart part = pauli_part(p);
+    const bool imaginary = part.imaginary;
+    const float phase = part.phase;
     auto it = std::find_if(groups.begin(), groups.end(),
                            [&](const PauliGroup& g) { return g.x_mask == p.x_mask && g.imaginary == imaginary; });
     if (it == groups.end()) {
@@ -42,7 +44,7 @@ std::vector<QuantumLayer::PauliGroup> QuantumLayer::make_groups(const std::vecto
 constexpr int64_t kPerRowPauliMaxRows = 8;
 constexpr int64_t kPerRowPauliMinStates = 64;
 // Rows x states x strings from which the per-row sums use several threads.
-constexpr int64_t kParallelPauli = int64_t{1} << 18;
+constexpr int64_t kParallelPauli = int64_t{1} << 20;
 // Auto: the circuits gate by gate (~12 n D flops per row and projection)
 // instead of the stored dense U (2 D d multiply-adds, 8 D d bytes read)
 // from kGatesAlwaysStates states on, and from kGatesMinStates for calls of
@@ -64,9 +66,9 @@ bool gates_possible(const std::vector<const QuantumProjection*>& projections) {
 }
 
 QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, int64_t d, int64_t h,
-                           qisa_value_path path, int threads, DnnlContext* dnnl, int64_t max_rows,
+                           qisa_value_path path, ThreadPolicy threads, DnnlContext* dnnl, int64_t max_rows,
                            LinearScratch* scratch)
-    : projections_(std::move(projections)), d_(d), h_(h), path_(path), threads_(std::max(1, threads)) {
+    : projections_(std::move(projections)), d_(d), h_(h), path_(path), threads_(threads) {
   D_ = int64_t{1} << projections_.at(0)->n_qubits;
   const int64_t D = D_;
   normalized_ = projections_[0]->encoding == Encoding::Normalized;
@@ -80,7 +82,7 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
   } else {
     if (path_ != QISA_VALUE_PATH_UNITARY && gates_possible(projections_)) {
       for (const auto* q : projections_) gates_.emplace_back(*q);
-      gate_scratch_.resize(static_cast<size_t>(threads_ * 2 * D));
+      gate_scratch_.resize(static_cast<size_t>(threads_.count * 2 * D));
     }
     // U as stored, cut to the first d columns (psi is zero past them).
     stacked_ = stack_unitaries(projections_, d_, true);
@@ -119,8 +121,8 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
         gates_[p].apply(psi_.data() + r * gemm_.in, d_, re, re + D, scratch);
       }
     };
-    const int threads = static_cast<int>(std::min<int64_t>(threads_, R));
-    if (threads > 1 && R * D * static_cast<int64_t>(gates_.size()) >= kParallelPauli / 8) {
+    const int threads = static_cast<int>(std::min<int64_t>(threads_.count, R));
+    if (threads > 1 && threads_.split(R * D * static_cast<int64_t>(gates_.size()), kParallelPauli / 8)) {
 #pragma omp parallel for schedule(static) num_threads(threads)
       for (int64_t r = 0; r < R; ++r) one_row(r, gate_scratch_.data() + omp_get_thread_num() * 2 * D);
     } else {
@@ -141,8 +143,8 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
       };
       // Rows split over the threads for prefills and batches (each thread
       // its own products row of prod_, which holds max_rows rows).
-      const int threads = static_cast<int>(std::min<int64_t>(threads_, R));
-      if (threads > 1 && R * D * h_ >= kParallelPauli) {
+      const int threads = static_cast<int>(std::min<int64_t>(threads_.count, R));
+      if (threads > 1 && threads_.split(R * D * h_, kParallelPauli)) {
 #pragma omp parallel for schedule(static) num_threads(threads)
         for (int64_t r = 0; r < R; ++r) one_row(r, prod_.data() + omp_get_thread_num() * D);
       } else {

@@ -26,7 +26,7 @@ class QuantumLayer {
   // rounding); otherwise it is the unitary path. Auto takes the gates
   // where they were measured faster (quantum_layer.cpp).
   QuantumLayer(std::vector<const QuantumProjection*> projections, int64_t d, int64_t h, qisa_value_path path,
-               int threads, DnnlContext* dnnl, int64_t max_rows, LinearScratch* scratch);
+               ThreadPolicy threads, DnnlContext* dnnl, int64_t max_rows, LinearScratch* scratch);
 
   size_t size() const { return projections_.size(); }
   // u [R, d] -> projection p's values of row r at dest[p] + r * stride.
@@ -38,7 +38,7 @@ class QuantumLayer {
   std::vector<const QuantumProjection*> projections_;
   int64_t d_, h_, D_;
   qisa_value_path path_;
-  int threads_;
+  ThreadPolicy threads_;
   bool normalized_;
   StackedMatrix stacked_;  // the GEMM's weight
   LinearOp gemm_;

@@ -8,15 +8,18 @@
 
 #include <cstdint>
 
+#include "omp_threads.h"
+
 namespace qisa {
 
 // Measured: a LayerNorm over 16 rows of 128 (2K values) is faster alone
 // than a parallel region costs; over 1024 rows of 128 the split pays.
-inline constexpr int64_t kRowSplitMinValues = int64_t{1} << 16;
+inline constexpr int64_t kRowSplitMinValues = int64_t{1} << 15;
 
 template <class F>
-void split_rows(int64_t rows, int64_t values_per_row, int threads, F&& f) {
-  if (threads <= 1 || rows < 2 * threads || rows * values_per_row < kRowSplitMinValues) {
+void split_rows(int64_t rows, int64_t values_per_row, ThreadPolicy policy, F&& f) {
+  const int threads = policy.count;
+  if (rows < 2 * threads || !policy.split(rows * values_per_row, kRowSplitMinValues)) {
     f(int64_t{0}, rows);
     return;
   }
