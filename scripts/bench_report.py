@@ -159,7 +159,7 @@ def main():
     md.append("## QISA value path: observables / unitary / gates\n")
     md.append("One v3 value projection alone, 1 thread: φ = Uψ with the dense stored U then O(D) Pauli sums "
               "(unitary), the same with Uψ applied gate by gate (gates), vs the research code's dense ψᵀO'ψ "
-              "(observables). `auto` takes the gates from 256 states for up to 8 rows and from 1024 states "
+              "(observables). `auto` takes the gates from 128 states for up to 8 rows and from 256 states "
               "always.\n")
     rows = []
     for d in (4, 16, 128, 256, 768):

@@ -419,21 +419,24 @@ TEST(QuantumLayer, GatesPathMatchesTheDenseUnitaryAndIsTakenOnlyWhereValid) {
     gates.run(u.data(), R, db.data(), 6 * h);
     for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 2e-5f) << dtype_name(t) << " [" << i << "]";
   }
-  // 256 states: auto takes the gates for single rows only.
-  writer::SyntheticSpec spec;
-  spec.kind = QISA_ATTENTION_QISA_V3;
-  spec.n_embd = 256;
-  spec.n_head = 1;
-  spec.n_layer = 1;
-  spec.n_ctx = 4;
-  const auto loaded = test::load_desc(writer::make_synthetic_model(spec));
-  ASSERT_EQ(loaded.status, QISA_OK) << loaded.message;
-  const Head& head = model_of(loaded.model.get()).layers[0].heads[0];
-  auto dnnl = make_dnnl_context();
-  LinearScratch scratch;
-  QuantumLayer automatic({&*head.qp(Role::V)}, 256, 256, QISA_VALUE_PATH_AUTO, 1, dnnl.get(), 16, &scratch);
-  EXPECT_TRUE(automatic.uses_gates(1));
-  EXPECT_FALSE(automatic.uses_gates(2));
+  // Auto (quantum_layer.cpp): 128 states take the gates for up to 8 rows,
+  // 256 and more always.
+  for (auto [width, rows, want] :
+       {std::tuple{128, 1, true}, {128, 8, true}, {128, 9, false}, {256, 1, true}, {256, 16, true}}) {
+    writer::SyntheticSpec spec;
+    spec.kind = QISA_ATTENTION_QISA_V3;
+    spec.n_embd = static_cast<uint32_t>(width);
+    spec.n_head = 1;
+    spec.n_layer = 1;
+    spec.n_ctx = 4;
+    const auto loaded = test::load_desc(writer::make_synthetic_model(spec));
+    ASSERT_EQ(loaded.status, QISA_OK) << loaded.message;
+    const Head& head = model_of(loaded.model.get()).layers[0].heads[0];
+    auto dnnl = make_dnnl_context();
+    LinearScratch scratch;
+    QuantumLayer automatic({&*head.qp(Role::V)}, width, width, QISA_VALUE_PATH_AUTO, 1, dnnl.get(), 16, &scratch);
+    EXPECT_EQ(automatic.uses_gates(rows), want) << width << " states, " << rows << " rows";
+  }
 }
 
 TEST(CpuKernels, DotMatchesADoubleSum) {

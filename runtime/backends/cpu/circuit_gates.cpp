@@ -66,6 +66,31 @@ CircuitGates::CircuitGates(const QuantumProjection& q)
     }
   }
   inv_perm_ = cnot_ring_inverse_permutation(n);
+  // Each block of 8 outputs draws from at most two source blocks (for the
+  // CNOT ring, n = 4..10, always exactly two; the last CNOT flips the top
+  // bit by the lowest).
+  for (int64_t s0 = 0; D_ >= 8 && s0 < D_; s0 += 8) {
+    const auto first = static_cast<int32_t>(inv_perm_[static_cast<size_t>(s0)] & ~7u);
+    int32_t second = first;
+    for (int64_t l = 0; l < 8; ++l) {
+      const auto block = static_cast<int32_t>(inv_perm_[static_cast<size_t>(s0 + l)] & ~7u);
+      if (block == first) continue;
+      if (second != first && block != second) {
+        perm_blocks_.clear();
+        perm_lanes_.clear();
+        perm_second_.clear();
+        return;
+      }
+      second = block;
+    }
+    perm_blocks_.push_back(first);
+    perm_blocks_.push_back(second);
+    for (int64_t l = 0; l < 8; ++l) {
+      const uint32_t src = inv_perm_[static_cast<size_t>(s0 + l)];
+      perm_lanes_.push_back(static_cast<int32_t>(src & 7u));
+      perm_second_.push_back(static_cast<int32_t>(src & ~7u) == first ? 0 : -1);
+    }
+  }
 }
 
 CircuitPlan CircuitGates::plan() const {
@@ -80,6 +105,11 @@ CircuitPlan CircuitGates::plan() const {
   p.l1_low_im = l1_low_im_.data();
   p.l3_low = l3_low_.data();
   p.inv_perm = inv_perm_.data();
+  if (!perm_blocks_.empty()) {
+    p.perm_blocks = perm_blocks_.data();
+    p.perm_lanes = perm_lanes_.data();
+    p.perm_second = perm_second_.data();
+  }
   return p;
 }
 

@@ -39,6 +39,8 @@ class CircuitGates {
   // vectorize): L1's complex, L3's real, transposed ([column][row]).
   std::vector<float> l1_low_re_, l1_low_im_, l3_low_;
   std::vector<uint32_t> inv_perm_;  // (P x)[s] = x[inv_perm[s]]
+  // The same by blocks of 8 (CircuitPlan); empty when it does not fit.
+  std::vector<int32_t> perm_blocks_, perm_lanes_, perm_second_;
 };
 
 }  // namespace qisa

@@ -60,6 +60,13 @@ struct CircuitPlan {
   const float* l1_low_im = nullptr;
   const float* l3_low = nullptr;       // K x K real, [column][row]
   const uint32_t* inv_perm = nullptr;  // (P x)[s] = x[inv_perm[s]]
+  // P by blocks of 8 (D >= 8; null when some block draws from more than two
+  // source blocks): output block s0 / 8 takes lane l from the source block
+  // starting at perm_blocks[2 b + 1] where perm_second[8 b + l] is -1, else
+  // from perm_blocks[2 b], at lane perm_lanes[8 b + l].
+  const int32_t* perm_blocks = nullptr;
+  const int32_t* perm_lanes = nullptr;
+  const int32_t* perm_second = nullptr;
 };
 // re, im [D] = U psi for a real psi [d] (zero past d <= D); scratch [2 D].
 using CircuitKernel = void (*)(const CircuitPlan& plan, const float* psi, int64_t d, float* re, float* im,

@@ -64,15 +64,4 @@ PauliPlanData::PauliPlanData(const std::vector<PauliString>& paulis, int64_t D) 
   }
 }
 
-PauliPlan PauliPlanData::view() const {
-  PauliPlan p;
-  p.D = D_;
-  p.groups = groups_.data();
-  p.n_groups = static_cast<int64_t>(groups_.size());
-  p.z = z_.data();
-  p.scale = scale_.data();
-  p.out = out_.data();
-  return p;
-}
-
 }  // namespace qisa

@@ -23,7 +23,16 @@ class PauliPlanData {
  public:
   PauliPlanData(const std::vector<PauliString>& paulis, int64_t D);
   // Points into this object: valid while it lives and is not moved from.
-  PauliPlan view() const;
+  PauliPlan view() const {
+    PauliPlan p;
+    p.D = D_;
+    p.groups = groups_.data();
+    p.n_groups = static_cast<int64_t>(groups_.size());
+    p.z = z_.data();
+    p.scale = scale_.data();
+    p.out = out_.data();
+    return p;
+  }
 
  private:
   int64_t D_;

@@ -49,13 +49,16 @@ constexpr int64_t kParallelPauli = int64_t{1} << 20;
 // instead of the stored dense U (2 D d multiply-adds, 8 D d bytes read)
 // from kGatesAlwaysStates states on, and from kGatesMinStates for calls of
 // at most kGatesMaxRows rows. Measured with bench_runtime's BM_ValuePath
-// (one v3 value projection, 1 thread, AVX2 kernels; docs/benchmarks.md),
-// gates / dense: D = 128: 1 row 2.34 / 2.38 us, 8 rows 19.3 / 13.8 us;
-// D = 256: 1 row 5.9 / 8.3 us, 8 rows 47.6 / 42.2 us; D = 1024: 1 row
-// 42 / 126 us, 8 rows 290 / 505 us, 64 rows 2.49 / 3.39 ms.
-constexpr int64_t kGatesAlwaysStates = 1024;
-constexpr int64_t kGatesMinStates = 256;
-constexpr int64_t kGatesMaxRows = 1;
+// (one v3 value projection, 1 thread, AVX2 kernels with the vector circuit
+// loops, 2-vCPU AMD EPYC; docs/benchmarks.md), gates / dense: D = 16:
+// 1 row 0.134 / 0.143 us, 8 rows 0.97 / 0.93 us; D = 128: 1 row 1.34 /
+// 2.35 us, 8 rows 10.5 / 13.5 us, 64 rows 88.9 / 88.6 us; D = 256: 1 row
+// 3.2 / 7.9 us, 64 rows 207 / 256 us; D = 1024: 1 row 24 / 109 us, 64 rows
+// 1.5 / 2.6 ms. (The dense U stays in L2 there; in a decode step it does
+// not, which favours the gates further.)
+constexpr int64_t kGatesAlwaysStates = 256;
+constexpr int64_t kGatesMinStates = 128;
+constexpr int64_t kGatesMaxRows = 8;
 
 bool gates_possible(const std::vector<const QuantumProjection*>& projections) {
   for (const auto* q : projections) {
