@@ -291,7 +291,8 @@ TEST(CpuKernels, PauliProductsMatchTheFormula) {
 // Every string's value Re(i^ny sum_j conj(phi[j ^ x]) (-1)^popcount(j & z)
 // phi[j]) in double, against each kernel set's pauli_sums on the plan:
 // strings alone in their group, small groups (signed sums) and large ones
-// (transform), halved (highest X bit >= 3) and not, Re and Im parts.
+// (transform), halved (highest X bit >= 3) and not, Re and Im parts; and
+// the strings-in-lanes kernel (pauli_lanes) for states up to 16.
 TEST(CpuKernels, PauliSumsMatchTheDefinition) {
   for (int64_t D : {4, 8, 16, 32, 64, 128, 256}) {
     const auto re = random_values(static_cast<size_t>(D), 6), im = random_values(static_cast<size_t>(D), 7);
@@ -300,6 +301,7 @@ TEST(CpuKernels, PauliSumsMatchTheDefinition) {
     if (D <= 16) {  // every (x, z): groups of D / 2 strings
       for (uint64_t x = 0; x < Du; ++x)
         for (uint64_t z = 0; z < Du; ++z) strings.push_back({x, z});
+      strings.resize(strings.size() - 3);  // the lane layout's last pass part full
     } else {
       for (uint64_t x = 0; x < Du; x += 3) strings.push_back({x, (x * 2654435761u) % Du});  // mostly alone
       for (uint64_t x : {Du / 2 + 1, Du - 1, uint64_t{5}})                                  // two strings each
@@ -333,12 +335,25 @@ TEST(CpuKernels, PauliSumsMatchTheDefinition) {
       const int ny = std::popcount(x & z);
       want[k] = (std::pow(std::complex<double>(0.0, 1.0), ny) * sum).real();
     }
-    for (const CpuKernels* k : kernel_sets()) {
-      std::vector<float> out(strings.size(), NAN), scratch(static_cast<size_t>(D));
-      k->pauli_sums(plan, re.data(), im.data(), out.data(), scratch.data());
+    EXPECT_EQ(plan.lane_count > 0, D <= kPauliLaneStates) << D;
+    // Each set's pauli_sums, and its pauli_lanes where it has one and the plan a lane layout.
+    std::vector<std::pair<const char*, PauliSumsKernel>> kernels;
+    auto sets = kernel_sets();
+    if (avx512_kernels()) sets.push_back(avx512_kernels());
+    for (const CpuKernels* k : sets) {
+      if (k->pauli_sums) kernels.emplace_back(k->name, k->pauli_sums);
+      if (k->pauli_lanes && plan.lane_count > 0) kernels.emplace_back(k->name, k->pauli_lanes);
+    }
+    if (avx512_kernels() && D <= kPauliLaneStates) {
+      EXPECT_EQ(kernels.back().second, avx512_kernels()->pauli_lanes);
+    }
+    for (const auto& [name, kernel] : kernels) {
+      std::vector<float> out(strings.size() + 1, NAN), scratch(static_cast<size_t>(D));
+      kernel(plan, re.data(), im.data(), out.data(), scratch.data());
       for (size_t i = 0; i < strings.size(); ++i)
         ASSERT_NEAR(out[i], want[i], 2e-6 * (1.0 + magnitude[i]))
-            << k->name << " D " << D << " x " << strings[i].x_mask << " z " << strings[i].z_mask;
+            << name << " D " << D << " x " << strings[i].x_mask << " z " << strings[i].z_mask;
+      EXPECT_TRUE(std::isnan(out[strings.size()])) << name << ": wrote past the strings";
     }
   }
 }

@@ -46,7 +46,18 @@ struct PauliPlan {
   const uint64_t* z = nullptr;   // per string: Z mask (compressed when the group is halved)
   const float* scale = nullptr;  // per string: +-1 for i^ny, times 2 when halved
   const int32_t* out = nullptr;  // per string: its output column
+  // Small states (D <= kPauliLaneStates): the strings in order, one per
+  // vector lane, every state's product gathered by lane permutes; no
+  // groups, no horizontal sums. 0 where the plan has no lane layout.
+  int64_t lane_count = 0;               // strings rounded up to kPauliLanes
+  int64_t strings = 0;                  // out[k] for k < strings
+  const int32_t* lane_x = nullptr;      // [lane_count] X mask (0 past the strings)
+  const uint32_t* lane_imag = nullptr;  // [lane_count] all ones where the string takes Im S
+  const float* lane_scale = nullptr;    // [lane_count] +-1 for i^ny (0 past the strings)
+  const uint32_t* lane_sign = nullptr;  // [D][lane_count] sign bit where popcount(j & z) is odd
 };
+constexpr int64_t kPauliLaneStates = 16;
+constexpr int64_t kPauliLanes = 16;
 // out[plan.out[k]] = Re(i^ny sum_j conj(phi[j ^ x]) (-1)^popcount(j & z)
 // phi[j]) for every string k, phi = re + i im; scratch [D].
 using PauliSumsKernel = void (*)(const PauliPlan& plan, const float* re, const float* im, float* out, float* scratch);
@@ -127,6 +138,10 @@ struct CpuKernels {
   LinearKernel linear_f32_activations[kDtypeCount];
   // By qisa_dtype; empty: many rows are rounded, the weight widened, oneDNN.
   BatchKernel batch[kDtypeCount];
+  // pauli_sums on a plan's lane layout (PauliPlan lane_*); nullptr: sets
+  // where it measured slower than the groups (AVX2: one permute and blend
+  // per 8 states and 8 strings).
+  PauliSumsKernel pauli_lanes;
 };
 
 // The best implementation this CPU runs, completed with generic kernels
@@ -136,6 +151,10 @@ const CpuKernels& cpu_kernels();
 const CpuKernels& generic_cpu_kernels();
 // nullptr when the CPU lacks AVX2, FMA or F16C.
 const CpuKernels* avx2_cpu_kernels();
+// Only pauli_lanes, with AVX-512 F/DQ/BW/VL; nullptr when the CPU lacks
+// them. cpu_kernels() adds it to the AVX2 set unless QISA_CPU_KERNELS asks
+// for less.
+const CpuKernels* avx512_kernels();
 // Only linear[], activations[] and batch[] for Q8_0 and Q4_0, with AVX-512
 // VNNI; nullptr when the CPU lacks it. cpu_kernels() puts them over the
 // AVX2 set's (AMX's batch kernels over these) unless QISA_CPU_KERNELS=avx2

@@ -597,22 +597,30 @@ void scores(float* s, const float* q, const float* keys, const float* key_norms,
 void attend(float* out, float* scores, const uint32_t* pos, int64_t n, const float* values, int64_t v_stride, int64_t h,
             bool gaussian) {
   int64_t j = 0;
-  if (gaussian) {  // the Gaussian kernel exp(-|q-k|^2)
-    for (; j + 8 <= n; j += 8) _mm256_storeu_ps(scores + j, exp8(_mm256_loadu_ps(scores + j)));
-    for (; j < n; ++j) scores[j] = expf(scores[j]);
-  }
-  // Softmax.
-  float mx = -HUGE_VALF;
-  for (j = 0; j < n; ++j) mx = scores[j] > mx ? scores[j] : mx;  // no std::max: see the top of the file
-  const __m256 vmx = _mm256_set1_ps(mx);
   __m256 vt = _mm256_setzero_ps();
-  for (j = 0; j + 8 <= n; j += 8) {
-    const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(scores + j), vmx));
-    _mm256_storeu_ps(scores + j, e);
-    vt = _mm256_add_ps(vt, e);
+  float total = 0.0f;
+  if (gaussian) {
+    // Softmax of the Gaussian kernel exp(-|q-k|^2), which lies in [0, 1]:
+    // its exponential lies in [1, e], so no maximum needs subtracting.
+    for (; j + 8 <= n; j += 8) {
+      const __m256 e = exp8(exp8(_mm256_loadu_ps(scores + j)));
+      _mm256_storeu_ps(scores + j, e);
+      vt = _mm256_add_ps(vt, e);
+    }
+    total = hsum(vt);
+    for (; j < n; ++j) total += (scores[j] = expf(expf(scores[j])));
+  } else {  // softmax
+    float mx = -HUGE_VALF;
+    for (j = 0; j < n; ++j) mx = scores[j] > mx ? scores[j] : mx;  // no std::max: see the top of the file
+    const __m256 vmx = _mm256_set1_ps(mx);
+    for (j = 0; j + 8 <= n; j += 8) {
+      const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(scores + j), vmx));
+      _mm256_storeu_ps(scores + j, e);
+      vt = _mm256_add_ps(vt, e);
+    }
+    total = hsum(vt);
+    for (; j < n; ++j) total += (scores[j] = expf(scores[j] - mx));
   }
-  float total = hsum(vt);
-  for (; j < n; ++j) total += (scores[j] = expf(scores[j] - mx));
   const float inv = 1.0f / total;
   for (j = 0; j < n; ++j) scores[j] *= inv;
   // Weighted sum of the values: 64 columns at a time, then 8, then singles.
@@ -798,7 +806,8 @@ constexpr CpuKernels kAvx2{"avx2",
                            circuit,
                            {nullptr, nullptr, nullptr, activations_rounded, activations_rounded},
                            {nullptr, nullptr, nullptr, linear_q8_f32, nullptr},
-                           {}};
+                           {},
+                           nullptr};
 
 }  // namespace
 

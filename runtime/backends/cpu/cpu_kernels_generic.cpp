@@ -248,7 +248,8 @@ constexpr CpuKernels kGeneric{"generic",
                               circuit,
                               {nullptr, nullptr, nullptr, activations_rounded, activations_rounded},
                               {nullptr, nullptr, nullptr, linear_rows<dot_q8>, nullptr},
-                              {}};
+                              {},
+                              nullptr};
 
 }  // namespace
 
@@ -262,6 +263,9 @@ const BatchKernel* amx_batch_kernels() {
   return nullptr;
 }
 const CpuKernels* vnni_kernels() {
+  return nullptr;
+}
+const CpuKernels* avx512_kernels() {
   return nullptr;
 }
 #endif
@@ -307,6 +311,7 @@ const CpuKernels& cpu_kernels() {
         k.batch[t] = vnni->batch[t];
       }
     }
+    if (const CpuKernels* avx512 = avx512_kernels()) k.pauli_lanes = avx512->pauli_lanes;
     if (const BatchKernel* amx = amx_batch_kernels())  // over VNNI's where both exist
       for (int t = 0; t < kDtypeCount; ++t)
         if (amx[t].product) k.batch[t] = amx[t];

@@ -35,6 +35,16 @@ void layernorm(float* out, const float* x, const float* w, const float* b, int64
   }
 }
 
+void encode_amplitudes(float* psi, const float* x, int64_t R, int64_t d, int64_t D, bool normalized) {
+  for (int64_t r = 0; r < R; ++r) {
+    const float* xr = x + r * d;
+    float* p = psi + r * D;
+    const float inv = normalized ? 1.0f / std::max(std::sqrt(cpu_kernels().dot(xr, xr, d)), 1e-12f) : 1.0f;
+    for (int64_t i = 0; i < d; ++i) p[i] = xr[i] * inv;
+    std::fill(p + d, p + D, 0.0f);
+  }
+}
+
 int64_t select_positions(float* s, int64_t n, Sparsity sp, uint32_t* pos) {
   const auto k = static_cast<int64_t>(sp.top_k);
   // The k-th largest key t: every key above it is kept, and of the keys

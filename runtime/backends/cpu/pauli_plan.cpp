@@ -62,6 +62,24 @@ PauliPlanData::PauliPlanData(const std::vector<PauliString>& paulis, int64_t D) 
     }
     groups_.push_back(pg);
   }
+  if (D <= kPauliLaneStates && !paulis.empty()) {
+    strings_ = static_cast<int64_t>(paulis.size());
+    const int64_t n = (strings_ + kPauliLanes - 1) / kPauliLanes * kPauliLanes;
+    lane_x_.assign(static_cast<size_t>(n), 0);
+    lane_imag_.assign(static_cast<size_t>(n), 0);
+    lane_scale_.assign(static_cast<size_t>(n), 0.0f);
+    lane_sign_.assign(static_cast<size_t>(D * n), 0);
+    for (int64_t k = 0; k < strings_; ++k) {
+      const PauliString p = paulis[static_cast<size_t>(k)];
+      const PauliPart part = pauli_part(p);
+      lane_x_[static_cast<size_t>(k)] = static_cast<int32_t>(p.x_mask);
+      lane_imag_[static_cast<size_t>(k)] = part.imaginary ? ~0u : 0u;
+      lane_scale_[static_cast<size_t>(k)] = part.phase;
+      for (int64_t j = 0; j < D; ++j)
+        if (std::popcount(static_cast<uint64_t>(j) & p.z_mask) & 1)
+          lane_sign_[static_cast<size_t>(j * n + k)] = 0x80000000u;
+    }
+  }
 }
 
 }  // namespace qisa

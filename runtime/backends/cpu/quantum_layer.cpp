@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <bit>
 
-#include "backends/ref/reference_ops.h"
 #include "cpu_kernels.h"
 #include "dtype.h"
 #include "error.h"
+#include "fast_ops.h"
 #include "row_split.h"
 
 namespace qisa {
@@ -40,7 +40,10 @@ std::vector<QuantumLayer::PauliGroup> QuantumLayer::make_groups(const std::vecto
 // for few rows or wide states; many rows of small states go through one GEMM
 // per X mask instead (measured: n_embd 128: 246 us row by row vs 290 us
 // with GEMMs; n_embd 16: 19.8 vs 12.6 us; one v3 value projection, 64 rows
-// per call).
+// per call), except where the kernel set sums small states with the strings
+// in lanes (AVX-512 pauli_lanes; 2-vCPU Xeon VM, family 6 model 207, 64
+// rows: n_embd 16 5.0-5.5 us in lanes vs 10.7-12.9 us with GEMMs, n_embd 4
+// 3.1-3.8 vs 3.7-4.7 us).
 constexpr int64_t kPerRowPauliMaxRows = 8;
 constexpr int64_t kPerRowPauliMinStates = 64;
 // Rows x states x strings from which the per-row sums use several threads.
@@ -115,7 +118,7 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
   const int64_t D = D_, width = gemm_.out;
   // The fast unitary path multiplies psi without its zero padding.
   split_rows(R, d_, threads_, [&](int64_t r0, int64_t n) {
-    ref::encode_amplitudes(psi_.data() + r0 * gemm_.in, u + r0 * d_, n, d_, gemm_.in, normalized_);
+    fast::encode_amplitudes(psi_.data() + r0 * gemm_.in, u + r0 * d_, n, d_, gemm_.in, normalized_);
   });
   if (uses_gates(R)) {  // phi of each projection, row by row
     auto one_row = [&](int64_t r, float* scratch) {
@@ -137,12 +140,14 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
   const bool unitary = path_ != QISA_VALUE_PATH_OBSERVABLES;
   for (size_t p = 0; p < projections_.size(); ++p) {
     const auto pi = static_cast<int64_t>(p);
-    if (unitary && (R <= kPerRowPauliMaxRows || D >= kPerRowPauliMinStates)) {
-      const CpuKernels& kern = cpu_kernels();
-      const PauliPlan plan = plans_[p].view();
+    const CpuKernels& kern = cpu_kernels();
+    const PauliPlan plan = unitary ? plans_[p].view() : PauliPlan{};
+    const bool lanes = plan.lane_count > 0 && kern.pauli_lanes;
+    if (unitary && (R <= kPerRowPauliMaxRows || D >= kPerRowPauliMinStates || lanes)) {
+      const PauliSumsKernel sums = lanes ? kern.pauli_lanes : kern.pauli_sums;
       auto one_row = [&](int64_t r, float* prod) {
         const float* re = out_.data() + r * width + 2 * pi * D;
-        kern.pauli_sums(plan, re, re + D, dest[p] + r * stride, prod);
+        sums(plan, re, re + D, dest[p] + r * stride, prod);
       };
       // Rows split over the threads for prefills and batches (each thread
       // its own products row of prod_, which holds max_rows rows).
@@ -157,7 +162,6 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
     }
     if (unitary) {
       for (auto& g : groups_[p]) {
-        const CpuKernels& kern = cpu_kernels();
         for (int64_t r = 0; r < R; ++r) {  // Re or Im of conj(phi[j ^ x]) phi[j]
           const float* re = out_.data() + r * width + 2 * pi * D;
           kern.pauli_products(prod_.data() + r * D, re, re + D, g.x_mask, g.imaginary, D);
