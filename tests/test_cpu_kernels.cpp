@@ -292,7 +292,8 @@ TEST(CpuKernels, PauliProductsMatchTheFormula) {
 // phi[j]) in double, against each kernel set's pauli_sums on the plan:
 // strings alone in their group, small groups (signed sums) and large ones
 // (transform), halved (highest X bit >= 3) and not, Re and Im parts; and
-// the strings-in-lanes kernel (pauli_lanes) for states up to 16.
+// the strings-in-lanes kernel (pauli_lanes) for states up to 16 and the
+// rows-in-lanes one (pauli_rows) up to 256.
 TEST(CpuKernels, PauliSumsMatchTheDefinition) {
   for (int64_t D : {4, 8, 16, 32, 64, 128, 256}) {
     const auto re = random_values(static_cast<size_t>(D), 6), im = random_values(static_cast<size_t>(D), 7);
@@ -321,20 +322,27 @@ TEST(CpuKernels, PauliSumsMatchTheDefinition) {
     if (D > 16) {
       EXPECT_GT(alone, 0) << D;
     }
-    std::vector<double> want(strings.size()), magnitude(strings.size());
-    for (size_t k = 0; k < strings.size(); ++k) {
-      const auto [x, z] = strings[k];
-      std::complex<double> sum = 0.0;
-      for (int64_t j = 0; j < D; ++j) {
-        const auto jx = static_cast<size_t>(static_cast<uint64_t>(j) ^ x);
-        const std::complex<double> term = std::conj(std::complex<double>(re[jx], im[jx])) *
-                                          std::complex<double>(re[static_cast<size_t>(j)], im[static_cast<size_t>(j)]);
-        sum += (std::popcount(static_cast<uint64_t>(j) & z) & 1) ? -term : term;
-        magnitude[k] += std::abs(term);
+    // The values in double and the sum of the terms' magnitudes (for the tolerance).
+    auto definition = [&](const std::vector<float>& re_, const std::vector<float>& im_) {
+      std::pair<std::vector<double>, std::vector<double>> v{std::vector<double>(strings.size()),
+                                                            std::vector<double>(strings.size())};
+      for (size_t k = 0; k < strings.size(); ++k) {
+        const auto [x, z] = strings[k];
+        std::complex<double> sum = 0.0;
+        for (int64_t j = 0; j < D; ++j) {
+          const auto jx = static_cast<size_t>(static_cast<uint64_t>(j) ^ x);
+          const auto ju = static_cast<size_t>(j);
+          const std::complex<double> term =
+              std::conj(std::complex<double>(re_[jx], im_[jx])) * std::complex<double>(re_[ju], im_[ju]);
+          sum += (std::popcount(static_cast<uint64_t>(j) & z) & 1) ? -term : term;
+          v.second[k] += std::abs(term);
+        }
+        const int ny = std::popcount(x & z);
+        v.first[k] = (std::pow(std::complex<double>(0.0, 1.0), ny) * sum).real();
       }
-      const int ny = std::popcount(x & z);
-      want[k] = (std::pow(std::complex<double>(0.0, 1.0), ny) * sum).real();
-    }
+      return v;
+    };
+    const auto [want, magnitude] = definition(re, im);
     EXPECT_EQ(plan.lane_count > 0, D <= kPauliLaneStates) << D;
     // Each set's pauli_sums, and its pauli_lanes where it has one and the plan a lane layout.
     std::vector<std::pair<const char*, PauliSumsKernel>> kernels;
@@ -354,6 +362,33 @@ TEST(CpuKernels, PauliSumsMatchTheDefinition) {
         ASSERT_NEAR(out[i], want[i], 2e-6 * (1.0 + magnitude[i]))
             << name << " D " << D << " x " << strings[i].x_mask << " z " << strings[i].z_mask;
       EXPECT_TRUE(std::isnan(out[strings.size()])) << name << ": wrote past the strings";
+    }
+    // pauli_rows (rows in lanes): a partial block and a full one, rows
+    // apart by more than 2 D, outputs apart by more than the strings.
+    const CpuKernels* rows_set = avx512_kernels();
+    if (!rows_set || !rows_set->pauli_rows || D > kPauliRowStates) continue;
+    const int64_t ld = 2 * D + 3, stride = static_cast<int64_t>(strings.size()) + 2;
+    for (int64_t R : {5, 16}) {
+      std::vector<float> phi(static_cast<size_t>(R * ld), NAN), out(static_cast<size_t>(R * stride), NAN);
+      std::vector<float> scratch(static_cast<size_t>(pauli_rows_scratch(plan)), NAN);
+      std::vector<std::pair<std::vector<double>, std::vector<double>>> wants;
+      for (int64_t r = 0; r < R; ++r) {
+        const auto re_r = random_values(static_cast<size_t>(D), 100 + static_cast<int>(r));
+        const auto im_r = random_values(static_cast<size_t>(D), 200 + static_cast<int>(r));
+        std::copy(re_r.begin(), re_r.end(), phi.begin() + r * ld);
+        std::copy(im_r.begin(), im_r.end(), phi.begin() + r * ld + D);
+        wants.push_back(definition(re_r, im_r));
+      }
+      rows_set->pauli_rows(plan, phi.data(), ld, R, out.data(), stride, scratch.data());
+      for (int64_t r = 0; r < R; ++r) {
+        const auto& [w, mag] = wants[static_cast<size_t>(r)];
+        for (size_t i = 0; i < strings.size(); ++i)
+          ASSERT_NEAR(out[static_cast<size_t>(r * stride) + i], w[i], 2e-6 * (1.0 + mag[i]))
+              << "pauli_rows D " << D << " rows " << R << " row " << r << " x " << strings[i].x_mask << " z "
+              << strings[i].z_mask;
+        for (int64_t gap = static_cast<int64_t>(strings.size()); gap < stride; ++gap)
+          EXPECT_TRUE(std::isnan(out[static_cast<size_t>(r * stride + gap)])) << "pauli_rows wrote past the strings";
+      }
     }
   }
 }

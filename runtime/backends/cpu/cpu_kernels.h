@@ -38,6 +38,7 @@ struct PauliPlanGroup {
   int32_t bit = -1;              // halved over this bit; -1: every state
   bool imaginary = false;
   bool walsh = false;  // the signed sums from one Walsh-Hadamard transform
+  int64_t coef = -1;   // not walsh, D <= kPauliRowStates: its block of PauliPlan::coef
 };
 struct PauliPlan {
   int64_t D = 0;
@@ -46,11 +47,15 @@ struct PauliPlan {
   const uint64_t* z = nullptr;   // per string: Z mask (compressed when the group is halved)
   const float* scale = nullptr;  // per string: +-1 for i^ny, times 2 when halved
   const int32_t* out = nullptr;  // per string: its output column
+  int64_t strings = 0;           // out[k] for k < strings
+  // D <= kPauliRowStates: per group that is not walsh, [n][count] (n its
+  // states, halved or not) the factor of state t's product in each
+  // string's sum: the sign of popcount(t & z) times the scale.
+  const float* coef = nullptr;
   // Small states (D <= kPauliLaneStates): the strings in order, one per
   // vector lane, every state's product gathered by lane permutes; no
   // groups, no horizontal sums. 0 where the plan has no lane layout.
   int64_t lane_count = 0;               // strings rounded up to kPauliLanes
-  int64_t strings = 0;                  // out[k] for k < strings
   const int32_t* lane_x = nullptr;      // [lane_count] X mask (0 past the strings)
   const uint32_t* lane_imag = nullptr;  // [lane_count] all ones where the string takes Im S
   const float* lane_scale = nullptr;    // [lane_count] +-1 for i^ny (0 past the strings)
@@ -58,9 +63,19 @@ struct PauliPlan {
 };
 constexpr int64_t kPauliLaneStates = 16;
 constexpr int64_t kPauliLanes = 16;
+constexpr int64_t kPauliRowStates = 256;
 // out[plan.out[k]] = Re(i^ny sum_j conj(phi[j ^ x]) (-1)^popcount(j & z)
 // phi[j]) for every string k, phi = re + i im; scratch [D].
 using PauliSumsKernel = void (*)(const PauliPlan& plan, const float* re, const float* im, float* out, float* scratch);
+// The same for `rows` <= kPauliRows rows at once (a plan with coef): row i's
+// phi at phi + i ld (re, then im), its sums at out + i stride; scratch
+// [pauli_rows_scratch(plan)].
+constexpr int64_t kPauliRows = 16;
+using PauliRowsKernel = void (*)(const PauliPlan& plan, const float* phi, int64_t ld, int64_t rows, float* out,
+                                 int64_t stride, float* scratch);
+inline int64_t pauli_rows_scratch(const PauliPlan& plan) {
+  return (3 * plan.D + (plan.strings + kPauliRows - 1) / kPauliRows * kPauliRows) * kPauliRows;
+}
 // A circuit U = L3 P L1 prepared for gate-by-gate application
 // (circuit_gates.h builds it from a projection's angles).
 struct CircuitPlan {
@@ -142,6 +157,9 @@ struct CpuKernels {
   // where it measured slower than the groups (AVX2: one permute and blend
   // per 8 states and 8 strings).
   PauliSumsKernel pauli_lanes;
+  // pauli_sums for many rows, one row per vector lane (products and sums
+  // lane-wise, no permutes or horizontal sums); nullptr: none.
+  PauliRowsKernel pauli_rows;
 };
 
 // The best implementation this CPU runs, completed with generic kernels
@@ -151,7 +169,7 @@ const CpuKernels& cpu_kernels();
 const CpuKernels& generic_cpu_kernels();
 // nullptr when the CPU lacks AVX2, FMA or F16C.
 const CpuKernels* avx2_cpu_kernels();
-// Only pauli_lanes, with AVX-512 F/DQ/BW/VL; nullptr when the CPU lacks
+// Only pauli_lanes and pauli_rows, with AVX-512 F/DQ/BW/VL; nullptr when the CPU lacks
 // them. cpu_kernels() adds it to the AVX2 set unless QISA_CPU_KERNELS asks
 // for less.
 const CpuKernels* avx512_kernels();

@@ -807,6 +807,7 @@ constexpr CpuKernels kAvx2{"avx2",
                            {nullptr, nullptr, nullptr, activations_rounded, activations_rounded},
                            {nullptr, nullptr, nullptr, linear_q8_f32, nullptr},
                            {},
+                           nullptr,
                            nullptr};
 
 }  // namespace

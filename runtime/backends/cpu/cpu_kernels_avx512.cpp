@@ -1,5 +1,6 @@
 // AVX-512 F/DQ/BW/VL kernels that need no VNNI: the Pauli sums of small
-// states with the strings in vector lanes. This file alone is compiled
+// states with the strings in vector lanes, and of many rows with the rows
+// in vector lanes. This file alone is compiled
 // with those instructions and is entered only after avx512_kernels()
 // checked the CPU and the OS. cpu_kernels() adds its entries to the AVX2
 // set.
@@ -47,6 +48,140 @@ void pauli_lanes(const PauliPlan& plan, const float* re, const float* im, float*
   }
 }
 
+// v[i] lane l <-> v[l] lane i: at each stage s, rows i and i + s (bit s
+// of i clear) swap the lanes with bit s set in row i for those with it
+// clear in row i + s (the off-diagonal s x s blocks of each 2s x 2s block),
+// two 2-source permutes per pair of rows.
+struct TransposeIndices {
+  alignas(64) int32_t lo[4][16];
+  alignas(64) int32_t hi[4][16];
+};
+constexpr TransposeIndices make_transpose_indices() {
+  TransposeIndices t{};
+  for (int k = 0; k < 4; ++k) {
+    const int s = 8 >> k;
+    for (int l = 0; l < 16; ++l) {
+      t.lo[k][l] = (l & s) ? 16 + l - s : l;
+      t.hi[k][l] = (l & s) ? 16 + l : l + s;
+    }
+  }
+  return t;
+}
+constexpr TransposeIndices kTranspose = make_transpose_indices();
+
+inline void transpose16(__m512 v[16]) {
+  for (int k = 0; k < 4; ++k) {
+    const int s = 8 >> k;
+    const __m512i lo = _mm512_load_si512(kTranspose.lo[k]), hi = _mm512_load_si512(kTranspose.hi[k]);
+    for (int i = 0; i < 16; ++i) {
+      if (i & s) continue;
+      const __m512 a = v[i], b = v[i + s];
+      v[i] = _mm512_permutex2var_ps(a, lo, b);
+      v[i + s] = _mm512_permutex2var_ps(a, hi, b);
+    }
+  }
+}
+
+// Re or Im of conj(phi[jx]) phi[j] for the 16 rows of the transposed phi
+// (T: [2 D][16], re then im).
+inline __m512 product16(const float* T, int64_t D, int64_t j, int64_t jx, bool imaginary) {
+  const __m512 rx = _mm512_loadu_ps(T + jx * 16), ix = _mm512_loadu_ps(T + (D + jx) * 16);
+  const __m512 rj = _mm512_loadu_ps(T + j * 16), ij = _mm512_loadu_ps(T + (D + j) * 16);
+  return imaginary ? _mm512_fmsub_ps(rx, ij, _mm512_mul_ps(ix, rj)) : _mm512_fmadd_ps(rx, rj, _mm512_mul_ps(ix, ij));
+}
+
+// f(j, t) for the states a group sums over, two at a time (t, t + 1):
+// every state, or the runs of 2^bit (bit >= 3) with that bit clear.
+template <class F>
+inline void state_pairs(int64_t D, int bit, F f) {
+  const int64_t run = bit < 0 ? D : int64_t{1} << bit;
+  for (int64_t base = 0, t = 0; base < D; base += 2 * run)
+    for (int64_t j = base; j < base + run; j += 2, t += 2) f(j, t);
+}
+
+// A group of C <= 7 strings (a plan's groups of 8 or more strings over at
+// most 256 states are walsh): each state's product once, into every
+// string's sum with its coefficient (sign and scale); two sums per string
+// so that consecutive FMAs do not wait on each other.
+template <int C>
+void group_direct(const PauliPlan& plan, const PauliPlanGroup& g, const float* T, float* O) {
+  const int64_t D = plan.D, x = static_cast<int64_t>(g.x);
+  const float* coef = plan.coef + g.coef;
+  __m512 a[C], b[C];
+  for (int c = 0; c < C; ++c) a[c] = b[c] = _mm512_setzero_ps();
+  state_pairs(D, g.bit, [&](int64_t j, int64_t t) {
+    const __m512 p0 = product16(T, D, j, j ^ x, g.imaginary), p1 = product16(T, D, j + 1, (j + 1) ^ x, g.imaginary);
+    for (int c = 0; c < C; ++c) {
+      a[c] = _mm512_fmadd_ps(p0, _mm512_set1_ps(coef[t * C + c]), a[c]);
+      b[c] = _mm512_fmadd_ps(p1, _mm512_set1_ps(coef[(t + 1) * C + c]), b[c]);
+    }
+  });
+  for (int c = 0; c < C; ++c) _mm512_storeu_ps(O + plan.out[g.first + c] * 16, _mm512_add_ps(a[c], b[c]));
+}
+
+// A large group: its products into P, one Walsh-Hadamard transform over
+// the states (lane-wise), then each string's sum at its Z mask.
+void group_walsh(const PauliPlan& plan, const PauliPlanGroup& g, const float* T, float* P, float* O) {
+  const int64_t D = plan.D, x = static_cast<int64_t>(g.x), n = g.bit < 0 ? D : D / 2;
+  state_pairs(D, g.bit, [&](int64_t j, int64_t t) {
+    _mm512_storeu_ps(P + t * 16, product16(T, D, j, j ^ x, g.imaginary));
+    _mm512_storeu_ps(P + (t + 1) * 16, product16(T, D, j + 1, (j + 1) ^ x, g.imaginary));
+  });
+  for (int64_t h = 1; h < n; h *= 2)
+    for (int64_t j0 = 0; j0 < n; j0 += 2 * h)
+      for (int64_t j = j0; j < j0 + h; ++j) {
+        const __m512 u = _mm512_loadu_ps(P + j * 16), v = _mm512_loadu_ps(P + (j + h) * 16);
+        _mm512_storeu_ps(P + j * 16, _mm512_add_ps(u, v));
+        _mm512_storeu_ps(P + (j + h) * 16, _mm512_sub_ps(u, v));
+      }
+  for (int32_t c = g.first; c < g.first + g.count; ++c)
+    _mm512_storeu_ps(O + plan.out[c] * 16,
+                     _mm512_mul_ps(_mm512_loadu_ps(P + plan.z[c] * 16), _mm512_set1_ps(plan.scale[c])));
+}
+
+// Rows in lanes: phi of up to 16 rows transposed to [state][row], every
+// group's sums lane-wise, the sums transposed back to rows.
+void pauli_rows(const PauliPlan& plan, const float* phi, int64_t ld, int64_t rows, float* out, int64_t stride,
+                float* scratch) {
+  const int64_t D = plan.D, width = 2 * D;
+  float* T = scratch;         // [2 D][16]
+  float* P = T + width * 16;  // [D][16]
+  float* O = P + D * 16;      // [strings rounded up to 16][16]
+  for (int64_t c0 = 0; c0 < width; c0 += 16) {
+    const int64_t m = width - c0 < 16 ? width - c0 : 16;
+    const auto cols = static_cast<__mmask16>(m == 16 ? 0xffff : (1u << m) - 1);
+    __m512 v[16];
+    for (int64_t i = 0; i < 16; ++i)
+      v[i] = i < rows ? _mm512_maskz_loadu_ps(cols, phi + i * ld + c0) : _mm512_setzero_ps();
+    transpose16(v);
+    for (int64_t i = 0; i < m; ++i) _mm512_storeu_ps(T + (c0 + i) * 16, v[i]);
+  }
+  for (int64_t gi = 0; gi < plan.n_groups; ++gi) {
+    const PauliPlanGroup& g = plan.groups[gi];
+    if (g.walsh) {
+      group_walsh(plan, g, T, P, O);
+      continue;
+    }
+    switch (g.count) {
+      case 1: group_direct<1>(plan, g, T, O); break;
+      case 2: group_direct<2>(plan, g, T, O); break;
+      case 3: group_direct<3>(plan, g, T, O); break;
+      case 4: group_direct<4>(plan, g, T, O); break;
+      case 5: group_direct<5>(plan, g, T, O); break;
+      case 6: group_direct<6>(plan, g, T, O); break;
+      default: group_direct<7>(plan, g, T, O); break;
+    }
+  }
+  for (int64_t k0 = 0; k0 < plan.strings; k0 += 16) {
+    const int64_t m = plan.strings - k0 < 16 ? plan.strings - k0 : 16;
+    const auto cols = static_cast<__mmask16>(m == 16 ? 0xffff : (1u << m) - 1);
+    __m512 v[16];
+    for (int64_t i = 0; i < 16; ++i) v[i] = i < m ? _mm512_loadu_ps(O + (k0 + i) * 16) : _mm512_setzero_ps();
+    transpose16(v);
+    for (int64_t i = 0; i < rows; ++i) _mm512_mask_storeu_ps(out + i * stride + k0, cols, v[i]);
+  }
+}
+
 }  // namespace
 
 const CpuKernels* avx512_kernels() {
@@ -54,6 +189,7 @@ const CpuKernels* avx512_kernels() {
     CpuKernels k{};
     k.name = "avx512";
     k.pauli_lanes = pauli_lanes;
+    k.pauli_rows = pauli_rows;
     return k;
   }();
   static const bool ok = [] {

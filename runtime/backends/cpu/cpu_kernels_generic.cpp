@@ -249,6 +249,7 @@ constexpr CpuKernels kGeneric{"generic",
                               {nullptr, nullptr, nullptr, activations_rounded, activations_rounded},
                               {nullptr, nullptr, nullptr, linear_rows<dot_q8>, nullptr},
                               {},
+                              nullptr,
                               nullptr};
 
 }  // namespace
@@ -311,7 +312,10 @@ const CpuKernels& cpu_kernels() {
         k.batch[t] = vnni->batch[t];
       }
     }
-    if (const CpuKernels* avx512 = avx512_kernels()) k.pauli_lanes = avx512->pauli_lanes;
+    if (const CpuKernels* avx512 = avx512_kernels()) {
+      k.pauli_lanes = avx512->pauli_lanes;
+      k.pauli_rows = avx512->pauli_rows;
+    }
     if (const BatchKernel* amx = amx_batch_kernels())  // over VNNI's where both exist
       for (int t = 0; t < kDtypeCount; ++t)
         if (amx[t].product) k.batch[t] = amx[t];

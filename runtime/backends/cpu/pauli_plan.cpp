@@ -60,10 +60,18 @@ PauliPlanData::PauliPlanData(const std::vector<PauliString>& paulis, int64_t D) 
       scale_.push_back(pg.bit < 0 ? m.phase : 2.0f * m.phase);
       out_.push_back(m.column);
     }
+    if (!pg.walsh && D <= kPauliRowStates) {
+      pg.coef = static_cast<int64_t>(coef_.size());
+      for (int64_t t = 0; t < n; ++t)
+        for (int32_t c = pg.first; c < pg.first + pg.count; ++c) {
+          const bool odd = std::popcount(static_cast<uint64_t>(t) & z_[static_cast<size_t>(c)]) & 1;
+          coef_.push_back(odd ? -scale_[static_cast<size_t>(c)] : scale_[static_cast<size_t>(c)]);
+        }
+    }
     groups_.push_back(pg);
   }
+  strings_ = static_cast<int64_t>(paulis.size());
   if (D <= kPauliLaneStates && !paulis.empty()) {
-    strings_ = static_cast<int64_t>(paulis.size());
     const int64_t n = (strings_ + kPauliLanes - 1) / kPauliLanes * kPauliLanes;
     lane_x_.assign(static_cast<size_t>(n), 0);
     lane_imag_.assign(static_cast<size_t>(n), 0);

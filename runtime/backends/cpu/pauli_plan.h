@@ -31,9 +31,10 @@ class PauliPlanData {
     p.z = z_.data();
     p.scale = scale_.data();
     p.out = out_.data();
+    p.strings = strings_;
+    p.coef = coef_.data();
     if (!lane_x_.empty()) {
       p.lane_count = static_cast<int64_t>(lane_x_.size());
-      p.strings = strings_;
       p.lane_x = lane_x_.data();
       p.lane_imag = lane_imag_.data();
       p.lane_scale = lane_scale_.data();
@@ -48,7 +49,9 @@ class PauliPlanData {
   std::vector<uint64_t> z_;
   std::vector<float> scale_;
   std::vector<int32_t> out_;
-  int64_t strings_ = 0;  // the lane layout (PauliPlan lane_*), D <= kPauliLaneStates
+  int64_t strings_ = 0;
+  std::vector<float> coef_;
+  // The lane layout (PauliPlan lane_*), D <= kPauliLaneStates.
   std::vector<int32_t> lane_x_;
   std::vector<uint32_t> lane_imag_, lane_sign_;
   std::vector<float> lane_scale_;

@@ -45,6 +45,12 @@ std::vector<QuantumLayer::PauliGroup> QuantumLayer::make_groups(const std::vecto
 // rows: n_embd 16 5.0-5.5 us in lanes vs 10.7-12.9 us with GEMMs, n_embd 4
 // 3.1-3.8 vs 3.7-4.7 us).
 constexpr int64_t kPerRowPauliMaxRows = 8;
+// From this many rows the kernel set's pauli_rows (rows in vector lanes)
+// takes the Pauli sums of states wider than pauli_lanes serves (measured,
+// one v3 value projection, n_embd 128: 8 rows 22-26 us in row lanes vs
+// 22 us row by row, 64 rows 73 vs 121-167 us; n_embd 256, 64 rows 295-336
+// vs 405-455 us).
+constexpr int64_t kPauliRowsMinRows = 16;
 constexpr int64_t kPerRowPauliMinStates = 64;
 // Rows x states x strings from which the per-row sums use several threads.
 constexpr int64_t kParallelPauli = int64_t{1} << 20;
@@ -94,6 +100,8 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
     stacked_ = stack_unitaries(projections_, d_, true);
     for (const auto* q : projections_) {
       plans_.emplace_back(q->paulis, D);
+      if (cpu_kernels().pauli_rows && D <= kPauliRowStates)
+        row_scratch_size_ = std::max(row_scratch_size_, pauli_rows_scratch(plans_.back().view()));
       groups_.push_back(make_groups(q->paulis, D));
       for (auto& g : groups_.back())
         g.gemm.init(MatrixRef::of(g.coef.data(), D), nullptr, D, static_cast<int64_t>(g.strings.size()), threads_, dnnl,
@@ -103,6 +111,7 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
   // Unitaries (and observables) multiply the f32 amplitudes whatever their type (docs/format.md).
   gemm_.init(MatrixRef{stacked_.dtype, stacked_.bytes.data(), stacked_.row_bytes}, nullptr, stacked_.cols,
              stacked_.rows, threads_, dnnl, scratch, false);
+  row_scratch_.resize(static_cast<size_t>(threads_.count * row_scratch_size_));
   psi_.resize(static_cast<size_t>(max_rows * D));
   out_.resize(static_cast<size_t>(max_rows * gemm_.out));
   prod_.resize(static_cast<size_t>(max_rows * D));
@@ -143,6 +152,22 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
     const CpuKernels& kern = cpu_kernels();
     const PauliPlan plan = unitary ? plans_[p].view() : PauliPlan{};
     const bool lanes = plan.lane_count > 0 && kern.pauli_lanes;
+    if (unitary && !lanes && row_scratch_size_ > 0 && R >= kPauliRowsMinRows) {
+      // Blocks of kPauliRows rows, split over the threads like the rows below.
+      const int64_t blocks = (R + kPauliRows - 1) / kPauliRows;
+      auto block = [&](int64_t b, float* scratch) {
+        const int64_t r0 = b * kPauliRows, n = std::min(kPauliRows, R - r0);
+        kern.pauli_rows(plan, out_.data() + r0 * width + 2 * pi * D, width, n, dest[p] + r0 * stride, stride, scratch);
+      };
+      const int threads = static_cast<int>(std::min<int64_t>(threads_.count, blocks));
+      if (threads > 1 && threads_.split(R * D * h_, kParallelPauli)) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (int64_t b = 0; b < blocks; ++b) block(b, row_scratch_.data() + omp_get_thread_num() * row_scratch_size_);
+      } else {
+        for (int64_t b = 0; b < blocks; ++b) block(b, row_scratch_.data());
+      }
+      continue;
+    }
     if (unitary && (R <= kPerRowPauliMaxRows || D >= kPerRowPauliMinStates || lanes)) {
       const PauliSumsKernel sums = lanes ? kern.pauli_lanes : kern.pauli_sums;
       auto one_row = [&](int64_t r, float* prod) {

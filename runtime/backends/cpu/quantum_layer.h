@@ -43,7 +43,8 @@ class QuantumLayer {
   StackedMatrix stacked_;  // the GEMM's weight
   LinearOp gemm_;
   // Few rows or wide states: per row and projection one pauli_sums call
-  // on the projection's plan (products and sums in L1).
+  // on the projection's plan (products and sums in L1); where the kernel
+  // set has pauli_rows, blocks of kPauliRows rows per call.
   std::vector<PauliPlanData> plans_;
   // Many rows of small states: the strings grouped by (X mask, Re or Im
   // part); a group's signed sums over j are one product [rows, D] x
@@ -59,6 +60,8 @@ class QuantumLayer {
   std::vector<std::vector<PauliGroup>> groups_;  // per projection (unitary and gates paths)
   std::vector<CircuitGates> gates_;              // per projection, where the gates path is possible
   std::vector<float> psi_, out_, prod_, sums_, gate_scratch_;
+  std::vector<float> row_scratch_;  // per thread: pauli_rows' scratch (where the kernel set has it)
+  int64_t row_scratch_size_ = 0;
 };
 
 }  // namespace qisa
