@@ -2,14 +2,19 @@
 // p90, p99 and the worst step, in microseconds. scripts/bench-stalls runs it
 // on an idle machine and next to processes that keep every core busy.
 //   decode_latency MODEL [--steps N] [--threads N] [--mode slide|window|positions|batch] [--batch B]
+//   decode_latency --spin-us U [--steps N]
 // slide: every step past a full window (each re-evaluates the window);
 // window: steps at positions 0 .. n_ctx-1, the sequence emptied when full;
 // positions: the median step at 9 positions from 0 to n_ctx-1 over
 // max(5, steps / n_ctx) fillings of the window (attention grows with the
 // position); batch: B sequences advance together through a whole window,
 // max(3, steps / n_ctx) times: tokens per second.
+// --spin-us: no model and no library call, each "step" U microseconds of
+// arithmetic on one thread: what the machine's scheduler alone does to a
+// step of that length (the same p50 ... worst).
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -18,7 +23,62 @@
 
 #include "qisa.h"
 
+namespace {
+
+// xorshift rounds: integer work with no memory traffic.
+uint64_t spin(uint64_t x, int64_t rounds) {
+  for (int64_t i = 0; i < rounds; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+  }
+  return x;
+}
+
+void print_quantiles(std::vector<double> us, int threads, const char* mode, int steps) {
+  std::sort(us.begin(), us.end());
+  auto q = [&](double f) { return us[static_cast<size_t>(f * static_cast<double>(us.size() - 1))]; };
+  std::printf(
+      "{\"threads\": %d, \"mode\": \"%s\", \"steps\": %d, \"p50_us\": %.1f, \"p90_us\": %.1f, "
+      "\"p99_us\": %.1f, \"max_us\": %.1f}\n",
+      threads, mode, steps, q(0.5), q(0.9), q(0.99), us.back());
+}
+
+int spin_steps(double spin_us, int steps) {
+  using clock = std::chrono::steady_clock;
+  uint64_t x = 88172645463325252ull;
+  int64_t rounds = 1 << 16;  // calibrated: the median of 21 timings
+  std::vector<double> t;
+  for (int i = 0; i < 21; ++i) {
+    const auto t0 = clock::now();
+    x = spin(x, rounds);
+    t.push_back(std::chrono::duration<double, std::micro>(clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  rounds = std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(rounds) * spin_us / t[t.size() / 2]));
+  std::vector<double> us;
+  for (int i = 0; i < 50 + steps; ++i) {
+    const auto t0 = clock::now();
+    x = spin(x, rounds);
+    if (i >= 50) us.push_back(std::chrono::duration<double, std::micro>(clock::now() - t0).count());
+  }
+  if (x == 42) std::printf(" ");  // keeps the work
+  print_quantiles(us, 1, "spin", steps);
+  return 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  if (argc >= 3 && !std::strcmp(argv[1], "--spin-us")) {
+    const double spin_us = std::atof(argv[2]);
+    const int n = argc >= 5 && !std::strcmp(argv[3], "--steps") ? std::atoi(argv[4]) : 2000;
+    if (spin_us <= 0 || n <= 0) {
+      std::fprintf(stderr, "decode_latency: --spin-us and --steps need positive values\n");
+      return 2;
+    }
+    return spin_steps(spin_us, n);
+  }
   if (argc < 2) {
     std::fprintf(stderr,
                  "usage: decode_latency MODEL [--steps N] [--threads N] [--mode slide|window|positions|batch] "
@@ -127,12 +187,7 @@ int main(int argc, char** argv) {
     const double t = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
     if (i >= warm) us.push_back(t);
   }
-  std::sort(us.begin(), us.end());
-  auto q = [&](double f) { return us[static_cast<size_t>(f * static_cast<double>(us.size() - 1))]; };
-  std::printf(
-      "{\"threads\": %d, \"mode\": \"%s\", \"steps\": %d, \"p50_us\": %.1f, \"p90_us\": %.1f, "
-      "\"p99_us\": %.1f, \"max_us\": %.1f}\n",
-      qisa_context_threads(c), mode.c_str(), steps, q(0.5), q(0.9), q(0.99), us.back());
+  print_quantiles(us, qisa_context_threads(c), mode.c_str(), steps);
   qisa_context_free(c);
   qisa_model_free(m);
   return 0;
