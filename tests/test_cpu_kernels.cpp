@@ -295,7 +295,7 @@ TEST(CpuKernels, PauliProductsMatchTheFormula) {
 // the strings-in-lanes kernel (pauli_lanes) for states up to 16 and the
 // rows-in-lanes one (pauli_rows) up to 256.
 TEST(CpuKernels, PauliSumsMatchTheDefinition) {
-  for (int64_t D : {4, 8, 16, 32, 64, 128, 256}) {
+  for (int64_t D : {4, 8, 16, 32, 64, 128, 256, 512}) {
     const auto re = random_values(static_cast<size_t>(D), 6), im = random_values(static_cast<size_t>(D), 7);
     std::vector<PauliString> strings;
     const auto Du = static_cast<uint64_t>(D);

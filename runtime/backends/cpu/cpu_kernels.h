@@ -64,6 +64,7 @@ struct PauliPlan {
 constexpr int64_t kPauliLaneStates = 16;
 constexpr int64_t kPauliLanes = 16;
 constexpr int64_t kPauliRowStates = 256;
+constexpr int32_t kPauliDirectStrings = 8;  // with coef: groups of more strings are walsh
 // out[plan.out[k]] = Re(i^ny sum_j conj(phi[j ^ x]) (-1)^popcount(j & z)
 // phi[j]) for every string k, phi = re + i im; scratch [D].
 using PauliSumsKernel = void (*)(const PauliPlan& plan, const float* re, const float* im, float* out, float* scratch);

@@ -99,8 +99,8 @@ inline void state_pairs(int64_t D, int bit, F f) {
     for (int64_t j = base; j < base + run; j += 2, t += 2) f(j, t);
 }
 
-// A group of C <= 7 strings (a plan's groups of 8 or more strings over at
-// most 256 states are walsh): each state's product once, into every
+// A group of C <= kPauliDirectStrings strings (larger ones are walsh):
+// each state's product once, into every
 // string's sum with its coefficient (sign and scale); two sums per string
 // so that consecutive FMAs do not wait on each other.
 template <int C>
@@ -169,7 +169,8 @@ void pauli_rows(const PauliPlan& plan, const float* phi, int64_t ld, int64_t row
       case 4: group_direct<4>(plan, g, T, O); break;
       case 5: group_direct<5>(plan, g, T, O); break;
       case 6: group_direct<6>(plan, g, T, O); break;
-      default: group_direct<7>(plan, g, T, O); break;
+      case 7: group_direct<7>(plan, g, T, O); break;
+      default: group_direct<8>(plan, g, T, O); break;  // the plan's limit (kPauliDirectStrings)
     }
   }
   for (int64_t k0 = 0; k0 < plan.strings; k0 += 16) {

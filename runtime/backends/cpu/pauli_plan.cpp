@@ -55,6 +55,7 @@ PauliPlanData::PauliPlanData(const std::vector<PauliString>& paulis, int64_t D) 
     // log2 n strings cost about what one transform does (log2 n passes
     // over n values); from there on the transform is cheaper.
     pg.walsh = pg.count > 1 && pg.count >= std::countr_zero(static_cast<uint64_t>(n));
+    if (D <= kPauliRowStates && pg.count > kPauliDirectStrings) pg.walsh = true;  // (never: count < log2 n <= 8)
     for (const Member& m : g.members) {
       z_.push_back(pg.bit < 0 ? m.z : compress(m.z, pg.bit));
       scale_.push_back(pg.bit < 0 ? m.phase : 2.0f * m.phase);
