@@ -34,6 +34,8 @@ class CircuitGates {
   // The other qubits' gates: L1 as 8 floats per qubit (RY(b) RX(a)), L3 as
   // cos, sin of c / 2.
   std::vector<float> l1_, l3_;
+  // Every qubit's gates alike (CircuitPlan l1_all, l3_all).
+  std::vector<float> l1_all_, l3_all_;
   // The last `low` qubits' gates as one K x K matrix acting on each run of
   // K consecutive amplitudes (a pair loop over runs of 1, 2 or 4 would not
   // vectorize): L1's complex, L3's real, transposed ([column][row]).

@@ -75,7 +75,7 @@ constexpr int64_t kPauliRows = 16;
 using PauliRowsKernel = void (*)(const PauliPlan& plan, const float* phi, int64_t ld, int64_t rows, float* out,
                                  int64_t stride, float* scratch);
 inline int64_t pauli_rows_scratch(const PauliPlan& plan) {
-  return (3 * plan.D + (plan.strings + kPauliRows - 1) / kPauliRows * kPauliRows) * kPauliRows;
+  return (5 * plan.D + (plan.strings + kPauliRows - 1) / kPauliRows * kPauliRows) * kPauliRows;
 }
 // A circuit U = L3 P L1 prepared for gate-by-gate application
 // (circuit_gates.h builds it from a projection's angles).
@@ -94,10 +94,20 @@ struct CircuitPlan {
   const int32_t* perm_blocks = nullptr;
   const int32_t* perm_lanes = nullptr;
   const int32_t* perm_second = nullptr;
+  // Every qubit j < n's gates as l1 and l3 give the first n - low
+  // (qubit j acts on bit n - 1 - j of a state's index).
+  const float* l1_all = nullptr;
+  const float* l3_all = nullptr;
 };
 // re, im [D] = U psi for a real psi [d] (zero past d <= D); scratch [2 D].
 using CircuitKernel = void (*)(const CircuitPlan& plan, const float* psi, int64_t d, float* re, float* im,
                                float* scratch);
+// PauliRowsKernel's sums of phi = U psi for `rows` <= kPauliRows real psi
+// rows (row i's d <= D values at psi + i ld, zero past d); the circuit's
+// and the plan's D agree; scratch [pauli_rows_scratch(pauli)].
+using CircuitPauliRowsKernel = void (*)(const CircuitPlan& circuit, const PauliPlan& pauli, const float* psi,
+                                        int64_t ld, int64_t d, int64_t rows, float* out, int64_t stride,
+                                        float* scratch);
 // Attention of one query row over cached positions, in two steps (the
 // contract of ref::attention_row, with the choice of positions between
 // them). Scores: s[j] = the selection score of key j < n: -|q - k_j|^2 when
@@ -161,6 +171,9 @@ struct CpuKernels {
   // pauli_sums for many rows, one row per vector lane (products and sums
   // lane-wise, no permutes or horizontal sums); nullptr: none.
   PauliRowsKernel pauli_rows;
+  // The circuit and then pauli_rows, rows in lanes (phi never leaves the
+  // scratch); nullptr: none.
+  CircuitPauliRowsKernel circuit_pauli_rows;
 };
 
 // The best implementation this CPU runs, completed with generic kernels

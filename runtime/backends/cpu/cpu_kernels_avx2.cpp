@@ -808,6 +808,7 @@ constexpr CpuKernels kAvx2{"avx2",
                            {nullptr, nullptr, nullptr, linear_q8_f32, nullptr},
                            {},
                            nullptr,
+                           nullptr,
                            nullptr};
 
 }  // namespace

@@ -119,6 +119,26 @@ void group_direct(const PauliPlan& plan, const PauliPlanGroup& g, const float* T
   for (int c = 0; c < C; ++c) _mm512_storeu_ps(O + plan.out[g.first + c] * 16, _mm512_add_ps(a[c], b[c]));
 }
 
+// log2(M) levels of the lane-wise Walsh-Hadamard transform of the n
+// vectors at P, from stride h, with M vectors in registers (a level at a
+// time stored every vector twice per level; the stores bounded it).
+template <int M>
+void walsh_pass(float* P, int64_t n, int64_t h) {
+  for (int64_t b0 = 0; b0 < n; b0 += M * h)
+    for (int64_t j = b0; j < b0 + h; ++j) {
+      __m512 v[M];
+      for (int k = 0; k < M; ++k) v[k] = _mm512_loadu_ps(P + (j + k * h) * 16);
+      for (int s = 1; s < M; s *= 2)
+        for (int k = 0; k < M; ++k)
+          if (!(k & s)) {
+            const __m512 a = v[k], b = v[k + s];
+            v[k] = _mm512_add_ps(a, b);
+            v[k + s] = _mm512_sub_ps(a, b);
+          }
+      for (int k = 0; k < M; ++k) _mm512_storeu_ps(P + (j + k * h) * 16, v[k]);
+    }
+}
+
 // A large group: its products into P, one Walsh-Hadamard transform over
 // the states (lane-wise), then each string's sum at its Z mask.
 void group_walsh(const PauliPlan& plan, const PauliPlanGroup& g, const float* T, float* P, float* O) {
@@ -127,35 +147,33 @@ void group_walsh(const PauliPlan& plan, const PauliPlanGroup& g, const float* T,
     _mm512_storeu_ps(P + t * 16, product16(T, D, j, j ^ x, g.imaginary));
     _mm512_storeu_ps(P + (t + 1) * 16, product16(T, D, j + 1, (j + 1) ^ x, g.imaginary));
   });
-  for (int64_t h = 1; h < n; h *= 2)
-    for (int64_t j0 = 0; j0 < n; j0 += 2 * h)
-      for (int64_t j = j0; j < j0 + h; ++j) {
-        const __m512 u = _mm512_loadu_ps(P + j * 16), v = _mm512_loadu_ps(P + (j + h) * 16);
-        _mm512_storeu_ps(P + j * 16, _mm512_add_ps(u, v));
-        _mm512_storeu_ps(P + (j + h) * 16, _mm512_sub_ps(u, v));
-      }
+  int64_t h = 1;
+  for (; h * 8 <= n; h *= 8) walsh_pass<8>(P, n, h);
+  if (h * 4 <= n) walsh_pass<4>(P, n, h);
+  if (h * 2 == n) walsh_pass<2>(P, n, h);
   for (int32_t c = g.first; c < g.first + g.count; ++c)
     _mm512_storeu_ps(O + plan.out[c] * 16,
                      _mm512_mul_ps(_mm512_loadu_ps(P + plan.z[c] * 16), _mm512_set1_ps(plan.scale[c])));
 }
 
-// Rows in lanes: phi of up to 16 rows transposed to [state][row], every
-// group's sums lane-wise, the sums transposed back to rows.
-void pauli_rows(const PauliPlan& plan, const float* phi, int64_t ld, int64_t rows, float* out, int64_t stride,
-                float* scratch) {
-  const int64_t D = plan.D, width = 2 * D;
-  float* T = scratch;         // [2 D][16]
-  float* P = T + width * 16;  // [D][16]
-  float* O = P + D * 16;      // [strings rounded up to 16][16]
-  for (int64_t c0 = 0; c0 < width; c0 += 16) {
-    const int64_t m = width - c0 < 16 ? width - c0 : 16;
-    const auto cols = static_cast<__mmask16>(m == 16 ? 0xffff : (1u << m) - 1);
+// Columns [0, cols) of up to 16 rows (row i at src + i ld) into T
+// [cols][16], zero past `rows`.
+void transpose_in(const float* src, int64_t ld, int64_t rows, int64_t cols, float* T) {
+  for (int64_t c0 = 0; c0 < cols; c0 += 16) {
+    const int64_t m = cols - c0 < 16 ? cols - c0 : 16;
+    const auto mask = static_cast<__mmask16>(m == 16 ? 0xffff : (1u << m) - 1);
     __m512 v[16];
     for (int64_t i = 0; i < 16; ++i)
-      v[i] = i < rows ? _mm512_maskz_loadu_ps(cols, phi + i * ld + c0) : _mm512_setzero_ps();
+      v[i] = i < rows ? _mm512_maskz_loadu_ps(mask, src + i * ld + c0) : _mm512_setzero_ps();
     transpose16(v);
     for (int64_t i = 0; i < m; ++i) _mm512_storeu_ps(T + (c0 + i) * 16, v[i]);
   }
+}
+
+// Every group's sums from the transposed phi T ([2 D][16], re then im),
+// P [D][16] and O [strings][16] as scratch, transposed back to rows.
+void sums_from_transposed(const PauliPlan& plan, const float* T, float* P, float* O, int64_t rows, float* out,
+                          int64_t stride) {
   for (int64_t gi = 0; gi < plan.n_groups; ++gi) {
     const PauliPlanGroup& g = plan.groups[gi];
     if (g.walsh) {
@@ -183,6 +201,79 @@ void pauli_rows(const PauliPlan& plan, const float* phi, int64_t ld, int64_t row
   }
 }
 
+// Rows in lanes: phi of up to 16 rows transposed to [state][row], every
+// group's sums lane-wise, the sums transposed back to rows.
+void pauli_rows(const PauliPlan& plan, const float* phi, int64_t ld, int64_t rows, float* out, int64_t stride,
+                float* scratch) {
+  const int64_t D = plan.D;
+  float* T = scratch;         // [2 D][16]
+  float* P = T + 4 * D * 16;  // [D][16]
+  float* O = P + D * 16;      // [strings rounded up to 16][16]
+  transpose_in(phi, ld, rows, 2 * D, T);
+  sums_from_transposed(plan, T, P, O, rows, out, stride);
+}
+
+// U = L3 P L1 on 16 rows at once, rows in lanes: psi transposed into X
+// (re; im zero), L1's complex 2 x 2 gates qubit by qubit in place, P as
+// the index map of a copy into Y, L3's real gates in place on Y; then the
+// sums from Y. Every gate is lane-wise: no permutes, no horizontal sums.
+void circuit_pauli_rows(const CircuitPlan& c, const PauliPlan& plan, const float* psi, int64_t ld, int64_t d,
+                        int64_t rows, float* out, int64_t stride, float* scratch) {
+  const int64_t D = plan.D, n = c.n;
+  float* Xr = scratch;  // [D][16] each
+  float* Xi = Xr + D * 16;
+  float* Yr = Xi + D * 16;
+  float* Yi = Yr + D * 16;
+  float* P = Yi + D * 16;
+  float* O = P + D * 16;
+  transpose_in(psi, ld, rows, d, Xr);
+  for (int64_t s = d; s < D; ++s) _mm512_storeu_ps(Xr + s * 16, _mm512_setzero_ps());
+  for (int64_t s = 0; s < D; ++s) _mm512_storeu_ps(Xi + s * 16, _mm512_setzero_ps());
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t bit = int64_t{1} << (n - 1 - j);
+    const float* g = c.l1_all + 8 * j;
+    const __m512 r00 = _mm512_set1_ps(g[0]), i00 = _mm512_set1_ps(g[1]), r01 = _mm512_set1_ps(g[2]),
+                 i01 = _mm512_set1_ps(g[3]), r10 = _mm512_set1_ps(g[4]), i10 = _mm512_set1_ps(g[5]),
+                 r11 = _mm512_set1_ps(g[6]), i11 = _mm512_set1_ps(g[7]);
+    for (int64_t s0 = 0; s0 < D; s0 += 2 * bit) {
+      for (int64_t s = s0; s < s0 + bit; ++s) {
+        float *ar = Xr + s * 16, *ai = Xi + s * 16, *br = Xr + (s + bit) * 16, *bi = Xi + (s + bit) * 16;
+        const __m512 xr = _mm512_loadu_ps(ar), xi = _mm512_loadu_ps(ai), yr = _mm512_loadu_ps(br),
+                     yi = _mm512_loadu_ps(bi);
+        // (r + i i)(x + i y) = (r x - i y) + i (r y + i x), for both columns.
+        _mm512_storeu_ps(
+            ar, _mm512_fnmadd_ps(i01, yi, _mm512_fmadd_ps(r01, yr, _mm512_fnmadd_ps(i00, xi, _mm512_mul_ps(r00, xr)))));
+        _mm512_storeu_ps(
+            ai, _mm512_fmadd_ps(i01, yr, _mm512_fmadd_ps(r01, yi, _mm512_fmadd_ps(i00, xr, _mm512_mul_ps(r00, xi)))));
+        _mm512_storeu_ps(
+            br, _mm512_fnmadd_ps(i11, yi, _mm512_fmadd_ps(r11, yr, _mm512_fnmadd_ps(i10, xi, _mm512_mul_ps(r10, xr)))));
+        _mm512_storeu_ps(
+            bi, _mm512_fmadd_ps(i11, yr, _mm512_fmadd_ps(r11, yi, _mm512_fmadd_ps(i10, xr, _mm512_mul_ps(r10, xi)))));
+      }
+    }
+  }
+  for (int64_t s = 0; s < D; ++s) {  // (P x)[s] = x[inv_perm[s]]
+    const int64_t from = c.inv_perm[s];
+    _mm512_storeu_ps(Yr + s * 16, _mm512_loadu_ps(Xr + from * 16));
+    _mm512_storeu_ps(Yi + s * 16, _mm512_loadu_ps(Xi + from * 16));
+  }
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t bit = int64_t{1} << (n - 1 - j);
+    const __m512 cs = _mm512_set1_ps(c.l3_all[2 * j]), sn = _mm512_set1_ps(c.l3_all[2 * j + 1]);
+    for (int64_t s0 = 0; s0 < D; s0 += 2 * bit) {
+      for (int64_t s = s0; s < s0 + bit; ++s) {
+        float* const planes[2] = {Yr, Yi};
+        for (float* x : planes) {
+          const __m512 u = _mm512_loadu_ps(x + s * 16), v = _mm512_loadu_ps(x + (s + bit) * 16);
+          _mm512_storeu_ps(x + s * 16, _mm512_fnmadd_ps(sn, v, _mm512_mul_ps(cs, u)));
+          _mm512_storeu_ps(x + (s + bit) * 16, _mm512_fmadd_ps(sn, u, _mm512_mul_ps(cs, v)));
+        }
+      }
+    }
+  }
+  sums_from_transposed(plan, Yr, P, O, rows, out, stride);
+}
+
 }  // namespace
 
 const CpuKernels* avx512_kernels() {
@@ -191,6 +282,7 @@ const CpuKernels* avx512_kernels() {
     k.name = "avx512";
     k.pauli_lanes = pauli_lanes;
     k.pauli_rows = pauli_rows;
+    k.circuit_pauli_rows = circuit_pauli_rows;
     return k;
   }();
   static const bool ok = [] {

@@ -250,6 +250,7 @@ constexpr CpuKernels kGeneric{"generic",
                               {nullptr, nullptr, nullptr, linear_rows<dot_q8>, nullptr},
                               {},
                               nullptr,
+                              nullptr,
                               nullptr};
 
 }  // namespace
@@ -315,6 +316,7 @@ const CpuKernels& cpu_kernels() {
     if (const CpuKernels* avx512 = avx512_kernels()) {
       k.pauli_lanes = avx512->pauli_lanes;
       k.pauli_rows = avx512->pauli_rows;
+      k.circuit_pauli_rows = avx512->circuit_pauli_rows;
     }
     if (const BatchKernel* amx = amx_batch_kernels())  // over VNNI's where both exist
       for (int t = 0; t < kDtypeCount; ++t)

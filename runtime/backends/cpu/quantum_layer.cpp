@@ -118,9 +118,14 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
   sums_.resize(static_cast<size_t>(max_rows * h));
 }
 
+bool QuantumLayer::fused_rows(int64_t R) const {
+  return !gates_.empty() && cpu_kernels().circuit_pauli_rows && row_scratch_size_ > 0 && R >= kPauliRowsMinRows;
+}
+
 bool QuantumLayer::uses_gates(int64_t R) const {
   if (gates_.empty()) return false;
-  return path_ == QISA_VALUE_PATH_GATES || D_ >= kGatesAlwaysStates || (D_ >= kGatesMinStates && R <= kGatesMaxRows);
+  return fused_rows(R) || path_ == QISA_VALUE_PATH_GATES || D_ >= kGatesAlwaysStates ||
+         (D_ >= kGatesMinStates && R <= kGatesMaxRows);
 }
 
 void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t stride) {
@@ -129,6 +134,29 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
   split_rows(R, d_, threads_, [&](int64_t r0, int64_t n) {
     fast::encode_amplitudes(psi_.data() + r0 * gemm_.in, u + r0 * d_, n, d_, gemm_.in, normalized_);
   });
+  const CpuKernels& kern = cpu_kernels();
+  if (fused_rows(R)) {
+    // Many rows: the circuits and the sums kPauliRows rows at a time, rows
+    // in vector lanes (phi stays in the scratch).
+    const int64_t blocks = (R + kPauliRows - 1) / kPauliRows;
+    for (size_t p = 0; p < projections_.size(); ++p) {
+      const CircuitPlan circuit = gates_[p].plan();
+      const PauliPlan plan = plans_[p].view();
+      auto block = [&](int64_t b, float* scratch) {
+        const int64_t r0 = b * kPauliRows, n = std::min(kPauliRows, R - r0);
+        kern.circuit_pauli_rows(circuit, plan, psi_.data() + r0 * gemm_.in, gemm_.in, d_, n, dest[p] + r0 * stride,
+                                stride, scratch);
+      };
+      const int threads = static_cast<int>(std::min<int64_t>(threads_.count, blocks));
+      if (threads > 1 && threads_.split(R * D * h_, kParallelPauli)) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+        for (int64_t b = 0; b < blocks; ++b) block(b, row_scratch_.data() + omp_get_thread_num() * row_scratch_size_);
+      } else {
+        for (int64_t b = 0; b < blocks; ++b) block(b, row_scratch_.data());
+      }
+    }
+    return;
+  }
   if (uses_gates(R)) {  // phi of each projection, row by row
     auto one_row = [&](int64_t r, float* scratch) {
       for (size_t p = 0; p < gates_.size(); ++p) {
@@ -149,7 +177,6 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
   const bool unitary = path_ != QISA_VALUE_PATH_OBSERVABLES;
   for (size_t p = 0; p < projections_.size(); ++p) {
     const auto pi = static_cast<int64_t>(p);
-    const CpuKernels& kern = cpu_kernels();
     const PauliPlan plan = unitary ? plans_[p].view() : PauliPlan{};
     const bool lanes = plan.lane_count > 0 && kern.pauli_lanes;
     if (unitary && !lanes && row_scratch_size_ > 0 && R >= kPauliRowsMinRows) {

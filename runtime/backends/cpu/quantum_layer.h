@@ -33,6 +33,9 @@ class QuantumLayer {
   void run(const float* u, int64_t R, float* const* dest, int64_t stride);
   // Whether a call of R rows applies the circuits gate by gate.
   bool uses_gates(int64_t R) const;
+  // Whether it does so with the sums, kPauliRows rows at a time in vector
+  // lanes (the kernel set's circuit_pauli_rows; states up to kPauliRowStates).
+  bool fused_rows(int64_t R) const;
 
  private:
   std::vector<const QuantumProjection*> projections_;
