@@ -21,34 +21,26 @@ PauliPart pauli_part(const PauliString& p) {
   return {(ny & 1) != 0, (ny == 1 || ny == 2) ? -1.0f : 1.0f};
 }
 
-PauliPlanData::PauliPlanData(const std::vector<PauliString>& paulis, int64_t D) : D_(D) {
-  struct Member {
-    uint64_t z;
-    float phase;
-    int32_t column;
-  };
-  struct Group {
-    uint64_t x;
-    bool imaginary;
-    std::vector<Member> members;
-  };
-  std::vector<Group> groups;
+std::vector<PauliXGroup> group_by_x(const std::vector<PauliString>& paulis) {
+  std::vector<PauliXGroup> groups;
   for (size_t k = 0; k < paulis.size(); ++k) {
-    const PauliString p = paulis[k];
-    const PauliPart part = pauli_part(p);
-    const bool imaginary = part.imaginary;
-    const float phase = part.phase;
+    const uint64_t x = paulis[k].x_mask;
+    const bool imaginary = pauli_part(paulis[k]).imaginary;
     auto it = std::find_if(groups.begin(), groups.end(),
-                           [&](const Group& g) { return g.x == p.x_mask && g.imaginary == imaginary; });
-    if (it == groups.end()) it = groups.insert(groups.end(), Group{p.x_mask, imaginary, {}});
-    it->members.push_back({p.z_mask, phase, static_cast<int32_t>(k)});
+                           [&](const PauliXGroup& g) { return g.x == x && g.imaginary == imaginary; });
+    if (it == groups.end()) it = groups.insert(groups.end(), PauliXGroup{x, imaginary, {}});
+    it->strings.push_back(static_cast<int32_t>(k));
   }
-  for (const Group& g : groups) {
+  return groups;
+}
+
+PauliPlanData::PauliPlanData(const std::vector<PauliString>& paulis, int64_t D) : D_(D) {
+  for (const PauliXGroup& g : group_by_x(paulis)) {
     PauliPlanGroup pg;
     pg.x = g.x;
     pg.imaginary = g.imaginary;
     pg.first = static_cast<int32_t>(z_.size());
-    pg.count = static_cast<int32_t>(g.members.size());
+    pg.count = static_cast<int32_t>(g.strings.size());
     const int top = g.x ? 63 - std::countl_zero(g.x) : -1;
     pg.bit = top >= 3 ? top : -1;  // whole blocks of 8 on both sides
     const int64_t n = pg.bit < 0 ? D : D / 2;
@@ -56,10 +48,12 @@ PauliPlanData::PauliPlanData(const std::vector<PauliString>& paulis, int64_t D) 
     // over n values); from there on the transform is cheaper.
     pg.walsh = pg.count > 1 && pg.count >= std::countr_zero(static_cast<uint64_t>(n));
     if (D <= kPauliRowStates && pg.count > kPauliDirectStrings) pg.walsh = true;  // (never: count < log2 n <= 8)
-    for (const Member& m : g.members) {
-      z_.push_back(pg.bit < 0 ? m.z : compress(m.z, pg.bit));
-      scale_.push_back(pg.bit < 0 ? m.phase : 2.0f * m.phase);
-      out_.push_back(m.column);
+    for (int32_t k : g.strings) {
+      const PauliString& p = paulis[static_cast<size_t>(k)];
+      const float phase = pauli_part(p).phase;
+      z_.push_back(pg.bit < 0 ? p.z_mask : compress(p.z_mask, pg.bit));
+      scale_.push_back(pg.bit < 0 ? phase : 2.0f * phase);
+      out_.push_back(k);
     }
     if (!pg.walsh && D <= kPauliRowStates) {
       pg.coef = static_cast<int64_t>(coef_.size());

@@ -19,6 +19,15 @@ struct PauliPart {
 };
 PauliPart pauli_part(const PauliString& p);
 
+// The strings by (X mask, part): each group's string indices in order,
+// groups in the order of their first string.
+struct PauliXGroup {
+  uint64_t x;
+  bool imaginary;
+  std::vector<int32_t> strings;
+};
+std::vector<PauliXGroup> group_by_x(const std::vector<PauliString>& paulis);
+
 class PauliPlanData {
  public:
   PauliPlanData(const std::vector<PauliString>& paulis, int64_t D);

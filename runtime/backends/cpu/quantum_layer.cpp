@@ -15,23 +15,20 @@ namespace qisa {
 
 std::vector<QuantumLayer::PauliGroup> QuantumLayer::make_groups(const std::vector<PauliString>& paulis, int64_t D) {
   std::vector<PauliGroup> groups;
-  for (size_t k = 0; k < paulis.size(); ++k) {
-    const PauliString p = paulis[k];
-    const PauliPart part = pauli_part(p);
-    const bool imaginary = part.imaginary;
-    const float phase = part.phase;
-    auto it = std::find_if(groups.begin(), groups.end(),
-                           [&](const PauliGroup& g) { return g.x_mask == p.x_mask && g.imaginary == imaginary; });
-    if (it == groups.end()) {
-      it = groups.insert(groups.end(), PauliGroup{});
-      it->x_mask = p.x_mask;
-      it->imaginary = imaginary;
+  for (const PauliXGroup& x : group_by_x(paulis)) {
+    PauliGroup g;
+    g.x_mask = x.x;
+    g.imaginary = x.imaginary;
+    g.strings = x.strings;
+    for (int32_t k : x.strings) {
+      const PauliString& p = paulis[static_cast<size_t>(k)];
+      const float phase = pauli_part(p).phase;
+      for (int64_t j = 0; j < D; ++j) {
+        const bool odd = std::popcount(static_cast<uint64_t>(j) & p.z_mask) & 1;
+        g.coef.push_back(odd ? -phase : phase);
+      }
     }
-    it->strings.push_back(static_cast<int32_t>(k));
-    for (int64_t j = 0; j < D; ++j) {
-      const bool odd = std::popcount(static_cast<uint64_t>(j) & p.z_mask) & 1;
-      it->coef.push_back(odd ? -phase : phase);
-    }
+    groups.push_back(std::move(g));
   }
   return groups;
 }
@@ -135,25 +132,32 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
     fast::encode_amplitudes(psi_.data() + r0 * gemm_.in, u + r0 * d_, n, d_, gemm_.in, normalized_);
   });
   const CpuKernels& kern = cpu_kernels();
+  // f(r0, n, scratch) for the blocks of kPauliRows rows, split over the
+  // threads like the per-row sums (each thread its own row scratch).
+  auto row_blocks = [&](auto f) {
+    const int64_t blocks = (R + kPauliRows - 1) / kPauliRows;
+    auto block = [&](int64_t b, float* scratch) {
+      const int64_t r0 = b * kPauliRows;
+      f(r0, std::min(kPauliRows, R - r0), scratch);
+    };
+    const int threads = static_cast<int>(std::min<int64_t>(threads_.count, blocks));
+    if (threads > 1 && threads_.split(R * D * h_, kParallelPauli)) {
+#pragma omp parallel for schedule(static) num_threads(threads)
+      for (int64_t b = 0; b < blocks; ++b) block(b, row_scratch_.data() + omp_get_thread_num() * row_scratch_size_);
+    } else {
+      for (int64_t b = 0; b < blocks; ++b) block(b, row_scratch_.data());
+    }
+  };
   if (fused_rows(R)) {
     // Many rows: the circuits and the sums kPauliRows rows at a time, rows
     // in vector lanes (phi stays in the scratch).
-    const int64_t blocks = (R + kPauliRows - 1) / kPauliRows;
     for (size_t p = 0; p < projections_.size(); ++p) {
       const CircuitPlan circuit = gates_[p].plan();
       const PauliPlan plan = plans_[p].view();
-      auto block = [&](int64_t b, float* scratch) {
-        const int64_t r0 = b * kPauliRows, n = std::min(kPauliRows, R - r0);
+      row_blocks([&](int64_t r0, int64_t n, float* scratch) {
         kern.circuit_pauli_rows(circuit, plan, psi_.data() + r0 * gemm_.in, gemm_.in, d_, n, dest[p] + r0 * stride,
                                 stride, scratch);
-      };
-      const int threads = static_cast<int>(std::min<int64_t>(threads_.count, blocks));
-      if (threads > 1 && threads_.split(R * D * h_, kParallelPauli)) {
-#pragma omp parallel for schedule(static) num_threads(threads)
-        for (int64_t b = 0; b < blocks; ++b) block(b, row_scratch_.data() + omp_get_thread_num() * row_scratch_size_);
-      } else {
-        for (int64_t b = 0; b < blocks; ++b) block(b, row_scratch_.data());
-      }
+      });
     }
     return;
   }
@@ -179,20 +183,10 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
     const auto pi = static_cast<int64_t>(p);
     const PauliPlan plan = unitary ? plans_[p].view() : PauliPlan{};
     const bool lanes = plan.lane_count > 0 && kern.pauli_lanes;
-    if (unitary && !lanes && row_scratch_size_ > 0 && R >= kPauliRowsMinRows) {
-      // Blocks of kPauliRows rows, split over the threads like the rows below.
-      const int64_t blocks = (R + kPauliRows - 1) / kPauliRows;
-      auto block = [&](int64_t b, float* scratch) {
-        const int64_t r0 = b * kPauliRows, n = std::min(kPauliRows, R - r0);
+    if (unitary && !lanes && row_scratch_size_ > 0 && R >= kPauliRowsMinRows) {  // rows in lanes
+      row_blocks([&](int64_t r0, int64_t n, float* scratch) {
         kern.pauli_rows(plan, out_.data() + r0 * width + 2 * pi * D, width, n, dest[p] + r0 * stride, stride, scratch);
-      };
-      const int threads = static_cast<int>(std::min<int64_t>(threads_.count, blocks));
-      if (threads > 1 && threads_.split(R * D * h_, kParallelPauli)) {
-#pragma omp parallel for schedule(static) num_threads(threads)
-        for (int64_t b = 0; b < blocks; ++b) block(b, row_scratch_.data() + omp_get_thread_num() * row_scratch_size_);
-      } else {
-        for (int64_t b = 0; b < blocks; ++b) block(b, row_scratch_.data());
-      }
+      });
       continue;
     }
     if (unitary && (R <= kPerRowPauliMaxRows || D >= kPerRowPauliMinStates || lanes)) {
