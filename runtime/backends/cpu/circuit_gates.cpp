@@ -36,15 +36,13 @@ CircuitGates::CircuitGates(const QuantumProjection& q)
     const Gates g = qubit_gates(q, j);
     for (int r = 0; r < 2; ++r) {
       for (int c = 0; c < 2; ++c) {
-        l1_all_.push_back(static_cast<float>(g.l1[r][c].real()));
-        l1_all_.push_back(static_cast<float>(g.l1[r][c].imag()));
+        l1_.push_back(static_cast<float>(g.l1[r][c].real()));
+        l1_.push_back(static_cast<float>(g.l1[r][c].imag()));
       }
     }
-    l3_all_.push_back(static_cast<float>(g.l3[0][0]));
-    l3_all_.push_back(static_cast<float>(g.l3[1][0]));
+    l3_.push_back(static_cast<float>(g.l3[0][0]));
+    l3_.push_back(static_cast<float>(g.l3[1][0]));
   }
-  l1_.assign(l1_all_.begin(), l1_all_.begin() + 8 * (n - low_));
-  l3_.assign(l3_all_.begin(), l3_all_.begin() + 2 * (n - low_));
   // The last `low` qubits' gates as K x K matrices: entry (r, c) is the
   // product over those qubits of their gate's (bit of r, bit of c) entry;
   // bit i of a run index belongs to qubit n-1-i.
@@ -103,8 +101,6 @@ CircuitPlan CircuitGates::plan() const {
   p.K = K_;
   p.l1 = l1_.data();
   p.l3 = l3_.data();
-  p.l1_all = l1_all_.data();
-  p.l3_all = l3_all_.data();
   p.l1_low_re = l1_low_re_.data();
   p.l1_low_im = l1_low_im_.data();
   p.l3_low = l3_low_.data();

@@ -31,11 +31,9 @@ class CircuitGates {
  private:
   uint32_t n_, low_;  // low_: the last qubits (lowest index bits), at most 3
   int64_t D_, K_;     // K = 2^low
-  // The other qubits' gates: L1 as 8 floats per qubit (RY(b) RX(a)), L3 as
-  // cos, sin of c / 2.
+  // Every qubit's gates: L1 as 8 floats per qubit (RY(b) RX(a)), L3 as
+  // cos, sin of c / 2 (the last `low` also in the K x K matrices).
   std::vector<float> l1_, l3_;
-  // Every qubit's gates alike (CircuitPlan l1_all, l3_all).
-  std::vector<float> l1_all_, l3_all_;
   // The last `low` qubits' gates as one K x K matrix acting on each run of
   // K consecutive amplitudes (a pair loop over runs of 1, 2 or 4 would not
   // vectorize): L1's complex, L3's real, transposed ([column][row]).

@@ -81,8 +81,11 @@ inline int64_t pauli_rows_scratch(const PauliPlan& plan) {
 // (circuit_gates.h builds it from a projection's angles).
 struct CircuitPlan {
   int64_t n = 0, low = 0, D = 0, K = 0;  // K = 2^low: the last `low` qubits act as one K x K matrix
-  const float* l1 = nullptr;         // per qubit j < n - low: RY(b) RX(a) as re00 im00 re01 im01 re10 im10 re11 im11
-  const float* l3 = nullptr;         // per qubit j < n - low: cos, sin of c_j / 2
+  // Per qubit j < n (on bit n - 1 - j of a state's index; loops that use
+  // the K x K matrices below take only j < n - low): L1 RY(b) RX(a) as
+  // re00 im00 re01 im01 re10 im10 re11 im11, L3 cos, sin of c_j / 2.
+  const float* l1 = nullptr;
+  const float* l3 = nullptr;
   const float* l1_low_re = nullptr;  // K x K, [column][row]
   const float* l1_low_im = nullptr;
   const float* l3_low = nullptr;       // K x K real, [column][row]
@@ -94,10 +97,6 @@ struct CircuitPlan {
   const int32_t* perm_blocks = nullptr;
   const int32_t* perm_lanes = nullptr;
   const int32_t* perm_second = nullptr;
-  // Every qubit j < n's gates as l1 and l3 give the first n - low
-  // (qubit j acts on bit n - 1 - j of a state's index).
-  const float* l1_all = nullptr;
-  const float* l3_all = nullptr;
 };
 // re, im [D] = U psi for a real psi [d] (zero past d <= D); scratch [2 D].
 using CircuitKernel = void (*)(const CircuitPlan& plan, const float* psi, int64_t d, float* re, float* im,
@@ -183,9 +182,9 @@ const CpuKernels& cpu_kernels();
 const CpuKernels& generic_cpu_kernels();
 // nullptr when the CPU lacks AVX2, FMA or F16C.
 const CpuKernels* avx2_cpu_kernels();
-// Only pauli_lanes and pauli_rows, with AVX-512 F/DQ/BW/VL; nullptr when the CPU lacks
-// them. cpu_kernels() adds it to the AVX2 set unless QISA_CPU_KERNELS asks
-// for less.
+// Only pauli_lanes, pauli_rows and circuit_pauli_rows, with AVX-512
+// F/DQ/BW/VL; nullptr when the CPU lacks them. cpu_kernels() adds them to
+// the AVX2 set unless QISA_CPU_KERNELS asks for less.
 const CpuKernels* avx512_kernels();
 // Only linear[], activations[] and batch[] for Q8_0 and Q4_0, with AVX-512
 // VNNI; nullptr when the CPU lacks it. cpu_kernels() puts them over the

@@ -231,7 +231,7 @@ void circuit_pauli_rows(const CircuitPlan& c, const PauliPlan& plan, const float
   for (int64_t s = 0; s < D; ++s) _mm512_storeu_ps(Xi + s * 16, _mm512_setzero_ps());
   for (int64_t j = 0; j < n; ++j) {
     const int64_t bit = int64_t{1} << (n - 1 - j);
-    const float* g = c.l1_all + 8 * j;
+    const float* g = c.l1 + 8 * j;
     const __m512 r00 = _mm512_set1_ps(g[0]), i00 = _mm512_set1_ps(g[1]), r01 = _mm512_set1_ps(g[2]),
                  i01 = _mm512_set1_ps(g[3]), r10 = _mm512_set1_ps(g[4]), i10 = _mm512_set1_ps(g[5]),
                  r11 = _mm512_set1_ps(g[6]), i11 = _mm512_set1_ps(g[7]);
@@ -259,7 +259,7 @@ void circuit_pauli_rows(const CircuitPlan& c, const PauliPlan& plan, const float
   }
   for (int64_t j = 0; j < n; ++j) {
     const int64_t bit = int64_t{1} << (n - 1 - j);
-    const __m512 cs = _mm512_set1_ps(c.l3_all[2 * j]), sn = _mm512_set1_ps(c.l3_all[2 * j + 1]);
+    const __m512 cs = _mm512_set1_ps(c.l3[2 * j]), sn = _mm512_set1_ps(c.l3[2 * j + 1]);
     for (int64_t s0 = 0; s0 < D; s0 += 2 * bit) {
       for (int64_t s = s0; s < s0 + bit; ++s) {
         float* const planes[2] = {Yr, Yi};

@@ -65,14 +65,14 @@ PauliPlanData::PauliPlanData(const std::vector<PauliString>& paulis, int64_t D) 
     }
     groups_.push_back(pg);
   }
-  strings_ = static_cast<int64_t>(paulis.size());
-  if (D <= kPauliLaneStates && !paulis.empty()) {
-    const int64_t n = (strings_ + kPauliLanes - 1) / kPauliLanes * kPauliLanes;
+  const auto strings = static_cast<int64_t>(paulis.size());
+  if (D <= kPauliLaneStates && strings > 0) {
+    const int64_t n = (strings + kPauliLanes - 1) / kPauliLanes * kPauliLanes;
     lane_x_.assign(static_cast<size_t>(n), 0);
     lane_imag_.assign(static_cast<size_t>(n), 0);
     lane_scale_.assign(static_cast<size_t>(n), 0.0f);
     lane_sign_.assign(static_cast<size_t>(D * n), 0);
-    for (int64_t k = 0; k < strings_; ++k) {
+    for (int64_t k = 0; k < strings; ++k) {
       const PauliString p = paulis[static_cast<size_t>(k)];
       const PauliPart part = pauli_part(p);
       lane_x_[static_cast<size_t>(k)] = static_cast<int32_t>(p.x_mask);

@@ -40,7 +40,7 @@ class PauliPlanData {
     p.z = z_.data();
     p.scale = scale_.data();
     p.out = out_.data();
-    p.strings = strings_;
+    p.strings = static_cast<int64_t>(out_.size());
     p.coef = coef_.data();
     if (!lane_x_.empty()) {
       p.lane_count = static_cast<int64_t>(lane_x_.size());
@@ -58,7 +58,6 @@ class PauliPlanData {
   std::vector<uint64_t> z_;
   std::vector<float> scale_;
   std::vector<int32_t> out_;
-  int64_t strings_ = 0;
   std::vector<float> coef_;
   // The lane layout (PauliPlan lane_*), D <= kPauliLaneStates.
   std::vector<int32_t> lane_x_;

@@ -135,18 +135,10 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
   // f(r0, n, scratch) for the blocks of kPauliRows rows, split over the
   // threads like the per-row sums (each thread its own row scratch).
   auto row_blocks = [&](auto f) {
-    const int64_t blocks = (R + kPauliRows - 1) / kPauliRows;
-    auto block = [&](int64_t b, float* scratch) {
+    split_items((R + kPauliRows - 1) / kPauliRows, R * D * h_, kParallelPauli, threads_, [&](int64_t b, int t) {
       const int64_t r0 = b * kPauliRows;
-      f(r0, std::min(kPauliRows, R - r0), scratch);
-    };
-    const int threads = static_cast<int>(std::min<int64_t>(threads_.count, blocks));
-    if (threads > 1 && threads_.split(R * D * h_, kParallelPauli)) {
-#pragma omp parallel for schedule(static) num_threads(threads)
-      for (int64_t b = 0; b < blocks; ++b) block(b, row_scratch_.data() + omp_get_thread_num() * row_scratch_size_);
-    } else {
-      for (int64_t b = 0; b < blocks; ++b) block(b, row_scratch_.data());
-    }
+      f(r0, std::min(kPauliRows, R - r0), row_scratch_.data() + t * row_scratch_size_);
+    });
   };
   if (fused_rows(R)) {
     // Many rows: the circuits and the sums kPauliRows rows at a time, rows
@@ -162,19 +154,13 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
     return;
   }
   if (uses_gates(R)) {  // phi of each projection, row by row
-    auto one_row = [&](int64_t r, float* scratch) {
+    const int64_t work = R * D * static_cast<int64_t>(gates_.size());
+    split_items(R, work, kParallelPauli / 8, threads_, [&](int64_t r, int t) {
       for (size_t p = 0; p < gates_.size(); ++p) {
         float* re = out_.data() + r * width + 2 * static_cast<int64_t>(p) * D;
-        gates_[p].apply(psi_.data() + r * gemm_.in, d_, re, re + D, scratch);
+        gates_[p].apply(psi_.data() + r * gemm_.in, d_, re, re + D, gate_scratch_.data() + t * 2 * D);
       }
-    };
-    const int threads = static_cast<int>(std::min<int64_t>(threads_.count, R));
-    if (threads > 1 && threads_.split(R * D * static_cast<int64_t>(gates_.size()), kParallelPauli / 8)) {
-#pragma omp parallel for schedule(static) num_threads(threads)
-      for (int64_t r = 0; r < R; ++r) one_row(r, gate_scratch_.data() + omp_get_thread_num() * 2 * D);
-    } else {
-      for (int64_t r = 0; r < R; ++r) one_row(r, gate_scratch_.data());
-    }
+    });
   } else {
     gemm_.run(psi_.data(), out_.data(), R);  // phi (or O' psi) of every projection at once
   }
@@ -191,19 +177,12 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
     }
     if (unitary && (R <= kPerRowPauliMaxRows || D >= kPerRowPauliMinStates || lanes)) {
       const PauliSumsKernel sums = lanes ? kern.pauli_lanes : kern.pauli_sums;
-      auto one_row = [&](int64_t r, float* prod) {
-        const float* re = out_.data() + r * width + 2 * pi * D;
-        sums(plan, re, re + D, dest[p] + r * stride, prod);
-      };
       // Rows split over the threads for prefills and batches (each thread
       // its own products row of prod_, which holds max_rows rows).
-      const int threads = static_cast<int>(std::min<int64_t>(threads_.count, R));
-      if (threads > 1 && threads_.split(R * D * h_, kParallelPauli)) {
-#pragma omp parallel for schedule(static) num_threads(threads)
-        for (int64_t r = 0; r < R; ++r) one_row(r, prod_.data() + omp_get_thread_num() * D);
-      } else {
-        for (int64_t r = 0; r < R; ++r) one_row(r, prod_.data());
-      }
+      split_items(R, R * D * h_, kParallelPauli, threads_, [&](int64_t r, int t) {
+        const float* re = out_.data() + r * width + 2 * pi * D;
+        sums(plan, re, re + D, dest[p] + r * stride, prod_.data() + t * D);
+      });
       continue;
     }
     if (unitary) {
