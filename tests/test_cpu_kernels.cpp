@@ -308,6 +308,7 @@ TEST(CpuKernels, PauliSumsMatchTheDefinition) {
       for (uint64_t x : {Du / 2 + 1, Du - 1, uint64_t{5}})                                  // two strings each
         for (uint64_t z : {uint64_t{1}, Du / 4 + 3}) strings.push_back({x, z});
       for (uint64_t z = 0; z < Du; z += 2) strings.push_back({Du / 4 + 2, z});  // a transform
+      for (uint64_t z = 1; z <= 10; ++z) strings.push_back({0, z * 7 % Du});    // one of Z strings
     }
     const PauliPlanData data(strings, D);
     const PauliPlan plan = data.view();
@@ -362,6 +363,51 @@ TEST(CpuKernels, PauliSumsMatchTheDefinition) {
         ASSERT_NEAR(out[i], want[i], 2e-6 * (1.0 + magnitude[i]))
             << name << " D " << D << " x " << strings[i].x_mask << " z " << strings[i].z_mask;
       EXPECT_TRUE(std::isnan(out[strings.size()])) << name << ": wrote past the strings";
+    }
+    // small_value_rows: the encoding, U psi and the sums, for inputs of d
+    // = D and d < D (zero padding), normalized and raw, rows apart by more
+    // than d and outputs by more than the strings; against the encoding
+    // and the product in double, then the definition.
+    const CpuKernels* small_set = avx512_kernels();
+    if (small_set && small_set->small_value_rows && plan.lane_count > 0) {
+      const auto u = random_values(static_cast<size_t>(2 * D * D), 31);  // Re U [D][D], then Im U
+      for (int64_t d : {D, D - 1}) {
+        for (bool normalized : {true, false}) {
+          const int64_t R = 3, ldx = d + 2, stride = static_cast<int64_t>(strings.size()) + 2;
+          std::vector<float> cols(static_cast<size_t>(d * 2 * kPauliLaneStates), 0.0f);
+          for (int64_t c = 0; c < d; ++c)
+            for (int64_t j = 0; j < D; ++j) {
+              cols[static_cast<size_t>(c * 32 + j)] = u[static_cast<size_t>(j * D + c)];
+              cols[static_cast<size_t>(c * 32 + 16 + j)] = u[static_cast<size_t>(D * D + j * D + c)];
+            }
+          const auto x = random_values(static_cast<size_t>(R * ldx), 40 + static_cast<int>(d));
+          std::vector<float> out(static_cast<size_t>(R * stride), NAN);
+          small_set->small_value_rows(plan, cols.data(), x.data(), ldx, d, R, normalized, out.data(), stride);
+          for (int64_t r = 0; r < R; ++r) {
+            double norm = 0.0;
+            for (int64_t c = 0; c < d; ++c)
+              norm += double(x[static_cast<size_t>(r * ldx + c)]) * x[static_cast<size_t>(r * ldx + c)];
+            const double inv = normalized ? 1.0 / std::sqrt(norm) : 1.0;
+            std::vector<float> pr(static_cast<size_t>(D)), pi(static_cast<size_t>(D));
+            for (int64_t j = 0; j < D; ++j) {
+              double a = 0.0, b = 0.0;
+              for (int64_t c = 0; c < d; ++c) {
+                const double psi = x[static_cast<size_t>(r * ldx + c)] * inv;
+                a += u[static_cast<size_t>(j * D + c)] * psi;
+                b += u[static_cast<size_t>(D * D + j * D + c)] * psi;
+              }
+              pr[static_cast<size_t>(j)] = static_cast<float>(a);
+              pi[static_cast<size_t>(j)] = static_cast<float>(b);
+            }
+            const auto [w, mag] = definition(pr, pi);
+            for (size_t i = 0; i < strings.size(); ++i)
+              ASSERT_NEAR(out[static_cast<size_t>(r * stride) + i], w[i], 1e-5 * (1.0 + mag[i]))
+                  << "small_value_rows D " << D << " d " << d << " normalized " << normalized << " row " << r;
+            for (int64_t gap = static_cast<int64_t>(strings.size()); gap < stride; ++gap)
+              EXPECT_TRUE(std::isnan(out[static_cast<size_t>(r * stride + gap)])) << "wrote past the strings";
+          }
+        }
+      }
     }
     // pauli_rows (rows in lanes): a partial block and a full one, rows
     // apart by more than 2 D, outputs apart by more than the strings.
@@ -433,10 +479,12 @@ TEST(CircuitGates, MatchTheDoubleCircuitSimulation) {
 // stored U (angles and f32 unitaries), and auto takes them where measured
 // faster.
 TEST(QuantumLayer, GatesPathMatchesTheDenseUnitaryAndIsTakenOnlyWhereValid) {
-  for (qisa_dtype t : {QISA_DTYPE_F32, QISA_DTYPE_Q8_0}) {
+  // 24 wide: 5 qubits (the fused kernel's last qubit alone), 64: 6.
+  for (auto [t, d] :
+       {std::pair{QISA_DTYPE_F32, int64_t{24}}, {QISA_DTYPE_Q8_0, int64_t{24}}, {QISA_DTYPE_F32, int64_t{64}}}) {
     writer::SyntheticSpec spec;
     spec.kind = QISA_ATTENTION_QISA_V1;  // quantum q, k and v: three projections per head
-    spec.n_embd = 24;
+    spec.n_embd = static_cast<uint32_t>(d);
     spec.n_head = 2;
     spec.n_layer = 1;
     spec.n_ctx = 8;
@@ -450,14 +498,14 @@ TEST(QuantumLayer, GatesPathMatchesTheDenseUnitaryAndIsTakenOnlyWhereValid) {
         if (h.qp(r)) qp.push_back(&*h.qp(r));
     ASSERT_EQ(qp.size(), 6u);
     auto dnnl = make_dnnl_context();
-    const int64_t d = 24, h = 12, R = 19;
+    const int64_t h = d / 2, R = 19;
     LinearScratch s1, s2, s3;
     QuantumLayer dense(qp, d, h, QISA_VALUE_PATH_UNITARY, 1, dnnl.get(), R, &s1);
     QuantumLayer gates(qp, d, h, QISA_VALUE_PATH_GATES, 2, dnnl.get(), R, &s2);
     QuantumLayer automatic(qp, d, h, QISA_VALUE_PATH_AUTO, 1, dnnl.get(), R, &s3);
     EXPECT_FALSE(dense.uses_gates(1));
     EXPECT_EQ(gates.uses_gates(R), t == QISA_DTYPE_F32);
-    EXPECT_FALSE(automatic.uses_gates(1));  // 32 states: the dense U is faster
+    EXPECT_FALSE(automatic.uses_gates(1));  // 32 or 64 states: the dense U is faster
     const auto u = random_values(static_cast<size_t>(R * d), 4);
     std::vector<float> a(static_cast<size_t>(R * 6 * h)), b(a.size(), 9.0f);
     std::vector<float*> da, db;
@@ -467,7 +515,8 @@ TEST(QuantumLayer, GatesPathMatchesTheDenseUnitaryAndIsTakenOnlyWhereValid) {
     }
     dense.run(u.data(), R, da.data(), 6 * h);
     gates.run(u.data(), R, db.data(), 6 * h);
-    for (size_t i = 0; i < a.size(); ++i) ASSERT_NEAR(a[i], b[i], 2e-5f) << dtype_name(t) << " [" << i << "]";
+    for (size_t i = 0; i < a.size(); ++i)
+      ASSERT_NEAR(a[i], b[i], 2e-5f) << dtype_name(t) << " d " << d << " [" << i << "]";
   }
   // Auto (quantum_layer.cpp): 128 states take the gates for up to 8 rows,
   // 256 and more always; from 16 rows with the sums in row lanes where the

@@ -101,12 +101,21 @@ struct CircuitPlan {
 // re, im [D] = U psi for a real psi [d] (zero past d <= D); scratch [2 D].
 using CircuitKernel = void (*)(const CircuitPlan& plan, const float* psi, int64_t d, float* re, float* im,
                                float* scratch);
-// PauliRowsKernel's sums of phi = U psi for `rows` <= kPauliRows real psi
-// rows (row i's d <= D values at psi + i ld, zero past d); the circuit's
-// and the plan's D agree; scratch [pauli_rows_scratch(pauli)].
-using CircuitPauliRowsKernel = void (*)(const CircuitPlan& circuit, const PauliPlan& pauli, const float* psi,
-                                        int64_t ld, int64_t d, int64_t rows, float* out, int64_t stride,
+// PauliRowsKernel's sums of phi = U psi for `rows` <= kPauliRows inputs x
+// (row i's d <= D values at x + i ld): psi = x / max(|x|, 1e-12) when
+// normalized, else x, zero past d (the encoding is part of the kernel);
+// the circuit's and the plan's D agree; scratch [pauli_rows_scratch(pauli)].
+using CircuitPauliRowsKernel = void (*)(const CircuitPlan& circuit, const PauliPlan& pauli, const float* x, int64_t ld,
+                                        int64_t d, int64_t rows, bool normalized, float* out, int64_t stride,
                                         float* scratch);
+// Few rows of small states (D <= kPauliLaneStates, a plan with lanes), the
+// whole value projection per row: psi = x (x / max(|x|, 1e-12) when
+// normalized; d <= D values at x + i ldx, zero past d), phi = U psi with U
+// as columns (u_cols [d][2 kPauliLaneStates]: Re then Im of column c, zero
+// past D), then pauli_lanes' sums at out + i stride. One call for what is
+// otherwise an encoding pass, a product call and a sums call per row.
+using SmallValueKernel = void (*)(const PauliPlan& plan, const float* u_cols, const float* x, int64_t ldx, int64_t d,
+                                  int64_t rows, bool normalized, float* out, int64_t stride);
 // Attention of one query row over cached positions, in two steps (the
 // contract of ref::attention_row, with the choice of positions between
 // them). Scores: s[j] = the selection score of key j < n: -|q - k_j|^2 when
@@ -173,6 +182,9 @@ struct CpuKernels {
   // The circuit and then pauli_rows, rows in lanes (phi never leaves the
   // scratch); nullptr: none.
   CircuitPauliRowsKernel circuit_pauli_rows;
+  // The value projection of few rows of small states (SmallValueKernel);
+  // nullptr: none.
+  SmallValueKernel small_value_rows;
 };
 
 // The best implementation this CPU runs, completed with generic kernels
@@ -182,7 +194,7 @@ const CpuKernels& cpu_kernels();
 const CpuKernels& generic_cpu_kernels();
 // nullptr when the CPU lacks AVX2, FMA or F16C.
 const CpuKernels* avx2_cpu_kernels();
-// Only pauli_lanes, pauli_rows and circuit_pauli_rows, with AVX-512
+// Only pauli_lanes, pauli_rows, circuit_pauli_rows and small_value_rows, with AVX-512
 // F/DQ/BW/VL; nullptr when the CPU lacks them. cpu_kernels() adds them to
 // the AVX2 set unless QISA_CPU_KERNELS asks for less.
 const CpuKernels* avx512_kernels();

@@ -317,6 +317,7 @@ const CpuKernels& cpu_kernels() {
       k.pauli_lanes = avx512->pauli_lanes;
       k.pauli_rows = avx512->pauli_rows;
       k.circuit_pauli_rows = avx512->circuit_pauli_rows;
+      k.small_value_rows = avx512->small_value_rows;
     }
     if (const BatchKernel* amx = amx_batch_kernels())  // over VNNI's where both exist
       for (int t = 0; t < kDtypeCount; ++t)

@@ -105,6 +105,22 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
                     scratch);
     }
   }
+  if (path_ != QISA_VALUE_PATH_OBSERVABLES && D <= kPauliLaneStates && cpu_kernels().small_value_rows &&
+      plans_.at(0).view().lane_count > 0) {
+    // The stored U's values (dequantized: the same products as the dense path's).
+    small_cols_.assign(projections_.size() * static_cast<size_t>(d_ * 2 * kPauliLaneStates), 0.0f);
+    std::vector<float> row(static_cast<size_t>(D));
+    for (size_t p = 0; p < projections_.size(); ++p) {
+      float* cols = small_cols_.data() + p * static_cast<size_t>(d_ * 2 * kPauliLaneStates);
+      for (int part = 0; part < 2; ++part) {
+        const TensorView* plane = part ? projections_[p]->unitary_im : projections_[p]->unitary_re;
+        for (int64_t j = 0; j < D; ++j) {
+          dequantize_row(plane->dtype, plane->row(static_cast<uint64_t>(j)), static_cast<size_t>(D), row.data());
+          for (int64_t c = 0; c < d_; ++c) cols[c * 2 * kPauliLaneStates + part * kPauliLaneStates + j] = row[c];
+        }
+      }
+    }
+  }
   // Unitaries (and observables) multiply the f32 amplitudes whatever their type (docs/format.md).
   gemm_.init(MatrixRef{stacked_.dtype, stacked_.bytes.data(), stacked_.row_bytes}, nullptr, stacked_.cols,
              stacked_.rows, threads_, dnnl, scratch, false);
@@ -119,6 +135,11 @@ bool QuantumLayer::fused_rows(int64_t R) const {
   return !gates_.empty() && cpu_kernels().circuit_pauli_rows && row_scratch_size_ > 0 && R >= kPauliRowsMinRows;
 }
 
+// Below the rows that pauli_rows takes (where the gates are not asked for).
+bool QuantumLayer::small_rows(int64_t R) const {
+  return !small_cols_.empty() && R < kPauliRowsMinRows && !uses_gates(R);
+}
+
 bool QuantumLayer::uses_gates(int64_t R) const {
   if (gates_.empty()) return false;
   return fused_rows(R) || path_ == QISA_VALUE_PATH_GATES || D_ >= kGatesAlwaysStates ||
@@ -127,10 +148,13 @@ bool QuantumLayer::uses_gates(int64_t R) const {
 
 void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t stride) {
   const int64_t D = D_, width = gemm_.out;
-  // The fast unitary path multiplies psi without its zero padding.
-  split_rows(R, d_, threads_, [&](int64_t r0, int64_t n) {
-    fast::encode_amplitudes(psi_.data() + r0 * gemm_.in, u + r0 * d_, n, d_, gemm_.in, normalized_);
-  });
+  if (small_rows(R)) {
+    const auto cols = static_cast<size_t>(d_ * 2 * kPauliLaneStates);
+    for (size_t p = 0; p < projections_.size(); ++p)
+      cpu_kernels().small_value_rows(plans_[p].view(), small_cols_.data() + p * cols, u, d_, d_, R, normalized_,
+                                     dest[p], stride);
+    return;
+  }
   const CpuKernels& kern = cpu_kernels();
   // f(r0, n, scratch) for the blocks of kPauliRows rows, split over the
   // threads like the per-row sums (each thread its own row scratch).
@@ -141,18 +165,22 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
     });
   };
   if (fused_rows(R)) {
-    // Many rows: the circuits and the sums kPauliRows rows at a time, rows
-    // in vector lanes (phi stays in the scratch).
+    // Many rows: the encoding, the circuits and the sums kPauliRows rows at
+    // a time, rows in vector lanes (psi and phi stay in the scratch).
     for (size_t p = 0; p < projections_.size(); ++p) {
       const CircuitPlan circuit = gates_[p].plan();
       const PauliPlan plan = plans_[p].view();
       row_blocks([&](int64_t r0, int64_t n, float* scratch) {
-        kern.circuit_pauli_rows(circuit, plan, psi_.data() + r0 * gemm_.in, gemm_.in, d_, n, dest[p] + r0 * stride,
-                                stride, scratch);
+        kern.circuit_pauli_rows(circuit, plan, u + r0 * d_, d_, d_, n, normalized_, dest[p] + r0 * stride, stride,
+                                scratch);
       });
     }
     return;
   }
+  // The fast unitary path multiplies psi without its zero padding.
+  split_rows(R, d_, threads_, [&](int64_t r0, int64_t n) {
+    fast::encode_amplitudes(psi_.data() + r0 * gemm_.in, u + r0 * d_, n, d_, gemm_.in, normalized_);
+  });
   if (uses_gates(R)) {  // phi of each projection, row by row
     const int64_t work = R * D * static_cast<int64_t>(gates_.size());
     split_items(R, work, kParallelPauli / 8, threads_, [&](int64_t r, int t) {

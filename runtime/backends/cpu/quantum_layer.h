@@ -64,6 +64,11 @@ class QuantumLayer {
   std::vector<CircuitGates> gates_;              // per projection, where the gates path is possible
   std::vector<float> psi_, out_, prod_, sums_, gate_scratch_;
   std::vector<float> row_scratch_;  // per thread: pauli_rows' scratch (where the kernel set has it)
+  // Small states (D <= kPauliLaneStates) where the kernel set has
+  // small_value_rows: each projection's stored U as f32 columns [d][32]
+  // for few-row calls; empty otherwise.
+  std::vector<float> small_cols_;
+  bool small_rows(int64_t R) const;
   int64_t row_scratch_size_ = 0;
 };
 
