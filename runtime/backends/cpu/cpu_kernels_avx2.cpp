@@ -594,33 +594,42 @@ void scores(float* s, const float* q, const float* keys, const float* key_norms,
   }
 }
 
+// Lanes [0, m) of 8 (m < 8): the mask of a partial vector's loads and stores.
+inline __m256i first_lanes(int64_t m) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(m)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 void attend(float* out, float* scores, const uint32_t* pos, int64_t n, const float* values, int64_t v_stride, int64_t h,
             bool gaussian) {
   int64_t j = 0;
   __m256 vt = _mm256_setzero_ps();
-  float total = 0.0f;
-  if (gaussian) {
-    // Softmax of the Gaussian kernel exp(-|q-k|^2), which lies in [0, 1]:
-    // its exponential lies in [1, e], so no maximum needs subtracting.
+  // The weights exp(f(s)) of 8 scores from j (the last vector part full:
+  // masked loads and stores, the lanes past n kept out of the total).
+  auto weights = [&](auto f) {
     for (; j + 8 <= n; j += 8) {
-      const __m256 e = exp8(exp8(_mm256_loadu_ps(scores + j)));
+      const __m256 e = exp8(f(_mm256_loadu_ps(scores + j)));
       _mm256_storeu_ps(scores + j, e);
       vt = _mm256_add_ps(vt, e);
     }
-    total = hsum(vt);
-    for (; j < n; ++j) total += (scores[j] = expf(expf(scores[j])));
+    if (j < n) {
+      const __m256i m = first_lanes(n - j);
+      const __m256 e = _mm256_and_ps(exp8(f(_mm256_maskload_ps(scores + j, m))), _mm256_castsi256_ps(m));
+      _mm256_maskstore_ps(scores + j, m, e);
+      vt = _mm256_add_ps(vt, e);
+    }
+  };
+  if (gaussian) {
+    // Softmax of the Gaussian kernel exp(-|q-k|^2), which lies in [0, 1]:
+    // its exponential lies in [1, e], so no maximum needs subtracting.
+    weights([](__m256 v) { return exp8(v); });
   } else {  // softmax
     float mx = -HUGE_VALF;
     for (j = 0; j < n; ++j) mx = scores[j] > mx ? scores[j] : mx;  // no std::max: see the top of the file
     const __m256 vmx = _mm256_set1_ps(mx);
-    for (j = 0; j + 8 <= n; j += 8) {
-      const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(scores + j), vmx));
-      _mm256_storeu_ps(scores + j, e);
-      vt = _mm256_add_ps(vt, e);
-    }
-    total = hsum(vt);
-    for (; j < n; ++j) total += (scores[j] = expf(scores[j] - mx));
+    j = 0;
+    weights([&](__m256 v) { return _mm256_sub_ps(v, vmx); });
   }
+  const float total = hsum(vt);
   const float inv = 1.0f / total;
   for (j = 0; j < n; ++j) scores[j] *= inv;
   // Weighted sum of the values: 64 columns at a time, then 8, then singles.

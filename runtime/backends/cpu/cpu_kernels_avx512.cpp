@@ -250,11 +250,17 @@ void transpose_in(const float* src, int64_t ld, int64_t rows, int64_t cols, floa
   for (int64_t c0 = 0; c0 < cols; c0 += 16) {
     const int64_t m = cols - c0 < 16 ? cols - c0 : 16;
     const auto mask = static_cast<__mmask16>(m == 16 ? 0xffff : (1u << m) - 1);
+    // Unrolled with masks rather than branches (a rolled loop kept v on the
+    // stack and copied it out with rep movs); a row past `rows` loads
+    // nothing (mask 0) from row 0's address.
     __m512 v[16];
+#pragma GCC unroll 16
     for (int64_t i = 0; i < 16; ++i)
-      v[i] = i < rows ? _mm512_maskz_loadu_ps(mask, src + i * ld + c0) : _mm512_setzero_ps();
+      v[i] = _mm512_maskz_loadu_ps(i < rows ? mask : 0, src + (i < rows ? i : 0) * ld + c0);
     transpose16(v);
-    for (int64_t i = 0; i < m; ++i) _mm512_storeu_ps(T + (c0 + i) * 16, v[i]);
+#pragma GCC unroll 16
+    for (int64_t i = 0; i < 16; ++i)
+      if (i < m) _mm512_storeu_ps(T + (c0 + i) * 16, v[i]);
   }
 }
 
@@ -275,9 +281,12 @@ void sums_from_transposed(const PauliPlan& plan, const float* T, float* P, float
     const int64_t m = plan.strings - k0 < 16 ? plan.strings - k0 : 16;
     const auto cols = static_cast<__mmask16>(m == 16 ? 0xffff : (1u << m) - 1);
     __m512 v[16];
+#pragma GCC unroll 16
     for (int64_t i = 0; i < 16; ++i) v[i] = i < m ? _mm512_loadu_ps(O + (k0 + i) * 16) : _mm512_setzero_ps();
     transpose16(v);
-    for (int64_t i = 0; i < rows; ++i) _mm512_mask_storeu_ps(out + i * stride + k0, cols, v[i]);
+#pragma GCC unroll 16
+    for (int64_t i = 0; i < 16; ++i)
+      if (i < rows) _mm512_mask_storeu_ps(out + i * stride + k0, cols, v[i]);
   }
 }
 
