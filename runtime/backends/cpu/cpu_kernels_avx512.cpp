@@ -48,6 +48,129 @@ void pauli_lanes(const PauliPlan& plan, const float* re, const float* im, float*
   }
 }
 
+// Sign bits of lane k (of 16) where popcount(k & m) is odd, per m < 16.
+struct LaneSigns16 {
+  alignas(64) uint32_t mask[16][16];
+};
+constexpr LaneSigns16 make_lane_signs16() {
+  LaneSigns16 t{};
+  for (int m = 0; m < 16; ++m)
+    for (int k = 0; k < 16; ++k)
+      t.mask[m][k] = (__builtin_popcount(static_cast<unsigned>(k & m)) & 1) ? 0x80000000u : 0u;
+  return t;
+}
+constexpr LaneSigns16 kLaneSigns16 = make_lane_signs16();
+
+// f(t0, v) for each block of 16 products v = Re or Im of conj(phi[j ^ x])
+// phi[j] over the states a group sums over (one row, D >= 32), t0 the
+// block's first index among them: 16 consecutive states, their partners
+// one permuted block; a halved group's runs of 8 (bit 3) two at a time.
+template <bool IM, class F>
+inline void row_blocks(const PauliPlanGroup& g, int64_t D, const float* re, const float* im, F f) {
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const auto x = static_cast<int64_t>(g.x);
+  auto product = [](__m512 rj, __m512 ij, __m512 rx, __m512 ix) {
+    return IM ? _mm512_fmsub_ps(rx, ij, _mm512_mul_ps(ix, rj)) : _mm512_fmadd_ps(rx, rj, _mm512_mul_ps(ix, ij));
+  };
+  if (g.bit == 3) {  // partners 8 further, x mod 8 apart
+    const __m512i idx = _mm512_xor_si512(iota, _mm512_set1_epi32(static_cast<int>(x & 7)));
+    auto pair = [](const float* a) {
+      return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(a)), _mm256_loadu_ps(a + 16), 1);
+    };
+    for (int64_t j0 = 0, t0 = 0; j0 < D; j0 += 32, t0 += 16)
+      f(t0, product(pair(re + j0), pair(im + j0), _mm512_permutexvar_ps(idx, pair(re + j0 + 8)),
+                    _mm512_permutexvar_ps(idx, pair(im + j0 + 8))));
+    return;
+  }
+  const __m512i idx = _mm512_xor_si512(iota, _mm512_set1_epi32(static_cast<int>(x & 15)));
+  const int64_t high = x & ~int64_t{15}, run = g.bit < 0 ? D : int64_t{1} << g.bit;
+  for (int64_t base = 0, t0 = 0; base < D; base += 2 * run)
+    for (int64_t j0 = base; j0 < base + run; j0 += 16, t0 += 16) {
+      const int64_t jx = j0 ^ high;
+      f(t0, product(_mm512_loadu_ps(re + j0), _mm512_loadu_ps(im + j0),
+                    _mm512_permutexvar_ps(idx, _mm512_loadu_ps(re + jx)),
+                    _mm512_permutexvar_ps(idx, _mm512_loadu_ps(im + jx))));
+    }
+}
+
+// C strings of a group from plan string `first`, one row: each string's
+// signed sum in a register (a sign per lane from Z mod 16, one per block
+// from the parity of its index), one horizontal sum at the end.
+template <int C, bool IM>
+void row_direct(const PauliPlan& plan, const PauliPlanGroup& g, int32_t first, const float* re, const float* im,
+                float* out) {
+  const __m512 flip = _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int>(0x80000000u)));
+  __m512 acc[C], lane_sign[C];
+  for (int c = 0; c < C; ++c) {
+    acc[c] = _mm512_setzero_ps();
+    lane_sign[c] = _mm512_castsi512_ps(_mm512_load_si512(kLaneSigns16.mask[plan.z[first + c] & 15]));
+  }
+  row_blocks<IM>(g, plan.D, re, im, [&](int64_t t0, __m512 v) {
+#pragma GCC unroll 8
+    for (int c = 0; c < C; ++c) {
+      const bool odd = __builtin_popcountll(static_cast<uint64_t>(t0) & plan.z[first + c]) & 1;
+      acc[c] = _mm512_add_ps(acc[c], _mm512_xor_ps(v, odd ? _mm512_xor_ps(lane_sign[c], flip) : lane_sign[c]));
+    }
+  });
+  for (int c = 0; c < C; ++c) out[plan.out[first + c]] = plan.scale[first + c] * _mm512_reduce_add_ps(acc[c]);
+}
+using RowDirect = void (*)(const PauliPlan&, const PauliPlanGroup&, int32_t, const float*, const float*, float*);
+template <int C>
+constexpr RowDirect kRowDirect[2] = {row_direct<C, false>, row_direct<C, true>};
+constexpr const RowDirect* kRowDirectKernels[8] = {kRowDirect<1>, kRowDirect<2>, kRowDirect<3>, kRowDirect<4>,
+                                                   kRowDirect<5>, kRowDirect<6>, kRowDirect<7>, kRowDirect<8>};
+
+// A walsh group, one row: its products into p, the transform (strides 16
+// and up through memory, 1 to 8 in registers), each string's sum at its Z.
+template <bool IM>
+void row_walsh(const PauliPlan& plan, const PauliPlanGroup& g, const float* re, const float* im, float* out, float* p) {
+  const int64_t n = g.bit < 0 ? plan.D : plan.D / 2;
+  row_blocks<IM>(g, plan.D, re, im, [&](int64_t t0, __m512 v) { _mm512_storeu_ps(p + t0, v); });
+  for (int64_t h = 16; h < n; h *= 2)
+    for (int64_t j0 = 0; j0 < n; j0 += 2 * h)
+      for (int64_t j = j0; j < j0 + h; j += 16) {
+        const __m512 a = _mm512_loadu_ps(p + j), b = _mm512_loadu_ps(p + j + h);
+        _mm512_storeu_ps(p + j, _mm512_add_ps(a, b));
+        _mm512_storeu_ps(p + j + h, _mm512_sub_ps(a, b));
+      }
+  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i swap[4] = {_mm512_xor_si512(iota, _mm512_set1_epi32(1)), _mm512_xor_si512(iota, _mm512_set1_epi32(2)),
+                           _mm512_xor_si512(iota, _mm512_set1_epi32(4)), _mm512_xor_si512(iota, _mm512_set1_epi32(8))};
+  constexpr __mmask16 upper[4] = {0xAAAA, 0xCCCC, 0xF0F0, 0xFF00};  // lanes with the stride's bit set
+  for (int64_t j = 0; j < n; j += 16) {
+    __m512 v = _mm512_loadu_ps(p + j);
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; ++k) {  // (a, b) -> (a + b, a - b)
+      const __m512 w = _mm512_permutexvar_ps(swap[k], v);
+      v = _mm512_mask_sub_ps(_mm512_add_ps(v, w), upper[k], w, v);
+    }
+    _mm512_storeu_ps(p + j, v);
+  }
+  for (int32_t c = g.first; c < g.first + g.count; ++c) out[plan.out[c]] = plan.scale[c] * p[plan.z[c]];
+}
+
+// One row, states D >= 32 (smaller ones: pauli_lanes), 16 states per
+// vector; groups of up to kPauliDirectStrings strings summed directly
+// (several passes for more), larger ones (walsh) by the transform.
+void pauli_sums(const PauliPlan& plan, const float* re, const float* im, float* out, float* p) {
+  if (plan.D < 32) {
+    pauli_lanes(plan, re, im, out, p);
+    return;
+  }
+  for (int64_t gi = 0; gi < plan.n_groups; ++gi) {
+    const PauliPlanGroup& g = plan.groups[gi];
+    if (g.walsh) {
+      (g.imaginary ? row_walsh<true> : row_walsh<false>)(plan, g, re, im, out, p);
+      continue;
+    }
+    for (int32_t first = g.first; first < g.first + g.count; first += kPauliDirectStrings) {
+      const int32_t left = g.first + g.count - first;
+      const int32_t C = left < kPauliDirectStrings ? left : kPauliDirectStrings;
+      kRowDirectKernels[C - 1][g.imaginary](plan, g, first, re, im, out);
+    }
+  }
+}
+
 // Per row: the encoding in one register, U psi as d broadcast
 // multiply-adds of U's columns (two sums per plane so that consecutive
 // FMAs do not wait on each other; 1 / |x| applied to phi, which is linear
@@ -485,6 +608,7 @@ const CpuKernels* avx512_kernels() {
     CpuKernels k{};
     k.name = "avx512";
     k.pauli_lanes = pauli_lanes;
+    k.pauli_sums = pauli_sums;
     k.pauli_rows = pauli_rows;
     k.circuit_pauli_rows = circuit_pauli_rows;
     k.small_value_rows = small_value_rows;

@@ -315,6 +315,7 @@ const CpuKernels& cpu_kernels() {
     }
     if (const CpuKernels* avx512 = avx512_kernels()) {
       k.pauli_lanes = avx512->pauli_lanes;
+      k.pauli_sums = avx512->pauli_sums;
       k.pauli_rows = avx512->pauli_rows;
       k.circuit_pauli_rows = avx512->circuit_pauli_rows;
       k.small_value_rows = avx512->small_value_rows;
