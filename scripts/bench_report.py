@@ -18,6 +18,21 @@ LAYERS, VOCAB = 6, 65  # the benchmarks' models
 PAPER_T4 = {"v2": 46.7, "v3": 8.9, "v3 precomputed": 2.1}
 
 
+def l2_text():
+    """' (L2 N per core)' from sysfs where the OS shows it (VMs often do not)."""
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    try:
+        for index in sorted(os.listdir(base)):
+            with open(os.path.join(base, index, "level")) as f:
+                if f.read().strip() != "2":
+                    continue
+            with open(os.path.join(base, index, "size")) as f:
+                return f" (L2 {f.read().strip()} per core)"
+    except OSError:
+        pass
+    return ""
+
+
 def load(path):
     with open(path) as f:
         data = json.load(f)
@@ -256,7 +271,7 @@ def main():
               "quantum value path and attention are not counted, so its fraction also shows what they cost. "
               "Fraction = bound / measured: 100% is the machine's limit. Over 100% means the bound is not the "
               "limit: q8_0 / q4_0 batches run int8 products (AVX-512 VNNI, or AMX tiles), faster than the f32 peak; a decode whose "
-              "weights stay in the L2 cache (2 MiB per core) reads them faster than any of the measured arrays.\n")
+              "weights stay in the caches" + l2_text() + " reads them faster than any of the measured arrays.\n")
 
     def bound(d, tokens, bytes_per_weight, th):
         w = LAYERS * 12 * d * d + VOCAB * d
