@@ -1,7 +1,8 @@
 // What the AVX-512 kernel files (cpu_kernels_vnni.cpp, cpu_kernels_amx.cpp)
 // share: the check that the CPU has AVX-512 F/DQ/BW/VL (and the caller's
 // extras) and that the OS saves the 512-bit state, the rounding of one
-// activation block, and a GCC 12 warning that their intrinsics trip.
+// activation block and the packing of rows into 16-row int8 tiles, and a
+// GCC 12 warning that their intrinsics trip.
 // Internal linkage: each file (compiled with AVX-512) gets its own copy.
 #pragma once
 
@@ -53,6 +54,37 @@ inline float round_block(const float* x, int64_t m, int8_t* q, int32_t* sum_q = 
   _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 16), _mm512_cvtsepi32_epi8(i1));
   if (sum_q) *sum_q = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
   return amax / 127.0f;
+}
+
+// Rows rounded per block of 32 (round_block) into the 16-row tiles of the
+// int8 batch products: per tile t of 16 rows and block b, at packed +
+// (t nb + b) 512, byte k4 64 + 4 n + i = q[row n][32 b + 4 k4 + i] (each
+// 4 consecutive inputs of a row in one 32-bit lane), every byte XOR `flip`
+// (0x80: q + 128 as u8 for vpdpbusd); after all tiles the scales
+// dx[t][b][n] (0 for padding rows, whose q are 0).
+inline void pack_row_tiles(const float* x, int64_t ldx, int64_t rows, int64_t in, uint8_t flip, uint8_t* packed) {
+  constexpr int64_t kRows = 16, kTileBytes = kRows * 32;
+  const int64_t nb = (in + 31) / 32, tiles = (rows + kRows - 1) / kRows;
+  float* dxs = reinterpret_cast<float*>(packed + tiles * nb * kTileBytes);
+  const uint32_t flip4 = flip * 0x01010101u;
+  for (int64_t t = 0; t < tiles; ++t) {
+    for (int64_t n = 0; n < kRows; ++n) {
+      const int64_t r = t * kRows + n;
+      for (int64_t b = 0; b < nb; ++b) {
+        alignas(64) int8_t q[32] = {};
+        float dx = 0.0f;
+        if (r < rows) dx = round_block(x + r * ldx + b * 32, in - b * 32 < 32 ? in - b * 32 : 32, q);
+        uint8_t* tile = packed + (t * nb + b) * kTileBytes;
+        for (int64_t k4 = 0; k4 < 8; ++k4) {
+          uint32_t v;
+          __builtin_memcpy(&v, q + 4 * k4, 4);
+          v ^= flip4;
+          __builtin_memcpy(tile + k4 * 64 + n * 4, &v, 4);
+        }
+        dxs[(t * nb + b) * kRows + n] = dx;
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -64,22 +64,7 @@ size_t packed_bytes(int64_t rows, int64_t in) {
 // B[k / 4][n * 4 + k % 4] = q[row n][32 b + k]; then after all of them the
 // scales dx[t][b][n] (0 for padding rows, whose q are 0).
 void pack(const float* x, int64_t ldx, int64_t rows, int64_t in, uint8_t* packed) {
-  const int64_t nb = blocks_of(in), tiles = (rows + kTile - 1) / kTile;
-  float* dxs = reinterpret_cast<float*>(packed + tiles * nb * kTileBytes);
-  for (int64_t t = 0; t < tiles; ++t) {
-    for (int64_t n = 0; n < kTile; ++n) {
-      const int64_t r = t * kTile + n;
-      for (int64_t b = 0; b < nb; ++b) {
-        uint8_t* tile = packed + (t * nb + b) * kTileBytes;
-        alignas(64) int8_t q[kBlock] = {};
-        float dx = 0.0f;
-        if (r < rows)
-          dx = round_block(x + r * ldx + b * kBlock, in - b * kBlock < kBlock ? in - b * kBlock : kBlock, q);
-        for (int64_t k4 = 0; k4 < kBlock / 4; ++k4) std::memcpy(tile + k4 * 64 + n * 4, q + 4 * k4, 4);
-        dxs[(t * nb + b) * kTile + n] = dx;
-      }
-    }
-  }
+  pack_row_tiles(x, ldx, rows, in, 0, packed);
 }
 
 size_t no_work(int64_t) {

@@ -214,26 +214,7 @@ size_t batch_bytes(int64_t rows, int64_t in) {
 }
 
 void batch_pack(const float* x, int64_t ldx, int64_t rows, int64_t in, uint8_t* packed) {
-  const int64_t nb = blocks_of(in), tiles = (rows + kRowTile - 1) / kRowTile;
-  float* dxs = reinterpret_cast<float*>(packed + tiles * nb * kBlockBytesPacked);
-  for (int64_t t = 0; t < tiles; ++t) {
-    for (int64_t n = 0; n < kRowTile; ++n) {
-      const int64_t r = t * kRowTile + n;
-      for (int64_t b = 0; b < nb; ++b) {
-        alignas(64) int8_t q[32] = {};
-        float dx = 0.0f;
-        if (r < rows) dx = round_block(x + r * ldx + b * 32, in - b * 32 < 32 ? in - b * 32 : 32, q);
-        uint8_t* tile = packed + (t * nb + b) * kBlockBytesPacked;
-        for (int64_t k4 = 0; k4 < 8; ++k4) {
-          uint32_t v;
-          std::memcpy(&v, q + 4 * k4, 4);
-          v ^= 0x80808080u;  // q + 128 as u8
-          std::memcpy(tile + k4 * 64 + n * 4, &v, 4);
-        }
-        dxs[(t * nb + b) * kRowTile + n] = dx;
-      }
-    }
-  }
+  pack_row_tiles(x, ldx, rows, in, 0x80, packed);  // q + 128 as u8
 }
 
 // Per block: 16 outputs x 32 int8, then 16 dw (f32), then 16 corrections (int32).
