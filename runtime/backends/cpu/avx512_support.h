@@ -1,7 +1,8 @@
 // What the AVX-512 kernel files (cpu_kernels_vnni.cpp, cpu_kernels_amx.cpp)
 // share: the check that the CPU has AVX-512 F/DQ/BW/VL (and the caller's
 // extras) and that the OS saves the 512-bit state, the rounding of one
-// activation block and the packing of rows into 16-row int8 tiles, and a
+// activation block, the packing of rows into 16-row int8 tiles and the
+// scatter of a tile's outputs back to rows, and a
 // GCC 12 warning that their intrinsics trip.
 // Internal linkage: each file (compiled with AVX-512) gets its own copy.
 #pragma once
@@ -84,6 +85,20 @@ inline void pack_row_tiles(const float* x, int64_t ldx, int64_t rows, int64_t in
         dxs[(t * nb + b) * kRows + n] = dx;
       }
     }
+  }
+}
+
+// The m <= 16 outputs acc[i] of a tile of rows (lane n = row t0 + n, the
+// first `here` lanes real) into y at column o0 + i, plus bias[o0 + i]:
+// scattered with the row stride ldy.
+inline void store_row_tile(float* y, int64_t ldy, int64_t here, int64_t o0, const __m512* acc, int64_t m,
+                           const float* bias) {
+  const __m512i rows = _mm512_mullo_epi32(_mm512_set1_epi32(static_cast<int>(ldy)),
+                                          _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+  const auto mask = static_cast<__mmask16>(here >= 16 ? 0xffff : (1u << here) - 1);
+  for (int64_t i = 0; i < m; ++i) {
+    const __m512 v = bias ? _mm512_add_ps(acc[i], _mm512_set1_ps(bias[o0 + i])) : acc[i];
+    _mm512_mask_i32scatter_ps(y + o0 + i, mask, rows, v, 4);
   }
 }
 

@@ -95,8 +95,6 @@ void product(float* y, int64_t ldy, const uint8_t* packed, int64_t rows, int64_t
   const float* dxs = reinterpret_cast<const float*>(packed + tiles * nb * kTileBytes);
   alignas(64) int32_t c[kTile * kTile] = {};
   alignas(64) float dw[kMaxBlocks * kTile];
-  const __m512i row_index = _mm512_mullo_epi32(_mm512_set1_epi32(static_cast<int>(ldy)),
-                                               _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
   int configured = 0;
   for (int64_t o0 = 0; o0 < out; o0 += kTile) {
     const int m = static_cast<int>(out - o0 < kTile ? out - o0 : kTile);
@@ -136,14 +134,9 @@ void product(float* y, int64_t ldy, const uint8_t* packed, int64_t rows, int64_t
           acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(c + kTile * i)),
                                    _mm512_mul_ps(_mm512_set1_ps(dwb[i]), dxv), acc[i]);
       }
-      // Output i of the tile is column o0 + i of the 16 rows: scattered with a row stride.
+      // Output i of the tile is column o0 + i of the 16 rows.
       const int64_t here = rows - t * kTile < kTile ? rows - t * kTile : kTile;
-      const auto mask = static_cast<__mmask16>(here >= 16 ? 0xffff : (1u << here) - 1);
-      float* yt = y + t * kTile * ldy + o0;
-      for (int i = 0; i < m; ++i) {
-        const __m512 v = bias ? _mm512_add_ps(acc[i], _mm512_set1_ps(bias[o0 + i])) : acc[i];
-        _mm512_mask_i32scatter_ps(yt + i, mask, row_index, v, 4);
-      }
+      store_row_tile(y + t * kTile * ldy, ldy, here, o0, acc, m, bias);
     }
   }
   _tile_release();

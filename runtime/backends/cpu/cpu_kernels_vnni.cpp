@@ -263,8 +263,6 @@ void batch_product(float* y, int64_t ldy, const uint8_t* packed, int64_t rows, i
                    size_t w_stride, const float* bias, int64_t out, uint8_t* work) {
   const int64_t nb = blocks_of(in), tiles = (rows + kRowTile - 1) / kRowTile;
   const float* dxs = reinterpret_cast<const float*>(packed + tiles * nb * kBlockBytesPacked);
-  const __m512i row_index = _mm512_mullo_epi32(_mm512_set1_epi32(static_cast<int>(ldy)),
-                                               _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
   for (int64_t o0 = 0; o0 < out; o0 += kOutTile) {
     const int64_t m = out - o0 < kOutTile ? out - o0 : kOutTile;
     prepare_group<kNibbles>(w + static_cast<size_t>(o0) * w_stride, w_stride, m, nb, work);
@@ -298,14 +296,9 @@ void batch_product(float* y, int64_t ldy, const uint8_t* packed, int64_t rows, i
           acc[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(c), _mm512_mul_ps(dxv, _mm512_set1_ps(dw[i])), acc[i]);
         }
       }
-      // Output i of the group is column o0 + i of the tile's rows: scattered with a row stride.
+      // Output i of the group is column o0 + i of the tile's rows.
       const int64_t here = rows - t * kRowTile < kRowTile ? rows - t * kRowTile : kRowTile;
-      const auto mask = static_cast<__mmask16>(here >= 16 ? 0xffff : (1u << here) - 1);
-      float* yt = y + t * kRowTile * ldy + o0;
-      for (int64_t i = 0; i < m; ++i) {
-        const __m512 v = bias ? _mm512_add_ps(acc[i], _mm512_set1_ps(bias[o0 + i])) : acc[i];
-        _mm512_mask_i32scatter_ps(yt + i, mask, row_index, v, 4);
-      }
+      store_row_tile(y + t * kRowTile * ldy, ldy, here, o0, acc, m, bias);
     }
   }
 }
