@@ -6,7 +6,8 @@
 // either kind ahead; the per-round ratio is steady. Issue #23 asks
 // QISA v3 / CSA <= 1.10x at n_embd 16, 128 and 768 (1 thread).
 //   decode_step_ratio [--n-embd 128] [--rounds 30] [--steps 50] [--threads 1]
-//                     [--value-path auto|unitary|gates]
+//                     [--value-path auto|unitary|gates] [--type f32|f16|bf16|q8_0|q4_0]
+// --type: weights (and unitaries; q8_0 ones with q4_0 weights) in that type.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "bench_support.h"
+#include "dtype.h"
 #include "qisa.h"
 #include "synthetic_model.h"
 
@@ -25,10 +27,12 @@ using qisa::bench::ContextPtr;
 using qisa::bench::median;
 using qisa::bench::ModelPtr;
 
-ModelPtr make_model(qisa_attention_kind kind, uint32_t n_embd) {
+ModelPtr make_model(qisa_attention_kind kind, uint32_t n_embd, qisa_dtype type) {
   qisa::writer::SyntheticSpec s;
   s.kind = kind;
   s.n_embd = n_embd;
+  s.weight_dtype = type;
+  s.unitary_dtype = type == QISA_DTYPE_Q4_0 ? QISA_DTYPE_Q8_0 : type;  // as qisa-quantize stores them
   s.n_layer = 6;
   s.n_head = 1;
   s.n_ctx = 16;
@@ -67,6 +71,7 @@ double time_steps(qisa_context* c, int steps) {
 int main(int argc, char** argv) {
   long n_embd = 128, rounds = 30, steps = 50, threads = 1;
   qisa_value_path path = QISA_VALUE_PATH_AUTO;
+  qisa_dtype type = QISA_DTYPE_F32;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (i + 1 >= argc) {
@@ -85,6 +90,13 @@ int main(int argc, char** argv) {
         return std::fprintf(stderr, "decode_step_ratio: unknown value path '%s'\n", v), 2;
       continue;
     }
+    if (a == "--type") {
+      const auto t = qisa::dtype_from_name(v);
+      if (!t)
+        return std::fprintf(stderr, "decode_step_ratio: unknown type '%s' (%s)\n", v, qisa::dtype_names().c_str()), 2;
+      type = *t;
+      continue;
+    }
     long* field = a == "--n-embd"    ? &n_embd
                   : a == "--rounds"  ? &rounds
                   : a == "--steps"   ? &steps
@@ -94,12 +106,12 @@ int main(int argc, char** argv) {
     if (!field || (*field = std::strtol(v, &end, 10)) < 1 || *end != '\0') {
       std::fprintf(stderr,
                    "usage: decode_step_ratio [--n-embd N] [--rounds R] [--steps S] [--threads T] "
-                   "[--value-path auto|unitary|gates]\n");
+                   "[--value-path auto|unitary|gates] [--type f32|f16|bf16|q8_0|q4_0]\n");
       return 2;
     }
   }
-  const auto csa = make_model(QISA_ATTENTION_CSA, static_cast<uint32_t>(n_embd));
-  const auto v3 = make_model(QISA_ATTENTION_QISA_V3, static_cast<uint32_t>(n_embd));
+  const auto csa = make_model(QISA_ATTENTION_CSA, static_cast<uint32_t>(n_embd), type);
+  const auto v3 = make_model(QISA_ATTENTION_QISA_V3, static_cast<uint32_t>(n_embd), type);
   if (!csa || !v3) return std::fprintf(stderr, "decode_step_ratio: model not loaded\n"), 1;
   const auto c_csa = make_context(csa.get(), static_cast<int>(threads), QISA_VALUE_PATH_AUTO);
   const auto c_v3 = make_context(v3.get(), static_cast<int>(threads), path);
@@ -112,7 +124,8 @@ int main(int argc, char** argv) {
     b.push_back(time_steps(c_v3.get(), static_cast<int>(steps)));
     ratio.push_back(b.back() / a.back());
   }
-  std::printf("n_embd %ld, %ld thread(s), %ld rounds of %ld steps each\n", n_embd, threads, rounds, steps);
+  std::printf("n_embd %ld, %s weights, %ld thread(s), %ld rounds of %ld steps each\n", n_embd, qisa::dtype_name(type),
+              threads, rounds, steps);
   std::printf(
       "csa      step median %9.1f us\nqisa-v3  step median %9.1f us\nper-round ratio qisa-v3 / csa: median %.3fx "
       "(min %.3fx, max %.3fx)\n",

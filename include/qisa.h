@@ -260,13 +260,15 @@ typedef enum qisa_engine {
 typedef enum qisa_value_path {
   QISA_VALUE_PATH_AUTO = 0,        /* the engine's measured choice among
                                       unitary and gates                      */
-  QISA_VALUE_PATH_UNITARY = 1,     /* phi = U psi with the stored dense U,
+  QISA_VALUE_PATH_UNITARY = 1,     /* phi = U psi with the dense U (the
+                                      stored one; the angles' where a file
+                                      stores it quantized, docs/format.md),
                                       then O(D) Pauli sums                   */
   QISA_VALUE_PATH_OBSERVABLES = 2, /* psi^T O'_k psi with O' = U^dag P U     */
   QISA_VALUE_PATH_GATES = 3        /* phi = U psi applied gate by gate from
                                       the stored angles (CPU engine, circuits
-                                      with angles and f32 unitaries; else
-                                      as unitary), then the Pauli sums       */
+                                      with angles; else as unitary), then
+                                      the Pauli sums                         */
 } qisa_value_path;
 
 typedef enum qisa_overflow {

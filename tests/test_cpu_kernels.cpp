@@ -475,9 +475,9 @@ TEST(CircuitGates, MatchTheDoubleCircuitSimulation) {
 }
 
 // The value projections of a layer through the gates path give the dense
-// unitary path's values; the gates are taken only where they compute the
-// stored U (angles and f32 unitaries), and auto takes them where measured
-// faster.
+// unitary path's values; the gates are taken wherever the circuit has
+// angles (f32 unitaries are the angles', quantized ones stand for them:
+// docs/format.md), and auto takes them where measured faster.
 TEST(QuantumLayer, GatesPathMatchesTheDenseUnitaryAndIsTakenOnlyWhereValid) {
   // 24 wide: 5 qubits (the fused kernel's last qubit alone), 64: 6.
   for (auto [t, d] :
@@ -504,7 +504,7 @@ TEST(QuantumLayer, GatesPathMatchesTheDenseUnitaryAndIsTakenOnlyWhereValid) {
     QuantumLayer gates(qp, d, h, QISA_VALUE_PATH_GATES, 2, dnnl.get(), R, &s2);
     QuantumLayer automatic(qp, d, h, QISA_VALUE_PATH_AUTO, 1, dnnl.get(), R, &s3);
     EXPECT_FALSE(dense.uses_gates(1));
-    EXPECT_EQ(gates.uses_gates(R), t == QISA_DTYPE_F32);
+    EXPECT_TRUE(gates.uses_gates(R));
     EXPECT_FALSE(automatic.uses_gates(1));  // 32 or 64 states: the dense U is faster
     const auto u = random_values(static_cast<size_t>(R * d), 4);
     std::vector<float> a(static_cast<size_t>(R * 6 * h)), b(a.size(), 9.0f);

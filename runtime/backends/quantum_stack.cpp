@@ -25,21 +25,50 @@ float* f32_data(StackedMatrix& s) {
 
 }  // namespace
 
+bool unitary_from_angles(const QuantumProjection& q) {
+  return q.circuit == CircuitKind::RxRyCnotRy && q.angles.size() == 3 * size_t{q.n_qubits} &&
+         (q.unitary_re->dtype != QISA_DTYPE_F32 || q.unitary_im->dtype != QISA_DTYPE_F32);
+}
+
+void unitary_planes(const QuantumProjection& q, int64_t cols, std::vector<float>& re, std::vector<float>& im) {
+  const int64_t D = int64_t{1} << q.n_qubits;
+  re.resize(static_cast<size_t>(D * cols));
+  im.resize(static_cast<size_t>(D * cols));
+  if (!unitary_from_angles(q)) {
+    for (int64_t r = 0; r < D; ++r) {
+      dequantize_row(q.unitary_re->dtype, q.unitary_re->row(static_cast<uint64_t>(r)), static_cast<size_t>(cols),
+                     re.data() + r * cols);
+      dequantize_row(q.unitary_im->dtype, q.unitary_im->row(static_cast<uint64_t>(r)), static_cast<size_t>(cols),
+                     im.data() + r * cols);
+    }
+    return;
+  }
+  const std::vector<cplx> u = circuit_unitary(q.n_qubits, q.angles);  // row-major D x D
+  for (int64_t r = 0; r < D; ++r) {
+    for (int64_t c = 0; c < cols; ++c) {
+      const cplx v = u[static_cast<size_t>(r * D + c)];
+      re[static_cast<size_t>(r * cols + c)] = static_cast<float>(v.real());
+      im[static_cast<size_t>(r * cols + c)] = static_cast<float>(v.imag());
+    }
+  }
+}
+
 StackedMatrix stack_unitaries(const std::vector<const QuantumProjection*>& projections, int64_t cols,
                               bool keep_stored) {
   const int64_t D = int64_t{1} << projections.at(0)->n_qubits;
   const auto rows = 2 * static_cast<int64_t>(projections.size()) * D;
   const qisa_dtype dt = projections[0]->unitary_re->dtype;
   bool same = keep_stored;
-  for (const auto* q : projections) same = same && q->unitary_re->dtype == dt && q->unitary_im->dtype == dt;
+  for (const auto* q : projections)
+    same = same && q->unitary_re->dtype == dt && q->unitary_im->dtype == dt && !unitary_from_angles(*q);
   if (!same) {
     StackedMatrix s = f32_matrix(rows, cols);
     float* dst = f32_data(s);
+    std::vector<float> re, im;
     for (const auto* q : projections) {
-      for (const TensorView* plane : {q->unitary_re, q->unitary_im}) {
-        for (int64_t r = 0; r < D; ++r, dst += cols)
-          dequantize_row(plane->dtype, plane->row(static_cast<uint64_t>(r)), static_cast<size_t>(cols), dst);
-      }
+      unitary_planes(*q, cols, re, im);
+      dst = std::copy(re.begin(), re.end(), dst);
+      dst = std::copy(im.begin(), im.end(), dst);
     }
     return s;
   }
@@ -69,15 +98,10 @@ StackedMatrix stack_observables(const std::vector<const QuantumProjection*>& pro
         dequantize_row(q->observables_re->dtype, q->observables_re->row(static_cast<uint64_t>(r)),
                        static_cast<size_t>(D), dst + r * D);
     } else {
-      std::vector<float> re(static_cast<size_t>(D)), im(static_cast<size_t>(D));
+      std::vector<float> re, im;
+      unitary_planes(*q, D, re, im);
       std::vector<cplx> u(static_cast<size_t>(D * D));
-      for (int64_t r = 0; r < D; ++r) {
-        dequantize_row(q->unitary_re->dtype, q->unitary_re->row(static_cast<uint64_t>(r)), static_cast<size_t>(D),
-                       re.data());
-        dequantize_row(q->unitary_im->dtype, q->unitary_im->row(static_cast<uint64_t>(r)), static_cast<size_t>(D),
-                       im.data());
-        for (int64_t c = 0; c < D; ++c) u[static_cast<size_t>(r * D + c)] = cplx(re[c], im[c]);
-      }
+      for (size_t i = 0; i < u.size(); ++i) u[i] = cplx(re[i], im[i]);
       std::vector<float> obs_re, obs_im;
       dense_observables(q->n_qubits, u, q->paulis, obs_re, obs_im);
       std::copy(obs_re.begin(), obs_re.end(), dst);

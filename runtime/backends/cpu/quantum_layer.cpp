@@ -69,7 +69,8 @@ constexpr int64_t kGatesMaxRows = 8;
 bool gates_possible(const std::vector<const QuantumProjection*>& projections) {
   for (const auto* q : projections) {
     if (q->circuit != CircuitKind::RxRyCnotRy || q->angles.size() != 3 * size_t{q->n_qubits}) return false;
-    if (q->unitary_re->dtype != QISA_DTYPE_F32 || q->unitary_im->dtype != QISA_DTYPE_F32) return false;
+    const bool f32 = q->unitary_re->dtype == QISA_DTYPE_F32 && q->unitary_im->dtype == QISA_DTYPE_F32;
+    if (!f32 && !unitary_from_angles(*q)) return false;
   }
   return true;
 }
@@ -86,15 +87,23 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
       fail(QISA_ERR_UNSUPPORTED, "a layer mixes normalized and raw amplitude encodings");
     }
   }
+  const auto P = static_cast<int64_t>(projections_.size());
   if (path_ == QISA_VALUE_PATH_OBSERVABLES) {
     stacked_ = stack_observables(projections_, h);
+    width_ = P * h * D;
+    psi_ld_ = D;
   } else {
     if (path_ != QISA_VALUE_PATH_UNITARY && gates_possible(projections_)) {
       for (const auto* q : projections_) gates_.emplace_back(*q);
       gate_scratch_.resize(static_cast<size_t>(threads_.count * 2 * D));
     }
-    // U as stored, cut to the first d columns (psi is zero past them).
-    stacked_ = stack_unitaries(projections_, d_, true);
+    // U as stored (or the angles', unitary_from_angles), cut to the first
+    // d columns (psi is zero past them); not made where the gates take
+    // every call (a copy as large as the stored U).
+    width_ = 2 * P * D;
+    psi_ld_ = d_;
+    if (gates_.empty() || (path_ != QISA_VALUE_PATH_GATES && D < kGatesAlwaysStates))
+      stacked_ = stack_unitaries(projections_, d_, true);
     for (const auto* q : projections_) {
       plans_.emplace_back(q->paulis, D);
       if (cpu_kernels().pauli_rows && D <= kPauliRowStates)
@@ -107,26 +116,28 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
   }
   if (path_ != QISA_VALUE_PATH_OBSERVABLES && D <= kPauliLaneStates && cpu_kernels().small_value_rows &&
       plans_.at(0).view().lane_count > 0) {
-    // The stored U's values (dequantized: the same products as the dense path's).
+    // U's values as the dense path multiplies them (unitary_planes).
     small_cols_.assign(projections_.size() * static_cast<size_t>(d_ * 2 * kPauliLaneStates), 0.0f);
-    std::vector<float> row(static_cast<size_t>(D));
+    std::vector<float> planes[2];
     for (size_t p = 0; p < projections_.size(); ++p) {
       float* cols = small_cols_.data() + p * static_cast<size_t>(d_ * 2 * kPauliLaneStates);
+      unitary_planes(*projections_[p], d_, planes[0], planes[1]);
       for (int part = 0; part < 2; ++part) {
-        const TensorView* plane = part ? projections_[p]->unitary_im : projections_[p]->unitary_re;
         for (int64_t j = 0; j < D; ++j) {
-          dequantize_row(plane->dtype, plane->row(static_cast<uint64_t>(j)), static_cast<size_t>(D), row.data());
-          for (int64_t c = 0; c < d_; ++c) cols[c * 2 * kPauliLaneStates + part * kPauliLaneStates + j] = row[c];
+          for (int64_t c = 0; c < d_; ++c)
+            cols[c * 2 * kPauliLaneStates + part * kPauliLaneStates + j] =
+                planes[part][static_cast<size_t>(j * d_ + c)];
         }
       }
     }
   }
   // Unitaries (and observables) multiply the f32 amplitudes whatever their type (docs/format.md).
-  gemm_.init(MatrixRef{stacked_.dtype, stacked_.bytes.data(), stacked_.row_bytes}, nullptr, stacked_.cols,
-             stacked_.rows, threads_, dnnl, scratch, false);
+  if (stacked_.rows > 0)
+    gemm_.init(MatrixRef{stacked_.dtype, stacked_.bytes.data(), stacked_.row_bytes}, nullptr, stacked_.cols,
+               stacked_.rows, threads_, dnnl, scratch, false);
   row_scratch_.resize(static_cast<size_t>(threads_.count * row_scratch_size_));
   psi_.resize(static_cast<size_t>(max_rows * D));
-  out_.resize(static_cast<size_t>(max_rows * gemm_.out));
+  out_.resize(static_cast<size_t>(max_rows * width_));
   prod_.resize(static_cast<size_t>(max_rows * D));
   sums_.resize(static_cast<size_t>(max_rows * h));
 }
@@ -147,7 +158,7 @@ bool QuantumLayer::uses_gates(int64_t R) const {
 }
 
 void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t stride) {
-  const int64_t D = D_, width = gemm_.out;
+  const int64_t D = D_, width = width_;
   if (small_rows(R)) {
     const auto cols = static_cast<size_t>(d_ * 2 * kPauliLaneStates);
     for (size_t p = 0; p < projections_.size(); ++p)
@@ -179,14 +190,14 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
   }
   // The fast unitary path multiplies psi without its zero padding.
   split_rows(R, d_, threads_, [&](int64_t r0, int64_t n) {
-    fast::encode_amplitudes(psi_.data() + r0 * gemm_.in, u + r0 * d_, n, d_, gemm_.in, normalized_);
+    fast::encode_amplitudes(psi_.data() + r0 * psi_ld_, u + r0 * d_, n, d_, psi_ld_, normalized_);
   });
   if (uses_gates(R)) {  // phi of each projection, row by row
     const int64_t work = R * D * static_cast<int64_t>(gates_.size());
     split_items(R, work, kParallelPauli / 8, threads_, [&](int64_t r, int t) {
       for (size_t p = 0; p < gates_.size(); ++p) {
         float* re = out_.data() + r * width + 2 * static_cast<int64_t>(p) * D;
-        gates_[p].apply(psi_.data() + r * gemm_.in, d_, re, re + D, gate_scratch_.data() + t * 2 * D);
+        gates_[p].apply(psi_.data() + r * psi_ld_, d_, re, re + D, gate_scratch_.data() + t * 2 * D);
       }
     });
   } else {

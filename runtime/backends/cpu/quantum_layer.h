@@ -19,12 +19,13 @@ namespace qisa {
 class QuantumLayer {
  public:
   // All projections share the input width d and produce h values each.
-  // The unitary path multiplies by U as stored (any dtype, when the
-  // layer's projections share one); O' is expanded to f32 here. The gates
-  // path needs every projection's angles (RX-RY / CNOT ring / RY circuits)
-  // and f32 unitaries (so that it computes the U the file stores, to f32
-  // rounding); otherwise it is the unitary path. Auto takes the gates
-  // where they were measured faster (quantum_layer.cpp).
+  // The unitary path multiplies by U as the engines use it (the stored
+  // one, in its dtype when the layer's projections share one; the angles'
+  // in f32 where unitary_from_angles); O' is expanded to f32 here. The
+  // gates path needs every projection's angles (RX-RY / CNOT ring / RY
+  // circuits) and a U that is theirs: f32 as stored (to f32 rounding) or
+  // unitary_from_angles; otherwise it is the unitary path. Auto takes the
+  // gates where they were measured faster (quantum_layer.cpp).
   QuantumLayer(std::vector<const QuantumProjection*> projections, int64_t d, int64_t h, qisa_value_path path,
                ThreadPolicy threads, DnnlContext* dnnl, int64_t max_rows, LinearScratch* scratch);
 
@@ -43,8 +44,10 @@ class QuantumLayer {
   qisa_value_path path_;
   ThreadPolicy threads_;
   bool normalized_;
-  StackedMatrix stacked_;  // the GEMM's weight
+  StackedMatrix stacked_;  // the GEMM's weight; empty where the gates take every call
   LinearOp gemm_;
+  int64_t width_ = 0;   // values per row of out_: 2 D per projection (phi), or h D (O' psi)
+  int64_t psi_ld_ = 0;  // values per row of psi_: d (the dense U's columns), or D (observables)
   // Few rows or wide states: per row and projection one pauli_sums call
   // on the projection's plan (products and sums in L1); where the kernel
   // set has pauli_rows, blocks of kPauliRows rows per call.
