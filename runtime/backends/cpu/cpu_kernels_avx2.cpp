@@ -144,12 +144,14 @@ __attribute__((noinline)) __m128 dot4(const float* x, const uint8_t* w0, const u
 
 // y[r, o] = bias[o] + x[r] . w[o] for every row r, four outputs at a time
 // (their weight rows are read once for all rows); `Dot4` and `Dot1` give
-// the dots of four weight rows and of one.
+// the dots of four weight rows and of one. A matrix of kSequentialRowsBytes
+// or more goes one weight row at a time (rounded_linear.h).
 template <class Dot4, class Dot1>
 void linear_by4(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride,
                 const float* bias, int64_t rows, int64_t in, int64_t out, Dot4 dot4_of, Dot1 dot_of) {
+  const bool by4 = static_cast<size_t>(out) * w_stride < kSequentialRowsBytes;
   int64_t o = 0;
-  for (; o + 4 <= out; o += 4) {
+  for (; by4 && o + 4 <= out; o += 4) {
     const uint8_t* wo = w + static_cast<size_t>(o) * w_stride;
     const __m128 b = bias ? _mm_loadu_ps(bias + o) : _mm_setzero_ps();
     for (int64_t r = 0; r < rows; ++r)
@@ -763,7 +765,8 @@ void activations_rounded(const float* x, int64_t n, float* out) {
 void linear_q4(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride, const float* bias,
                int64_t rows, int64_t in, int64_t out) {
   Int8Rows<quantize_q8_blocks> buf;
-  rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ4BlockBytes, buf, dot4_q4, dot_q4);
+  rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ4BlockBytes, buf, dot4_q4, dot_q4,
+                 kSequentialRowsBytes);
 }
 
 // Q8_0 with f32 activations (stored unitaries).
@@ -782,7 +785,7 @@ void linear_q8(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t
       y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ8BlockBytes, buf,
       [](const float* a, int64_t, int64_t n, const uint8_t* w0, const uint8_t* w1, const uint8_t* w2, const uint8_t* w3,
          float* s) { _mm_storeu_ps(s, dot4_q8(a, w0, w1, w2, w3, n)); },
-      [](const float* a, int64_t, int64_t n, const uint8_t* w0) { return dot_q8(a, w0, n); });
+      [](const float* a, int64_t, int64_t n, const uint8_t* w0) { return dot_q8(a, w0, n); }, kSequentialRowsBytes);
 }
 
 void widen_q4(const uint8_t* row, int64_t n, float* out) {

@@ -173,6 +173,56 @@ float dots1(const Q8Activations& a, int64_t nb, const uint8_t* w) {
   return _mm512_reduce_add_ps(acc) - offset;
 }
 
+// One weight row read in order, 8 blocks per step as four pairs: the
+// step's 8 scales converted and multiplied as one vector (as in dots4,
+// with lane 2k + j for block b + 2k + j), four sums in flight; the blocks
+// after the last whole step as dots1 does them.
+template <bool kNibbles>
+float dots1_wide(const Q8Activations& a, int64_t nb, const uint8_t* w) {
+  constexpr size_t kBytes = kNibbles ? kQ4BlockBytes : kQ8BlockBytes;
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+  __m256 offsets = _mm256_setzero_ps();
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  const __m512i spread0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const __m512i two_lanes = _mm512_set1_epi32(2);
+  const __m512i spread1 = _mm512_add_epi32(spread0, two_lanes), spread2 = _mm512_add_epi32(spread1, two_lanes);
+  const __m512i spread3 = _mm512_add_epi32(spread2, two_lanes);
+  auto pair_sum = [&](const uint8_t* wb, int64_t b) {
+    const __m512i x = _mm512_loadu_si512(a.q + b * 32);  // blocks b and b + 1
+    return _mm512_cvtepi32_ps(block_pair<kNibbles>(wb, x, kNibbles ? x : _mm512_xor_si512(x, flip), true));
+  };
+  int64_t b = 0;
+  for (; b + 8 <= nb; b += 8) {
+    const uint8_t* wb = w + static_cast<size_t>(b) * kBytes;
+    __m128i h = _mm_cvtsi32_si128(load_u16(wb));
+    h = _mm_insert_epi16(h, load_u16(wb + kBytes), 1);
+    h = _mm_insert_epi16(h, load_u16(wb + 2 * kBytes), 2);
+    h = _mm_insert_epi16(h, load_u16(wb + 3 * kBytes), 3);
+    h = _mm_insert_epi16(h, load_u16(wb + 4 * kBytes), 4);
+    h = _mm_insert_epi16(h, load_u16(wb + 5 * kBytes), 5);
+    h = _mm_insert_epi16(h, load_u16(wb + 6 * kBytes), 6);
+    h = _mm_insert_epi16(h, load_u16(wb + 7 * kBytes), 7);
+    const __m256 dw = _mm256_cvtph_ps(h);
+    const __m512 s = _mm512_castps256_ps512(_mm256_mul_ps(dw, _mm256_loadu_ps(a.d + b)));
+    if constexpr (kNibbles) offsets = _mm256_fmadd_ps(dw, _mm256_loadu_ps(a.offset + b), offsets);
+    acc0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread0, s), pair_sum(wb, b), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread1, s), pair_sum(wb + 2 * kBytes, b + 2), acc1);
+    acc2 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread2, s), pair_sum(wb + 4 * kBytes, b + 4), acc2);
+    acc3 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread3, s), pair_sum(wb + 6 * kBytes, b + 6), acc3);
+  }
+  float sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
+  if constexpr (kNibbles) {
+    const __m128 o = _mm_add_ps(_mm256_castps256_ps128(offsets), _mm256_extractf128_ps(offsets, 1));
+    const __m128 t = _mm_add_ps(o, _mm_movehl_ps(o, o));  // lanes 0 + 2, 1 + 3
+    sum -= _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
+  }
+  if (b < nb) {
+    const Q8Activations rest{a.q + b * 32, a.d + b, a.offset + b};
+    sum += dots1<kNibbles>(rest, nb - b, w + static_cast<size_t>(b) * kBytes);
+  }
+  return sum;
+}
+
 template <bool kNibbles>
 void dot4(const Q8Activations& a, int64_t nb, int64_t, const uint8_t* w0, const uint8_t* w1, const uint8_t* w2,
           const uint8_t* w3, float* s) {
@@ -182,7 +232,7 @@ void dot4(const Q8Activations& a, int64_t nb, int64_t, const uint8_t* w0, const 
 
 template <bool kNibbles>
 float dot1(const Q8Activations& a, int64_t nb, int64_t, const uint8_t* w0) {
-  return dots1<kNibbles>(a, nb, w0);
+  return dots1_wide<kNibbles>(a, nb, w0);
 }
 
 template <bool kNibbles>
@@ -190,7 +240,7 @@ void linear(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w
             int64_t rows, int64_t in, int64_t out) {
   Int8Rows<quantize_blocks> buf;
   rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kNibbles ? kQ4BlockBytes : kQ8BlockBytes, buf,
-                 dot4<kNibbles>, dot1<kNibbles>);
+                 dot4<kNibbles>, dot1<kNibbles>, kSequentialRowsBytes);
 }
 
 // Many-row products (BatchKernel) for CPUs with VNNI but no AMX: 16 rows

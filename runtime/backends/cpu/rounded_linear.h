@@ -10,12 +10,25 @@
 // the rounded values dx * q as f32 for its f32 dot kernels.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "cpu_kernels.h"
 
 namespace qisa {
 namespace {
+
+// Weight matrices of at least this many bytes are read by the few-row
+// kernels one weight row after another rather than four rows interleaved
+// (where their dots allow it: rounded_linear's caller says so). Such a
+// matrix does not stay in the caches between decode steps, and streaming
+// it is then what counts: on a 2-vCPU AMD EPYC (Zen 4) VM one sequential
+// stream reads 29-36 GB/s, four interleaved rows of 0.8-3 KiB 8-12 GB/s; a
+// decode step at n_embd 768 took f32 12.0-13.6 -> 6.8-7.6 ms and q8_0 5.3
+// -> 2.4-2.6 ms with every row read alone. Smaller matrices stay cached,
+// where the four-row dots' shared loads and reductions are faster (n_embd
+// 128 f32: 70-85 us by four, 75-99 us row by row).
+constexpr size_t kSequentialRowsBytes = size_t{512} << 10;
 
 // Values per stack buffer (8 KiB of int8 or 32 KiB of f32).
 constexpr int64_t kRoundedStackValues = 8192;
@@ -53,11 +66,14 @@ struct F32Rows {
 
 // y[r, o] = bias[o] + round(x[r]) . w[o] for a blocked weight type of
 // `block_bytes` per 32 values. `dot4(a, nb, n, w0..w3, s)` stores the four
-// dots of n values (nb blocks) in s[0..3], `dot1(a, nb, n, w)` returns one.
+// dots of n values (nb blocks) in s[0..3], `dot1(a, nb, n, w)` returns one;
+// dot1 alone from `sequential_bytes` of weights on (kSequentialRowsBytes,
+// for a type whose dot1 keeps up with memory).
 template <class Rows, class Dot4, class Dot1>
 void rounded_linear(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride,
                     const float* bias, int64_t rows, int64_t in, int64_t out, size_t block_bytes, Rows& buf, Dot4 dot4,
-                    Dot1 dot1) {
+                    Dot1 dot1, size_t sequential_bytes = SIZE_MAX) {
+  const bool by4 = static_cast<size_t>(out) * w_stride < sequential_bytes;
   const int64_t block = kActivationBlock;
   if (in <= 0) {
     for (int64_t r = 0; r < rows; ++r)
@@ -74,7 +90,7 @@ void rounded_linear(float* y, int64_t ldy, const float* x, int64_t ldx, const ui
       for (int64_t i = 0; i < g; ++i) buf.fill(i, x + (r0 + i) * ldx + c0, n, nb);
       const size_t wc = static_cast<size_t>(c0 / block) * block_bytes;  // the chunk's first block in a row
       int64_t o = 0;
-      for (; o + 4 <= out; o += 4) {
+      for (; by4 && o + 4 <= out; o += 4) {
         const uint8_t* wo = w + static_cast<size_t>(o) * w_stride + wc;
         for (int64_t i = 0; i < g; ++i) {
           float s[4];
