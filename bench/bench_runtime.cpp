@@ -313,6 +313,34 @@ BENCHMARK(BM_StreamRead)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 
+// How a few-row product's order of reading a weight matrix streams from
+// memory (kSequentialRowsBytes, runtime/backends/cpu/rounded_linear.h): 48
+// MiB of rows of `row_bytes` (a q8_0 row of 768 values is 816 bytes, here
+// 832: whole lines; an f32 one 3072), read `in_flight` rows at a time in
+// step (the four-row dots) or one row after another, 1 thread.
+void BM_StreamRows(benchmark::State& state) {
+  const auto in_flight = static_cast<size_t>(state.range(0));
+  const size_t row = static_cast<size_t>(state.range(1)) / sizeof(uint32_t);
+  const size_t rows = (size_t{48} << 20) / sizeof(uint32_t) / row / 4 * 4;
+  std::vector<uint32_t> a(rows * row, 1u);
+  for (auto _ : state) {
+    uint32_t lanes[16] = {};  // one 64-byte line per step: a vector add
+    for (size_t r = 0; r < rows; r += in_flight) {
+      const uint32_t* p = a.data() + r * row;
+      for (size_t i = 0; i < row; i += 16)  // one line of each row in turn
+        for (size_t k = 0; k < in_flight; ++k)
+          for (size_t j = 0; j < 16; ++j) lanes[j] += p[k * row + i + j];
+    }
+    benchmark::DoNotOptimize(lanes);
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * rows * row * sizeof(uint32_t)));
+}
+BENCHMARK(BM_StreamRows)
+    ->ArgNames({"in_flight", "row_bytes"})
+    ->ArgsProduct({{1, 2, 4}, {832, 3072}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
 }  // namespace
 
 BENCHMARK_MAIN();
