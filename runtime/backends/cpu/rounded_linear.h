@@ -22,10 +22,11 @@ namespace {
 // kernels one weight row after another rather than four rows interleaved
 // (where their dots allow it: rounded_linear's caller says so). Such a
 // matrix does not stay in the caches between decode steps, and streaming
-// it is then what counts: on a 2-vCPU AMD EPYC (Zen 4) VM one sequential
-// stream reads 29-36 GB/s, four interleaved rows of 0.8-3 KiB 8-12 GB/s; a
-// decode step at n_embd 768 took f32 12.0-13.6 -> 6.8-7.6 ms and q8_0 5.3
-// -> 2.4-2.6 ms with every row read alone. Smaller matrices stay cached,
+// it is then what counts: on a 2-vCPU AMD EPYC (Zen 4) VM one row after
+// another streams at 22-24 GB/s, four rows of 0.8-3 KiB in step at 6-11
+// GB/s (bench_runtime's BM_StreamRows); a decode step at n_embd 768 took
+// f32 13.3-14.3 -> 6.7-6.8 ms and q8_0 5.1-5.3 -> 1.9-2.1 ms with every
+// row read alone (docs/benchmarks.md). Smaller matrices stay cached,
 // where the four-row dots' shared loads and reductions are faster (n_embd
 // 128 f32: 70-85 us by four, 75-99 us row by row).
 constexpr size_t kSequentialRowsBytes = size_t{512} << 10;
