@@ -148,13 +148,13 @@ uint64_t context_memory_bytes(const Model& m, const qisa_context_params& p, int3
       const uint64_t cols = reference ? D : std::min(d, D);
       qisa_dtype dt = ps[0]->unitary_re->dtype;
       bool same = !reference;
-      bool angles = false;  // some U built from its angles (a D x D complex double matrix, then f32 planes)
+      bool angles = false;  // some U built from its angles, column by column into f32 planes
       for (const auto* q : ps) {
         same = same && q->unitary_re->dtype == dt && q->unitary_im->dtype == dt;
         angles = angles || unitary_from_angles(*q);
       }
       if (!same || angles) dt = QISA_DTYPE_F32;
-      if (angles) t.raw(add(mul({D, D, 16}), mul({2, D, D, 4})));
+      if (angles) t.raw(add(mul(D, 16), mul({2, D, cols, 4})));
       t.raw(mul(width, *row_bytes(dt, cols)));
       if (dt != QISA_DTYPE_F32) widened = std::max(widened, mul(width, cols));
       // Pauli groups: coefficients [strings, D] and per-string data; one

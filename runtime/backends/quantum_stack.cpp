@@ -43,12 +43,13 @@ void unitary_planes(const QuantumProjection& q, int64_t cols, std::vector<float>
     }
     return;
   }
-  const std::vector<cplx> u = circuit_unitary(q.n_qubits, q.angles);  // row-major D x D
-  for (int64_t r = 0; r < D; ++r) {
-    for (int64_t c = 0; c < cols; ++c) {
-      const cplx v = u[static_cast<size_t>(r * D + c)];
-      re[static_cast<size_t>(r * cols + c)] = static_cast<float>(v.real());
-      im[static_cast<size_t>(r * cols + c)] = static_cast<float>(v.imag());
+  // Column by column: only the `cols` columns wanted, O(D) scratch.
+  std::vector<cplx> column(static_cast<size_t>(D));
+  for (int64_t c = 0; c < cols; ++c) {
+    circuit_column(q.n_qubits, q.angles, static_cast<uint64_t>(c), column);
+    for (int64_t r = 0; r < D; ++r) {
+      re[static_cast<size_t>(r * cols + c)] = static_cast<float>(column[static_cast<size_t>(r)].real());
+      im[static_cast<size_t>(r * cols + c)] = static_cast<float>(column[static_cast<size_t>(r)].imag());
     }
   }
 }
