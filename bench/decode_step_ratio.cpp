@@ -31,8 +31,7 @@ ModelPtr make_model(qisa_attention_kind kind, uint32_t n_embd, qisa_dtype type) 
   qisa::writer::SyntheticSpec s;
   s.kind = kind;
   s.n_embd = n_embd;
-  s.weight_dtype = type;
-  s.unitary_dtype = type == QISA_DTYPE_Q4_0 ? QISA_DTYPE_Q8_0 : type;  // as qisa-quantize stores them
+  s.weight_dtype = s.unitary_dtype = type;  // the writer stores q4_0's unitaries as q8_0, as qisa-quantize does
   s.n_layer = 6;
   s.n_head = 1;
   s.n_ctx = 16;

@@ -25,9 +25,12 @@ float* f32_data(StackedMatrix& s) {
 
 }  // namespace
 
+bool circuit_has_angles(const QuantumProjection& q) {
+  return q.circuit == CircuitKind::RxRyCnotRy && q.angles.size() == 3 * size_t{q.n_qubits};
+}
+
 bool unitary_from_angles(const QuantumProjection& q) {
-  return q.circuit == CircuitKind::RxRyCnotRy && q.angles.size() == 3 * size_t{q.n_qubits} &&
-         (q.unitary_re->dtype != QISA_DTYPE_F32 || q.unitary_im->dtype != QISA_DTYPE_F32);
+  return circuit_has_angles(q) && (q.unitary_re->dtype != QISA_DTYPE_F32 || q.unitary_im->dtype != QISA_DTYPE_F32);
 }
 
 void unitary_planes(const QuantumProjection& q, int64_t cols, std::vector<float>& re, std::vector<float>& im) {

@@ -21,10 +21,14 @@ struct StackedMatrix {
   const float* f32() const { return dtype == QISA_DTYPE_F32 ? reinterpret_cast<const float*>(bytes.data()) : nullptr; }
 };
 
+// Whether q's circuit can be applied from its angles: an RX-RY / CNOT ring
+// / RY circuit with its 3n angles (not a dense one).
+bool circuit_has_angles(const QuantumProjection& q);
+
 // Whether the engines apply q's circuit from its angles rather than
-// multiply by its stored unitary: an RX-RY / CNOT ring / RY circuit whose
-// unitary is stored in a type coarser than f32 (docs/format.md, library
-// 0.9). Such a unitary is only the loader's check of the angles.
+// multiply by its stored unitary: circuit_has_angles, with the unitary
+// stored in a type coarser than f32 (docs/format.md, library 0.9). Such a
+// unitary is only the loader's check of the angles.
 bool unitary_from_angles(const QuantumProjection& q);
 
 // The unitary the engines use, as f32 planes [D, cols] (Re, then Im): the

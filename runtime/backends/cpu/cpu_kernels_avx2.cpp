@@ -765,8 +765,7 @@ void activations_rounded(const float* x, int64_t n, float* out) {
 void linear_q4(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride, const float* bias,
                int64_t rows, int64_t in, int64_t out) {
   Int8Rows<quantize_q8_blocks> buf;
-  rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ4BlockBytes, buf, dot4_q4, dot_q4,
-                 kSequentialRowsBytes);
+  rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ4BlockBytes, buf, dot4_q4, dot_q4);
 }
 
 // Q8_0 with f32 activations (stored unitaries).
@@ -785,7 +784,7 @@ void linear_q8(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t
       y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ8BlockBytes, buf,
       [](const float* a, int64_t, int64_t n, const uint8_t* w0, const uint8_t* w1, const uint8_t* w2, const uint8_t* w3,
          float* s) { _mm_storeu_ps(s, dot4_q8(a, w0, w1, w2, w3, n)); },
-      [](const float* a, int64_t, int64_t n, const uint8_t* w0) { return dot_q8(a, w0, n); }, kSequentialRowsBytes);
+      [](const float* a, int64_t, int64_t n, const uint8_t* w0) { return dot_q8(a, w0, n); });
 }
 
 void widen_q4(const uint8_t* row, int64_t n, float* out) {

@@ -91,6 +91,34 @@ inline __m512i block_pair(const uint8_t* wb, __m512i x, __m512i xu, bool two) {
   }
 }
 
+// Index vectors that spread lanes 2k and 2k + 1 of an 8-lane vector of
+// scales over lanes 0-7 and 8-15 (one pair of blocks' dot, block_pair).
+struct PairSpreads {
+  __m512i k[4];
+};
+inline PairSpreads pair_spreads() {
+  const __m512i first = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const __m512i two_lanes = _mm512_set1_epi32(2);
+  PairSpreads s{{first, _mm512_add_epi32(first, two_lanes), first, first}};
+  s.k[2] = _mm512_add_epi32(s.k[1], two_lanes);
+  s.k[3] = _mm512_add_epi32(s.k[2], two_lanes);
+  return s;
+}
+
+// The f16 scales that start blocks at p0..p7, as one f32 vector.
+inline __m256 half_scales(const uint8_t* p0, const uint8_t* p1, const uint8_t* p2, const uint8_t* p3, const uint8_t* p4,
+                          const uint8_t* p5, const uint8_t* p6, const uint8_t* p7) {
+  __m128i h = _mm_cvtsi32_si128(load_u16(p0));
+  h = _mm_insert_epi16(h, load_u16(p1), 1);
+  h = _mm_insert_epi16(h, load_u16(p2), 2);
+  h = _mm_insert_epi16(h, load_u16(p3), 3);
+  h = _mm_insert_epi16(h, load_u16(p4), 4);
+  h = _mm_insert_epi16(h, load_u16(p5), 5);
+  h = _mm_insert_epi16(h, load_u16(p6), 6);
+  h = _mm_insert_epi16(h, load_u16(p7), 7);
+  return _mm256_cvtph_ps(h);
+}
+
 // Sum over the blocks of dw dx sum_i w_i q_i for 4 weight rows, two blocks
 // per step. The 8 scales of a step (4 rows x 2 blocks) are converted and
 // multiplied as one vector, then spread to each row's 16 lanes.
@@ -104,38 +132,28 @@ void dots4(const Q8Activations& a, int64_t nb, const uint8_t* const* w, float* o
   __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
   __m256 offsets = _mm256_setzero_ps();  // lane 2k + j: row k, the step's block j
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  const __m512i spread0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-  const __m512i two_lanes = _mm512_set1_epi32(2);
-  const __m512i spread1 = _mm512_add_epi32(spread0, two_lanes), spread2 = _mm512_add_epi32(spread1, two_lanes);
-  const __m512i spread3 = _mm512_add_epi32(spread2, two_lanes);
+  const PairSpreads spread = pair_spreads();
   for (int64_t b = 0; b < nb; b += 2) {
     const bool two = b + 1 < nb;
     const __m512i x = activations(a, b, two);
     const __m512i xu = kNibbles ? x : _mm512_xor_si512(x, flip);  // q + 128 as u8
     const size_t off = static_cast<size_t>(b) * kBytes, next = two ? kBytes : 0;
     for (int k = 0; k < 4; ++k) _mm_prefetch(reinterpret_cast<const char*>(w[k] + off + kPrefetch), _MM_HINT_T0);
-    __m128i h = _mm_cvtsi32_si128(load_u16(w[0] + off));
-    h = _mm_insert_epi16(h, load_u16(w[0] + off + next), 1);
-    h = _mm_insert_epi16(h, load_u16(w[1] + off), 2);
-    h = _mm_insert_epi16(h, load_u16(w[1] + off + next), 3);
-    h = _mm_insert_epi16(h, load_u16(w[2] + off), 4);
-    h = _mm_insert_epi16(h, load_u16(w[2] + off + next), 5);
-    h = _mm_insert_epi16(h, load_u16(w[3] + off), 6);
-    h = _mm_insert_epi16(h, load_u16(w[3] + off + next), 7);
     const float d1 = two ? a.d[b + 1] : 0.0f, o1 = two ? a.offset[b + 1] : 0.0f;
-    const __m256 dw = _mm256_cvtph_ps(h);
+    const __m256 dw = half_scales(w[0] + off, w[0] + off + next, w[1] + off, w[1] + off + next, w[2] + off,
+                                  w[2] + off + next, w[3] + off, w[3] + off + next);
     const __m512 s =
         _mm512_castps256_ps512(_mm256_mul_ps(dw, _mm256_setr_ps(a.d[b], d1, a.d[b], d1, a.d[b], d1, a.d[b], d1)));
     if constexpr (kNibbles)
       offsets = _mm256_fmadd_ps(dw, _mm256_setr_ps(a.offset[b], o1, a.offset[b], o1, a.offset[b], o1, a.offset[b], o1),
                                 offsets);
-    acc0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread0, s),
+    acc0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread.k[0], s),
                            _mm512_cvtepi32_ps(block_pair<kNibbles>(w[0] + off, x, xu, two)), acc0);
-    acc1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread1, s),
+    acc1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread.k[1], s),
                            _mm512_cvtepi32_ps(block_pair<kNibbles>(w[1] + off, x, xu, two)), acc1);
-    acc2 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread2, s),
+    acc2 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread.k[2], s),
                            _mm512_cvtepi32_ps(block_pair<kNibbles>(w[2] + off, x, xu, two)), acc2);
-    acc3 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread3, s),
+    acc3 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread.k[3], s),
                            _mm512_cvtepi32_ps(block_pair<kNibbles>(w[3] + off, x, xu, two)), acc3);
   }
   // The four sums together: pairs interleaved and added within 128-bit
@@ -183,10 +201,7 @@ float dots1_wide(const Q8Activations& a, int64_t nb, const uint8_t* w) {
   __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
   __m256 offsets = _mm256_setzero_ps();
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  const __m512i spread0 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
-  const __m512i two_lanes = _mm512_set1_epi32(2);
-  const __m512i spread1 = _mm512_add_epi32(spread0, two_lanes), spread2 = _mm512_add_epi32(spread1, two_lanes);
-  const __m512i spread3 = _mm512_add_epi32(spread2, two_lanes);
+  const PairSpreads spread = pair_spreads();
   auto pair_sum = [&](const uint8_t* wb, int64_t b) {
     const __m512i x = _mm512_loadu_si512(a.q + b * 32);  // blocks b and b + 1
     return _mm512_cvtepi32_ps(block_pair<kNibbles>(wb, x, kNibbles ? x : _mm512_xor_si512(x, flip), true));
@@ -194,21 +209,14 @@ float dots1_wide(const Q8Activations& a, int64_t nb, const uint8_t* w) {
   int64_t b = 0;
   for (; b + 8 <= nb; b += 8) {
     const uint8_t* wb = w + static_cast<size_t>(b) * kBytes;
-    __m128i h = _mm_cvtsi32_si128(load_u16(wb));
-    h = _mm_insert_epi16(h, load_u16(wb + kBytes), 1);
-    h = _mm_insert_epi16(h, load_u16(wb + 2 * kBytes), 2);
-    h = _mm_insert_epi16(h, load_u16(wb + 3 * kBytes), 3);
-    h = _mm_insert_epi16(h, load_u16(wb + 4 * kBytes), 4);
-    h = _mm_insert_epi16(h, load_u16(wb + 5 * kBytes), 5);
-    h = _mm_insert_epi16(h, load_u16(wb + 6 * kBytes), 6);
-    h = _mm_insert_epi16(h, load_u16(wb + 7 * kBytes), 7);
-    const __m256 dw = _mm256_cvtph_ps(h);
+    const __m256 dw = half_scales(wb, wb + kBytes, wb + 2 * kBytes, wb + 3 * kBytes, wb + 4 * kBytes, wb + 5 * kBytes,
+                                  wb + 6 * kBytes, wb + 7 * kBytes);
     const __m512 s = _mm512_castps256_ps512(_mm256_mul_ps(dw, _mm256_loadu_ps(a.d + b)));
     if constexpr (kNibbles) offsets = _mm256_fmadd_ps(dw, _mm256_loadu_ps(a.offset + b), offsets);
-    acc0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread0, s), pair_sum(wb, b), acc0);
-    acc1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread1, s), pair_sum(wb + 2 * kBytes, b + 2), acc1);
-    acc2 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread2, s), pair_sum(wb + 4 * kBytes, b + 4), acc2);
-    acc3 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread3, s), pair_sum(wb + 6 * kBytes, b + 6), acc3);
+    acc0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread.k[0], s), pair_sum(wb, b), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread.k[1], s), pair_sum(wb + 2 * kBytes, b + 2), acc1);
+    acc2 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread.k[2], s), pair_sum(wb + 4 * kBytes, b + 4), acc2);
+    acc3 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread.k[3], s), pair_sum(wb + 6 * kBytes, b + 6), acc3);
   }
   float sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
   if constexpr (kNibbles) {
@@ -240,7 +248,7 @@ void linear(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w
             int64_t rows, int64_t in, int64_t out) {
   Int8Rows<quantize_blocks> buf;
   rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kNibbles ? kQ4BlockBytes : kQ8BlockBytes, buf,
-                 dot4<kNibbles>, dot1<kNibbles>, kSequentialRowsBytes);
+                 dot4<kNibbles>, dot1<kNibbles>);
 }
 
 // Many-row products (BatchKernel) for CPUs with VNNI but no AMX: 16 rows

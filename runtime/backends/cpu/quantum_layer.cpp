@@ -66,13 +66,10 @@ constexpr int64_t kGatesAlwaysStates = 256;
 constexpr int64_t kGatesMinStates = 128;
 constexpr int64_t kGatesMaxRows = 8;
 
+// Every circuit with angles: an f32 unitary is the angles' (to f32
+// rounding), a coarser one stands for them (unitary_from_angles).
 bool gates_possible(const std::vector<const QuantumProjection*>& projections) {
-  for (const auto* q : projections) {
-    if (q->circuit != CircuitKind::RxRyCnotRy || q->angles.size() != 3 * size_t{q->n_qubits}) return false;
-    const bool f32 = q->unitary_re->dtype == QISA_DTYPE_F32 && q->unitary_im->dtype == QISA_DTYPE_F32;
-    if (!f32 && !unitary_from_angles(*q)) return false;
-  }
-  return true;
+  return std::all_of(projections.begin(), projections.end(), [](const auto* q) { return circuit_has_angles(*q); });
 }
 
 QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, int64_t d, int64_t h,
@@ -87,11 +84,8 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
       fail(QISA_ERR_UNSUPPORTED, "a layer mixes normalized and raw amplitude encodings");
     }
   }
-  const auto P = static_cast<int64_t>(projections_.size());
-  if (path_ == QISA_VALUE_PATH_OBSERVABLES) {
+  if (observables()) {
     stacked_ = stack_observables(projections_, h);
-    width_ = P * h * D;
-    psi_ld_ = D;
   } else {
     if (path_ != QISA_VALUE_PATH_UNITARY && gates_possible(projections_)) {
       for (const auto* q : projections_) gates_.emplace_back(*q);
@@ -100,8 +94,6 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
     // U as stored (or the angles', unitary_from_angles), cut to the first
     // d columns (psi is zero past them); not made where the gates take
     // every call (a copy as large as the stored U).
-    width_ = 2 * P * D;
-    psi_ld_ = d_;
     if (gates_.empty() || (path_ != QISA_VALUE_PATH_GATES && D < kGatesAlwaysStates))
       stacked_ = stack_unitaries(projections_, d_, true);
     for (const auto* q : projections_) {
@@ -114,8 +106,7 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
                     scratch);
     }
   }
-  if (path_ != QISA_VALUE_PATH_OBSERVABLES && D <= kPauliLaneStates && cpu_kernels().small_value_rows &&
-      plans_.at(0).view().lane_count > 0) {
+  if (!observables() && D <= kPauliLaneStates && cpu_kernels().small_value_rows && plans_.at(0).view().lane_count > 0) {
     // U's values as the dense path multiplies them (unitary_planes).
     small_cols_.assign(projections_.size() * static_cast<size_t>(d_ * 2 * kPauliLaneStates), 0.0f);
     std::vector<float> planes[2];
@@ -137,7 +128,7 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
                stacked_.rows, threads_, dnnl, scratch, false);
   row_scratch_.resize(static_cast<size_t>(threads_.count * row_scratch_size_));
   psi_.resize(static_cast<size_t>(max_rows * D));
-  out_.resize(static_cast<size_t>(max_rows * width_));
+  out_.resize(static_cast<size_t>(max_rows * width()));
   prod_.resize(static_cast<size_t>(max_rows * D));
   sums_.resize(static_cast<size_t>(max_rows * h));
 }
@@ -158,7 +149,7 @@ bool QuantumLayer::uses_gates(int64_t R) const {
 }
 
 void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t stride) {
-  const int64_t D = D_, width = width_;
+  const int64_t D = D_, width = this->width(), psi_ld = this->psi_ld();
   if (small_rows(R)) {
     const auto cols = static_cast<size_t>(d_ * 2 * kPauliLaneStates);
     for (size_t p = 0; p < projections_.size(); ++p)
@@ -190,20 +181,20 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
   }
   // The fast unitary path multiplies psi without its zero padding.
   split_rows(R, d_, threads_, [&](int64_t r0, int64_t n) {
-    fast::encode_amplitudes(psi_.data() + r0 * psi_ld_, u + r0 * d_, n, d_, psi_ld_, normalized_);
+    fast::encode_amplitudes(psi_.data() + r0 * psi_ld, u + r0 * d_, n, d_, psi_ld, normalized_);
   });
   if (uses_gates(R)) {  // phi of each projection, row by row
     const int64_t work = R * D * static_cast<int64_t>(gates_.size());
     split_items(R, work, kParallelPauli / 8, threads_, [&](int64_t r, int t) {
       for (size_t p = 0; p < gates_.size(); ++p) {
         float* re = out_.data() + r * width + 2 * static_cast<int64_t>(p) * D;
-        gates_[p].apply(psi_.data() + r * psi_ld_, d_, re, re + D, gate_scratch_.data() + t * 2 * D);
+        gates_[p].apply(psi_.data() + r * psi_ld, d_, re, re + D, gate_scratch_.data() + t * 2 * D);
       }
     });
   } else {
     gemm_.run(psi_.data(), out_.data(), R);  // phi (or O' psi) of every projection at once
   }
-  const bool unitary = path_ != QISA_VALUE_PATH_OBSERVABLES;
+  const bool unitary = !observables();
   for (size_t p = 0; p < projections_.size(); ++p) {
     const auto pi = static_cast<int64_t>(p);
     const PauliPlan plan = unitary ? plans_[p].view() : PauliPlan{};

@@ -46,8 +46,11 @@ class QuantumLayer {
   bool normalized_;
   StackedMatrix stacked_;  // the GEMM's weight; empty where the gates take every call
   LinearOp gemm_;
-  int64_t width_ = 0;   // values per row of out_: 2 D per projection (phi), or h D (O' psi)
-  int64_t psi_ld_ = 0;  // values per row of psi_: d (the dense U's columns), or D (observables)
+  bool observables() const { return path_ == QISA_VALUE_PATH_OBSERVABLES; }
+  // Values per row of out_: 2 D per projection (phi), or h D (O' psi).
+  int64_t width() const { return static_cast<int64_t>(projections_.size()) * (observables() ? h_ : 2) * D_; }
+  // Values per row of psi_: d (the dense U's columns), or D (observables).
+  int64_t psi_ld() const { return observables() ? D_ : d_; }
   // Few rows or wide states: per row and projection one pauli_sums call
   // on the projection's plan (products and sums in L1); where the kernel
   // set has pauli_rows, blocks of kPauliRows rows per call.

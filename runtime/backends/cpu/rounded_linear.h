@@ -19,8 +19,8 @@ namespace qisa {
 namespace {
 
 // Weight matrices of at least this many bytes are read by the few-row
-// kernels one weight row after another rather than four rows interleaved
-// (where their dots allow it: rounded_linear's caller says so). Such a
+// kernels (rounded_linear, and linear_by4 in cpu_kernels_avx2.cpp) one
+// weight row after another rather than four rows interleaved. Such a
 // matrix does not stay in the caches between decode steps, and streaming
 // it is then what counts: on a 2-vCPU AMD EPYC (Zen 4) VM one row after
 // another streams at 22-24 GB/s, four rows of 0.8-3 KiB in step at 6-11
@@ -68,13 +68,12 @@ struct F32Rows {
 // y[r, o] = bias[o] + round(x[r]) . w[o] for a blocked weight type of
 // `block_bytes` per 32 values. `dot4(a, nb, n, w0..w3, s)` stores the four
 // dots of n values (nb blocks) in s[0..3], `dot1(a, nb, n, w)` returns one;
-// dot1 alone from `sequential_bytes` of weights on (kSequentialRowsBytes,
-// for a type whose dot1 keeps up with memory).
+// dot1 alone from kSequentialRowsBytes of weights on.
 template <class Rows, class Dot4, class Dot1>
 void rounded_linear(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride,
                     const float* bias, int64_t rows, int64_t in, int64_t out, size_t block_bytes, Rows& buf, Dot4 dot4,
-                    Dot1 dot1, size_t sequential_bytes = SIZE_MAX) {
-  const bool by4 = static_cast<size_t>(out) * w_stride < sequential_bytes;
+                    Dot1 dot1) {
+  const bool by4 = static_cast<size_t>(out) * w_stride < kSequentialRowsBytes;
   const int64_t block = kActivationBlock;
   if (in <= 0) {
     for (int64_t r = 0; r < rows; ++r)
