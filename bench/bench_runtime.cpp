@@ -5,6 +5,7 @@
 #include <benchmark/benchmark.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -340,6 +341,40 @@ BENCHMARK(BM_StreamRows)
     ->ArgsProduct({{1, 2, 4}, {832, 3072}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
+
+// The few-row product kernel alone (cpu_kernels().linear[dtype], one row,
+// 1 thread) over `out` rows of `in` weights. mib 0: one matrix multiplied
+// 64 times (kept in the caches as far as it fits: the kernel's compute
+// bound for small matrices); else distinct matrices in turn, `mib` MiB per
+// iteration (48: streamed from memory). Bytes/s are the weights' bytes.
+void BM_LinearKernel(benchmark::State& state) {
+  const auto dtype = static_cast<qisa_dtype>(state.range(0));
+  const auto in = static_cast<size_t>(state.range(1)), out = static_cast<size_t>(state.range(2));
+  const size_t stride = *qisa::row_bytes(dtype, in), matrix = stride * out;
+  const size_t mib = static_cast<size_t>(state.range(3)), repeats = mib == 0 ? 64 : 1;
+  const size_t count = std::max<size_t>(1, (mib << 20) / matrix);
+  std::vector<float> row(in), x(in), y(out);
+  for (size_t i = 0; i < in; ++i) {
+    row[i] = static_cast<float>((i * 37) % 101) / 50.0f - 1.0f;
+    x[i] = static_cast<float>((i * 53) % 97) / 48.0f - 1.0f;
+  }
+  std::vector<uint8_t> w(matrix * count);
+  for (size_t r = 0; r < out * count; ++r) qisa::quantize_row(dtype, row.data(), in, w.data() + r * stride);
+  const qisa::LinearKernel linear = qisa::cpu_kernels().linear[dtype];
+  for (auto _ : state) {
+    for (size_t m = 0; m < count * repeats; ++m)
+      linear(y.data(), static_cast<int64_t>(out), x.data(), static_cast<int64_t>(in), w.data() + m % count * matrix,
+             stride, nullptr, 1, static_cast<int64_t>(in), static_cast<int64_t>(out));
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetLabel(qisa::dtype_name(dtype));
+  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * matrix * count * repeats));
+}
+BENCHMARK(BM_LinearKernel)
+    ->ArgNames({"dtype", "in", "out", "mib"})
+    ->ArgsProduct({{0, 3, 4}, {768}, {768, 3072}, {0, 48}})
+    ->ArgsProduct({{0, 3, 4}, {3072}, {768}, {0, 48}})
+    ->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

@@ -187,36 +187,38 @@ TEST(CpuKernels, LinearOfEveryDtypeMatchesADoubleSum) {
 // rounded_linear.h): the same double sums, for one and two rows and a row
 // count that leaves outputs after the last group of four.
 TEST(CpuKernels, LinearOfAMatrixReadRowByRowMatchesADoubleSum) {
-  const int64_t in = 1024 + 40;  // whole 8-block steps and a tail of blocks
-  for (const CpuKernels* k : linear_sets()) {
-    for (qisa_dtype t : types(true)) {
-      const LinearKernel fn = k->linear[t];
-      if (!fn) continue;
-      const size_t rb = *row_bytes(t, static_cast<uint64_t>(in));
-      const auto out = static_cast<int64_t>(((size_t{1} << 20) + rb - 1) / rb / 4 * 4 + 3);
-      const auto w = random_values(static_cast<size_t>(in * out), 11);
-      const auto x = random_values(static_cast<size_t>(2 * in), 12);
-      const auto bias = random_values(static_cast<size_t>(out), 13);
-      const Stored s = store(t, w, in, out);
-      ASSERT_GE(s.bytes.size(), size_t{1} << 20);
-      for (int64_t rows : {1, 2}) {
-        std::vector<float> y(static_cast<size_t>(rows * out), NAN);
-        fn(y.data(), out, x.data(), in, s.bytes.data(), s.row_bytes, bias.data(), rows, in, out);
-        for (int64_t r = 0; r < rows; ++r) {
-          const auto xr = rounded_activations(t, x.data() + r * in, in);
-          for (int64_t o = 0; o < out; ++o) {
-            double want = bias[o], mag = 0.0;
-            for (int64_t i = 0; i < in; ++i) {
-              want += double(xr[i]) * s.dequantized[o * in + i];
-              mag += std::abs(double(xr[i]) * s.dequantized[o * in + i]);
+  // Whole 8-block steps, then a tail of 2 blocks (the last one partial), of
+  // one block, or a group of four blocks and a partial one.
+  for (const int64_t in : {1024 + 40, 800, 1176})
+    for (const CpuKernels* k : linear_sets()) {
+      for (qisa_dtype t : types(true)) {
+        const LinearKernel fn = k->linear[t];
+        if (!fn) continue;
+        const size_t rb = *row_bytes(t, static_cast<uint64_t>(in));
+        const auto out = static_cast<int64_t>(((size_t{1} << 20) + rb - 1) / rb / 4 * 4 + 3);
+        const auto w = random_values(static_cast<size_t>(in * out), 11);
+        const auto x = random_values(static_cast<size_t>(2 * in), 12);
+        const auto bias = random_values(static_cast<size_t>(out), 13);
+        const Stored s = store(t, w, in, out);
+        ASSERT_GE(s.bytes.size(), size_t{1} << 20);
+        for (int64_t rows : {1, 2}) {
+          std::vector<float> y(static_cast<size_t>(rows * out), NAN);
+          fn(y.data(), out, x.data(), in, s.bytes.data(), s.row_bytes, bias.data(), rows, in, out);
+          for (int64_t r = 0; r < rows; ++r) {
+            const auto xr = rounded_activations(t, x.data() + r * in, in);
+            for (int64_t o = 0; o < out; ++o) {
+              double want = bias[o], mag = 0.0;
+              for (int64_t i = 0; i < in; ++i) {
+                want += double(xr[i]) * s.dequantized[o * in + i];
+                mag += std::abs(double(xr[i]) * s.dequantized[o * in + i]);
+              }
+              ASSERT_NEAR(y[r * out + o], want, 1e-6 * (1.0 + mag))
+                  << k->name << " " << dtype_name(t) << " rows " << rows << " row " << r << " col " << o;
             }
-            ASSERT_NEAR(y[r * out + o], want, 1e-6 * (1.0 + mag))
-                << k->name << " " << dtype_name(t) << " rows " << rows << " row " << r << " col " << o;
           }
         }
       }
     }
-  }
 }
 
 // Many-row kernels on the stored weight (AMX, AVX-512 VNNI): the double

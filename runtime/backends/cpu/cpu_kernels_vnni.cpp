@@ -43,6 +43,46 @@ void activations_rounded(const float* x, int64_t n, float* out) {
   round_rows<quantize_blocks>(x, n, out);
 }
 
+// Q4_0's activations: as quantize_blocks, then each whole group of four
+// blocks (from the row's start) stored as the grouped dots read it: values
+// 0-15 of the four blocks, then values 16-31 of the four (the low and the
+// high nibbles of the four blocks' bytes, group_dot); the last nb % 4
+// blocks as they are.
+void quantize_grouped(const float* x, int64_t n, int8_t* q, float* d, float* offset) {
+  quantize_blocks(x, n, q, d, offset);
+  const int64_t nb = (n + 31) / 32;
+  for (int64_t b = 0; b + 4 <= nb; b += 4) {
+    int8_t* p = q + b * 32;
+    const __m512i x01 = _mm512_loadu_si512(p), x23 = _mm512_loadu_si512(p + 64);
+    _mm512_storeu_si512(p, _mm512_shuffle_i64x2(x01, x23, _MM_SHUFFLE(2, 0, 2, 0)));
+    _mm512_storeu_si512(p + 64, _mm512_shuffle_i64x2(x01, x23, _MM_SHUFFLE(3, 1, 3, 1)));
+  }
+}
+
+// The dot of four Q4_0 blocks (at w) with their grouped activations lo
+// (values 0-15) and hi (16-31): lanes 4j..4j+3 hold block j's sum of u8
+// nibbles x s8 q. The blocks' 16-byte nibble runs fill one register's four
+// 128-bit lanes (three inserts; one byte permute of the 72 bytes, AVX-512
+// VBMI, measured no faster on Zen 4).
+inline __m512i group_dot(const uint8_t* w, __m512i lo, __m512i hi) {
+  auto nibble_run = [w](int j) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + j * kQ4BlockBytes + 2)); };
+  __m512i bytes = _mm512_castsi128_si512(nibble_run(0));
+  bytes = _mm512_inserti32x4(bytes, nibble_run(1), 1);
+  bytes = _mm512_inserti32x4(bytes, nibble_run(2), 2);
+  bytes = _mm512_inserti32x4(bytes, nibble_run(3), 3);
+  const __m512i low4 = _mm512_set1_epi8(0x0f);
+  const __m512i sum = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(bytes, low4), lo);
+  return _mm512_dpbusd_epi32(sum, _mm512_and_si512(_mm512_srli_epi16(bytes, 4), low4), hi);
+}
+
+// A word permute index: words 0-3 pick words 0, 9, 18, 27 of a group's
+// first 64 bytes (its four blocks' f16 scales), words 4-7 the same of a
+// second group (as the second table of a two-table permute).
+inline __m512i group_scale_words() {
+  return _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 59, 50, 41, 32, 27,
+                          18, 9, 0);
+}
+
 // Lanes 0-7 a, lanes 8-15 b.
 inline __m512 pair(float a, float b) {
   return _mm512_insertf32x8(_mm512_set1_ps(a), _mm256_set1_ps(b), 1);
@@ -59,13 +99,15 @@ inline __m512i activations(const Q8Activations& a, int64_t b, bool two) {
 // Q4_0: the nibbles of blocks b, b + 1 (at w) as bytes in value order,
 // 128-bit lanes: values 0-15 and 16-31 of the first, then of the second.
 inline __m512i nibbles(const uint8_t* w, bool two) {
-  // Block b's 16 bytes in lanes 0-1, block b + 1's in lanes 2-3 (two
-  // broadcasting loads), the odd lanes shifted by 4, then the low nibbles.
-  const __m128i r0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2));
-  __m512i z = _mm512_broadcast_i32x4(r0);
-  z = two ? _mm512_mask_broadcast_i32x4(z, 0xff00,
-                                        _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kQ4BlockBytes + 2)))
-          : _mm512_maskz_mov_epi32(0x00ff, z);
+  // Block b's 16 bytes in lanes 0-1, block b + 1's in lanes 2-3, the odd
+  // lanes shifted by 4, then the low nibbles. Two 256-bit broadcasting
+  // loads and one insert: a merge-masked 512-bit broadcast instead made a
+  // one-row product 13-18% slower on Zen 4 (bench_runtime BM_LinearKernel).
+  const __m256i lo = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2)));
+  const __m256i hi =
+      two ? _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kQ4BlockBytes + 2)))
+          : _mm256_setzero_si256();
+  const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
   return _mm512_and_si512(_mm512_srlv_epi64(z, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4)), _mm512_set1_epi8(0x0f));
 }
 
@@ -119,92 +161,113 @@ inline __m256 half_scales(const uint8_t* p0, const uint8_t* p1, const uint8_t* p
   return _mm256_cvtph_ps(h);
 }
 
-// Sum over the blocks of dw dx sum_i w_i q_i for 4 weight rows, two blocks
-// per step. The 8 scales of a step (4 rows x 2 blocks) are converted and
-// multiplied as one vector, then spread to each row's 16 lanes.
+// The sums of the lanes of r0..r3 in lanes 0..3: pairs interleaved and
+// added within 128-bit lanes, then the lanes added (fewer shuffles than
+// four reductions).
+inline __m128 four_sums(__m512 r0, __m512 r1, __m512 r2, __m512 r3) {
+  const __m512 a01 = _mm512_add_ps(_mm512_unpacklo_ps(r0, r1), _mm512_unpackhi_ps(r0, r1));
+  const __m512 a23 = _mm512_add_ps(_mm512_unpacklo_ps(r2, r3), _mm512_unpackhi_ps(r2, r3));
+  const __m512 t = _mm512_add_ps(_mm512_shuffle_ps(a01, a23, _MM_SHUFFLE(1, 0, 1, 0)),
+                                 _mm512_shuffle_ps(a01, a23, _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(t), _mm512_extractf32x8_ps(t, 1));
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+// The blocks from b on (fewer than a step's), a pair at a time in value
+// order, into acc and (Q4_0) offsets' lane 0.
 template <bool kNibbles>
-void dots4(const Q8Activations& a, int64_t nb, const uint8_t* const* w, float* out) {
+void tail_pairs(const Q8Activations& a, int64_t b, int64_t nb, const uint8_t* w, __m512& acc, __m256& offsets) {
   constexpr size_t kBytes = kNibbles ? kQ4BlockBytes : kQ8BlockBytes;
+  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+  for (; b < nb; b += 2) {
+    const bool two = b + 1 < nb;
+    const __m512i x = activations(a, b, two);
+    const uint8_t* wb = w + static_cast<size_t>(b) * kBytes;
+    const float w0 = half_at(wb), w1 = two ? half_at(wb + kBytes) : 0.0f;
+    if constexpr (kNibbles)
+      offsets = _mm256_add_ps(
+          offsets,
+          _mm256_set_m128(_mm_setzero_ps(), _mm_set_ss(w0 * a.offset[b] + (two ? w1 * a.offset[b + 1] : 0.0f))));
+    acc = _mm512_fmadd_ps(pair(w0 * a.d[b], two ? w1 * a.d[b + 1] : 0.0f),
+                          _mm512_cvtepi32_ps(block_pair<kNibbles>(wb, x, _mm512_xor_si512(x, flip), two)), acc);
+  }
+}
+
+// Q8_0, four weight rows in step: the sum over the blocks of dw dx sum_i
+// w_i q_i, two blocks per step. The 8 scales of a step (4 rows x 2 blocks)
+// are converted and multiplied as one vector, then spread to each row's 16
+// lanes.
+void dots4_q8(const Q8Activations& a, int64_t nb, const uint8_t* const* w, float* out) {
+  constexpr size_t kBytes = kQ8BlockBytes;
   // Each of the four weight streams is read ahead by this much (measured:
   // without it a decode step at n_embd 768 waits on memory, q8_0 3.1 ms,
   // with 2 KiB 1.9 ms).
-  constexpr size_t kPrefetch = kNibbles ? 4096 : 2048;
+  constexpr size_t kPrefetch = 2048;
   __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-  __m256 offsets = _mm256_setzero_ps();  // lane 2k + j: row k, the step's block j
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
   const PairSpreads spread = pair_spreads();
   for (int64_t b = 0; b < nb; b += 2) {
     const bool two = b + 1 < nb;
-    const __m512i x = activations(a, b, two);
-    const __m512i xu = kNibbles ? x : _mm512_xor_si512(x, flip);  // q + 128 as u8
+    const __m512i xu = _mm512_xor_si512(activations(a, b, two), flip);  // q + 128 as u8
     const size_t off = static_cast<size_t>(b) * kBytes, next = two ? kBytes : 0;
     for (int k = 0; k < 4; ++k) _mm_prefetch(reinterpret_cast<const char*>(w[k] + off + kPrefetch), _MM_HINT_T0);
-    const float d1 = two ? a.d[b + 1] : 0.0f, o1 = two ? a.offset[b + 1] : 0.0f;
+    const float d1 = two ? a.d[b + 1] : 0.0f;
     const __m256 dw = half_scales(w[0] + off, w[0] + off + next, w[1] + off, w[1] + off + next, w[2] + off,
                                   w[2] + off + next, w[3] + off, w[3] + off + next);
     const __m512 s =
         _mm512_castps256_ps512(_mm256_mul_ps(dw, _mm256_setr_ps(a.d[b], d1, a.d[b], d1, a.d[b], d1, a.d[b], d1)));
-    if constexpr (kNibbles)
-      offsets = _mm256_fmadd_ps(dw, _mm256_setr_ps(a.offset[b], o1, a.offset[b], o1, a.offset[b], o1, a.offset[b], o1),
-                                offsets);
     acc0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread.k[0], s),
-                           _mm512_cvtepi32_ps(block_pair<kNibbles>(w[0] + off, x, xu, two)), acc0);
+                           _mm512_cvtepi32_ps(block_pair<false>(w[0] + off, xu, xu, two)), acc0);
     acc1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread.k[1], s),
-                           _mm512_cvtepi32_ps(block_pair<kNibbles>(w[1] + off, x, xu, two)), acc1);
+                           _mm512_cvtepi32_ps(block_pair<false>(w[1] + off, xu, xu, two)), acc1);
     acc2 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread.k[2], s),
-                           _mm512_cvtepi32_ps(block_pair<kNibbles>(w[2] + off, x, xu, two)), acc2);
+                           _mm512_cvtepi32_ps(block_pair<false>(w[2] + off, xu, xu, two)), acc2);
     acc3 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread.k[3], s),
-                           _mm512_cvtepi32_ps(block_pair<kNibbles>(w[3] + off, x, xu, two)), acc3);
+                           _mm512_cvtepi32_ps(block_pair<false>(w[3] + off, xu, xu, two)), acc3);
   }
-  // The four sums together: pairs interleaved and added within 128-bit
-  // lanes, then the lanes added (fewer shuffles than four reductions).
-  const __m512 a01 = _mm512_add_ps(_mm512_unpacklo_ps(acc0, acc1), _mm512_unpackhi_ps(acc0, acc1));
-  const __m512 a23 = _mm512_add_ps(_mm512_unpacklo_ps(acc2, acc3), _mm512_unpackhi_ps(acc2, acc3));
-  const __m512 t = _mm512_add_ps(_mm512_shuffle_ps(a01, a23, _MM_SHUFFLE(1, 0, 1, 0)),
-                                 _mm512_shuffle_ps(a01, a23, _MM_SHUFFLE(3, 2, 3, 2)));
-  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(t), _mm512_extractf32x8_ps(t, 1));
-  const __m128 sums = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
-  // offsets: lanes 2k, 2k + 1 belong to row k.
-  const __m128 o =
-      _mm_add_ps(_mm256_castps256_ps128(_mm256_permutevar8x32_ps(offsets, _mm256_setr_epi32(0, 2, 4, 6, 0, 0, 0, 0))),
-                 _mm256_castps256_ps128(_mm256_permutevar8x32_ps(offsets, _mm256_setr_epi32(1, 3, 5, 7, 0, 0, 0, 0))));
-  _mm_storeu_ps(out, _mm_sub_ps(sums, o));
+  _mm_storeu_ps(out, four_sums(acc0, acc1, acc2, acc3));
 }
 
-// One weight row (the outputs left after the groups of four).
-template <bool kNibbles>
-float dots1(const Q8Activations& a, int64_t nb, const uint8_t* w) {
-  constexpr size_t kBytes = kNibbles ? kQ4BlockBytes : kQ8BlockBytes;
-  __m512 acc = _mm512_setzero_ps();
-  float offset = 0.0f;
-  const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
-  for (int64_t b = 0; b < nb; b += 2) {
-    const bool two = b + 1 < nb;
-    const __m512i x = activations(a, b, two);
-    const __m512i xu = kNibbles ? x : _mm512_xor_si512(x, flip);
-    const uint8_t* wb = w + static_cast<size_t>(b) * kBytes;
-    const float w0 = half_at(wb), w1 = two ? half_at(wb + kBytes) : 0.0f;
-    if (kNibbles) offset += w0 * a.offset[b] + (two ? w1 * a.offset[b + 1] : 0.0f);
-    acc = _mm512_fmadd_ps(pair(w0 * a.d[b], two ? w1 * a.d[b + 1] : 0.0f),
-                          _mm512_cvtepi32_ps(block_pair<kNibbles>(wb, x, xu, two)), acc);
+// Q4_0, four weight rows in step over grouped activations
+// (quantize_grouped): a group of four blocks per step, its activations
+// loaded once for the four rows.
+void dots4_q4(const Q8Activations& a, int64_t nb, const uint8_t* const* w, float* out) {
+  const __m512i scale_words = group_scale_words();
+  const __m512i spread = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+  __m256 offsets[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  int64_t b = 0;
+  for (; b + 4 <= nb; b += 4) {
+    const int8_t* q = a.q + b * 32;
+    const __m512i lo = _mm512_loadu_si512(q), hi = _mm512_loadu_si512(q + 64);
+    const __m128 d = _mm_loadu_ps(a.d + b), o = _mm_loadu_ps(a.offset + b);
+    for (int k = 0; k < 4; ++k) {
+      const uint8_t* g = w[k] + static_cast<size_t>(b) * kQ4BlockBytes;
+      const __m128 dw =
+          _mm_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi16(scale_words, _mm512_loadu_si512(g))));
+      offsets[k] = _mm256_add_ps(offsets[k], _mm256_zextps128_ps256(_mm_mul_ps(dw, o)));
+      acc[k] = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread, _mm512_castps128_ps512(_mm_mul_ps(dw, d))),
+                               _mm512_cvtepi32_ps(group_dot(g, lo, hi)), acc[k]);
+    }
   }
-  return _mm512_reduce_add_ps(acc) - offset;
+  for (int k = 0; k < 4; ++k) tail_pairs<true>(a, b, nb, w[k], acc[k], offsets[k]);
+  const __m512 o0 = _mm512_zextps256_ps512(offsets[0]), o1 = _mm512_zextps256_ps512(offsets[1]);
+  const __m512 o2 = _mm512_zextps256_ps512(offsets[2]), o3 = _mm512_zextps256_ps512(offsets[3]);
+  _mm_storeu_ps(out, _mm_sub_ps(four_sums(acc[0], acc[1], acc[2], acc[3]), four_sums(o0, o1, o2, o3)));
 }
 
-// One weight row read in order, 8 blocks per step as four pairs: the
-// step's 8 scales converted and multiplied as one vector (as in dots4,
-// with lane 2k + j for block b + 2k + j), four sums in flight; the blocks
-// after the last whole step as dots1 does them.
-template <bool kNibbles>
-float dots1_wide(const Q8Activations& a, int64_t nb, const uint8_t* w) {
-  constexpr size_t kBytes = kNibbles ? kQ4BlockBytes : kQ8BlockBytes;
+// One Q8_0 weight row read in order, 8 blocks per step as four pairs: the
+// step's 8 scales converted and multiplied as one vector (as in dots4_q8,
+// with lane 2k + j for block b + 2k + j), four sums in flight. Returns the
+// row's lanes (their sum is the dot).
+__m512 row_lanes_q8(const Q8Activations& a, int64_t nb, const uint8_t* w) {
+  constexpr size_t kBytes = kQ8BlockBytes;
   __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
-  __m256 offsets = _mm256_setzero_ps();
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
   const PairSpreads spread = pair_spreads();
   auto pair_sum = [&](const uint8_t* wb, int64_t b) {
-    const __m512i x = _mm512_loadu_si512(a.q + b * 32);  // blocks b and b + 1
-    return _mm512_cvtepi32_ps(block_pair<kNibbles>(wb, x, kNibbles ? x : _mm512_xor_si512(x, flip), true));
+    const __m512i xu = _mm512_xor_si512(_mm512_loadu_si512(a.q + b * 32), flip);  // blocks b and b + 1
+    return _mm512_cvtepi32_ps(block_pair<false>(wb, xu, xu, true));
   };
   int64_t b = 0;
   for (; b + 8 <= nb; b += 8) {
@@ -212,43 +275,115 @@ float dots1_wide(const Q8Activations& a, int64_t nb, const uint8_t* w) {
     const __m256 dw = half_scales(wb, wb + kBytes, wb + 2 * kBytes, wb + 3 * kBytes, wb + 4 * kBytes, wb + 5 * kBytes,
                                   wb + 6 * kBytes, wb + 7 * kBytes);
     const __m512 s = _mm512_castps256_ps512(_mm256_mul_ps(dw, _mm256_loadu_ps(a.d + b)));
-    if constexpr (kNibbles) offsets = _mm256_fmadd_ps(dw, _mm256_loadu_ps(a.offset + b), offsets);
     acc0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread.k[0], s), pair_sum(wb, b), acc0);
     acc1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread.k[1], s), pair_sum(wb + 2 * kBytes, b + 2), acc1);
     acc2 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread.k[2], s), pair_sum(wb + 4 * kBytes, b + 4), acc2);
     acc3 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread.k[3], s), pair_sum(wb + 6 * kBytes, b + 6), acc3);
   }
-  float sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3)));
-  if constexpr (kNibbles) {
-    const __m128 o = _mm_add_ps(_mm256_castps256_ps128(offsets), _mm256_extractf128_ps(offsets, 1));
-    const __m128 t = _mm_add_ps(o, _mm_movehl_ps(o, o));  // lanes 0 + 2, 1 + 3
-    sum -= _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
-  }
-  if (b < nb) {
-    const Q8Activations rest{a.q + b * 32, a.d + b, a.offset + b};
-    sum += dots1<kNibbles>(rest, nb - b, w + static_cast<size_t>(b) * kBytes);
-  }
-  return sum;
+  __m256 unused = _mm256_setzero_ps();  // Q8_0 has no offsets
+  tail_pairs<false>(a, b, nb, w, acc0, unused);
+  return _mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3));
 }
 
+// One Q4_0 weight row read in order over grouped activations: 8 blocks per
+// step as two groups of four, the step's 8 scales picked from the groups'
+// first 64 bytes by one word permute. Returns the row's lanes and adds the
+// nibbles' offsets to `offsets`.
+__m512 row_lanes_q4(const Q8Activations& a, int64_t nb, const uint8_t* w, __m256& offsets) {
+  constexpr size_t kBytes = kQ4BlockBytes;
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0;
+  const __m512i scale_words = group_scale_words();
+  const __m512i spread0 = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+  const __m512i spread1 = _mm512_add_epi32(spread0, _mm512_set1_epi32(4));
+  int64_t b = 0;
+  for (; b + 8 <= nb; b += 8) {
+    const uint8_t* g0 = w + static_cast<size_t>(b) * kBytes;
+    const uint8_t* g1 = g0 + 4 * kBytes;
+    const __m256 dw = _mm256_cvtph_ps(
+        _mm512_castsi512_si128(_mm512_permutex2var_epi16(_mm512_loadu_si512(g0), scale_words, _mm512_loadu_si512(g1))));
+    const __m512 s = _mm512_castps256_ps512(_mm256_mul_ps(dw, _mm256_loadu_ps(a.d + b)));
+    offsets = _mm256_fmadd_ps(dw, _mm256_loadu_ps(a.offset + b), offsets);
+    const int8_t* q = a.q + b * 32;
+    acc0 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread0, s),
+                           _mm512_cvtepi32_ps(group_dot(g0, _mm512_loadu_si512(q), _mm512_loadu_si512(q + 64))), acc0);
+    acc1 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread1, s),
+                           _mm512_cvtepi32_ps(group_dot(g1, _mm512_loadu_si512(q + 128), _mm512_loadu_si512(q + 192))),
+                           acc1);
+  }
+  if (b + 4 <= nb) {  // one more group
+    const uint8_t* g0 = w + static_cast<size_t>(b) * kBytes;
+    const __m128 dw =
+        _mm_cvtph_ps(_mm512_castsi512_si128(_mm512_permutexvar_epi16(scale_words, _mm512_loadu_si512(g0))));
+    offsets = _mm256_add_ps(offsets, _mm256_zextps128_ps256(_mm_mul_ps(dw, _mm_loadu_ps(a.offset + b))));
+    const int8_t* q = a.q + b * 32;
+    acc0 =
+        _mm512_fmadd_ps(_mm512_permutexvar_ps(spread0, _mm512_castps128_ps512(_mm_mul_ps(dw, _mm_loadu_ps(a.d + b)))),
+                        _mm512_cvtepi32_ps(group_dot(g0, _mm512_loadu_si512(q), _mm512_loadu_si512(q + 64))), acc0);
+    b += 4;
+  }
+  tail_pairs<true>(a, b, nb, w, acc1, offsets);
+  return _mm512_add_ps(acc0, acc1);
+}
+
+template <bool kNibbles>
+__m512 row_lanes(const Q8Activations& a, int64_t nb, const uint8_t* w, __m256& offsets) {
+  if constexpr (kNibbles) return row_lanes_q4(a, nb, w, offsets);
+  return row_lanes_q8(a, nb, w);
+}
+
+// The sum of the 8 lanes of v.
+inline float sum8(__m256 v) {
+  const __m128 o = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  const __m128 t = _mm_add_ps(o, _mm_movehl_ps(o, o));  // lanes 0 + 2, 1 + 3
+  return _mm_cvtss_f32(_mm_add_ss(t, _mm_shuffle_ps(t, t, 1)));
+}
+
+// The kernels rounded_linear calls (its Dot4, Dot1 and Dot4InOrder).
 template <bool kNibbles>
 void dot4(const Q8Activations& a, int64_t nb, int64_t, const uint8_t* w0, const uint8_t* w1, const uint8_t* w2,
           const uint8_t* w3, float* s) {
   const uint8_t* const w[4] = {w0, w1, w2, w3};
-  dots4<kNibbles>(a, nb, w, s);
+  if constexpr (kNibbles)
+    dots4_q4(a, nb, w, s);
+  else
+    dots4_q8(a, nb, w, s);
 }
 
 template <bool kNibbles>
 float dot1(const Q8Activations& a, int64_t nb, int64_t, const uint8_t* w0) {
-  return dots1_wide<kNibbles>(a, nb, w0);
+  __m256 offsets = _mm256_setzero_ps();
+  const float sum = _mm512_reduce_add_ps(row_lanes<kNibbles>(a, nb, w0, offsets));
+  return kNibbles ? sum - sum8(offsets) : sum;
+}
+
+// Four rows read one after another, each whole as dot1 reads it, their
+// sums reduced together as dot4's are: dot1's order of memory reads with a
+// quarter of its reductions.
+template <bool kNibbles>
+void dot4_in_order(const Q8Activations& a, int64_t nb, int64_t, const uint8_t* w0, const uint8_t* w1, const uint8_t* w2,
+                   const uint8_t* w3, float* s) {
+  __m256 o0 = _mm256_setzero_ps(), o1 = o0, o2 = o0, o3 = o0;
+  const __m512 r0 = row_lanes<kNibbles>(a, nb, w0, o0), r1 = row_lanes<kNibbles>(a, nb, w1, o1);
+  const __m512 r2 = row_lanes<kNibbles>(a, nb, w2, o2), r3 = row_lanes<kNibbles>(a, nb, w3, o3);
+  __m128 sums = four_sums(r0, r1, r2, r3);
+  if constexpr (kNibbles)
+    sums = _mm_sub_ps(sums, four_sums(_mm512_zextps256_ps512(o0), _mm512_zextps256_ps512(o1),
+                                      _mm512_zextps256_ps512(o2), _mm512_zextps256_ps512(o3)));
+  _mm_storeu_ps(s, sums);
 }
 
 template <bool kNibbles>
 void linear(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride, const float* bias,
             int64_t rows, int64_t in, int64_t out) {
-  Int8Rows<quantize_blocks> buf;
-  rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kNibbles ? kQ4BlockBytes : kQ8BlockBytes, buf,
-                 dot4<kNibbles>, dot1<kNibbles>);
+  if constexpr (kNibbles) {
+    Int8Rows<quantize_grouped> buf;
+    rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ4BlockBytes, buf, dot4<true>, dot1<true>,
+                   dot4_in_order<true>);
+  } else {
+    Int8Rows<quantize_blocks> buf;
+    rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ8BlockBytes, buf, dot4<false>, dot1<false>,
+                   dot4_in_order<false>);
+  }
 }
 
 // Many-row products (BatchKernel) for CPUs with VNNI but no AMX: 16 rows

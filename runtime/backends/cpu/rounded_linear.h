@@ -26,10 +26,14 @@ namespace {
 // another streams at 22-24 GB/s, four rows of 0.8-3 KiB in step at 6-11
 // GB/s (bench_runtime's BM_StreamRows); a decode step at n_embd 768 took
 // f32 13.3-14.3 -> 6.7-6.8 ms and q8_0 5.1-5.3 -> 1.9-2.1 ms with every
-// row read alone (docs/benchmarks.md). Smaller matrices stay cached,
-// where the four-row dots' shared loads and reductions are faster (n_embd
-// 128 f32: 70-85 us by four, 75-99 us row by row).
-constexpr size_t kSequentialRowsBytes = size_t{512} << 10;
+// row read alone (docs/benchmarks.md). 256 KiB rather than 512 (measured
+// with dtype_step_ratio, decode steps): q4_0 at n_embd 768 (331 KiB
+// matrices) 1.51-1.64 -> 1.27-1.42 ms, q8_0 at 512 (278 KiB) 1.07-1.61 ->
+// 0.79-0.91 ms, f32 at 256 (256 KiB) 0.65-1.17 -> 0.54-0.71 ms. Smaller
+// matrices are faster four rows in step, where the shared activation
+// loads and reductions count (q4_0 at n_embd 128: 65-68 us by four, 90-95
+// us row by row; f32 at 128: 70-85 us by four, 75-99 us row by row).
+constexpr size_t kSequentialRowsBytes = size_t{256} << 10;
 
 // Values per stack buffer (8 KiB of int8 or 32 KiB of f32).
 constexpr int64_t kRoundedStackValues = 8192;
@@ -67,12 +71,15 @@ struct F32Rows {
 
 // y[r, o] = bias[o] + round(x[r]) . w[o] for a blocked weight type of
 // `block_bytes` per 32 values. `dot4(a, nb, n, w0..w3, s)` stores the four
-// dots of n values (nb blocks) in s[0..3], `dot1(a, nb, n, w)` returns one;
-// dot1 alone from kSequentialRowsBytes of weights on.
-template <class Rows, class Dot4, class Dot1>
+// dots of n values (nb blocks) in s[0..3], `dot1(a, nb, n, w)` returns one.
+// From kSequentialRowsBytes of weights on the rows are read one after
+// another: by `dot4_in_order` (dot4's signature, each row read whole
+// before the next) where given, else by dot1.
+template <class Rows, class Dot4, class Dot1, class Dot4InOrder = decltype(nullptr)>
 void rounded_linear(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride,
                     const float* bias, int64_t rows, int64_t in, int64_t out, size_t block_bytes, Rows& buf, Dot4 dot4,
-                    Dot1 dot1) {
+                    Dot1 dot1, Dot4InOrder dot4_in_order = nullptr) {
+  constexpr bool kInOrderFours = !__is_same(Dot4InOrder, decltype(nullptr));
   const bool by4 = static_cast<size_t>(out) * w_stride < kSequentialRowsBytes;
   const int64_t block = kActivationBlock;
   if (in <= 0) {
@@ -90,11 +97,18 @@ void rounded_linear(float* y, int64_t ldy, const float* x, int64_t ldx, const ui
       for (int64_t i = 0; i < g; ++i) buf.fill(i, x + (r0 + i) * ldx + c0, n, nb);
       const size_t wc = static_cast<size_t>(c0 / block) * block_bytes;  // the chunk's first block in a row
       int64_t o = 0;
-      for (; by4 && o + 4 <= out; o += 4) {
+      for (; (by4 || kInOrderFours) && o + 4 <= out; o += 4) {
         const uint8_t* wo = w + static_cast<size_t>(o) * w_stride + wc;
         for (int64_t i = 0; i < g; ++i) {
           float s[4];
-          dot4(buf.view(i, nb), nb, n, wo, wo + w_stride, wo + 2 * w_stride, wo + 3 * w_stride, s);
+          if constexpr (kInOrderFours) {
+            if (!by4)
+              dot4_in_order(buf.view(i, nb), nb, n, wo, wo + w_stride, wo + 2 * w_stride, wo + 3 * w_stride, s);
+            else
+              dot4(buf.view(i, nb), nb, n, wo, wo + w_stride, wo + 2 * w_stride, wo + 3 * w_stride, s);
+          } else {
+            dot4(buf.view(i, nb), nb, n, wo, wo + w_stride, wo + 2 * w_stride, wo + 3 * w_stride, s);
+          }
           float* yr = y + (r0 + i) * ldy + o;
           for (int k = 0; k < 4; ++k) yr[k] = (c0 == 0 ? (bias ? bias[o + k] : 0.0f) : yr[k]) + s[k];
         }
