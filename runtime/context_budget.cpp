@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "backends/cpu/quantum_layer.h"
 #include "backends/quantum_stack.h"
 #include "dtype.h"
 #include "error.h"
@@ -154,9 +155,16 @@ uint64_t context_memory_bytes(const Model& m, const qisa_context_params& p, int3
         angles = angles || unitary_from_angles(*q);
       }
       if (!same || angles) dt = QISA_DTYPE_F32;
-      if (angles) t.raw(add(mul(D, 16), mul({2, D, cols, 4})));
-      t.raw(mul(width, *row_bytes(dt, cols)));
-      if (dt != QISA_DTYPE_F32) widened = std::max(widened, mul(width, cols));
+      // The stacked U and, while it is built from angles, one U's planes;
+      // neither where the fast engine's gates take every call. (Its small
+      // states' columns, small_cols, fit the base allowance.)
+      if (reference || QuantumLayer::keeps_dense_unitary(ps, p.value_path)) {
+        if (angles) t.raw(add(mul(D, 16), mul({2, D, cols, 4})));
+        t.raw(mul(width, *row_bytes(dt, cols)));
+        if (dt != QISA_DTYPE_F32) widened = std::max(widened, mul(width, cols));
+      }
+      // The gates' scratch: two state rows per thread.
+      if (!reference && QuantumLayer::has_gates(ps, p.value_path)) t.floats(mul({T, 2, D}));
       // Pauli groups: coefficients [strings, D] and per-string data; one
       // primitive per group (at most one group per string).
       for (size_t i = 0; i < ps.size(); ++i) {

@@ -79,5 +79,48 @@ TEST(ContextMemory, CreationStaysWithinTheEstimate) {
   }
 }
 
+// Where the gates take every call the fast engine keeps no dense U (2 MiB
+// per layer here): the estimate drops by what creation then no longer
+// allocates, and stays above it.
+TEST(ContextMemory, EstimateLeavesOutTheUnitaryTheGatesReplace) {
+  writer::SyntheticSpec s;
+  s.kind = QISA_ATTENTION_QISA_V3;
+  s.n_embd = 512;  // 512 states: auto takes the gates for every call
+  auto r = test::load_desc(writer::make_synthetic_model(s));
+  ASSERT_EQ(r.status, QISA_OK) << r.message;
+  struct Measured {
+    long long peak;
+    uint64_t estimate;
+  };
+  auto measure = [&](qisa_value_path path) {
+    qisa_context_params p;
+    qisa_context_default_params(&p);
+    p.backend = QISA_BACKEND_CPU;
+    p.n_threads = 1;
+    p.value_path = path;
+    Measured m{0, 0};
+    char err[512] = "";
+    EXPECT_EQ(qisa_context_memory_estimate(r.model.get(), &p, &m.estimate, err, sizeof err), QISA_OK) << err;
+    qisa_context* ctx = nullptr;
+    EXPECT_EQ(qisa_context_create(r.model.get(), &p, &ctx, err, sizeof err), QISA_OK) << err;
+    qisa_context_free(ctx);
+    alloc::reset_bytes();
+    EXPECT_EQ(qisa_context_create(r.model.get(), &p, &ctx, err, sizeof err), QISA_OK) << err;
+    m.peak = alloc::peak_bytes();
+    qisa_context_free(ctx);
+    return m;
+  };
+  const Measured gates = measure(QISA_VALUE_PATH_AUTO), dense = measure(QISA_VALUE_PATH_UNITARY);
+  std::printf("auto: peak %lld estimate %llu; unitary: peak %lld estimate %llu\n", gates.peak,
+              static_cast<unsigned long long>(gates.estimate), dense.peak,
+              static_cast<unsigned long long>(dense.estimate));
+  // Re and Im rows of U, n_embd columns, less the gates' own few KiB.
+  const long long u_bytes = 2LL * 512 * 512 * 4 * s.n_layer * 95 / 100;
+  EXPECT_GE(dense.peak - gates.peak, u_bytes) << "the gates path should not build the dense U";
+  EXPECT_LE(static_cast<uint64_t>(gates.peak), gates.estimate);
+  EXPECT_LE(static_cast<uint64_t>(dense.peak), dense.estimate);
+  EXPECT_GE(dense.estimate - gates.estimate, static_cast<uint64_t>(u_bytes)) << "the estimate should follow";
+}
+
 }  // namespace
 }  // namespace qisa

@@ -68,8 +68,14 @@ constexpr int64_t kGatesMaxRows = 8;
 
 // Every circuit with angles: an f32 unitary is the angles' (to f32
 // rounding), a coarser one stands for them (unitary_from_angles).
-bool gates_possible(const std::vector<const QuantumProjection*>& projections) {
-  return std::all_of(projections.begin(), projections.end(), [](const auto* q) { return circuit_has_angles(*q); });
+bool QuantumLayer::has_gates(const std::vector<const QuantumProjection*>& projections, qisa_value_path path) {
+  return path != QISA_VALUE_PATH_UNITARY && path != QISA_VALUE_PATH_OBSERVABLES &&
+         std::all_of(projections.begin(), projections.end(), [](const auto* q) { return circuit_has_angles(*q); });
+}
+
+bool QuantumLayer::keeps_dense_unitary(const std::vector<const QuantumProjection*>& projections, qisa_value_path path) {
+  const int64_t D = int64_t{1} << projections.at(0)->n_qubits;
+  return !has_gates(projections, path) || (path != QISA_VALUE_PATH_GATES && D < kGatesAlwaysStates);
 }
 
 QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, int64_t d, int64_t h,
@@ -87,15 +93,14 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
   if (observables()) {
     stacked_ = stack_observables(projections_, h);
   } else {
-    if (path_ != QISA_VALUE_PATH_UNITARY && gates_possible(projections_)) {
+    if (has_gates(projections_, path_)) {
       for (const auto* q : projections_) gates_.emplace_back(*q);
       gate_scratch_.resize(static_cast<size_t>(threads_.count * 2 * D));
     }
     // U as stored (or the angles', unitary_from_angles), cut to the first
     // d columns (psi is zero past them); not made where the gates take
     // every call (a copy as large as the stored U).
-    if (gates_.empty() || (path_ != QISA_VALUE_PATH_GATES && D < kGatesAlwaysStates))
-      stacked_ = stack_unitaries(projections_, d_, true);
+    if (keeps_dense_unitary(projections_, path_)) stacked_ = stack_unitaries(projections_, d_, true);
     for (const auto* q : projections_) {
       plans_.emplace_back(q->paulis, D);
       if (cpu_kernels().pauli_rows && D <= kPauliRowStates)

@@ -29,6 +29,13 @@ class QuantumLayer {
   QuantumLayer(std::vector<const QuantumProjection*> projections, int64_t d, int64_t h, qisa_value_path path,
                ThreadPolicy threads, DnnlContext* dnnl, int64_t max_rows, LinearScratch* scratch);
 
+  // The rules the constructor follows, for the memory estimate too
+  // (context_budget.cpp), on the unitary and gates paths: whether the
+  // layer applies the circuits gate by gate for some calls, and whether it
+  // keeps the dense stacked U (not where the gates take every call).
+  static bool has_gates(const std::vector<const QuantumProjection*>& projections, qisa_value_path path);
+  static bool keeps_dense_unitary(const std::vector<const QuantumProjection*>& projections, qisa_value_path path);
+
   size_t size() const { return projections_.size(); }
   // u [R, d] -> projection p's values of row r at dest[p] + r * stride.
   void run(const float* u, int64_t R, float* const* dest, int64_t stride);
