@@ -289,7 +289,8 @@ __m512 row_lanes_q8(const Q8Activations& a, int64_t nb, const uint8_t* w) {
 // step as two groups of four, the step's 8 scales picked from the groups'
 // first 64 bytes by one word permute. Returns the row's lanes and adds the
 // nibbles' offsets to `offsets`.
-__m512 row_lanes_q4(const Q8Activations a, int64_t nb, const uint8_t* w, __m256& offsets_out) {
+inline __attribute__((always_inline)) __m512 row_lanes_q4(const Q8Activations a, int64_t nb, const uint8_t* w,
+                                                          __m256& offsets_out) {
   // (a by value and offsets in a local: no store in the loop that the
   // compiler must assume could change a's pointers.)
   constexpr size_t kBytes = kQ4BlockBytes;
