@@ -820,6 +820,7 @@ constexpr CpuKernels kAvx2{"avx2",
                            {},
                            nullptr,
                            nullptr,
+                           nullptr,
                            nullptr};
 
 }  // namespace

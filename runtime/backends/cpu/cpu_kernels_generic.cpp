@@ -251,6 +251,7 @@ constexpr CpuKernels kGeneric{"generic",
                               {},
                               nullptr,
                               nullptr,
+                              nullptr,
                               nullptr};
 
 }  // namespace

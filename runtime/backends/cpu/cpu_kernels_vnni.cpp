@@ -99,15 +99,13 @@ inline __m512i activations(const Q8Activations& a, int64_t b, bool two) {
 // Q4_0: the nibbles of blocks b, b + 1 (at w) as bytes in value order,
 // 128-bit lanes: values 0-15 and 16-31 of the first, then of the second.
 inline __m512i nibbles(const uint8_t* w, bool two) {
-  // Block b's 16 bytes in lanes 0-1, block b + 1's in lanes 2-3, the odd
-  // lanes shifted by 4, then the low nibbles. Two 256-bit broadcasting
-  // loads and one insert: a merge-masked 512-bit broadcast instead made a
-  // one-row product 13-18% slower on Zen 4 (bench_runtime BM_LinearKernel).
-  const __m256i lo = _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2)));
-  const __m256i hi =
-      two ? _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kQ4BlockBytes + 2)))
-          : _mm256_setzero_si256();
-  const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+  // Block b's 16 bytes in lanes 0-1, block b + 1's in lanes 2-3 (two
+  // broadcasting loads), the odd lanes shifted by 4, then the low nibbles.
+  const __m128i r0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2));
+  __m512i z = _mm512_broadcast_i32x4(r0);
+  z = two ? _mm512_mask_broadcast_i32x4(z, 0xff00,
+                                        _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kQ4BlockBytes + 2)))
+          : _mm512_maskz_mov_epi32(0x00ff, z);
   return _mm512_and_si512(_mm512_srlv_epi64(z, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4)), _mm512_set1_epi8(0x0f));
 }
 

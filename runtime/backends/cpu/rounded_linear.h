@@ -72,14 +72,12 @@ struct F32Rows {
 // y[r, o] = bias[o] + round(x[r]) . w[o] for a blocked weight type of
 // `block_bytes` per 32 values. `dot4(a, nb, n, w0..w3, s)` stores the four
 // dots of n values (nb blocks) in s[0..3], `dot1(a, nb, n, w)` returns one.
-// From kSequentialRowsBytes of weights on the rows are read one after
-// another: by `dot4_in_order` (dot4's signature, each row read whole
-// before the next) where given, else by dot1.
-template <class Rows, class Dot4, class Dot1, class Dot4InOrder = decltype(nullptr)>
+// From kSequentialRowsBytes of weights on, groups of four rows go to
+// `dot4_in_order` (dot4's signature, each row read whole before the next).
+template <class Rows, class Dot4, class Dot1, class Dot4InOrder>
 void rounded_linear(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride,
                     const float* bias, int64_t rows, int64_t in, int64_t out, size_t block_bytes, Rows& buf, Dot4 dot4,
-                    Dot1 dot1, Dot4InOrder dot4_in_order = nullptr) {
-  constexpr bool kInOrderFours = !__is_same(Dot4InOrder, decltype(nullptr));
+                    Dot1 dot1, Dot4InOrder dot4_in_order) {
   const bool by4 = static_cast<size_t>(out) * w_stride < kSequentialRowsBytes;
   const int64_t block = kActivationBlock;
   if (in <= 0) {
@@ -97,18 +95,14 @@ void rounded_linear(float* y, int64_t ldy, const float* x, int64_t ldx, const ui
       for (int64_t i = 0; i < g; ++i) buf.fill(i, x + (r0 + i) * ldx + c0, n, nb);
       const size_t wc = static_cast<size_t>(c0 / block) * block_bytes;  // the chunk's first block in a row
       int64_t o = 0;
-      for (; (by4 || kInOrderFours) && o + 4 <= out; o += 4) {
+      for (; o + 4 <= out; o += 4) {
         const uint8_t* wo = w + static_cast<size_t>(o) * w_stride + wc;
         for (int64_t i = 0; i < g; ++i) {
           float s[4];
-          if constexpr (kInOrderFours) {
-            if (!by4)
-              dot4_in_order(buf.view(i, nb), nb, n, wo, wo + w_stride, wo + 2 * w_stride, wo + 3 * w_stride, s);
-            else
-              dot4(buf.view(i, nb), nb, n, wo, wo + w_stride, wo + 2 * w_stride, wo + 3 * w_stride, s);
-          } else {
+          if (by4)
             dot4(buf.view(i, nb), nb, n, wo, wo + w_stride, wo + 2 * w_stride, wo + 3 * w_stride, s);
-          }
+          else
+            dot4_in_order(buf.view(i, nb), nb, n, wo, wo + w_stride, wo + 2 * w_stride, wo + 3 * w_stride, s);
           float* yr = y + (r0 + i) * ldy + o;
           for (int k = 0; k < 4; ++k) yr[k] = (c0 == 0 ? (bias ? bias[o + k] : 0.0f) : yr[k]) + s[k];
         }
@@ -122,6 +116,21 @@ void rounded_linear(float* y, int64_t ldy, const float* x, int64_t ldx, const ui
       }
     }
   }
+}
+
+// The same with four dot1 calls for each group of four rows read in order.
+template <class Rows, class Dot4, class Dot1>
+void rounded_linear(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride,
+                    const float* bias, int64_t rows, int64_t in, int64_t out, size_t block_bytes, Rows& buf, Dot4 dot4,
+                    Dot1 dot1) {
+  auto four_by_one = [&dot1](const auto& a, int64_t nb, int64_t n, const uint8_t* w0, const uint8_t* w1,
+                             const uint8_t* w2, const uint8_t* w3, float* s) {
+    s[0] = dot1(a, nb, n, w0);
+    s[1] = dot1(a, nb, n, w1);
+    s[2] = dot1(a, nb, n, w2);
+    s[3] = dot1(a, nb, n, w3);
+  };
+  rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, block_bytes, buf, dot4, dot1, four_by_one);
 }
 
 // out[:n] = the activations as the products above use them: per block of
