@@ -248,7 +248,8 @@ void dots4_q4(const Q8Activations& a, int64_t nb, const uint8_t* const* w, float
                                _mm512_cvtepi32_ps(group_dot(g, lo, hi)), acc[k]);
     }
   }
-  for (int k = 0; k < 4; ++k) tail_pairs<true>(a, b, nb, w[k], acc[k], offsets[k]);
+  if (b < nb)
+    for (int k = 0; k < 4; ++k) tail_pairs<true>(a, b, nb, w[k], acc[k], offsets[k]);
   const __m512 o0 = _mm512_zextps256_ps512(offsets[0]), o1 = _mm512_zextps256_ps512(offsets[1]);
   const __m512 o2 = _mm512_zextps256_ps512(offsets[2]), o3 = _mm512_zextps256_ps512(offsets[3]);
   _mm_storeu_ps(out, _mm_sub_ps(four_sums(acc[0], acc[1], acc[2], acc[3]), four_sums(o0, o1, o2, o3)));
@@ -258,7 +259,7 @@ void dots4_q4(const Q8Activations& a, int64_t nb, const uint8_t* const* w, float
 // step's 8 scales converted and multiplied as one vector (as in dots4_q8,
 // with lane 2k + j for block b + 2k + j), four sums in flight. Returns the
 // row's lanes (their sum is the dot).
-__m512 row_lanes_q8(const Q8Activations& a, int64_t nb, const uint8_t* w) {
+inline __attribute__((always_inline)) __m512 row_lanes_q8(const Q8Activations& a, int64_t nb, const uint8_t* w) {
   constexpr size_t kBytes = kQ8BlockBytes;
   __m512 acc0 = _mm512_setzero_ps(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
   const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
@@ -279,14 +280,17 @@ __m512 row_lanes_q8(const Q8Activations& a, int64_t nb, const uint8_t* w) {
     acc3 = _mm512_fmadd_ps(_mm512_permutexvar_ps(spread.k[3], s), pair_sum(wb + 6 * kBytes, b + 6), acc3);
   }
   __m256 unused = _mm256_setzero_ps();  // Q8_0 has no offsets
-  tail_pairs<false>(a, b, nb, w, acc0, unused);
+  if (b < nb) tail_pairs<false>(a, b, nb, w, acc0, unused);
   return _mm512_add_ps(_mm512_add_ps(acc0, acc1), _mm512_add_ps(acc2, acc3));
 }
 
 // One Q4_0 weight row read in order over grouped activations: 8 blocks per
 // step as two groups of four, the step's 8 scales picked from the groups'
 // first 64 bytes by one word permute. Returns the row's lanes and adds the
-// nibbles' offsets to `offsets`.
+// nibbles' offsets to `offsets`. Inlined, and the tail's call made only
+// where there is a tail: a call per row (every vector register
+// caller-saved, and a vzeroupper) made one-row products over rows of 768
+// values 1.07-1.24x slower (BM_LinearKernel).
 inline __attribute__((always_inline)) __m512 row_lanes_q4(const Q8Activations a, int64_t nb, const uint8_t* w,
                                                           __m256& offsets_out) {
   // (a by value and offsets in a local: no store in the loop that the
@@ -323,13 +327,14 @@ inline __attribute__((always_inline)) __m512 row_lanes_q4(const Q8Activations a,
                         _mm512_cvtepi32_ps(group_dot(g0, _mm512_loadu_si512(q), _mm512_loadu_si512(q + 64))), acc0);
     b += 4;
   }
-  tail_pairs<true>(a, b, nb, w, acc1, offsets);
+  if (b < nb) tail_pairs<true>(a, b, nb, w, acc1, offsets);
   offsets_out = offsets;
   return _mm512_add_ps(acc0, acc1);
 }
 
 template <bool kNibbles>
-__m512 row_lanes(const Q8Activations& a, int64_t nb, const uint8_t* w, __m256& offsets) {
+inline __attribute__((always_inline)) __m512 row_lanes(const Q8Activations& a, int64_t nb, const uint8_t* w,
+                                                       __m256& offsets) {
   if constexpr (kNibbles) return row_lanes_q4(a, nb, w, offsets);
   return row_lanes_q8(a, nb, w);
 }
