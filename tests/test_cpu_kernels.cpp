@@ -212,8 +212,8 @@ TEST(CpuKernels, LinearOfAMatrixReadRowByRowMatchesADoubleSum) {
                 want += double(xr[i]) * s.dequantized[o * in + i];
                 mag += std::abs(double(xr[i]) * s.dequantized[o * in + i]);
               }
-              ASSERT_NEAR(y[r * out + o], want, 1e-6 * (1.0 + mag))
-                  << k->name << " " << dtype_name(t) << " rows " << rows << " row " << r << " col " << o;
+              ASSERT_NEAR(y[r * out + o], want, 1e-6 * (1.0 + mag)) << k->name << " " << dtype_name(t) << " in " << in
+                                                                    << " rows " << rows << " row " << r << " col " << o;
             }
           }
         }
