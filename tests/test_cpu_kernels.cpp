@@ -407,8 +407,8 @@ TEST(CpuKernels, PauliSumsMatchTheDefinition) {
     // = D and d < D (zero padding), normalized and raw, rows apart by more
     // than d and outputs by more than the strings; against the encoding
     // and the product in double, then the definition.
-    const CpuKernels* small_set = avx512_kernels();
-    if (small_set && small_set->small_value_rows && plan.lane_count > 0) {
+    for (const CpuKernels* small_set : sets) {
+      if (!small_set->small_value_rows || plan.lane_count == 0) continue;
       const auto u = random_values(static_cast<size_t>(2 * D * D), 31);  // Re U [D][D], then Im U
       for (int64_t d : {D, D - 1}) {
         for (bool normalized : {true, false}) {
@@ -441,7 +441,8 @@ TEST(CpuKernels, PauliSumsMatchTheDefinition) {
             const auto [w, mag] = definition(pr, pi);
             for (size_t i = 0; i < strings.size(); ++i)
               ASSERT_NEAR(out[static_cast<size_t>(r * stride) + i], w[i], 1e-5 * (1.0 + mag[i]))
-                  << "small_value_rows D " << D << " d " << d << " normalized " << normalized << " row " << r;
+                  << small_set->name << " small_value_rows D " << D << " d " << d << " normalized " << normalized
+                  << " row " << r;
             for (int64_t gap = static_cast<int64_t>(strings.size()); gap < stride; ++gap)
               EXPECT_TRUE(std::isnan(out[static_cast<size_t>(r * stride + gap)])) << "wrote past the strings";
           }

@@ -645,6 +645,115 @@ void attend(float* out, float* scores, const uint32_t* pos, int64_t n, const flo
   }
 }
 
+// Strings in lanes (PauliPlan lane_*, D <= 16), 8 per pass: per state j,
+// lane k takes phi[j ^ x_k] by a lane permute of the state's vector of 8
+// (of two when D > 8: Wide), Re or Im of conj(phi[j ^ x_k]) phi[j] by its
+// flag and the sign of popcount(j & z_k) by a sign-bit mask. Wide, states
+// j and j + 8 go together: their indices differ in bit 3 only, so the same
+// four permutes serve both, and which of the two vectors a lane reads
+// depends on bit 3 of x_k alone (a blend mask fixed per pass).
+template <bool Wide>
+void pauli_lanes8(const PauliPlan& plan, const float* re, const float* im, float* out) {
+  const int64_t D = plan.D, L = plan.lane_count;
+  alignas(32) float r[16] = {}, m[16] = {};
+  for (int64_t j = 0; j < D; ++j) {
+    r[j] = re[j];
+    m[j] = im[j];
+  }
+  const __m256 r0 = _mm256_load_ps(r), r1 = _mm256_load_ps(r + 8), m0 = _mm256_load_ps(m), m1 = _mm256_load_ps(m + 8);
+  for (int64_t c = 0; c < L && c < plan.strings; c += 8) {
+    const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(plan.lane_x + c));
+    const __m256 imag = _mm256_loadu_ps(reinterpret_cast<const float*>(plan.lane_imag + c));
+    const float* sign = reinterpret_cast<const float*>(plan.lane_sign + c);
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+    // State j's term, with (pr, pm) = phi[j ^ x_k] in lane k.
+    auto term = [&](int64_t j, __m256 pr, __m256 pm, __m256& acc) {
+      const __m256 rj = _mm256_broadcast_ss(r + j), mj = _mm256_broadcast_ss(m + j);
+      // conj(pr + i pm) (rj + i mj) = (pr rj + pm mj) + i (pr mj - pm rj)
+      const __m256 vre = _mm256_fmadd_ps(pr, rj, _mm256_mul_ps(pm, mj));
+      const __m256 vim = _mm256_fmsub_ps(pr, mj, _mm256_mul_ps(pm, rj));
+      acc = _mm256_add_ps(acc, _mm256_xor_ps(_mm256_blendv_ps(vre, vim, imag), _mm256_loadu_ps(sign + j * L)));
+    };
+    if constexpr (Wide) {
+      const __m256 high = _mm256_castsi256_ps(_mm256_slli_epi32(x, 28));  // bit 3 of x_k as the sign bit
+      for (int64_t j = 0; j < 8; ++j) {
+        const __m256i idx = _mm256_xor_si256(x, _mm256_set1_epi32(static_cast<int>(j)));
+        const __m256 ar = _mm256_permutevar8x32_ps(r0, idx), br = _mm256_permutevar8x32_ps(r1, idx);
+        const __m256 am = _mm256_permutevar8x32_ps(m0, idx), bm = _mm256_permutevar8x32_ps(m1, idx);
+        term(j, _mm256_blendv_ps(ar, br, high), _mm256_blendv_ps(am, bm, high), a0);
+        term(j + 8, _mm256_blendv_ps(br, ar, high), _mm256_blendv_ps(bm, am, high), a1);
+      }
+    } else {
+      for (int64_t j = 0; j < D; ++j) {
+        const __m256i idx = _mm256_xor_si256(x, _mm256_set1_epi32(static_cast<int>(j)));
+        term(j, _mm256_permutevar8x32_ps(r0, idx), _mm256_permutevar8x32_ps(m0, idx), j & 1 ? a1 : a0);
+      }
+    }
+    const __m256 sum = _mm256_mul_ps(_mm256_add_ps(a0, a1), _mm256_loadu_ps(plan.lane_scale + c));
+    const int64_t left = plan.strings - c;
+    if (left >= 8)
+      _mm256_storeu_ps(out + c, sum);
+    else
+      _mm256_maskstore_ps(out + c, first_lanes(left), sum);
+  }
+}
+
+// Few rows of small states, the whole value projection per row (the
+// SmallValueKernel contract): U psi as d broadcast multiply-adds of U's
+// columns (two sums per vector so that consecutive FMAs do not wait on
+// each other; 1 / |x| applied to phi, which is linear in psi), then the
+// sums with the strings in lanes. Replaces an encoding pass, a oneDNN
+// product and the grouped sums (measured in docs/benchmarks.md).
+template <bool Wide>
+void small_value_rows_of(const PauliPlan& plan, const float* u_cols, const float* x, int64_t ldx, int64_t d,
+                         int64_t rows, bool normalized, float* out, int64_t stride) {
+  alignas(32) float phi[2][16];
+  const __m256i in0 = first_lanes(d < 8 ? d : 8), in1 = first_lanes(d > 8 ? d - 8 : 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * ldx;
+    __m256 acc[2][4];  // [sum][re 0..7, re 8..15, im 0..7, im 8..15]
+    for (auto& a : acc)
+      for (auto& v : a) v = _mm256_setzero_ps();
+    for (int64_t c = 0; c < d; ++c) {
+      const __m256 a = _mm256_broadcast_ss(xr + c);
+      const float* col = u_cols + c * 2 * kPauliLaneStates;
+      __m256* s = acc[c & 1];
+      s[0] = _mm256_fmadd_ps(a, _mm256_loadu_ps(col), s[0]);
+      s[2] = _mm256_fmadd_ps(a, _mm256_loadu_ps(col + kPauliLaneStates), s[2]);
+      if constexpr (Wide) {
+        s[1] = _mm256_fmadd_ps(a, _mm256_loadu_ps(col + 8), s[1]);
+        s[3] = _mm256_fmadd_ps(a, _mm256_loadu_ps(col + kPauliLaneStates + 8), s[3]);
+      }
+    }
+    __m256 v[4];
+    for (int i = 0; i < 4; ++i) v[i] = _mm256_add_ps(acc[0][i], acc[1][i]);
+    if (normalized) {
+      const __m256 x0 = _mm256_maskload_ps(xr, in0);
+      __m256 sq = _mm256_mul_ps(x0, x0);
+      if (d > 8) {
+        const __m256 x1 = _mm256_maskload_ps(xr + 8, in1);
+        sq = _mm256_fmadd_ps(x1, x1, sq);
+      }
+      const float norm = __builtin_sqrtf(hsum(sq));
+      const __m256 inv = _mm256_set1_ps(1.0f / (norm > 1e-12f ? norm : 1e-12f));
+      for (auto& t : v) t = _mm256_mul_ps(t, inv);
+    }
+    _mm256_store_ps(phi[0], v[0]);
+    _mm256_store_ps(phi[0] + 8, v[1]);
+    _mm256_store_ps(phi[1], v[2]);
+    _mm256_store_ps(phi[1] + 8, v[3]);
+    pauli_lanes8<Wide>(plan, phi[0], phi[1], out + r * stride);
+  }
+}
+
+void small_value_rows(const PauliPlan& plan, const float* u_cols, const float* x, int64_t ldx, int64_t d, int64_t rows,
+                      bool normalized, float* out, int64_t stride) {
+  if (plan.D > 8)
+    small_value_rows_of<true>(plan, u_cols, x, ldx, d, rows, normalized, out, stride);
+  else
+    small_value_rows_of<false>(plan, u_cols, x, ldx, d, rows, normalized, out, stride);
+}
+
 template <class W>
 void widen(const uint8_t* row, int64_t n, float* out) {
   int64_t i = 0;
@@ -725,6 +834,17 @@ float dot_q4(const Q8Activations& a, int64_t nb, int64_t, const uint8_t* w) {
   return hsum(acc) - offset;
 }
 
+// The four rows' f16 scales of the blocks at `off`, as f32 lanes 0..3
+// (gathered in a register: four narrow stores and a wide load would defeat
+// store forwarding).
+inline __m128 four_scales(const uint8_t* w0, const uint8_t* w1, const uint8_t* w2, const uint8_t* w3, size_t off) {
+  __m128i h = _mm_cvtsi32_si128(load_u16(w0 + off));
+  h = _mm_insert_epi16(h, load_u16(w1 + off), 1);
+  h = _mm_insert_epi16(h, load_u16(w2 + off), 2);
+  h = _mm_insert_epi16(h, load_u16(w3 + off), 3);
+  return _mm_cvtph_ps(h);
+}
+
 // Four Q4_0 rows: each activation block is loaded once for the four.
 __attribute__((noinline)) void dot4_q4(const Q8Activations& a, int64_t nb, int64_t, const uint8_t* w0,
                                        const uint8_t* w1, const uint8_t* w2, const uint8_t* w3, float* out) {
@@ -737,13 +857,7 @@ __attribute__((noinline)) void dot4_q4(const Q8Activations& a, int64_t nb, int64
     prefetch(w2 + off + kPrefetchBytes);
     prefetch(w3 + off + kPrefetchBytes);
     const __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(a.q + b * 32));
-    // The four rows' f16 scales gathered in a register (not through memory:
-    // four narrow stores and a wide load defeat store forwarding).
-    __m128i h = _mm_cvtsi32_si128(load_u16(w0 + off));
-    h = _mm_insert_epi16(h, load_u16(w1 + off), 1);
-    h = _mm_insert_epi16(h, load_u16(w2 + off), 2);
-    h = _mm_insert_epi16(h, load_u16(w3 + off), 3);
-    const __m128 dw = _mm_cvtph_ps(h);
+    const __m128 dw = four_scales(w0, w1, w2, w3, off);
     const __m256 s = _mm256_castps128_ps256(_mm_mul_ps(dw, _mm_set1_ps(a.d[b])));
     offset = _mm_fmadd_ps(dw, _mm_set1_ps(a.offset[b]), offset);
     const __m256 s0 = _mm256_permutevar8x32_ps(s, _mm256_set1_epi32(0));
@@ -776,15 +890,58 @@ void linear_q8_f32(float* y, int64_t ldy, const float* x, int64_t ldx, const uin
       [](auto... a) { return dot_q8(a...); });
 }
 
-// Q8_0: the rounded rows through the f32 x Q8_0 dots.
+// A Q8_0 block's 32 int8 weights times 32 int8 activations: 8 int32
+// partial sums. vpmaddubsw multiplies unsigned by signed bytes, so it gets
+// |w| (0..128, exact for -128 too) and q with w's sign; a pair sum is then
+// at most 2 * 128 * 127 and cannot saturate.
+inline __m256i q8_block_products(const uint8_t* block, __m256i xq) {
+  const __m256i w = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2));
+  const __m256i p = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(xq, w));
+  return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+// Q8_0 rows times int8 activations: per block dw * dx * (exact integer sum).
+// Against f32 products of the widened weights this is about half the
+// instructions per block (measured in docs/benchmarks.md).
+float dot_q8_int8(const Q8Activations& a, int64_t nb, int64_t, const uint8_t* w) {
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < nb; ++b, w += kQ8BlockBytes) {
+    const __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(a.q + b * 32));
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(scale_of(w) * a.d[b]), _mm256_cvtepi32_ps(q8_block_products(w, xq)), acc);
+  }
+  return hsum(acc);
+}
+
+// Four Q8_0 rows times int8 activations: each activation block is loaded
+// once for the four.
+__attribute__((noinline)) void dot4_q8_int8(const Q8Activations& a, int64_t nb, int64_t, const uint8_t* w0,
+                                            const uint8_t* w1, const uint8_t* w2, const uint8_t* w3, float* out) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  for (int64_t b = 0; b < nb; ++b) {
+    const size_t off = static_cast<size_t>(b) * kQ8BlockBytes;
+    prefetch(w0 + off + kPrefetchBytes);
+    prefetch(w1 + off + kPrefetchBytes);
+    prefetch(w2 + off + kPrefetchBytes);
+    prefetch(w3 + off + kPrefetchBytes);
+    const __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(a.q + b * 32));
+    const __m256 s = _mm256_castps128_ps256(_mm_mul_ps(four_scales(w0, w1, w2, w3, off), _mm_set1_ps(a.d[b])));
+    a0 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(0)),
+                         _mm256_cvtepi32_ps(q8_block_products(w0 + off, xq)), a0);
+    a1 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(1)),
+                         _mm256_cvtepi32_ps(q8_block_products(w1 + off, xq)), a1);
+    a2 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(2)),
+                         _mm256_cvtepi32_ps(q8_block_products(w2 + off, xq)), a2);
+    a3 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(3)),
+                         _mm256_cvtepi32_ps(q8_block_products(w3 + off, xq)), a3);
+  }
+  _mm_storeu_ps(out, hsum4(a0, a1, a2, a3));
+}
+
+// Q8_0: the rows rounded to int8 blocks, integer products per block.
 void linear_q8(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride, const float* bias,
                int64_t rows, int64_t in, int64_t out) {
-  F32Rows<activations_rounded> buf;
-  rounded_linear(
-      y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ8BlockBytes, buf,
-      [](const float* a, int64_t, int64_t n, const uint8_t* w0, const uint8_t* w1, const uint8_t* w2, const uint8_t* w3,
-         float* s) { _mm_storeu_ps(s, dot4_q8(a, w0, w1, w2, w3, n)); },
-      [](const float* a, int64_t, int64_t n, const uint8_t* w0) { return dot_q8(a, w0, n); });
+  Int8Rows<quantize_q8_blocks> buf;
+  rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ8BlockBytes, buf, dot4_q8_int8, dot_q8_int8);
 }
 
 void widen_q4(const uint8_t* row, int64_t n, float* out) {
@@ -821,7 +978,7 @@ constexpr CpuKernels kAvx2{"avx2",
                            nullptr,
                            nullptr,
                            nullptr,
-                           nullptr};
+                           small_value_rows};
 
 }  // namespace
 
