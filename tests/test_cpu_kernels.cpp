@@ -182,6 +182,45 @@ TEST(CpuKernels, LinearOfEveryDtypeMatchesADoubleSum) {
   }
 }
 
+// Q8_0 weights at the ends of int8, -128 included (the format's quantizer
+// writes -127..127, a file may hold any byte): the integer products take
+// |w| as unsigned, which -128 must survive. Against the dequantized rows.
+TEST(CpuKernels, Q8WeightsAtTheEndsOfInt8MatchADoubleSum) {
+  const int64_t in = 96, out = 9, rows = 2;
+  const qisa_dtype t = QISA_DTYPE_Q8_0;
+  const size_t rb = *row_bytes(t, in);
+  std::vector<uint8_t> w(rb * out);
+  std::mt19937 rng(5);
+  for (size_t i = 0; i < w.size(); ++i) {
+    const size_t at = i % rb % kQ8BlockBytes;
+    if (at == 0)
+      w[i] = 0x1f;  // scale 0x2c1f (about 0.065), little-endian
+    else if (at == 1)
+      w[i] = 0x2c;
+    else
+      w[i] = static_cast<uint8_t>(i % 3 == 0 ? 0x80 : i % 3 == 1 ? 0x7f : rng() & 0xff);
+  }
+  std::vector<float> dq(static_cast<size_t>(in * out));
+  for (int64_t o = 0; o < out; ++o) dequantize_row(t, w.data() + o * rb, static_cast<size_t>(in), dq.data() + o * in);
+  ASSERT_FLOAT_EQ(dq[1] * 127.0f, -128.0f * dq[2]);  // bytes 0x80 and 0x7f: -128 and 127 times the scale
+  const auto x = random_values(static_cast<size_t>(rows * in), 3);
+  for (const CpuKernels* k : linear_sets()) {
+    std::vector<float> y(static_cast<size_t>(rows * out), NAN);
+    k->linear[t](y.data(), out, x.data(), in, w.data(), rb, nullptr, rows, in, out);
+    for (int64_t r = 0; r < rows; ++r) {
+      const auto xr = rounded_activations(t, x.data() + r * in, in);
+      for (int64_t o = 0; o < out; ++o) {
+        double want = 0.0, mag = 0.0;
+        for (int64_t i = 0; i < in; ++i) {
+          want += double(xr[i]) * dq[o * in + i];
+          mag += std::abs(double(xr[i]) * dq[o * in + i]);
+        }
+        EXPECT_NEAR(y[r * out + o], want, 1e-6 * (1.0 + mag)) << k->name << " row " << r << " col " << o;
+      }
+    }
+  }
+}
+
 // A weight matrix of 1 MiB or more, which the few-row kernels read one row
 // after another instead of four rows interleaved (kSequentialRowsBytes,
 // rounded_linear.h): the same double sums, for one and two rows and a row
