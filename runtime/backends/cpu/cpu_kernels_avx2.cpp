@@ -652,14 +652,10 @@ void attend(float* out, float* scores, const uint32_t* pos, int64_t n, const flo
 // j and j + 8 go together: their indices differ in bit 3 only, so the same
 // four permutes serve both, and which of the two vectors a lane reads
 // depends on bit 3 of x_k alone (a blend mask fixed per pass).
+// r and m: phi's Re and Im, 32-byte aligned, zero-padded to 16 values.
 template <bool Wide>
-void pauli_lanes8(const PauliPlan& plan, const float* re, const float* im, float* out) {
+void pauli_lanes8(const PauliPlan& plan, const float* r, const float* m, float* out) {
   const int64_t D = plan.D, L = plan.lane_count;
-  alignas(32) float r[16] = {}, m[16] = {};
-  for (int64_t j = 0; j < D; ++j) {
-    r[j] = re[j];
-    m[j] = im[j];
-  }
   const __m256 r0 = _mm256_load_ps(r), r1 = _mm256_load_ps(r + 8), m0 = _mm256_load_ps(m), m1 = _mm256_load_ps(m + 8);
   for (int64_t c = 0; c < L && c < plan.strings; c += 8) {
     const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(plan.lane_x + c));
@@ -711,22 +707,38 @@ void small_value_rows_of(const PauliPlan& plan, const float* u_cols, const float
   const __m256i in0 = first_lanes(d < 8 ? d : 8), in1 = first_lanes(d > 8 ? d - 8 : 0);
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * ldx;
-    __m256 acc[2][4];  // [sum][re 0..7, re 8..15, im 0..7, im 8..15]
-    for (auto& a : acc)
-      for (auto& v : a) v = _mm256_setzero_ps();
-    for (int64_t c = 0; c < d; ++c) {
-      const __m256 a = _mm256_broadcast_ss(xr + c);
+    // Columns in pairs, each of the pair its own sums (named, not an array
+    // indexed by the column's parity, which GCC kept in memory).
+    __m256 re0 = _mm256_setzero_ps(), re1 = re0, im0 = re0, im1 = re0;  // column c
+    __m256 re2 = re0, re3 = re0, im2 = re0, im3 = re0;                  // column c + 1
+    int64_t c = 0;
+    for (; c + 1 < d; c += 2) {
+      const __m256 a = _mm256_broadcast_ss(xr + c), b = _mm256_broadcast_ss(xr + c + 1);
       const float* col = u_cols + c * 2 * kPauliLaneStates;
-      __m256* s = acc[c & 1];
-      s[0] = _mm256_fmadd_ps(a, _mm256_loadu_ps(col), s[0]);
-      s[2] = _mm256_fmadd_ps(a, _mm256_loadu_ps(col + kPauliLaneStates), s[2]);
+      const float* next = col + 2 * kPauliLaneStates;
+      re0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(col), re0);
+      im0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(col + kPauliLaneStates), im0);
+      re2 = _mm256_fmadd_ps(b, _mm256_loadu_ps(next), re2);
+      im2 = _mm256_fmadd_ps(b, _mm256_loadu_ps(next + kPauliLaneStates), im2);
       if constexpr (Wide) {
-        s[1] = _mm256_fmadd_ps(a, _mm256_loadu_ps(col + 8), s[1]);
-        s[3] = _mm256_fmadd_ps(a, _mm256_loadu_ps(col + kPauliLaneStates + 8), s[3]);
+        re1 = _mm256_fmadd_ps(a, _mm256_loadu_ps(col + 8), re1);
+        im1 = _mm256_fmadd_ps(a, _mm256_loadu_ps(col + kPauliLaneStates + 8), im1);
+        re3 = _mm256_fmadd_ps(b, _mm256_loadu_ps(next + 8), re3);
+        im3 = _mm256_fmadd_ps(b, _mm256_loadu_ps(next + kPauliLaneStates + 8), im3);
       }
     }
-    __m256 v[4];
-    for (int i = 0; i < 4; ++i) v[i] = _mm256_add_ps(acc[0][i], acc[1][i]);
+    if (c < d) {
+      const __m256 a = _mm256_broadcast_ss(xr + c);
+      const float* col = u_cols + c * 2 * kPauliLaneStates;
+      re0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(col), re0);
+      im0 = _mm256_fmadd_ps(a, _mm256_loadu_ps(col + kPauliLaneStates), im0);
+      if constexpr (Wide) {
+        re1 = _mm256_fmadd_ps(a, _mm256_loadu_ps(col + 8), re1);
+        im1 = _mm256_fmadd_ps(a, _mm256_loadu_ps(col + kPauliLaneStates + 8), im1);
+      }
+    }
+    __m256 v[4] = {_mm256_add_ps(re0, re2), _mm256_add_ps(re1, re3), _mm256_add_ps(im0, im2),
+                   _mm256_add_ps(im1, im3)};
     if (normalized) {
       const __m256 x0 = _mm256_maskload_ps(xr, in0);
       __m256 sq = _mm256_mul_ps(x0, x0);
