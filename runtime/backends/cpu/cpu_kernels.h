@@ -1,11 +1,13 @@
 // Inner loops of the fast CPU engine that oneDNN does not cover: products
 // with few rows straight from f32, f16, bf16, Q8_0 or Q4_0 weights (no f32
-// copy of the weight; activations stay f32 except for Q4_0, whose products
-// round them to 8 bits per block of 32 the same way for any row count, so a
-// result does not depend on how many rows shared the call), the Pauli products conj(phi[j ^ x]) phi[j],
-// and attention over the cache. Two implementations: portable C++
-// (cpu_kernels_generic.cpp) and AVX2/FMA/F16C (cpu_kernels_avx2.cpp),
-// chosen once by CPU feature; both are tested against reference_ops.
+// copy of the weight; activations stay f32 except for Q8_0 and Q4_0, whose
+// products round them to 8 bits per block of 32 the same way for any row
+// count, so a result does not depend on how many rows shared the call), the
+// Pauli products and sums, the circuits, and attention over the cache. A
+// portable set (cpu_kernels_generic.cpp) and AVX2/FMA/F16C
+// (cpu_kernels_avx2.cpp), with AVX-512, VNNI and AMX entries over it where
+// the CPU has them, chosen once by CPU feature; every set is tested against
+// reference computations.
 #pragma once
 
 #include <cstddef>
@@ -172,9 +174,8 @@ struct CpuKernels {
   LinearKernel linear_f32_activations[kDtypeCount];
   // By qisa_dtype; empty: many rows are rounded, the weight widened, oneDNN.
   BatchKernel batch[kDtypeCount];
-  // pauli_sums on a plan's lane layout (PauliPlan lane_*); nullptr: sets
-  // where it measured slower than the groups (AVX2: one permute and blend
-  // per 8 states and 8 strings).
+  // pauli_sums on a plan's lane layout (PauliPlan lane_*); nullptr: none
+  // (the generic set, whose groups are as fast without vector permutes).
   PauliSumsKernel pauli_lanes;
   // pauli_sums for many rows, one row per vector lane (products and sums
   // lane-wise, no permutes or horizontal sums); nullptr: none.
@@ -195,8 +196,8 @@ const CpuKernels& generic_cpu_kernels();
 // nullptr when the CPU lacks AVX2, FMA or F16C.
 const CpuKernels* avx2_cpu_kernels();
 // Only pauli_lanes, pauli_rows, circuit_pauli_rows and small_value_rows, with AVX-512
-// F/DQ/BW/VL; nullptr when the CPU lacks them. cpu_kernels() adds them to
-// the AVX2 set unless QISA_CPU_KERNELS asks for less.
+// F/DQ/BW/VL; nullptr when the CPU lacks them. cpu_kernels() puts them over
+// the AVX2 set's unless QISA_CPU_KERNELS asks for less.
 const CpuKernels* avx512_kernels();
 // Only linear[], activations[] and batch[] for Q8_0 and Q4_0, with AVX-512
 // VNNI; nullptr when the CPU lacks it. cpu_kernels() puts them over the

@@ -694,6 +694,19 @@ void pauli_lanes8(const PauliPlan& plan, const float* r, const float* m, float* 
   }
 }
 
+// PauliSumsKernel on the lane layout: phi copied into zero-padded vectors.
+void pauli_lanes(const PauliPlan& plan, const float* re, const float* im, float* out, float* /*scratch*/) {
+  alignas(32) float r[16] = {}, m[16] = {};
+  for (int64_t j = 0; j < plan.D; ++j) {
+    r[j] = re[j];
+    m[j] = im[j];
+  }
+  if (plan.D > 8)
+    pauli_lanes8<true>(plan, r, m, out);
+  else
+    pauli_lanes8<false>(plan, r, m, out);
+}
+
 // Few rows of small states, the whole value projection per row (the
 // SmallValueKernel contract): U psi as d broadcast multiply-adds of U's
 // columns (two sums per vector so that consecutive FMAs do not wait on
@@ -737,8 +750,7 @@ void small_value_rows_of(const PauliPlan& plan, const float* u_cols, const float
         im1 = _mm256_fmadd_ps(a, _mm256_loadu_ps(col + kPauliLaneStates + 8), im1);
       }
     }
-    __m256 v[4] = {_mm256_add_ps(re0, re2), _mm256_add_ps(re1, re3), _mm256_add_ps(im0, im2),
-                   _mm256_add_ps(im1, im3)};
+    __m256 v[4] = {_mm256_add_ps(re0, re2), _mm256_add_ps(re1, re3), _mm256_add_ps(im0, im2), _mm256_add_ps(im1, im3)};
     if (normalized) {
       const __m256 x0 = _mm256_maskload_ps(xr, in0);
       __m256 sq = _mm256_mul_ps(x0, x0);
@@ -987,7 +999,7 @@ constexpr CpuKernels kAvx2{"avx2",
                            {nullptr, nullptr, nullptr, activations_rounded, activations_rounded},
                            {nullptr, nullptr, nullptr, linear_q8_f32, nullptr},
                            {},
-                           nullptr,
+                           pauli_lanes,
                            nullptr,
                            nullptr,
                            small_value_rows};

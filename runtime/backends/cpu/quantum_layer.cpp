@@ -38,9 +38,10 @@ std::vector<QuantumLayer::PauliGroup> QuantumLayer::make_groups(const std::vecto
 // per X mask instead (measured: n_embd 128: 246 us row by row vs 290 us
 // with GEMMs; n_embd 16: 19.8 vs 12.6 us; one v3 value projection, 64 rows
 // per call), except where the kernel set sums small states with the strings
-// in lanes (AVX-512 pauli_lanes; 2-vCPU Xeon VM, family 6 model 207, 64
-// rows: n_embd 16 5.0-5.5 us in lanes vs 10.7-12.9 us with GEMMs, n_embd 4
-// 3.1-3.8 vs 3.7-4.7 us).
+// in lanes (pauli_lanes; AVX-512 on a 2-vCPU Xeon VM, family 6 model 207,
+// 64 rows: n_embd 16 5.0-5.5 us in lanes vs 10.7-12.9 us with GEMMs, n_embd
+// 4 3.1-3.8 vs 3.7-4.7 us; AVX2 on a 2-vCPU AMD EPYC Zen 3 VM: n_embd 16
+// 7.8-7.9 vs 11.3-16.9 us, n_embd 4 3.9-4.4 vs 4.1-5.8 us).
 constexpr int64_t kPerRowPauliMaxRows = 8;
 // From this many rows the kernel set's pauli_rows (rows in vector lanes)
 // takes the Pauli sums of states wider than pauli_lanes serves (measured,
