@@ -846,18 +846,6 @@ inline __m256i q4_block_products(const uint8_t* block, __m256i xq) {
   return _mm256_madd_epi16(_mm256_maddubs_epi16(w, xq), _mm256_set1_epi16(1));
 }
 
-float dot_q4(const Q8Activations& a, int64_t nb, int64_t, const uint8_t* w) {
-  __m256 acc = _mm256_setzero_ps();
-  float offset = 0.0f;
-  for (int64_t b = 0; b < nb; ++b, w += kQ4BlockBytes) {
-    const __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(a.q + b * 32));
-    const float dw = scale_of(w);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * a.d[b]), _mm256_cvtepi32_ps(q4_block_products(w, xq)), acc);
-    offset += dw * a.offset[b];
-  }
-  return hsum(acc) - offset;
-}
-
 // The four rows' f16 scales of the blocks at `off`, as f32 lanes 0..3
 // (gathered in a register: four narrow stores and a wide load would defeat
 // store forwarding).
@@ -900,12 +888,6 @@ void activations_rounded(const float* x, int64_t n, float* out) {
   round_rows<quantize_q8_blocks>(x, n, out);
 }
 
-void linear_q4(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride, const float* bias,
-               int64_t rows, int64_t in, int64_t out) {
-  Int8Rows<quantize_q8_blocks> buf;
-  rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ4BlockBytes, buf, dot4_q4, dot_q4);
-}
-
 // Q8_0 with f32 activations (stored unitaries).
 void linear_q8_f32(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride,
                    const float* bias, int64_t rows, int64_t in, int64_t out) {
@@ -924,16 +906,80 @@ inline __m256i q8_block_products(const uint8_t* block, __m256i xq) {
   return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
 }
 
-// Q8_0 rows times int8 activations: per block dw * dx * (exact integer sum).
-// Against f32 products of the widened weights this is about half the
-// instructions per block (measured in docs/benchmarks.md).
-float dot_q8_int8(const Q8Activations& a, int64_t nb, int64_t, const uint8_t* w) {
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b, w += kQ8BlockBytes) {
-    const __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(a.q + b * 32));
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(scale_of(w) * a.d[b]), _mm256_cvtepi32_ps(q8_block_products(w, xq)), acc);
+// The f16 scales of 8 consecutive blocks of kBytes each, as f32.
+template <size_t kBytes>
+inline __m256 eight_scales(const uint8_t* w) {
+  __m128i h = _mm_cvtsi32_si128(load_u16(w));
+  h = _mm_insert_epi16(h, load_u16(w + kBytes), 1);
+  h = _mm_insert_epi16(h, load_u16(w + 2 * kBytes), 2);
+  h = _mm_insert_epi16(h, load_u16(w + 3 * kBytes), 3);
+  h = _mm_insert_epi16(h, load_u16(w + 4 * kBytes), 4);
+  h = _mm_insert_epi16(h, load_u16(w + 5 * kBytes), 5);
+  h = _mm_insert_epi16(h, load_u16(w + 6 * kBytes), 6);
+  h = _mm_insert_epi16(h, load_u16(w + 7 * kBytes), 7);
+  return _mm256_cvtph_ps(h);
+}
+
+// One Q8_0 (kNibbles false) or Q4_0 row times int8 activations: per block
+// dw * dx * (its integer sum), Q4_0 less dw * offset (the nibbles' 8), as
+// 8 lanes to be summed (less *tail, the offsets of the last nb % 8 blocks).
+// Eight blocks per step: their scales converted and multiplied as one
+// vector and spread by lane permutes, the offsets one multiply-add, two
+// sums for alternate blocks.
+template <bool kNibbles>
+__attribute__((always_inline)) inline __m256 row_lanes(const Q8Activations& a, int64_t nb, const uint8_t* w,
+                                                       float* tail) {
+  constexpr size_t kBytes = kNibbles ? kQ4BlockBytes : kQ8BlockBytes;
+  auto products = [](const uint8_t* block, const int8_t* q) {
+    const __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(q));
+    return _mm256_cvtepi32_ps(kNibbles ? q4_block_products(block, xq) : q8_block_products(block, xq));
+  };
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, offsets = acc0;
+  int64_t b = 0;
+  for (; b + 8 <= nb; b += 8, w += 8 * kBytes) {
+    const __m256 dw = eight_scales<kBytes>(w);
+    const __m256 s = _mm256_mul_ps(dw, _mm256_loadu_ps(a.d + b));
+    if constexpr (kNibbles) offsets = _mm256_fmadd_ps(dw, _mm256_loadu_ps(a.offset + b), offsets);
+    const int8_t* q = a.q + b * 32;
+#pragma GCC unroll 4
+    for (int k = 0; k < 8; k += 2) {
+      acc0 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(k)), products(w + k * kBytes, q + k * 32),
+                             acc0);
+      acc1 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(k + 1)),
+                             products(w + (k + 1) * kBytes, q + (k + 1) * 32), acc1);
+    }
   }
-  return hsum(acc);
+  float offset = 0.0f;
+  for (; b < nb; ++b, w += kBytes) {
+    const float dw = scale_of(w);
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(dw * a.d[b]), products(w, a.q + b * 32), acc0);
+    if constexpr (kNibbles) offset += dw * a.offset[b];
+  }
+  *tail = offset;
+  return _mm256_sub_ps(_mm256_add_ps(acc0, acc1), offsets);
+}
+
+template <bool kNibbles>
+float dot_row(const Q8Activations& a, int64_t nb, int64_t, const uint8_t* w) {
+  float tail;
+  const __m256 v = row_lanes<kNibbles>(a, nb, w, &tail);
+  return hsum(v) - tail;
+}
+
+// Four rows read one after another (each whole: the order that streams a
+// matrix too large for the caches, rounded_linear.h), their lanes summed
+// together: one call and one reduction per four rows. A 768-value row is
+// three steps of row_lanes, and the call and the horizontal sums of each
+// row alone took a quarter of its time (perf, BM_LinearKernel).
+template <bool kNibbles>
+__attribute__((noinline)) void dot4_in_order(const Q8Activations& a, int64_t nb, int64_t, const uint8_t* w0,
+                                             const uint8_t* w1, const uint8_t* w2, const uint8_t* w3, float* out) {
+  alignas(16) float tails[4];
+  const __m256 v0 = row_lanes<kNibbles>(a, nb, w0, tails);
+  const __m256 v1 = row_lanes<kNibbles>(a, nb, w1, tails + 1);
+  const __m256 v2 = row_lanes<kNibbles>(a, nb, w2, tails + 2);
+  const __m256 v3 = row_lanes<kNibbles>(a, nb, w3, tails + 3);
+  _mm_storeu_ps(out, _mm_sub_ps(hsum4(v0, v1, v2, v3), _mm_load_ps(tails)));
 }
 
 // Four Q8_0 rows times int8 activations: each activation block is loaded
@@ -961,11 +1007,19 @@ __attribute__((noinline)) void dot4_q8_int8(const Q8Activations& a, int64_t nb, 
   _mm_storeu_ps(out, hsum4(a0, a1, a2, a3));
 }
 
+void linear_q4(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride, const float* bias,
+               int64_t rows, int64_t in, int64_t out) {
+  Int8Rows<quantize_q8_blocks> buf;
+  rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ4BlockBytes, buf, dot4_q4, dot_row<true>,
+                 dot4_in_order<true>);
+}
+
 // Q8_0: the rows rounded to int8 blocks, integer products per block.
 void linear_q8(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride, const float* bias,
                int64_t rows, int64_t in, int64_t out) {
   Int8Rows<quantize_q8_blocks> buf;
-  rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ8BlockBytes, buf, dot4_q8_int8, dot_q8_int8);
+  rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ8BlockBytes, buf, dot4_q8_int8, dot_row<false>,
+                 dot4_in_order<false>);
 }
 
 void widen_q4(const uint8_t* row, int64_t n, float* out) {
