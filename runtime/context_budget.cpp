@@ -99,7 +99,7 @@ uint64_t context_memory_bytes(const Model& m, const qisa_context_params& p, int3
   t.raw(mul(S, add(mul(N, 4), 24 + kPerBlockBytes)));
   // Dequantized copies: every non-f32 tensor for the reference engine,
   // vectors only for the fast one.
-  uint64_t tensors = 0, widened = 0, rounded = 0;
+  uint64_t tensors = 0, widened = 0, rounded = 0, work = 0;
   for (const TensorView& tv : m.tensors) {
     ++tensors;
     if (tv.dtype == QISA_DTYPE_F32) continue;
@@ -107,11 +107,16 @@ uint64_t context_memory_bytes(const Model& m, const qisa_context_params& p, int3
     if (!reference && tv.shape.size() > 1) widened = std::max(widened, tv.elements);
     // Rows rounded for a type whose products round them: up to 256 at a
     // time on the fast engine (linear_op.cpp), all R on the reference.
-    // The fast engine may also pack them for a batch kernel (< 1.2 bytes per value).
-    if (tv.shape.size() > 1 && dtype_traits(tv.dtype).rounds_activations)
+    // The fast engine may instead pack them for a batch kernel (at most
+    // 2.2 bytes per value, within this), with per thread a work area of
+    // at most 36 bytes per input (the AVX2 kernel's 16 outputs as int16).
+    if (tv.shape.size() > 1 && dtype_traits(tv.dtype).rounds_activations) {
       rounded = std::max(rounded, mul(reference ? R : 256 + 80, tv.cols() + 32));
+      if (!reference) work = std::max(work, mul(T, mul(36, tv.cols() + 32)));
+    }
   }
   t.floats(rounded);
+  t.raw(work);
   t.raw(mul(tensors, 96));  // the map of copies
   // Engine scratch: x, u, q, k, v, att, tmp, logit rows; the MLP's hidden
   // rows; attention scores and kept positions per thread; slots.

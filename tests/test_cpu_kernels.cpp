@@ -325,6 +325,15 @@ TEST(CpuKernels, VnniBatchKernelsMatchADoubleSumOfTheRoundedRows) {
   check_batch_kernels(vnni->batch, "vnni");
 }
 
+TEST(CpuKernels, Avx2BatchKernelsMatchADoubleSumOfTheRoundedRows) {
+  const CpuKernels* avx2 = avx2_cpu_kernels();
+  if (!avx2) GTEST_SKIP() << "this CPU (or build) has no AVX2: no AVX2 batch kernels";
+  if (!std::getenv("QISA_CPU_KERNELS") && !vnni_kernels() && !amx_batch_kernels()) {
+    for (int t = 0; t < kDtypeCount; ++t) EXPECT_EQ(cpu_kernels().batch[t].product, avx2->batch[t].product) << t;
+  }
+  check_batch_kernels(avx2->batch, "avx2");
+}
+
 // The expansion before many-row products gives exactly the stored values
 // (load_element: one element at a time), whole blocks and ragged tails.
 TEST(CpuKernels, WidenGivesTheStoredValues) {
