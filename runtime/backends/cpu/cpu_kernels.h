@@ -149,6 +149,8 @@ struct BatchKernel {
   void (*product)(float* y, int64_t ldy, const uint8_t* packed, int64_t rows, int64_t in, const uint8_t* w,
                   size_t w_stride, const float* bias, int64_t out, uint8_t* work) = nullptr;
   size_t (*work_bytes)(int64_t in) = nullptr;  // product()'s `work`, per concurrent call
+  // Calls of fewer rows take the few-row kernels (linear[]), measured per set.
+  int64_t min_rows = 16;
 };
 // The longest input a BatchKernel takes (its per-block scales live on the stack).
 inline constexpr int64_t kBatchMaxIn = 16384;

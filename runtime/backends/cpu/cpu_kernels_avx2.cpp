@@ -1019,11 +1019,14 @@ constexpr CpuKernels kAvx2{"avx2",
                            circuit,
                            {nullptr, nullptr, nullptr, activations_rounded, activations_rounded},
                            {nullptr, nullptr, nullptr, linear_q8_f32, nullptr},
+                           // Batch kernels from 8 rows (CSA steps on Zen 3, against the
+                           // few-row kernels: n_embd 768, 8 rows 17-18 -> 12 ms, 4 rows
+                           // 9 -> 13.6 ms; docs/benchmarks.md).
                            {{},
                             {},
                             {},
-                            {avx2_batch::bytes, avx2_batch::pack, avx2_batch::product_q8, avx2_batch::work_bytes},
-                            {avx2_batch::bytes, avx2_batch::pack, avx2_batch::product_q4, avx2_batch::work_bytes}},
+                            {avx2_batch::bytes, avx2_batch::pack, avx2_batch::product_q8, avx2_batch::work_bytes, 8},
+                            {avx2_batch::bytes, avx2_batch::pack, avx2_batch::product_q4, avx2_batch::work_bytes, 8}},
                            pauli_lanes,
                            nullptr,
                            nullptr,

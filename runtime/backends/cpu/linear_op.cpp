@@ -85,7 +85,7 @@ bool LinearOp::multiply(const float* x, float* y, int64_t rows, bool fused) {
     return fused;  // oneDNN applied the post-op if asked
   }
   const CpuKernels& k = cpu_kernels();
-  if (batch && rows >= kDequantMinRows) {
+  if (batch && rows >= k.batch[w.dtype].min_rows) {
     // The stored weight as it is (AMX): rows packed kRoundedRows at a time,
     // outputs split over threads in whole 16-output tiles.
     const BatchKernel& bk = k.batch[w.dtype];
