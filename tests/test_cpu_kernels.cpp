@@ -499,29 +499,30 @@ TEST(CpuKernels, PauliSumsMatchTheDefinition) {
     }
     // pauli_rows (rows in lanes): a partial block and a full one, rows
     // apart by more than 2 D, outputs apart by more than the strings.
-    const CpuKernels* rows_set = avx512_kernels();
-    if (!rows_set || !rows_set->pauli_rows || D > kPauliRowStates) continue;
-    const int64_t ld = 2 * D + 3, stride = static_cast<int64_t>(strings.size()) + 2;
-    for (int64_t R : {5, 16}) {
-      std::vector<float> phi(static_cast<size_t>(R * ld), NAN), out(static_cast<size_t>(R * stride), NAN);
-      std::vector<float> scratch(static_cast<size_t>(pauli_rows_scratch(plan)), NAN);
-      std::vector<std::pair<std::vector<double>, std::vector<double>>> wants;
-      for (int64_t r = 0; r < R; ++r) {
-        const auto re_r = random_values(static_cast<size_t>(D), 100 + static_cast<int>(r));
-        const auto im_r = random_values(static_cast<size_t>(D), 200 + static_cast<int>(r));
-        std::copy(re_r.begin(), re_r.end(), phi.begin() + r * ld);
-        std::copy(im_r.begin(), im_r.end(), phi.begin() + r * ld + D);
-        wants.push_back(definition(re_r, im_r));
-      }
-      rows_set->pauli_rows(plan, phi.data(), ld, R, out.data(), stride, scratch.data());
-      for (int64_t r = 0; r < R; ++r) {
-        const auto& [w, mag] = wants[static_cast<size_t>(r)];
-        for (size_t i = 0; i < strings.size(); ++i)
-          ASSERT_NEAR(out[static_cast<size_t>(r * stride) + i], w[i], 2e-6 * (1.0 + mag[i]))
-              << "pauli_rows D " << D << " rows " << R << " row " << r << " x " << strings[i].x_mask << " z "
-              << strings[i].z_mask;
-        for (int64_t gap = static_cast<int64_t>(strings.size()); gap < stride; ++gap)
-          EXPECT_TRUE(std::isnan(out[static_cast<size_t>(r * stride + gap)])) << "pauli_rows wrote past the strings";
+    for (const CpuKernels* rows_set : sets) {
+      if (!rows_set->pauli_rows || D > kPauliRowStates) continue;
+      const int64_t ld = 2 * D + 3, stride = static_cast<int64_t>(strings.size()) + 2;
+      for (int64_t R : {5, 12, 16}) {
+        std::vector<float> phi(static_cast<size_t>(R * ld), NAN), out(static_cast<size_t>(R * stride), NAN);
+        std::vector<float> scratch(static_cast<size_t>(pauli_rows_scratch(plan)), NAN);
+        std::vector<std::pair<std::vector<double>, std::vector<double>>> wants;
+        for (int64_t r = 0; r < R; ++r) {
+          const auto re_r = random_values(static_cast<size_t>(D), 100 + static_cast<int>(r));
+          const auto im_r = random_values(static_cast<size_t>(D), 200 + static_cast<int>(r));
+          std::copy(re_r.begin(), re_r.end(), phi.begin() + r * ld);
+          std::copy(im_r.begin(), im_r.end(), phi.begin() + r * ld + D);
+          wants.push_back(definition(re_r, im_r));
+        }
+        rows_set->pauli_rows(plan, phi.data(), ld, R, out.data(), stride, scratch.data());
+        for (int64_t r = 0; r < R; ++r) {
+          const auto& [w, mag] = wants[static_cast<size_t>(r)];
+          for (size_t i = 0; i < strings.size(); ++i)
+            ASSERT_NEAR(out[static_cast<size_t>(r * stride) + i], w[i], 2e-6 * (1.0 + mag[i]))
+                << rows_set->name << " pauli_rows D " << D << " rows " << R << " row " << r << " x "
+                << strings[i].x_mask << " z " << strings[i].z_mask;
+          for (int64_t gap = static_cast<int64_t>(strings.size()); gap < stride; ++gap)
+            EXPECT_TRUE(std::isnan(out[static_cast<size_t>(r * stride + gap)])) << "pauli_rows wrote past the strings";
+        }
       }
     }
   }

@@ -11,6 +11,7 @@
 
 #include "avx2_batch.h"
 #include "avx2_rounding.h"
+#include "avx2_rows.h"
 #include "circuit_loops.h"
 #include "cpu_kernels.h"
 #include "dtype_blocks.h"
@@ -1028,8 +1029,8 @@ constexpr CpuKernels kAvx2{"avx2",
                             {avx2_batch::bytes, avx2_batch::pack, avx2_batch::product_q8, avx2_batch::work_bytes, 8},
                             {avx2_batch::bytes, avx2_batch::pack, avx2_batch::product_q4, avx2_batch::work_bytes, 8}},
                            pauli_lanes,
-                           nullptr,
-                           nullptr,
+                           avx2_rows::pauli_rows,
+                           avx2_rows::circuit_pauli_rows,
                            small_value_rows};
 
 }  // namespace
