@@ -825,33 +825,6 @@ inline __m128 four_scales(const uint8_t* w0, const uint8_t* w1, const uint8_t* w
   return _mm_cvtph_ps(h);
 }
 
-// Four Q4_0 rows: each activation block is loaded once for the four.
-__attribute__((noinline)) void dot4_q4(const Q8Activations& a, int64_t nb, int64_t, const uint8_t* w0,
-                                       const uint8_t* w1, const uint8_t* w2, const uint8_t* w3, float* out) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-  __m128 offset = _mm_setzero_ps();
-  for (int64_t b = 0; b < nb; ++b) {
-    const size_t off = static_cast<size_t>(b) * kQ4BlockBytes;
-    prefetch(w0 + off + kPrefetchBytes);
-    prefetch(w1 + off + kPrefetchBytes);
-    prefetch(w2 + off + kPrefetchBytes);
-    prefetch(w3 + off + kPrefetchBytes);
-    const __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(a.q + b * 32));
-    const __m128 dw = four_scales(w0, w1, w2, w3, off);
-    const __m256 s = _mm256_castps128_ps256(_mm_mul_ps(dw, _mm_set1_ps(a.d[b])));
-    offset = _mm_fmadd_ps(dw, _mm_set1_ps(a.offset[b]), offset);
-    const __m256 s0 = _mm256_permutevar8x32_ps(s, _mm256_set1_epi32(0));
-    const __m256 s1 = _mm256_permutevar8x32_ps(s, _mm256_set1_epi32(1));
-    const __m256 s2 = _mm256_permutevar8x32_ps(s, _mm256_set1_epi32(2));
-    const __m256 s3 = _mm256_permutevar8x32_ps(s, _mm256_set1_epi32(3));
-    a0 = _mm256_fmadd_ps(s0, _mm256_cvtepi32_ps(q4_block_products(w0 + off, xq)), a0);
-    a1 = _mm256_fmadd_ps(s1, _mm256_cvtepi32_ps(q4_block_products(w1 + off, xq)), a1);
-    a2 = _mm256_fmadd_ps(s2, _mm256_cvtepi32_ps(q4_block_products(w2 + off, xq)), a2);
-    a3 = _mm256_fmadd_ps(s3, _mm256_cvtepi32_ps(q4_block_products(w3 + off, xq)), a3);
-  }
-  _mm_storeu_ps(out, _mm_sub_ps(hsum4(a0, a1, a2, a3), offset));
-}
-
 void activations_rounded(const float* x, int64_t n, float* out) {
   round_rows<quantize_q8_blocks>(x, n, out);
 }
@@ -950,35 +923,39 @@ __attribute__((noinline)) void dot4_in_order(const Q8Activations& a, int64_t nb,
   _mm_storeu_ps(out, _mm_sub_ps(hsum4(v0, v1, v2, v3), _mm_load_ps(tails)));
 }
 
-// Four Q8_0 rows times int8 activations: each activation block is loaded
-// once for the four.
-__attribute__((noinline)) void dot4_q8_int8(const Q8Activations& a, int64_t nb, int64_t, const uint8_t* w0,
-                                            const uint8_t* w1, const uint8_t* w2, const uint8_t* w3, float* out) {
+// Four Q8_0 or Q4_0 rows in step: each activation block is loaded once
+// for the four, their scales gathered and converted together.
+template <bool kNibbles>
+__attribute__((noinline)) void dot4_blocks(const Q8Activations& a, int64_t nb, int64_t, const uint8_t* w0,
+                                           const uint8_t* w1, const uint8_t* w2, const uint8_t* w3, float* out) {
+  constexpr size_t kBytes = kNibbles ? kQ4BlockBytes : kQ8BlockBytes;
+  auto products = [](const uint8_t* block, __m256i xq) {
+    return _mm256_cvtepi32_ps(kNibbles ? q4_block_products(block, xq) : q8_block_products(block, xq));
+  };
   __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  __m128 offset = _mm_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    const size_t off = static_cast<size_t>(b) * kQ8BlockBytes;
+    const size_t off = static_cast<size_t>(b) * kBytes;
     prefetch(w0 + off + kPrefetchBytes);
     prefetch(w1 + off + kPrefetchBytes);
     prefetch(w2 + off + kPrefetchBytes);
     prefetch(w3 + off + kPrefetchBytes);
     const __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(a.q + b * 32));
-    const __m256 s = _mm256_castps128_ps256(_mm_mul_ps(four_scales(w0, w1, w2, w3, off), _mm_set1_ps(a.d[b])));
-    a0 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(0)),
-                         _mm256_cvtepi32_ps(q8_block_products(w0 + off, xq)), a0);
-    a1 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(1)),
-                         _mm256_cvtepi32_ps(q8_block_products(w1 + off, xq)), a1);
-    a2 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(2)),
-                         _mm256_cvtepi32_ps(q8_block_products(w2 + off, xq)), a2);
-    a3 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(3)),
-                         _mm256_cvtepi32_ps(q8_block_products(w3 + off, xq)), a3);
+    const __m128 dw = four_scales(w0, w1, w2, w3, off);
+    const __m256 s = _mm256_castps128_ps256(_mm_mul_ps(dw, _mm_set1_ps(a.d[b])));
+    if constexpr (kNibbles) offset = _mm_fmadd_ps(dw, _mm_set1_ps(a.offset[b]), offset);
+    a0 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(0)), products(w0 + off, xq), a0);
+    a1 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(1)), products(w1 + off, xq), a1);
+    a2 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(2)), products(w2 + off, xq), a2);
+    a3 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(3)), products(w3 + off, xq), a3);
   }
-  _mm_storeu_ps(out, hsum4(a0, a1, a2, a3));
+  _mm_storeu_ps(out, _mm_sub_ps(hsum4(a0, a1, a2, a3), offset));
 }
 
 void linear_q4(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride, const float* bias,
                int64_t rows, int64_t in, int64_t out) {
   Int8Rows<quantize_q8_blocks> buf;
-  rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ4BlockBytes, buf, dot4_q4, dot_row<true>,
+  rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ4BlockBytes, buf, dot4_blocks<true>, dot_row<true>,
                  dot4_in_order<true>);
 }
 
@@ -986,8 +963,8 @@ void linear_q4(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t
 void linear_q8(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride, const float* bias,
                int64_t rows, int64_t in, int64_t out) {
   Int8Rows<quantize_q8_blocks> buf;
-  rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ8BlockBytes, buf, dot4_q8_int8, dot_row<false>,
-                 dot4_in_order<false>);
+  rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ8BlockBytes, buf, dot4_blocks<false>,
+                 dot_row<false>, dot4_in_order<false>);
 }
 
 void widen_q4(const uint8_t* row, int64_t n, float* out) {
