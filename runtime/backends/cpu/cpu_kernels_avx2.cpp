@@ -1,7 +1,8 @@
-// AVX2 + FMA + F16C kernels. This file alone is compiled with those
-// instructions enabled (runtime/CMakeLists.txt) and is only entered after
-// the CPU reported them, so it stays free of inline library code that the
-// rest of the library could end up sharing.
+// AVX2 + FMA + F16C kernels. This file, cpu_batch_avx2.cpp and
+// cpu_rows_avx2.cpp alone are compiled with those instructions enabled
+// (runtime/backends/cpu/CMakeLists.txt) and are only entered after the CPU
+// reported them, so they stay free of inline library code that the rest of
+// the library could end up sharing.
 #include <cpuid.h>
 #include <immintrin.h>
 

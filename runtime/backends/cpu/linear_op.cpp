@@ -86,7 +86,7 @@ bool LinearOp::multiply(const float* x, float* y, int64_t rows, bool fused) {
   }
   const CpuKernels& k = cpu_kernels();
   if (batch && rows >= k.batch[w.dtype].min_rows) {
-    // The stored weight as it is (AMX): rows packed kRoundedRows at a time,
+    // The stored weight as it is (AMX, VNNI, AVX2): rows packed kRoundedRows at a time,
     // outputs split over threads in whole 16-output tiles.
     const BatchKernel& bk = k.batch[w.dtype];
     uint8_t* packed = scratch->packed.data();

@@ -5,9 +5,10 @@
 // dx)) into a stack buffer, long rows a chunk at a time, then multiplied
 // four weight rows at a time; a row is rounded the same way however many
 // rows share a call.
-//   Q4_0 keeps the int8 q, so each block's product is an integer sum:
-// dw * dx * sum_i (w_i - 8) q_i (llama.cpp's Q4_0 x Q8_0 idea). Q8_0 keeps
-// the rounded values dx * q as f32 for its f32 dot kernels.
+//   The AVX2 and VNNI sets keep the int8 q, so each block's product is an
+// integer sum: dw * dx * sum_i (w_i - 8) q_i for Q4_0 (llama.cpp's Q4_0 x
+// Q8_0 idea), dw * dx * sum_i w_i q_i for Q8_0. The generic set keeps
+// Q8_0's rounded values dx * q as f32 for its f32 dots.
 #pragma once
 
 #include <cstddef>
