@@ -8,7 +8,7 @@
 // holds these entries; the VNNI and AMX kernels replace them where the CPU
 // has those.
 //   pack(): per tile of 8 rows and block of 32 inputs, the activations
-// rounded as the few-row kernels round them (avx2_rounding.h), as int16
+// rounded as the few-row kernels round them (avx2_support.h), as int16
 // in the layout [pair of inputs][row][2]: one register per pair, each
 // 32-bit lane one row's two values; then the scales dx[tile][block][row].
 //   product(): per group of 16 outputs the weights are laid out once in
@@ -21,7 +21,7 @@
 #include <cstring>
 
 #include "avx2_batch.h"
-#include "avx2_rounding.h"
+#include "avx2_support.h"
 #include "cpu_kernels.h"
 #include "dtype_blocks.h"
 
@@ -37,12 +37,6 @@ int64_t blocks_of(int64_t in) {
   return (in + 31) / 32;
 }
 
-float half_at(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return _cvtsh_ss(h);
-}
-
 // Outputs [0, m) of the group at w (m <= kOutGroup; the rest zero) as
 // int16 weight pairs and scales, per block.
 template <bool kNibbles>
@@ -56,7 +50,7 @@ void prepare_group(const uint8_t* w, size_t w_stride, int64_t m, int64_t nb, uin
       float d = 0.0f;
       if (i < m) {
         const uint8_t* block = w + static_cast<size_t>(i) * w_stride + static_cast<size_t>(b) * kBytes;
-        d = half_at(block);
+        d = scale_of(block);
         const __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 2));
         if constexpr (kNibbles) {  // byte j: value j low, value j + 16 high
           const __m256i eight = _mm256_set1_epi16(8);

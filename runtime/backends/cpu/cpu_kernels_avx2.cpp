@@ -11,8 +11,8 @@
 #include <cstring>
 
 #include "avx2_batch.h"
-#include "avx2_rounding.h"
 #include "avx2_rows.h"
+#include "avx2_support.h"
 #include "circuit_loops.h"
 #include "cpu_kernels.h"
 #include "dtype_blocks.h"
@@ -176,16 +176,6 @@ void linear(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w
   linear_by4(
       y, ldy, x, ldx, w, w_stride, bias, rows, in, out, [](auto... a) { return dot4<W>(a...); },
       [](auto... a) { return dot<W>(a...); });
-}
-
-inline int load_u16(const uint8_t* p) {
-  uint16_t h;
-  std::memcpy(&h, p, 2);
-  return h;
-}
-
-inline float scale_of(const uint8_t* block) {
-  return _cvtsh_ss(static_cast<unsigned short>(load_u16(block)));
 }
 
 // 8 int8 values as f32.

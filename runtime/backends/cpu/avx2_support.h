@@ -1,18 +1,30 @@
-// The AVX2 rounding of activations to int8 blocks (rounded_linear.h),
-// shared by the AVX2 kernel files (cpu_kernels_avx2.cpp,
-// cpu_batch_avx2.cpp), which are built with AVX2 and entered only after a
-// CPU check; internal linkage, no library calls.
+// What the AVX2 kernel files (cpu_kernels_avx2.cpp, cpu_batch_avx2.cpp)
+// share: a block's f16 scale and the rounding of activations to int8
+// blocks (rounded_linear.h). They are built with AVX2 and entered only
+// after a CPU check; internal linkage, no library calls.
 #pragma once
 
 #include <immintrin.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 #include "dtype_blocks.h"
 
 namespace qisa {
 namespace {
+
+inline int load_u16(const uint8_t* p) {
+  uint16_t h;
+  std::memcpy(&h, p, 2);
+  return h;
+}
+
+// The f16 scale at the start of a Q8_0 or Q4_0 block, as f32.
+inline float scale_of(const uint8_t* block) {
+  return _cvtsh_ss(static_cast<unsigned short>(load_u16(block)));
+}
 
 // Rounded activations (rounded_linear.h): per block of 32, dx = max|x| / 127 and
 // q = x * (127 / max|x|) rounded to nearest even, as the generic kernel.
