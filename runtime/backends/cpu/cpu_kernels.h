@@ -62,6 +62,11 @@ struct PauliPlan {
   const uint32_t* lane_imag = nullptr;  // [lane_count] all ones where the string takes Im S
   const float* lane_scale = nullptr;    // [lane_count] +-1 for i^ny (0 past the strings)
   const uint32_t* lane_sign = nullptr;  // [D][lane_count] sign bit where popcount(j & z) is odd
+  // Small states, the states in lanes instead: per string k (the groups'
+  // order, as z and out), [kPauliLaneStates] its phase (+-1 for i^ny) times
+  // (-1)^popcount(j & z) at state j < D, 0 past D. nullptr where the lane
+  // layout is absent.
+  const float* state_coef = nullptr;
 };
 constexpr int64_t kPauliLaneStates = 16;
 constexpr int64_t kPauliLanes = 16;

@@ -82,6 +82,15 @@ PauliPlanData::PauliPlanData(const std::vector<PauliString>& paulis, int64_t D) 
         if (std::popcount(static_cast<uint64_t>(j) & p.z_mask) & 1)
           lane_sign_[static_cast<size_t>(j * n + k)] = 0x80000000u;
     }
+    // The same signs with the states in lanes, the strings in group order.
+    state_coef_.assign(static_cast<size_t>(strings * kPauliLaneStates), 0.0f);
+    for (int64_t c = 0; c < strings; ++c) {
+      const PauliString p = paulis[static_cast<size_t>(out_[static_cast<size_t>(c)])];
+      const float phase = pauli_part(p).phase;
+      for (int64_t j = 0; j < D; ++j)
+        state_coef_[static_cast<size_t>(c * kPauliLaneStates + j)] =
+            std::popcount(static_cast<uint64_t>(j) & p.z_mask) & 1 ? -phase : phase;
+    }
   }
 }
 

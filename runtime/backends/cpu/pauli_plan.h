@@ -48,6 +48,7 @@ class PauliPlanData {
       p.lane_imag = lane_imag_.data();
       p.lane_scale = lane_scale_.data();
       p.lane_sign = lane_sign_.data();
+      p.state_coef = state_coef_.data();
     }
     return p;
   }
@@ -63,6 +64,7 @@ class PauliPlanData {
   std::vector<int32_t> lane_x_;
   std::vector<uint32_t> lane_imag_, lane_sign_;
   std::vector<float> lane_scale_;
+  std::vector<float> state_coef_;  // PauliPlan::state_coef
 };
 
 }  // namespace qisa
