@@ -109,10 +109,11 @@ uint64_t context_memory_bytes(const Model& m, const qisa_context_params& p, int3
     // time on the fast engine (linear_op.cpp), all R on the reference.
     // The fast engine may instead pack them for a batch kernel (at most
     // 2.2 bytes per value, within this), with per thread a work area of
-    // at most 36 bytes per input (the AVX2 kernel's 16 outputs as int16).
+    // at most 20 bytes per input (the VNNI kernel's 16 outputs as int8 and
+    // their scales; the AVX2 kernel reads the weight as stored).
     if (tv.shape.size() > 1 && dtype_traits(tv.dtype).rounds_activations) {
       rounded = std::max(rounded, mul(reference ? R : 256 + 80, tv.cols() + 32));
-      if (!reference) work = std::max(work, mul(T, mul(36, tv.cols() + 32)));
+      if (!reference) work = std::max(work, mul(T, mul(20, tv.cols() + 32)));
     }
   }
   t.floats(rounded);

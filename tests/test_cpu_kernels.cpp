@@ -11,6 +11,7 @@
 #include <complex>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <random>
 #include <string>
 #include <tuple>
@@ -183,10 +184,11 @@ TEST(CpuKernels, LinearOfEveryDtypeMatchesADoubleSum) {
 }
 
 // Q8_0 weights at the ends of int8, -128 included (the format's quantizer
-// writes -127..127, a file may hold any byte): the integer products take
-// |w| as unsigned, which -128 must survive. Against the dequantized rows.
+// writes -127..127, a file may hold any byte): the integer products, few-row
+// and many-row, take |w| as unsigned, which -128 must survive. Against the
+// dequantized rows.
 TEST(CpuKernels, Q8WeightsAtTheEndsOfInt8MatchADoubleSum) {
-  const int64_t in = 96, out = 9, rows = 2;
+  const int64_t in = 96, out = 9, rows = 19;
   const qisa_dtype t = QISA_DTYPE_Q8_0;
   const size_t rb = *row_bytes(t, in);
   std::vector<uint8_t> w(rb * out);
@@ -204,9 +206,26 @@ TEST(CpuKernels, Q8WeightsAtTheEndsOfInt8MatchADoubleSum) {
   for (int64_t o = 0; o < out; ++o) dequantize_row(t, w.data() + o * rb, static_cast<size_t>(in), dq.data() + o * in);
   ASSERT_FLOAT_EQ(dq[1] * 127.0f, -128.0f * dq[2]);  // bytes 0x80 and 0x7f: -128 and 127 times the scale
   const auto x = random_values(static_cast<size_t>(rows * in), 3);
-  for (const CpuKernels* k : linear_sets()) {
+  // The few-row kernels of every set, then the many-row kernels of every
+  // set that has them (the AVX2 one multiplies |w| by x with w's sign).
+  std::vector<std::pair<std::string, std::function<void(float*)>>> runs;
+  for (const CpuKernels* k : linear_sets())
+    runs.emplace_back(k->name,
+                      [&, k](float* y) { k->linear[t](y, out, x.data(), in, w.data(), rb, nullptr, rows, in, out); });
+  std::vector<std::pair<std::string, const BatchKernel*>> batch_sets;
+  if (avx2_cpu_kernels()) batch_sets.emplace_back("avx2 batch", &avx2_cpu_kernels()->batch[t]);
+  if (vnni_kernels()) batch_sets.emplace_back("vnni batch", &vnni_kernels()->batch[t]);
+  if (amx_batch_kernels()) batch_sets.emplace_back("amx batch", &amx_batch_kernels()[t]);
+  for (const auto& [name, bk] : batch_sets) {
+    runs.emplace_back(name, [&, bk = bk](float* y) {
+      std::vector<uint8_t> packed(bk->bytes(rows, in)), work(bk->work_bytes(in));
+      bk->pack(x.data(), in, rows, in, packed.data());
+      bk->product(y, out, packed.data(), rows, in, w.data(), rb, nullptr, out, work.data());
+    });
+  }
+  for (const auto& [name, run] : runs) {
     std::vector<float> y(static_cast<size_t>(rows * out), NAN);
-    k->linear[t](y.data(), out, x.data(), in, w.data(), rb, nullptr, rows, in, out);
+    run(y.data());
     for (int64_t r = 0; r < rows; ++r) {
       const auto xr = rounded_activations(t, x.data() + r * in, in);
       for (int64_t o = 0; o < out; ++o) {
@@ -215,7 +234,7 @@ TEST(CpuKernels, Q8WeightsAtTheEndsOfInt8MatchADoubleSum) {
           want += double(xr[i]) * dq[o * in + i];
           mag += std::abs(double(xr[i]) * dq[o * in + i]);
         }
-        EXPECT_NEAR(y[r * out + o], want, 1e-6 * (1.0 + mag)) << k->name << " row " << r << " col " << o;
+        EXPECT_NEAR(y[r * out + o], want, 1e-6 * (1.0 + mag)) << name << " row " << r << " col " << o;
       }
     }
   }

@@ -145,7 +145,7 @@ using WidenKernel = void (*)(const uint8_t* row, int64_t n, float* out);
 using ActivationsKernel = void (*)(const float* x, int64_t n, float* out);
 
 // Many-row products on a stored weight whose type rounds the activations
-// (cpu_kernels_amx.cpp, cpu_kernels_vnni.cpp), in two steps so threads can split the outputs:
+// (cpu_kernels_amx.cpp, cpu_kernels_vnni.cpp, cpu_batch_avx2.cpp), in two steps so threads can split the outputs:
 // pack() rounds and lays out the rows once, product() multiplies them by
 // any range of outputs (w, bias and y at the range's first output).
 struct BatchKernel {

@@ -1001,14 +1001,16 @@ constexpr CpuKernels kAvx2{"avx2",
                            circuit,
                            {nullptr, nullptr, nullptr, activations_rounded, activations_rounded},
                            {nullptr, nullptr, nullptr, linear_q8_f32, nullptr},
-                           // Batch kernels from 8 rows (CSA steps on Zen 3, against the
-                           // few-row kernels: n_embd 768, 8 rows 17-18 -> 12 ms, 4 rows
-                           // 9 -> 13.6 ms; docs/benchmarks.md).
+                           // Batch kernels from 8 rows for Q8_0, 4 for Q4_0 (CSA steps on
+                           // Zen 3, against the few-row kernels, 4 rows: Q8_0 n_embd 512
+                           // 5.8 vs 4.0 ms, Q4_0 128 0.25 vs 0.42 ms, 512 3.1 vs 3.5 ms,
+                           // 768 6.8 vs 7.9 ms; 2 rows, Q4_0 512: 3.6 vs 1.8 ms;
+                           // docs/benchmarks.md).
                            {{},
                             {},
                             {},
                             {avx2_batch::bytes, avx2_batch::pack, avx2_batch::product_q8, avx2_batch::work_bytes, 8},
-                            {avx2_batch::bytes, avx2_batch::pack, avx2_batch::product_q4, avx2_batch::work_bytes, 8}},
+                            {avx2_batch::bytes, avx2_batch::pack, avx2_batch::product_q4, avx2_batch::work_bytes, 4}},
                            pauli_lanes,
                            avx2_rows::pauli_rows,
                            avx2_rows::circuit_pauli_rows,
