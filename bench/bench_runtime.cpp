@@ -225,16 +225,17 @@ BENCHMARK(BM_ValuePath)
     ->ArgsProduct({{QISA_VALUE_PATH_UNITARY, QISA_VALUE_PATH_GATES}, {768}, {1, 8, 64}})
     ->Unit(benchmark::kMicrosecond);
 
-// One query's attention over n cached positions (head size 128, keys of
-// one head) with each kernel set: 0 generic, 1 AVX2 (skipped without it).
-// Args: set, n, gaussian. items/s = cached positions per second.
+// One query's attention over n cached positions (keys of one head) with
+// each kernel set: 0 generic, 1 AVX2 (skipped without it). Args: set, n,
+// gaussian, head size h (16: the research models' heads). items/s = cached
+// positions per second.
 void BM_AttentionKernel(benchmark::State& state) {
   const qisa::CpuKernels* k = state.range(0) == 0 ? &qisa::generic_cpu_kernels() : qisa::avx2_cpu_kernels();
   if (!k) {
     state.SkipWithError("no AVX2 on this CPU");
     return;
   }
-  const int64_t n = state.range(1), h = 128;
+  const int64_t n = state.range(1), h = state.range(3);
   const bool gaussian = state.range(2) != 0;
   std::vector<float> q(h), keys(static_cast<size_t>(n * h)), values(keys.size()), norms(static_cast<size_t>(n));
   std::vector<float> out(h), scores(static_cast<size_t>(n));
@@ -257,8 +258,8 @@ void BM_AttentionKernel(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * n);
 }
 BENCHMARK(BM_AttentionKernel)
-    ->ArgNames({"set", "n", "gaussian"})
-    ->ArgsProduct({{0, 1}, {16, 128, 512}, {0, 1}})
+    ->ArgNames({"set", "n", "gaussian", "h"})
+    ->ArgsProduct({{0, 1}, {16, 128, 512}, {0, 1}, {16, 128}})
     ->Unit(benchmark::kMicrosecond);
 
 // Weights and unitaries stored as f32, f16, bf16, Q8_0 or Q4_0 (with Q8_0

@@ -353,6 +353,43 @@ TEST(CpuKernels, Avx2BatchKernelsMatchADoubleSumOfTheRoundedRows) {
   check_batch_kernels(avx2->batch, "avx2");
 }
 
+// LayerNorm of every set against the formula in double: widths below,
+// at and past a vector (masked tails), rows of a common offset and spread
+// (the variance of the centred row, not E[x^2] - mean^2, which loses it),
+// and in place.
+TEST(CpuKernels, LayerNormMatchesTheFormulaInDouble) {
+  for (const CpuKernels* k : kernel_sets()) {
+    ASSERT_NE(k->layernorm, nullptr) << k->name;
+    for (int64_t d : {1, 5, 8, 13, 16, 24, 33, 128, 771}) {
+      const int64_t R = 3;
+      auto x = random_values(static_cast<size_t>(R * d), static_cast<uint32_t>(d));
+      for (int64_t i = 0; i < d; ++i) x[static_cast<size_t>(d + i)] += 1000.0f;  // row 1: far from 0
+      const auto w = random_values(static_cast<size_t>(d), 11), b = random_values(static_cast<size_t>(d), 12);
+      const float eps = 1e-5f;
+      for (bool in_place : {false, true}) {
+        std::vector<float> out(static_cast<size_t>(R * d + 1), NAN);
+        if (in_place) std::copy(x.begin(), x.end(), out.begin());
+        k->layernorm(out.data(), in_place ? out.data() : x.data(), w.data(), b.data(), R, d, eps);
+        for (int64_t r = 0; r < R; ++r) {
+          double mean = 0.0, var = 0.0;
+          for (int64_t i = 0; i < d; ++i) mean += x[static_cast<size_t>(r * d + i)];
+          mean /= static_cast<double>(d);
+          for (int64_t i = 0; i < d; ++i) var += std::pow(x[static_cast<size_t>(r * d + i)] - mean, 2);
+          var /= static_cast<double>(d);
+          for (int64_t i = 0; i < d; ++i) {
+            const double want = (x[static_cast<size_t>(r * d + i)] - mean) / std::sqrt(var + eps) * w[i] + b[i];
+            // Row 1's offset costs f32 its low bits: 1000 is 2^10 times the spread.
+            const double tol = r == 1 ? 5e-4 : 2e-5;
+            ASSERT_NEAR(out[static_cast<size_t>(r * d + i)], want, tol * (1.0 + std::abs(want)))
+                << k->name << " d " << d << " row " << r << " i " << i << " in place " << in_place;
+          }
+        }
+        EXPECT_TRUE(std::isnan(out[static_cast<size_t>(R * d)])) << k->name << ": wrote past the rows";
+      }
+    }
+  }
+}
+
 // The expansion before many-row products gives exactly the stored values
 // (load_element: one element at a time), whole blocks and ragged tails.
 TEST(CpuKernels, WidenGivesTheStoredValues) {
@@ -668,7 +705,7 @@ TEST(CpuKernels, DotMatchesADoubleSum) {
 TEST(CpuKernels, AttentionMatchesADoubleComputation) {
   for (const CpuKernels* k : kernel_sets()) {
     for (bool gaussian : {false, true}) {
-      for (int64_t h : {1, 4, 8, 12, 16, 64, 72, 128}) {
+      for (int64_t h : {1, 4, 8, 12, 16, 24, 40, 56, 64, 72, 100, 128}) {
         for (int64_t n : {1, 3, 4, 5, 8, 9, 16, 33, 130}) {
           for (float spread : {0.3f, 4.0f}) {
             const int64_t heads = 3, stride = heads * h;  // this head is head 1 of 3

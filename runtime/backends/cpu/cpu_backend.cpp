@@ -94,7 +94,7 @@ class CpuBackend final : public HostBackend {
     float* o = buf(out).data();
     const float* x = buf(in).data();
     split_rows(rows, d_, threads_, [&](int64_t r0, int64_t count) {
-      fast::layernorm(o + r0 * d_, x + r0 * d_, n.w, n.b, count, d_, model_.config.ln_eps);
+      cpu_kernels().layernorm(o + r0 * d_, x + r0 * d_, n.w, n.b, count, d_, model_.config.ln_eps);
     });
   }
 

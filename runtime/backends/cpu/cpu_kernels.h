@@ -135,6 +135,11 @@ using ScoresKernel = void (*)(float* s, const float* q, const float* keys, const
 using AttendKernel = void (*)(float* out, float* s, const uint32_t* pos, int64_t m, const float* values,
                               int64_t v_stride, int64_t h, bool gaussian);
 
+// LayerNorm of R rows of d values (x and out rows d apart): out = (x -
+// mean) / sqrt(var + eps) * w + b, the variance that of the centred row.
+using LayerNormKernel = void (*)(float* out, const float* x, const float* w, const float* b, int64_t R, int64_t d,
+                                 float eps);
+
 // out[:n] = the first n values of a stored row, as f32 (the values of
 // dequantize_row()): the expansion before a many-row product.
 using WidenKernel = void (*)(const uint8_t* row, int64_t n, float* out);
@@ -193,6 +198,7 @@ struct CpuKernels {
   // The value projection of few rows of small states (SmallValueKernel);
   // nullptr: none.
   SmallValueKernel small_value_rows;
+  LayerNormKernel layernorm;
 };
 
 // The best implementation this CPU runs, completed with generic kernels

@@ -534,65 +534,137 @@ inline __m256 exp8(__m256 x) {
   return _mm256_andnot_ps(tiny, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
 }
 
-// Four dot products of q with rows k0..k3 at once (q loaded once per
-// 8 floats), into s[0..3].
-inline void dot4(const float* q, const float* k0, const float* k1, const float* k2, const float* k3, int64_t h,
-                 float* s) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-  int64_t i = 0;
-  for (; i + 8 <= h; i += 8) {
-    const __m256 qv = _mm256_loadu_ps(q + i);
-    a0 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k0 + i), a0);
-    a1 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k1 + i), a1);
-    a2 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k2 + i), a2);
-    a3 = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k3 + i), a3);
-  }
-  // Lanes of a0..a3 summed pairwise: one 128-bit vector of the four sums.
-  const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
-  _mm_storeu_ps(s, _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1)));
-  for (; i < h; ++i) {
-    s[0] += q[i] * k0[i];
-    s[1] += q[i] * k1[i];
-    s[2] += q[i] * k2[i];
-    s[3] += q[i] * k3[i];
-  }
-}
-
-// out[i0 .. i0 + 8 * NB) = sum over j of w[j] * v_pos[j][...] (pos[j] = j
-// when pos is null): NB accumulators stay in registers over all positions.
+// out[i0 .. i0 + 8 * NB) = scale * the sum over j of w[j] * v_pos[j][...]
+// (pos[j] = j when pos is null): the accumulators stay in registers over all
+// positions; up to 4 blocks, two sets of them for alternate positions (one
+// set made the chain of n multiply-adds per column the step's time at small
+// heads).
 template <int NB>
 inline void weighted_sum_block(float* out, const float* w, const uint32_t* pos, const float* values, int64_t n,
-                               int64_t v_stride, int64_t i0) {
-  __m256 acc[NB];
-  for (int b = 0; b < NB; ++b) acc[b] = _mm256_setzero_ps();
-  for (int64_t j = 0; j < n; ++j) {
+                               int64_t v_stride, int64_t i0, __m256 scale) {
+  constexpr int kSets = NB <= 4 ? 2 : 1;
+  __m256 acc[kSets][NB];
+  for (auto& set : acc)
+    for (auto& a : set) a = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + kSets <= n; j += kSets) {
+    for (int k = 0; k < kSets; ++k) {
+      const __m256 a = _mm256_broadcast_ss(w + j + k);
+      const float* v = values + (pos ? pos[j + k] : j + k) * v_stride + i0;
+      for (int b = 0; b < NB; ++b) acc[k][b] = _mm256_fmadd_ps(a, _mm256_loadu_ps(v + 8 * b), acc[k][b]);
+    }
+  }
+  if (j < n) {
     const __m256 a = _mm256_broadcast_ss(w + j);
     const float* v = values + (pos ? pos[j] : j) * v_stride + i0;
-    for (int b = 0; b < NB; ++b) acc[b] = _mm256_fmadd_ps(a, _mm256_loadu_ps(v + 8 * b), acc[b]);
+    for (int b = 0; b < NB; ++b) acc[0][b] = _mm256_fmadd_ps(a, _mm256_loadu_ps(v + 8 * b), acc[0][b]);
   }
-  for (int b = 0; b < NB; ++b) _mm256_storeu_ps(out + i0 + 8 * b, acc[b]);
-}
-
-void scores(float* s, const float* q, const float* keys, const float* key_norms, int64_t n, int64_t h, int64_t k_stride,
-            int64_t norm_stride, bool gaussian, float scale) {
-  // Four keys per pass.
-  int64_t j = 0;
-  for (; j + 4 <= n; j += 4) {
-    const float* k = keys + j * k_stride;
-    dot4(q, k, k + k_stride, k + 2 * k_stride, k + 3 * k_stride, h, s + j);
-  }
-  for (; j < n; ++j) s[j] = dot<F32>(q, reinterpret_cast<const uint8_t*>(keys + j * k_stride), h);
-  if (gaussian) {  // -|q-k|^2 with |q-k|^2 = |q|^2 + |k|^2 - 2 q.k
-    const float qn = dot<F32>(q, reinterpret_cast<const uint8_t*>(q), h);
-    for (j = 0; j < n; ++j) s[j] = -(qn + key_norms[j * norm_stride] - 2.0f * s[j]);
-  } else {
-    for (j = 0; j < n; ++j) s[j] *= scale;
+  for (int b = 0; b < NB; ++b) {
+    __m256 t = acc[0][b];
+    if constexpr (kSets == 2) t = _mm256_add_ps(t, acc[1][b]);
+    _mm256_storeu_ps(out + i0 + 8 * b, _mm256_mul_ps(t, scale));
   }
 }
 
 // Lanes [0, m) of 8 (m < 8): the mask of a partial vector's loads and stores.
 inline __m256i first_lanes(int64_t m) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(m)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// Eight sums of 8 lanes each, as one vector {a0, ..., a7}.
+inline __m256 hsum8(const __m256 (&a)[8]) {
+  const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+  const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+// Eight keys per pass, their sums reduced together (a small head's dots
+// were mostly calls and reductions: h = 16, n = 16 took 4 four-key calls);
+// past the last key, key j stands in and its sums are not stored. A head
+// size that is not a multiple of 8 ends with masked loads.
+void scores(float* s, const float* q, const float* keys, const float* key_norms, int64_t n, int64_t h, int64_t k_stride,
+            int64_t norm_stride, bool gaussian, float scale) {
+  const int64_t full = h / 8 * 8;
+  const __m256i tail = first_lanes(h - full);
+  const __m256 qt = _mm256_maskload_ps(q + full, tail);
+  for (int64_t j = 0; j < n; j += 8) {
+    const float* k[8];
+    for (int t = 0; t < 8; ++t) k[t] = keys + (j + t < n ? j + t : j) * k_stride;
+    __m256 a[8];
+#pragma GCC unroll 8
+    for (int t = 0; t < 8; ++t) a[t] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < full; i += 8) {
+      const __m256 qv = _mm256_loadu_ps(q + i);
+#pragma GCC unroll 8
+      for (int t = 0; t < 8; ++t) a[t] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[t] + i), a[t]);
+    }
+    if (full < h) {
+#pragma GCC unroll 8
+      for (int t = 0; t < 8; ++t) a[t] = _mm256_fmadd_ps(qt, _mm256_maskload_ps(k[t] + full, tail), a[t]);
+    }
+    const __m256 r = hsum8(a);
+    if (j + 8 <= n)
+      _mm256_storeu_ps(s + j, r);
+    else
+      _mm256_maskstore_ps(s + j, first_lanes(n - j), r);
+  }
+  if (gaussian) {  // -|q-k|^2 with |q-k|^2 = |q|^2 + |k|^2 - 2 q.k
+    const float qn = dot<F32>(q, reinterpret_cast<const uint8_t*>(q), h);
+    for (int64_t j = 0; j < n; ++j) s[j] = -(qn + key_norms[j * norm_stride] - 2.0f * s[j]);
+  } else {
+    for (int64_t j = 0; j < n; ++j) s[j] *= scale;
+  }
+}
+
+// LayerNorm row by row in three passes over the row (in L1): the sum, the
+// centred squares, the scaled values; the last partial vector through
+// masked loads and stores. The generic kernel's per-row calls and scalar
+// passes took 15% of a batch-1024 forward at n_embd 16 (docs/benchmarks.md).
+void layernorm(float* out, const float* x, const float* w, const float* b, int64_t R, int64_t d, float eps) {
+  const int64_t full = d / 8 * 8;
+  const __m256i tail = first_lanes(d - full);
+  const __m256 tail_mask = _mm256_castsi256_ps(tail);
+  const float n = static_cast<float>(d);
+  for (int64_t r = 0; r < R; ++r) {
+    const float* xr = x + r * d;
+    float* o = out + r * d;
+    __m256 s0 = _mm256_setzero_ps(), s1 = s0;
+    int64_t i = 0;
+    for (; i + 16 <= full; i += 16) {
+      s0 = _mm256_add_ps(s0, _mm256_loadu_ps(xr + i));
+      s1 = _mm256_add_ps(s1, _mm256_loadu_ps(xr + i + 8));
+    }
+    if (i < full) s0 = _mm256_add_ps(s0, _mm256_loadu_ps(xr + i));
+    if (full < d) s1 = _mm256_add_ps(s1, _mm256_maskload_ps(xr + full, tail));
+    const __m256 mean = _mm256_set1_ps(hsum(_mm256_add_ps(s0, s1)) / n);
+    s0 = _mm256_setzero_ps();
+    s1 = s0;
+    for (i = 0; i + 16 <= full; i += 16) {
+      const __m256 c0 = _mm256_sub_ps(_mm256_loadu_ps(xr + i), mean),
+                   c1 = _mm256_sub_ps(_mm256_loadu_ps(xr + i + 8), mean);
+      s0 = _mm256_fmadd_ps(c0, c0, s0);
+      s1 = _mm256_fmadd_ps(c1, c1, s1);
+    }
+    if (i < full) {
+      const __m256 c = _mm256_sub_ps(_mm256_loadu_ps(xr + i), mean);
+      s0 = _mm256_fmadd_ps(c, c, s0);
+    }
+    if (full < d) {
+      const __m256 c = _mm256_and_ps(_mm256_sub_ps(_mm256_maskload_ps(xr + full, tail), mean), tail_mask);
+      s1 = _mm256_fmadd_ps(c, c, s1);
+    }
+    const float var = hsum(_mm256_add_ps(s0, s1)) / n;
+    const __m256 inv = _mm256_set1_ps(1.0f / _mm_cvtss_f32(_mm_sqrt_ss(_mm_set_ss(var + eps))));
+    for (i = 0; i < full; i += 8) {
+      const __m256 c = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(xr + i), mean), inv);
+      _mm256_storeu_ps(o + i, _mm256_fmadd_ps(c, _mm256_loadu_ps(w + i), _mm256_loadu_ps(b + i)));
+    }
+    if (full < d) {
+      const __m256 c = _mm256_mul_ps(_mm256_sub_ps(_mm256_maskload_ps(xr + full, tail), mean), inv);
+      _mm256_maskstore_ps(o + full, tail,
+                          _mm256_fmadd_ps(c, _mm256_maskload_ps(w + full, tail), _mm256_maskload_ps(b + full, tail)));
+    }
+  }
 }
 
 void attend(float* out, float* scores, const uint32_t* pos, int64_t n, const float* values, int64_t v_stride, int64_t h,
@@ -619,23 +691,41 @@ void attend(float* out, float* scores, const uint32_t* pos, int64_t n, const flo
     // its exponential lies in [1, e], so no maximum needs subtracting.
     weights([](__m256 v) { return exp8(v); });
   } else {  // softmax
-    float mx = -HUGE_VALF;
-    for (j = 0; j < n; ++j) mx = scores[j] > mx ? scores[j] : mx;  // no std::max: see the top of the file
-    const __m256 vmx = _mm256_set1_ps(mx);
+    // The maximum 8 lanes at a time; a NaN score is passed over, as by the
+    // generic kernel's comparison (the NaN operand first: max returns the second).
+    __m256 vm = _mm256_set1_ps(-HUGE_VALF);
+    for (; j + 8 <= n; j += 8) vm = _mm256_max_ps(_mm256_loadu_ps(scores + j), vm);
+    if (j < n) {
+      const __m256i m = first_lanes(n - j);
+      vm = _mm256_max_ps(_mm256_blendv_ps(vm, _mm256_maskload_ps(scores + j, m), _mm256_castsi256_ps(m)), vm);
+    }
+    __m128 h4 = _mm_max_ps(_mm256_castps256_ps128(vm), _mm256_extractf128_ps(vm, 1));
+    h4 = _mm_max_ps(h4, _mm_movehl_ps(h4, h4));
+    const __m256 vmx = _mm256_set1_ps(_mm_cvtss_f32(_mm_max_ss(h4, _mm_shuffle_ps(h4, h4, 1))));
     j = 0;
     weights([&](__m256 v) { return _mm256_sub_ps(v, vmx); });
   }
-  const float total = hsum(vt);
-  const float inv = 1.0f / total;
-  for (j = 0; j < n; ++j) scores[j] *= inv;
-  // Weighted sum of the values: 64 columns at a time, then 8, then singles.
+  // The weighted sum of the values by the unnormalized weights, scaled by
+  // 1 / total at the end: 64 columns at a time, then the rest of the
+  // vectors in one pass, then singles.
+  const float inv = 1.0f / hsum(vt);
+  const __m256 vinv = _mm256_set1_ps(inv);
   int64_t i0 = 0;
-  for (; i0 + 64 <= h; i0 += 64) weighted_sum_block<8>(out, scores, pos, values, n, v_stride, i0);
-  for (; i0 + 8 <= h; i0 += 8) weighted_sum_block<1>(out, scores, pos, values, n, v_stride, i0);
-  for (; i0 < h; ++i0) {
+  for (; i0 + 64 <= h; i0 += 64) weighted_sum_block<8>(out, scores, pos, values, n, v_stride, i0, vinv);
+  switch ((h - i0) / 8) {
+    case 7: weighted_sum_block<7>(out, scores, pos, values, n, v_stride, i0, vinv); break;
+    case 6: weighted_sum_block<6>(out, scores, pos, values, n, v_stride, i0, vinv); break;
+    case 5: weighted_sum_block<5>(out, scores, pos, values, n, v_stride, i0, vinv); break;
+    case 4: weighted_sum_block<4>(out, scores, pos, values, n, v_stride, i0, vinv); break;
+    case 3: weighted_sum_block<3>(out, scores, pos, values, n, v_stride, i0, vinv); break;
+    case 2: weighted_sum_block<2>(out, scores, pos, values, n, v_stride, i0, vinv); break;
+    case 1: weighted_sum_block<1>(out, scores, pos, values, n, v_stride, i0, vinv); break;
+    default: break;
+  }
+  for (i0 += (h - i0) / 8 * 8; i0 < h; ++i0) {
     float s = 0.0f;
     for (j = 0; j < n; ++j) s += scores[j] * values[(pos ? pos[j] : j) * v_stride + i0];
-    out[i0] = s;
+    out[i0] = s * inv;
   }
 }
 
@@ -1014,7 +1104,8 @@ constexpr CpuKernels kAvx2{"avx2",
                            pauli_lanes,
                            avx2_rows::pauli_rows,
                            avx2_rows::circuit_pauli_rows,
-                           small_value_rows};
+                           small_value_rows,
+                           layernorm};
 
 }  // namespace
 

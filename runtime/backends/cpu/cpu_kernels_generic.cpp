@@ -27,6 +27,26 @@ float dot_f32(const float* a, const float* b, int64_t n) {
   return s;
 }
 
+// The readable LayerNorm: the mean, the centred row's squared sum, then
+// the scaled row.
+void layernorm(float* out, const float* x, const float* w, const float* b, int64_t R, int64_t d, float eps) {
+  for (int64_t r = 0; r < R; ++r) {
+    const float* xr = x + r * d;
+    float* o = out + r * d;
+    float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};  // 8 partial sums, as dot_f32
+    int64_t i = 0;
+    for (; i + 8 <= d; i += 8)
+      for (int k = 0; k < 8; ++k) acc[k] += xr[i + k];
+    float sum = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < d; ++i) sum += xr[i];
+    const float mean = sum / static_cast<float>(d);
+    for (i = 0; i < d; ++i) o[i] = xr[i] - mean;
+    const float var = dot_f32(o, o, d) / static_cast<float>(d);
+    const float inv = 1.0f / std::sqrt(var + eps);
+    for (i = 0; i < d; ++i) o[i] = o[i] * inv * w[i] + b[i];
+  }
+}
+
 // One weight row converted to f32 in a stack block at a time.
 template <float (*Load)(const uint8_t*, size_t)>
 float dot_converted(const float* x, const uint8_t* w, int64_t n) {
@@ -252,7 +272,8 @@ constexpr CpuKernels kGeneric{"generic",
                               nullptr,
                               nullptr,
                               nullptr,
-                              nullptr};
+                              nullptr,
+                              layernorm};
 
 }  // namespace
 
@@ -292,6 +313,7 @@ CpuKernels completed(const CpuKernels& k) {
     if (!out.widen[t]) out.widen[t] = kGeneric.widen[t];
   }
   if (!out.scores) out.scores = kGeneric.scores;
+  if (!out.layernorm) out.layernorm = kGeneric.layernorm;
   if (!out.attend) out.attend = kGeneric.attend;
   return out;
 }

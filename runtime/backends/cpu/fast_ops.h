@@ -12,9 +12,8 @@
 
 namespace qisa::fast {
 
-// Same contracts as ref::layernorm and ref::attention_row; attention_row's
-// scratch: scores and positions, n each.
-void layernorm(float* out, const float* x, const float* w, const float* b, int64_t R, int64_t d, float eps);
+// Same contract as ref::attention_row (LayerNorm: the kernel sets'
+// layernorm); scratch: scores and positions, n each.
 void attention_row(float* out, const float* q, const float* keys, const float* key_norms, const float* values,
                    int64_t n, int64_t h, int64_t k_stride, int64_t v_stride, int64_t norm_stride, const ScoreRule& rule,
                    float* scores, uint32_t* positions);
