@@ -151,8 +151,10 @@ TEST(CpuKernels, LinearOfEveryDtypeMatchesADoubleSum) {
       const LinearKernel fn = k->linear[t];
       if (!fn) continue;                                               // a type this set leaves to the generic kernels
       for (int64_t in : {1, 5, 8, 31, 32, 40, 100, 128, 8192 + 40}) {  // the last: two stack chunks (Q4_0)
-        // out 9: two groups of four outputs and one alone; 3 and no bias: no group.
-        for (auto [rows, out, with_bias] : {std::tuple{1, 9, true}, {3, 9, true}, {1, 3, false}, {2, 8, false}}) {
+        // out 9: two groups of four outputs (or one of eight) and one alone; 3 and no bias: no
+        // group; 21: eight, eight, four and one.
+        for (auto [rows, out, with_bias] :
+             {std::tuple{1, 9, true}, {3, 9, true}, {1, 3, false}, {2, 8, false}, {2, 21, true}}) {
           const auto w = random_values(static_cast<size_t>(in * out), static_cast<uint32_t>(in));
           const auto x = random_values(static_cast<size_t>(rows * in), 7);
           const auto bias = random_values(static_cast<size_t>(out), 8);

@@ -98,6 +98,13 @@ inline __m128 hsum4(__m256 a, __m256 b, __m256 c, __m256 d) {
   return _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1));
 }
 
+// Eight sums of 8 lanes each, as one vector {a0, ..., a7}.
+inline __m256 hsum8(const __m256 (&a)[8]) {
+  const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+  const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
 // Dots of x with four weight rows at once: each x load serves four rows and
 // the four horizontal sums share their shuffles (a decode step is a row of
 // such dots of a few hundred elements, where one dot at a time spends as
@@ -169,9 +176,49 @@ void linear_by4(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_
   }
 }
 
+// Short rows (in <= kShortRow): dots of x with eight weight rows, whose
+// eight reductions share one hsum8. Below this length the reductions and
+// calls were most of the time (a decode step of the research models'
+// width, 16, ran its 16x16 products as four calls of four reductions).
+constexpr int64_t kShortRow = 64;
+
+template <class W>
+__attribute__((noinline)) __m256 dot8(const float* x, const uint8_t* w, size_t w_stride, int64_t n) {
+  __m256 a[8];
+#pragma GCC unroll 8
+  for (int t = 0; t < 8; ++t) a[t] = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+#pragma GCC unroll 8
+    for (int t = 0; t < 8; ++t) a[t] = _mm256_fmadd_ps(v, W::load(w + t * w_stride, i), a[t]);
+  }
+  __m256 s = hsum8(a);
+  if (i < n) {
+    alignas(32) float t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (; i < n; ++i)
+      for (int k = 0; k < 8; ++k) t[k] += x[i] * W::one(w + k * w_stride, i);
+    s = _mm256_add_ps(s, _mm256_load_ps(t));
+  }
+  return s;
+}
+
 template <class W>
 void linear(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride, const float* bias,
             int64_t rows, int64_t in, int64_t out) {
+  if (in <= kShortRow) {  // eight outputs at a time, the rest by four
+    int64_t o = 0;
+    for (; o + 8 <= out; o += 8) {
+      const uint8_t* wo = w + static_cast<size_t>(o) * w_stride;
+      const __m256 b = bias ? _mm256_loadu_ps(bias + o) : _mm256_setzero_ps();
+      for (int64_t r = 0; r < rows; ++r)
+        _mm256_storeu_ps(y + r * ldy + o, _mm256_add_ps(b, dot8<W>(x + r * ldx, wo, w_stride, in)));
+    }
+    y += o;
+    w += static_cast<size_t>(o) * w_stride;
+    if (bias) bias += o;
+    out -= o;
+  }
   // Lambdas, not function pointers: each instantiation inlines its dots.
   linear_by4(
       y, ldy, x, ldx, w, w_stride, bias, rows, in, out, [](auto... a) { return dot4<W>(a...); },
@@ -569,13 +616,6 @@ inline void weighted_sum_block(float* out, const float* w, const uint32_t* pos, 
 // Lanes [0, m) of 8 (m < 8): the mask of a partial vector's loads and stores.
 inline __m256i first_lanes(int64_t m) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(m)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
-// Eight sums of 8 lanes each, as one vector {a0, ..., a7}.
-inline __m256 hsum8(const __m256 (&a)[8]) {
-  const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
-  const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
-  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
 // Eight keys per pass, their sums reduced together (a small head's dots
