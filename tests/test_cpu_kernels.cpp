@@ -513,12 +513,19 @@ TEST(CpuKernels, PauliSumsMatchTheDefinition) {
     // = D and d < D (zero padding), normalized and raw, rows apart by more
     // than d and outputs by more than the strings; against the encoding
     // and the product in double, then the definition.
-    for (const CpuKernels* small_set : sets) {
-      if (!small_set->small_value_rows || plan.lane_count == 0) continue;
+    // small_value_many (rows in lanes) the same for 19 rows: two blocks of
+    // eight and three rows left.
+    std::vector<std::tuple<std::string, SmallValueKernel, int64_t>> small;
+    for (const CpuKernels* k : sets) {
+      if (k->small_value_rows) small.emplace_back(std::string(k->name) + " small_value_rows", k->small_value_rows, 3);
+      if (k->small_value_many) small.emplace_back(std::string(k->name) + " small_value_many", k->small_value_many, 19);
+    }
+    for (const auto& [small_name, small_kernel, R] : small) {
+      if (plan.lane_count == 0) continue;
       const auto u = random_values(static_cast<size_t>(2 * D * D), 31);  // Re U [D][D], then Im U
       for (int64_t d : {D, D - 1}) {
         for (bool normalized : {true, false}) {
-          const int64_t R = 3, ldx = d + 2, stride = static_cast<int64_t>(strings.size()) + 2;
+          const int64_t ldx = d + 2, stride = static_cast<int64_t>(strings.size()) + 2;
           std::vector<float> cols(static_cast<size_t>(d * 2 * kPauliLaneStates), 0.0f);
           for (int64_t c = 0; c < d; ++c)
             for (int64_t j = 0; j < D; ++j) {
@@ -527,7 +534,7 @@ TEST(CpuKernels, PauliSumsMatchTheDefinition) {
             }
           const auto x = random_values(static_cast<size_t>(R * ldx), 40 + static_cast<int>(d));
           std::vector<float> out(static_cast<size_t>(R * stride), NAN);
-          small_set->small_value_rows(plan, cols.data(), x.data(), ldx, d, R, normalized, out.data(), stride);
+          small_kernel(plan, cols.data(), x.data(), ldx, d, R, normalized, out.data(), stride);
           for (int64_t r = 0; r < R; ++r) {
             double norm = 0.0;
             for (int64_t c = 0; c < d; ++c)
@@ -547,8 +554,7 @@ TEST(CpuKernels, PauliSumsMatchTheDefinition) {
             const auto [w, mag] = definition(pr, pi);
             for (size_t i = 0; i < strings.size(); ++i)
               ASSERT_NEAR(out[static_cast<size_t>(r * stride) + i], w[i], 1e-5 * (1.0 + mag[i]))
-                  << small_set->name << " small_value_rows D " << D << " d " << d << " normalized " << normalized
-                  << " row " << r;
+                  << small_name << " D " << D << " d " << d << " normalized " << normalized << " row " << r;
             for (int64_t gap = static_cast<int64_t>(strings.size()); gap < stride; ++gap)
               EXPECT_TRUE(std::isnan(out[static_cast<size_t>(r * stride + gap)])) << "wrote past the strings";
           }

@@ -199,6 +199,9 @@ struct CpuKernels {
   // nullptr: none.
   SmallValueKernel small_value_rows;
   LayerNormKernel layernorm;
+  // small_value_rows for many rows (rows in vector lanes, from 8 at a
+  // time); nullptr: none.
+  SmallValueKernel small_value_many;
 };
 
 // The best implementation this CPU runs, completed with generic kernels

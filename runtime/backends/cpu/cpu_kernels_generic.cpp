@@ -273,7 +273,8 @@ constexpr CpuKernels kGeneric{"generic",
                               nullptr,
                               nullptr,
                               nullptr,
-                              layernorm};
+                              layernorm,
+                              nullptr};
 
 }  // namespace
 

@@ -143,9 +143,14 @@ bool QuantumLayer::fused_rows(int64_t R) const {
   return !gates_.empty() && cpu_kernels().circuit_pauli_rows && row_scratch_size_ > 0 && R >= kPauliRowsMinRows;
 }
 
-// Below the rows that pauli_rows takes (where the gates are not asked for).
+// Small states where the gates are not asked for: below the rows that
+// pauli_rows takes, and from there on where the kernel set has the
+// rows-in-lanes small_value_many (the dense U of a small state costs fewer
+// flops than its gates; 64 rows at n_embd 16 on a Zen 3: see
+// docs/benchmarks.md).
 bool QuantumLayer::small_rows(int64_t R) const {
-  return !small_cols_.empty() && R < kPauliRowsMinRows && !uses_gates(R);
+  if (small_cols_.empty() || path_ == QISA_VALUE_PATH_GATES) return false;
+  return R < kPauliRowsMinRows || cpu_kernels().small_value_many != nullptr;
 }
 
 bool QuantumLayer::uses_gates(int64_t R) const {
@@ -158,9 +163,19 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
   const int64_t D = D_, width = this->width(), psi_ld = this->psi_ld();
   if (small_rows(R)) {
     const auto cols = static_cast<size_t>(d_ * 2 * kPauliLaneStates);
-    for (size_t p = 0; p < projections_.size(); ++p)
-      cpu_kernels().small_value_rows(plans_[p].view(), small_cols_.data() + p * cols, u, d_, d_, R, normalized_,
-                                     dest[p], stride);
+    const CpuKernels& k = cpu_kernels();
+    if (R < kPauliRowsMinRows) {
+      for (size_t p = 0; p < projections_.size(); ++p)
+        k.small_value_rows(plans_[p].view(), small_cols_.data() + p * cols, u, d_, d_, R, normalized_, dest[p], stride);
+      return;
+    }
+    // Blocks of kPauliRows rows, split over the threads like the sums below.
+    split_items((R + kPauliRows - 1) / kPauliRows, R * D * h_, kParallelPauli, threads_, [&](int64_t b, int) {
+      const int64_t r0 = b * kPauliRows, n = std::min(kPauliRows, R - r0);
+      for (size_t p = 0; p < projections_.size(); ++p)
+        k.small_value_many(plans_[p].view(), small_cols_.data() + p * cols, u + r0 * d_, d_, d_, n, normalized_,
+                           dest[p] + r0 * stride, stride);
+    });
     return;
   }
   const CpuKernels& kern = cpu_kernels();
