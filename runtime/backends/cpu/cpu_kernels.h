@@ -186,8 +186,10 @@ struct CpuKernels {
   LinearKernel linear_f32_activations[kDtypeCount];
   // By qisa_dtype; empty: many rows are rounded, the weight widened, oneDNN.
   BatchKernel batch[kDtypeCount];
-  // pauli_sums on a plan's lane layout (PauliPlan lane_*); nullptr: none
-  // (the generic set, whose groups are as fast without vector permutes).
+  // pauli_sums of small states (D <= kPauliLaneStates) on a plan's lane
+  // layouts (AVX-512: lane_*, the strings in lanes; AVX2: state_coef, the
+  // states in lanes); nullptr: none (the generic set, whose groups are as
+  // fast without vector permutes).
   PauliSumsKernel pauli_lanes;
   // pauli_sums for many rows, one row per vector lane (products and sums
   // lane-wise, no permutes or horizontal sums); nullptr: none.
@@ -198,6 +200,7 @@ struct CpuKernels {
   // The value projection of few rows of small states (SmallValueKernel);
   // nullptr: none.
   SmallValueKernel small_value_rows;
+  // LayerNorm; a set that leaves it empty gets the generic one.
   LayerNormKernel layernorm;
   // small_value_rows for many rows (rows in vector lanes, from 8 at a
   // time); nullptr: none.
