@@ -513,14 +513,16 @@ TEST(CpuKernels, PauliSumsMatchTheDefinition) {
     // = D and d < D (zero padding), normalized and raw, rows apart by more
     // than d and outputs by more than the strings; against the encoding
     // and the product in double, then the definition.
-    // small_value_many (rows in lanes) the same for 19 rows: two blocks of
-    // eight and three rows left.
-    std::vector<std::tuple<std::string, SmallValueKernel, int64_t>> small;
+    // unitary_pauli_rows (rows in lanes) the same for 19 rows, called as
+    // QuantumLayer does: a block of kPauliRows rows and one of three.
+    std::vector<std::tuple<std::string, SmallValueKernel, UnitaryPauliRowsKernel, int64_t>> small;
     for (const CpuKernels* k : sets) {
-      if (k->small_value_rows) small.emplace_back(std::string(k->name) + " small_value_rows", k->small_value_rows, 3);
-      if (k->small_value_many) small.emplace_back(std::string(k->name) + " small_value_many", k->small_value_many, 19);
+      if (k->small_value_rows)
+        small.emplace_back(std::string(k->name) + " small_value_rows", k->small_value_rows, nullptr, 3);
+      if (k->unitary_pauli_rows)
+        small.emplace_back(std::string(k->name) + " unitary_pauli_rows", nullptr, k->unitary_pauli_rows, 19);
     }
-    for (const auto& [small_name, small_kernel, R] : small) {
+    for (const auto& [small_name, small_kernel, unitary_rows, R] : small) {
       if (plan.lane_count == 0) continue;
       const auto u = random_values(static_cast<size_t>(2 * D * D), 31);  // Re U [D][D], then Im U
       for (int64_t d : {D, D - 1}) {
@@ -534,7 +536,14 @@ TEST(CpuKernels, PauliSumsMatchTheDefinition) {
             }
           const auto x = random_values(static_cast<size_t>(R * ldx), 40 + static_cast<int>(d));
           std::vector<float> out(static_cast<size_t>(R * stride), NAN);
-          small_kernel(plan, cols.data(), x.data(), ldx, d, R, normalized, out.data(), stride);
+          if (small_kernel) {
+            small_kernel(plan, cols.data(), x.data(), ldx, d, R, normalized, out.data(), stride);
+          } else {
+            std::vector<float> scratch(static_cast<size_t>(pauli_rows_scratch(plan)), NAN);
+            for (int64_t r0 = 0; r0 < R; r0 += kPauliRows)
+              unitary_rows(plan, cols.data(), x.data() + r0 * ldx, ldx, d, std::min(kPauliRows, R - r0), normalized,
+                           out.data() + r0 * stride, stride, scratch.data());
+          }
           for (int64_t r = 0; r < R; ++r) {
             double norm = 0.0;
             for (int64_t c = 0; c < d; ++c)

@@ -1,5 +1,6 @@
-// The AVX2 rows-in-lanes Pauli sums and circuits (cpu_rows_avx2.cpp), as
-// the pauli_rows and circuit_pauli_rows entries of the AVX2 kernel set
+// The AVX2 rows-in-lanes Pauli sums, circuits and small dense unitaries
+// (cpu_rows_avx2.cpp), as the pauli_rows, circuit_pauli_rows and
+// unitary_pauli_rows entries of the AVX2 kernel set
 // (cpu_kernels.h). Only to be called after that set's CPU check.
 #pragma once
 
@@ -13,5 +14,7 @@ void pauli_rows(const PauliPlan& plan, const float* phi, int64_t ld, int64_t row
                 float* scratch);
 void circuit_pauli_rows(const CircuitPlan& c, const PauliPlan& plan, const float* x, int64_t ld, int64_t d,
                         int64_t rows, bool normalized, float* out, int64_t stride, float* scratch);
+void unitary_pauli_rows(const PauliPlan& plan, const float* u_cols, const float* x, int64_t ld, int64_t d, int64_t rows,
+                        bool normalized, float* out, int64_t stride, float* scratch);
 
 }  // namespace qisa::avx2_rows

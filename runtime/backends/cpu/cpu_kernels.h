@@ -115,6 +115,11 @@ using CircuitKernel = void (*)(const CircuitPlan& plan, const float* psi, int64_
 using CircuitPauliRowsKernel = void (*)(const CircuitPlan& circuit, const PauliPlan& pauli, const float* x, int64_t ld,
                                         int64_t d, int64_t rows, bool normalized, float* out, int64_t stride,
                                         float* scratch);
+// CircuitPauliRowsKernel with a small state's dense U (D <= kPauliLaneStates;
+// u_cols as SmallValueKernel's) in place of the circuit.
+using UnitaryPauliRowsKernel = void (*)(const PauliPlan& plan, const float* u_cols, const float* x, int64_t ld,
+                                        int64_t d, int64_t rows, bool normalized, float* out, int64_t stride,
+                                        float* scratch);
 // Few rows of small states (D <= kPauliLaneStates, a plan with lanes), the
 // whole value projection per row: psi = x (x / max(|x|, 1e-12) when
 // normalized; d <= D values at x + i ldx, zero past d), phi = U psi with U
@@ -202,9 +207,9 @@ struct CpuKernels {
   SmallValueKernel small_value_rows;
   // LayerNorm; a set that leaves it empty gets the generic one.
   LayerNormKernel layernorm;
-  // small_value_rows for many rows (rows in vector lanes, from 8 at a
-  // time); nullptr: none.
-  SmallValueKernel small_value_many;
+  // The value projection of many rows of small states, rows in lanes
+  // (UnitaryPauliRowsKernel); nullptr: none.
+  UnitaryPauliRowsKernel unitary_pauli_rows;
 };
 
 // The best implementation this CPU runs, completed with generic kernels

@@ -791,8 +791,7 @@ void pauli_groups(const PauliPlan& plan, const float* r, const float* m, float* 
   auto flush = [&](int64_t c) {
     for (int i = n; i < 8; ++i) v[i] = _mm256_setzero_ps();
     alignas(32) float s[8];
-    _mm_store_ps(s, hsum4(v[0], v[1], v[2], v[3]));
-    _mm_store_ps(s + 4, hsum4(v[4], v[5], v[6], v[7]));
+    _mm256_store_ps(s, hsum8(v));
     for (int i = 0; i < n; ++i) out[plan.out[c - n + i]] = s[i];
     n = 0;
   };
@@ -913,112 +912,6 @@ void small_value_rows(const PauliPlan& plan, const float* u_cols, const float* x
     small_value_rows_of<true>(plan, u_cols, x, ldx, d, rows, normalized, out, stride);
   else
     small_value_rows_of<false>(plan, u_cols, x, ldx, d, rows, normalized, out, stride);
-}
-
-// The transpose of an 8 x 8 block held in r (row i in r[i]), in place.
-inline void transpose8(__m256 (&r)[8]) {
-  __m256 t[8];
-  for (int i = 0; i < 8; i += 2) {
-    t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-    t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-  }
-  __m256 u[8];
-  for (int i = 0; i < 8; i += 4) {
-    u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
-    u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
-    u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
-    u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
-  }
-  for (int i = 0; i < 4; ++i) {
-    r[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
-    r[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
-  }
-}
-
-// SmallValueKernel for many rows, eight rows in the lanes of each vector:
-// x's columns by transposes, phi = U x as broadcast multiply-adds (no
-// permutes: phi[j ^ x] is another vector), each group's products once and
-// each string's signed sum over the states; the sums are quadratic in phi,
-// so the encoding's 1 / |x| becomes 1 / |x|^2 on them. Fewer than eight
-// rows left: the per-row kernel. Against the gates with rows in lanes
-// (circuit_pauli_rows), 64 rows of a v3 value projection on a 2-vCPU AMD
-// EPYC (Zen 3): n_embd 16 3.8-5.9 -> 3.5-4.4 us, n_embd 4 0.76-1.2 ->
-// 0.52-0.60 us (docs/benchmarks.md).
-template <int64_t D>
-void small_value_many_of(const PauliPlan& plan, const float* u_cols, const float* x, int64_t ldx, int64_t d,
-                         int64_t rows, bool normalized, float* out, int64_t stride) {
-  const __m256i in0 = first_lanes(d < 8 ? d : 8), in1 = first_lanes(d > 8 ? d - 8 : 0);
-  int64_t r0 = 0;
-  for (; r0 + 8 <= rows; r0 += 8) {
-    __m256 xc[16];  // column c of the eight rows
-    for (int half = 0; half < 2; ++half) {
-      __m256 b[8];
-      for (int i = 0; i < 8; ++i) {
-        const float* xr = x + (r0 + i) * ldx + 8 * half;
-        b[i] = half == 0 ? _mm256_maskload_ps(xr, in0) : _mm256_maskload_ps(xr, in1);
-      }
-      transpose8(b);
-      for (int i = 0; i < 8; ++i) xc[8 * half + i] = b[i];
-    }
-    __m256 scale = _mm256_set1_ps(1.0f);
-    if (normalized) {
-      __m256 n2 = _mm256_setzero_ps();
-      for (int64_t c = 0; c < d; ++c) n2 = _mm256_fmadd_ps(xc[c], xc[c], n2);
-      scale = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_max_ps(n2, _mm256_set1_ps(1e-24f)));
-    }
-    __m256 re[D], im[D];
-    for (int64_t j = 0; j < D; ++j) {
-      __m256 a = _mm256_setzero_ps(), b = a;
-      for (int64_t c = 0; c < d; ++c) {
-        const float* col = u_cols + c * 2 * kPauliLaneStates + j;
-        a = _mm256_fmadd_ps(_mm256_broadcast_ss(col), xc[c], a);
-        b = _mm256_fmadd_ps(_mm256_broadcast_ss(col + kPauliLaneStates), xc[c], b);
-      }
-      re[j] = a;
-      im[j] = b;
-    }
-    alignas(32) float sums[kPauliLaneStates][8];
-    for (int64_t g = 0; g < plan.n_groups; ++g) {
-      const PauliPlanGroup& G = plan.groups[g];
-      __m256 p[D];
-      for (int64_t j = 0; j < D; ++j) {  // conj(phi[j ^ x]) phi[j], its Re or Im part
-        const int64_t k = j ^ static_cast<int64_t>(G.x);
-        p[j] = G.imaginary ? _mm256_fmsub_ps(re[k], im[j], _mm256_mul_ps(im[k], re[j]))
-                           : _mm256_fmadd_ps(re[k], re[j], _mm256_mul_ps(im[k], im[j]));
-      }
-      for (int64_t c = G.first; c < G.first + G.count; ++c) {
-        const float* coef = plan.state_coef + c * kPauliLaneStates;
-        __m256 a = _mm256_setzero_ps(), b = a;
-        for (int64_t j = 0; j < D; j += 2) {  // D: a power of two, at least 2
-          a = _mm256_fmadd_ps(_mm256_broadcast_ss(coef + j), p[j], a);
-          b = _mm256_fmadd_ps(_mm256_broadcast_ss(coef + j + 1), p[j + 1], b);
-        }
-        const __m256 v = _mm256_mul_ps(_mm256_add_ps(a, b), scale);
-        if (c < kPauliLaneStates) {
-          _mm256_store_ps(sums[c], v);
-        } else {  // more strings than states: straight out
-          alignas(32) float t[8];
-          _mm256_store_ps(t, v);
-          for (int i = 0; i < 8; ++i) out[(r0 + i) * stride + plan.out[c]] = t[i];
-        }
-      }
-    }
-    const int64_t kept = plan.strings < kPauliLaneStates ? plan.strings : kPauliLaneStates;
-    for (int i = 0; i < 8; ++i)
-      for (int64_t c = 0; c < kept; ++c) out[(r0 + i) * stride + plan.out[c]] = sums[c][i];
-  }
-  if (r0 < rows) small_value_rows(plan, u_cols, x + r0 * ldx, ldx, d, rows - r0, normalized, out + r0 * stride, stride);
-}
-
-// D as a constant: the loops over the states unroll without bound checks.
-void small_value_many(const PauliPlan& plan, const float* u_cols, const float* x, int64_t ldx, int64_t d, int64_t rows,
-                      bool normalized, float* out, int64_t stride) {
-  switch (plan.D) {
-    case 16: return small_value_many_of<16>(plan, u_cols, x, ldx, d, rows, normalized, out, stride);
-    case 8: return small_value_many_of<8>(plan, u_cols, x, ldx, d, rows, normalized, out, stride);
-    case 4: return small_value_many_of<4>(plan, u_cols, x, ldx, d, rows, normalized, out, stride);
-    default: return small_value_many_of<2>(plan, u_cols, x, ldx, d, rows, normalized, out, stride);
-  }
 }
 
 template <class W>
@@ -1252,7 +1145,7 @@ constexpr CpuKernels kAvx2{"avx2",
                            avx2_rows::circuit_pauli_rows,
                            small_value_rows,
                            layernorm,
-                           small_value_many};
+                           avx2_rows::unitary_pauli_rows};
 
 }  // namespace
 

@@ -66,4 +66,9 @@ void circuit_pauli_rows(const CircuitPlan& c, const PauliPlan& plan, const float
   rows_in_lanes::circuit_pauli_rows<Lanes8, Transposes>(c, plan, x, ld, d, rows, normalized, out, stride, scratch);
 }
 
+void unitary_pauli_rows(const PauliPlan& plan, const float* u_cols, const float* x, int64_t ld, int64_t d, int64_t rows,
+                        bool normalized, float* out, int64_t stride, float* scratch) {
+  rows_in_lanes::unitary_pauli_rows<Lanes8, Transposes>(plan, u_cols, x, ld, d, rows, normalized, out, stride, scratch);
+}
+
 }  // namespace qisa::avx2_rows

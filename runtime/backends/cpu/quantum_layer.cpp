@@ -143,14 +143,18 @@ bool QuantumLayer::fused_rows(int64_t R) const {
   return !gates_.empty() && cpu_kernels().circuit_pauli_rows && row_scratch_size_ > 0 && R >= kPauliRowsMinRows;
 }
 
-// Small states where the gates are not asked for: below the rows that
-// pauli_rows takes, and from there on where the kernel set has the
-// rows-in-lanes small_value_many (the dense U of a small state costs fewer
-// flops than its gates; 64 rows at n_embd 16 on a Zen 3: see
-// docs/benchmarks.md).
+// Below the rows that pauli_rows takes (where the gates are not asked for).
 bool QuantumLayer::small_rows(int64_t R) const {
-  if (small_cols_.empty() || path_ == QISA_VALUE_PATH_GATES) return false;
-  return R < kPauliRowsMinRows || cpu_kernels().small_value_many != nullptr;
+  return !small_cols_.empty() && R < kPauliRowsMinRows && !uses_gates(R);
+}
+
+// From the rows that pauli_rows takes, small states' dense U with the rows
+// in lanes (unitary_pauli_rows), where the gates are not asked for: at
+// these sizes U costs fewer flops than the gates (64 rows at n_embd 16 on
+// a Zen 3: docs/benchmarks.md).
+bool QuantumLayer::unitary_rows(int64_t R) const {
+  return !small_cols_.empty() && path_ != QISA_VALUE_PATH_GATES && cpu_kernels().unitary_pauli_rows &&
+         row_scratch_size_ > 0 && R >= kPauliRowsMinRows;
 }
 
 bool QuantumLayer::uses_gates(int64_t R) const {
@@ -161,21 +165,11 @@ bool QuantumLayer::uses_gates(int64_t R) const {
 
 void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t stride) {
   const int64_t D = D_, width = this->width(), psi_ld = this->psi_ld();
+  const auto cols = static_cast<size_t>(d_ * 2 * kPauliLaneStates);  // of small_cols_ per projection
   if (small_rows(R)) {
-    const auto cols = static_cast<size_t>(d_ * 2 * kPauliLaneStates);
-    const CpuKernels& k = cpu_kernels();
-    if (R < kPauliRowsMinRows) {
-      for (size_t p = 0; p < projections_.size(); ++p)
-        k.small_value_rows(plans_[p].view(), small_cols_.data() + p * cols, u, d_, d_, R, normalized_, dest[p], stride);
-      return;
-    }
-    // Blocks of kPauliRows rows, split over the threads like the sums below.
-    split_items((R + kPauliRows - 1) / kPauliRows, R * D * h_, kParallelPauli, threads_, [&](int64_t b, int) {
-      const int64_t r0 = b * kPauliRows, n = std::min(kPauliRows, R - r0);
-      for (size_t p = 0; p < projections_.size(); ++p)
-        k.small_value_many(plans_[p].view(), small_cols_.data() + p * cols, u + r0 * d_, d_, d_, n, normalized_,
-                           dest[p] + r0 * stride, stride);
-    });
+    for (size_t p = 0; p < projections_.size(); ++p)
+      cpu_kernels().small_value_rows(plans_[p].view(), small_cols_.data() + p * cols, u, d_, d_, R, normalized_,
+                                     dest[p], stride);
     return;
   }
   const CpuKernels& kern = cpu_kernels();
@@ -187,6 +181,16 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
       f(r0, std::min(kPauliRows, R - r0), row_scratch_.data() + t * row_scratch_size_);
     });
   };
+  if (unitary_rows(R)) {
+    for (size_t p = 0; p < projections_.size(); ++p) {
+      const PauliPlan plan = plans_[p].view();
+      row_blocks([&](int64_t r0, int64_t n, float* scratch) {
+        kern.unitary_pauli_rows(plan, small_cols_.data() + p * cols, u + r0 * d_, d_, d_, n, normalized_,
+                                dest[p] + r0 * stride, stride, scratch);
+      });
+    }
+    return;
+  }
   if (fused_rows(R)) {
     // Many rows: the encoding, the circuits and the sums kPauliRows rows at
     // a time, rows in vector lanes (psi and phi stay in the scratch).

@@ -79,9 +79,10 @@ class QuantumLayer {
   std::vector<float> row_scratch_;  // per thread: pauli_rows' scratch (where the kernel set has it)
   // Small states (D <= kPauliLaneStates) where the kernel set has
   // small_value_rows: each projection's stored U as f32 columns [d][32]
-  // for few-row calls; empty otherwise.
+  // for few-row calls and unitary_pauli_rows; empty otherwise.
   std::vector<float> small_cols_;
   bool small_rows(int64_t R) const;
+  bool unitary_rows(int64_t R) const;
   int64_t row_scratch_size_ = 0;
 };
 

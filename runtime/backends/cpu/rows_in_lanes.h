@@ -1,5 +1,6 @@
 // Rows in vector lanes: the Pauli sums of up to kPauliRows rows
-// (PauliRowsKernel) and the circuit before them (CircuitPauliRowsKernel),
+// (PauliRowsKernel) and the circuit or a small state's dense U before them
+// (CircuitPauliRowsKernel, UnitaryPauliRowsKernel),
 // written once over a vector type and included by the kernel files that
 // instantiate it (cpu_kernels_avx512.cpp with 16 lanes, cpu_rows_avx2.cpp
 // with 8), each compiled with its instructions. The rows' values are laid
@@ -319,6 +320,25 @@ void circuit_block(const CircuitPlan& c, int64_t D, typename V::T inv, float* Xr
   }
 }
 
+// The encoding's factor per lane of a block at Xr ([d][kRows]): 1, or
+// 1 / max(|x|, 1e-12) when normalized.
+template <class V>
+typename V::T encoding_inv(const float* Xr, int64_t d, bool normalized) {
+  if (!normalized) return V::set1(1.0f);
+  auto a0 = V::zero(), a1 = a0;
+  int64_t s = 0;
+  for (; s + 1 < d; s += 2) {
+    const auto u = V::loadu(Xr + s * kRows), v = V::loadu(Xr + (s + 1) * kRows);
+    a0 = V::fmadd(u, u, a0);
+    a1 = V::fmadd(v, v, a1);
+  }
+  if (s < d) {
+    const auto u = V::loadu(Xr + s * kRows);
+    a0 = V::fmadd(u, u, a0);
+  }
+  return V::div(V::set1(1.0f), V::max(V::sqrt(V::add(a0, a1)), V::set1(1e-12f)));
+}
+
 // The encoding (psi = x, or x / max(|x|, 1e-12) per lane when normalized;
 // x transposed into Xr [d][kRows]) and U = L3 P L1 into Y, for the lane
 // blocks that hold rows [0, rows). Xr is zero-padded from d to D here.
@@ -327,24 +347,35 @@ void circuit_rows(const CircuitPlan& c, int64_t D, int64_t d, int64_t rows, bool
                   float* Yr, float* Yi) {
   for (int64_t s = d; s < D; ++s)
     for (int64_t lane = 0; lane < kRows; lane += V::kLanes) V::storeu(Xr + s * kRows + lane, V::zero());
+  for (int64_t lane = 0; lane < kRows && lane < rows; lane += V::kLanes)  // 1 / |x| applied as the first pass loads x
+    circuit_block<V>(c, D, encoding_inv<V>(Xr + lane, d, normalized), Xr + lane, Xi + lane, Yr + lane, Yi + lane);
+}
+
+// The encoding and phi = U psi with a small state's dense U (u_cols:
+// SmallValueKernel's layout [d][2 kPauliLaneStates], D <= kPauliLaneStates)
+// as broadcast multiply-adds, from Xr [d][kRows] into Yr, Yi [D][kRows],
+// for the lane blocks that hold rows [0, rows). At these sizes the dense U
+// costs fewer flops than the circuit's gates.
+template <class V>
+void unitary_rows(const float* u_cols, int64_t D, int64_t d, int64_t rows, bool normalized, const float* Xr, float* Yr,
+                  float* Yi) {
   for (int64_t lane = 0; lane < kRows && lane < rows; lane += V::kLanes) {
-    // The encoding's 1 / |x| per lane, applied as the first pass loads x.
-    auto inv = V::set1(1.0f);
-    if (normalized) {
-      auto a0 = V::zero(), a1 = a0;
-      int64_t s = 0;
-      for (; s + 1 < d; s += 2) {
-        const auto u = V::loadu(Xr + s * kRows + lane), v = V::loadu(Xr + (s + 1) * kRows + lane);
-        a0 = V::fmadd(u, u, a0);
-        a1 = V::fmadd(v, v, a1);
+    const auto inv = encoding_inv<V>(Xr + lane, d, normalized);
+    for (int64_t j = 0; j < D; j += 2) {  // two states per x load (D: a power of two, at least 2)
+      auto a0 = V::zero(), b0 = a0, a1 = a0, b1 = a0;
+      for (int64_t c = 0; c < d; ++c) {
+        const auto x = V::loadu(Xr + c * kRows + lane);
+        const float* col = u_cols + c * 2 * kPauliLaneStates + j;
+        a0 = V::fmadd(V::set1(col[0]), x, a0);
+        a1 = V::fmadd(V::set1(col[1]), x, a1);
+        b0 = V::fmadd(V::set1(col[kPauliLaneStates]), x, b0);
+        b1 = V::fmadd(V::set1(col[kPauliLaneStates + 1]), x, b1);
       }
-      if (s < d) {
-        const auto u = V::loadu(Xr + s * kRows + lane);
-        a0 = V::fmadd(u, u, a0);
-      }
-      inv = V::div(V::set1(1.0f), V::max(V::sqrt(V::add(a0, a1)), V::set1(1e-12f)));
+      V::storeu(Yr + j * kRows + lane, V::mul(a0, inv));
+      V::storeu(Yr + (j + 1) * kRows + lane, V::mul(a1, inv));
+      V::storeu(Yi + j * kRows + lane, V::mul(b0, inv));
+      V::storeu(Yi + (j + 1) * kRows + lane, V::mul(b1, inv));
     }
-    circuit_block<V>(c, D, inv, Xr + lane, Xi + lane, Yr + lane, Yi + lane);
   }
 }
 
@@ -362,11 +393,11 @@ void pauli_rows(const PauliPlan& plan, const float* phi, int64_t ld, int64_t row
   X::to_rows(O, plan.strings, rows, out, stride);
 }
 
-// CircuitPauliRowsKernel: x transposed into Xr, the encoding and the
-// circuit into Y, the sums from Y.
-template <class V, class X>
-void circuit_pauli_rows(const CircuitPlan& c, const PauliPlan& plan, const float* x, int64_t ld, int64_t d,
-                        int64_t rows, bool normalized, float* out, int64_t stride, float* scratch) {
+// x transposed into Xr, then phi(Xr, Xi, Yr, Yi) puts the encoded state's
+// U psi into Y (Xi: its scratch), the sums from Y: the kernels below.
+template <class V, class X, class Phi>
+void value_rows(const PauliPlan& plan, const float* x, int64_t ld, int64_t d, int64_t rows, float* out, int64_t stride,
+                float* scratch, Phi phi) {
   const int64_t D = plan.D;
   float* Xr = scratch;  // [D][kRows] each
   float* Xi = Xr + D * kRows;
@@ -375,9 +406,28 @@ void circuit_pauli_rows(const CircuitPlan& c, const PauliPlan& plan, const float
   float* P = Yi + D * kRows;
   float* O = P + D * kRows;
   X::to_lanes(x, ld, rows, d, Xr);
-  circuit_rows<V>(c, D, d, rows, normalized, Xr, Xi, Yr, Yi);
+  phi(Xr, Xi, Yr, Yi);
   group_sums<V>(plan, Yr, P, O, rows);
   X::to_rows(O, plan.strings, rows, out, stride);
+}
+
+// CircuitPauliRowsKernel: the encoding and the circuit.
+template <class V, class X>
+void circuit_pauli_rows(const CircuitPlan& c, const PauliPlan& plan, const float* x, int64_t ld, int64_t d,
+                        int64_t rows, bool normalized, float* out, int64_t stride, float* scratch) {
+  value_rows<V, X>(plan, x, ld, d, rows, out, stride, scratch, [&](float* Xr, float* Xi, float* Yr, float* Yi) {
+    circuit_rows<V>(c, plan.D, d, rows, normalized, Xr, Xi, Yr, Yi);
+  });
+}
+
+// UnitaryPauliRowsKernel: the encoding and a small state's dense U in
+// place of the gates.
+template <class V, class X>
+void unitary_pauli_rows(const PauliPlan& plan, const float* u_cols, const float* x, int64_t ld, int64_t d, int64_t rows,
+                        bool normalized, float* out, int64_t stride, float* scratch) {
+  value_rows<V, X>(plan, x, ld, d, rows, out, stride, scratch, [&](float* Xr, float*, float* Yr, float* Yi) {
+    unitary_rows<V>(u_cols, plan.D, d, rows, normalized, Xr, Yr, Yi);
+  });
 }
 
 }  // namespace rows_in_lanes
