@@ -62,11 +62,19 @@ struct PauliPlan {
   const uint32_t* lane_imag = nullptr;  // [lane_count] all ones where the string takes Im S
   const float* lane_scale = nullptr;    // [lane_count] +-1 for i^ny (0 past the strings)
   const uint32_t* lane_sign = nullptr;  // [D][lane_count] sign bit where popcount(j & z) is odd
-  // Small states, the states in lanes instead: per string k (the groups'
-  // order, as z and out), [kPauliLaneStates] its phase (+-1 for i^ny) times
-  // (-1)^popcount(j & z) at state j < D, 0 past D. nullptr where the lane
-  // layout is absent.
+  // Small states, the states in lanes instead. The groups once more, in
+  // four runs of state_runs[] groups: X mask below 8 and Re part, below 8
+  // and Im, from 8 (D = 16) and Re, from 8 and Im; each group's lane
+  // permutation [8] j ^ (x & 7) at state_perm. Per output column k <
+  // lane_count, [kPauliLaneStates] its string's phase (+-1 for i^ny) times
+  // (-1)^popcount(j & z) at state j < D (0 past D and past the strings; a
+  // string with x >= 8 sums the states below 8 only, with twice the
+  // factor); and its group's index in the runs (0 past the strings).
+  // nullptr where the lane layout is absent.
   const float* state_coef = nullptr;
+  const int32_t* state_group = nullptr;
+  const int32_t* state_perm = nullptr;
+  int64_t state_runs[4] = {};
 };
 constexpr int64_t kPauliLaneStates = 16;
 constexpr int64_t kPauliLanes = 16;

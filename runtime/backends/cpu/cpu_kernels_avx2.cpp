@@ -769,65 +769,75 @@ void attend(float* out, float* scores, const uint32_t* pos, int64_t n, const flo
   }
 }
 
-// Small states (D <= 16) with the states in lanes (PauliPlan groups and
-// state_coef): per group of strings sharing an X mask and part, the
-// products conj(phi[j ^ x]) phi[j] of every state at once (one lane permute
-// by j ^ x per vector, the two vectors swapped where x has bit 3), their Re
-// or Im part; then per string the product with its signed row of
-// state_coef, and the horizontal sums of eight strings together. The
+// Small states (D <= 16) with the states in lanes (PauliPlan state_*):
+// per group of strings sharing an X mask and part, the products
+// conj(phi[j ^ x]) phi[j] of every state at once (one lane permute by
+// j ^ x per vector), their Re or Im part; then per output column its
+// string's group products times its signed row of state_coef, and the
+// horizontal sums of eight columns together, stored as one vector. The
 // random draw puts most strings on a few X masks (docs/math.md), so the
-// products are shared. Against the strings in lanes (every string its own
-// products), one v3 value projection at n_embd 16 on a 2-vCPU AMD EPYC
-// (Zen 3): 8 rows 0.86-0.93 -> 0.70-0.75 us; 1 row unchanged at 0.13-0.15
-// us, where the chain from x to the sums sets the time.
-// r and m: phi's Re and Im, 32-byte aligned, zero-padded to 16 values.
+// products are shared. The groups come in runs by part and by whether x
+// has bit 3, so that no branch depends on the data and each run's operands
+// stay in registers; with bit 3, only the states below 8 (the plan doubles
+// their factors). A version that branched per group and per string, and
+// wrote each sum to its column, took 1.16-1.18x CSA's decode step at
+// n_embd 16 for v3, this one 1.13-1.15x (docs/benchmarks.md).
+// r0, r1 and m0, m1: phi's Re and Im, zero past D (in registers: inlined
+// into the one-row value projection, phi never goes through memory).
 template <bool Wide>
-void pauli_groups(const PauliPlan& plan, const float* r, const float* m, float* out) {
-  const __m256 r0 = _mm256_load_ps(r), r1 = _mm256_load_ps(r + 8), m0 = _mm256_load_ps(m), m1 = _mm256_load_ps(m + 8);
-  const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  __m256 v[8];
-  int n = 0;
-  // The sums of the n strings before string c, to their outputs.
-  auto flush = [&](int64_t c) {
-    for (int i = n; i < 8; ++i) v[i] = _mm256_setzero_ps();
-    alignas(32) float s[8];
-    _mm256_store_ps(s, hsum8(v));
-    for (int i = 0; i < n; ++i) out[plan.out[c - n + i]] = s[i];
-    n = 0;
-  };
-  for (int64_t g = 0; g < plan.n_groups; ++g) {
-    const PauliPlanGroup& G = plan.groups[g];
-    const __m256i idx = _mm256_xor_si256(iota, _mm256_set1_epi32(static_cast<int>(G.x & 7)));
-    __m256 pr0 = _mm256_permutevar8x32_ps(r0, idx), pm0 = _mm256_permutevar8x32_ps(m0, idx), pr1, pm1, p1;
-    if constexpr (Wide) {
-      pr1 = _mm256_permutevar8x32_ps(r1, idx);
-      pm1 = _mm256_permutevar8x32_ps(m1, idx);
-      if (G.x & 8) {  // no std::swap: see the top of the file
-        const __m256 a = pr0, b = pm0;
-        pr0 = pr1;
-        pm0 = pm1;
-        pr1 = a;
-        pm1 = b;
-      }
+__attribute__((always_inline)) inline void pauli_groups(const PauliPlan& plan, __m256 r0, __m256 r1, __m256 m0,
+                                                        __m256 m1, float* out) {
+  // Each group's products (at most 2 D groups: X masks below D, two parts).
+  __m256 prod[2 * kPauliLaneStates][Wide ? 2 : 1];
+  const int32_t* perm = plan.state_perm;
+  auto lanes = [&](int64_t g) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(perm + 8 * g)); };
+  // conj(pr + i pm) (r + i m) = (pr r + pm m) + i (pr m - pm r)
+  int64_t g = 0;
+  for (const int64_t end = g + plan.state_runs[0]; g < end; ++g) {
+    const __m256i idx = lanes(g);
+    prod[g][0] =
+        _mm256_fmadd_ps(_mm256_permutevar8x32_ps(r0, idx), r0, _mm256_mul_ps(_mm256_permutevar8x32_ps(m0, idx), m0));
+    if constexpr (Wide)
+      prod[g][1] =
+          _mm256_fmadd_ps(_mm256_permutevar8x32_ps(r1, idx), r1, _mm256_mul_ps(_mm256_permutevar8x32_ps(m1, idx), m1));
+  }
+  for (const int64_t end = g + plan.state_runs[1]; g < end; ++g) {
+    const __m256i idx = lanes(g);
+    prod[g][0] =
+        _mm256_fmsub_ps(_mm256_permutevar8x32_ps(r0, idx), m0, _mm256_mul_ps(_mm256_permutevar8x32_ps(m0, idx), r0));
+    if constexpr (Wide)
+      prod[g][1] =
+          _mm256_fmsub_ps(_mm256_permutevar8x32_ps(r1, idx), m1, _mm256_mul_ps(_mm256_permutevar8x32_ps(m1, idx), r1));
+  }
+  if constexpr (Wide) {  // x >= 8: phi[j ^ x] for j < 8 is in the high vector
+    for (const int64_t end = g + plan.state_runs[2]; g < end; ++g) {
+      const __m256i idx = lanes(g);
+      prod[g][0] =
+          _mm256_fmadd_ps(_mm256_permutevar8x32_ps(r1, idx), r0, _mm256_mul_ps(_mm256_permutevar8x32_ps(m1, idx), m0));
+      prod[g][1] = _mm256_setzero_ps();
     }
-    // conj(pr + i pm) (r + i m) = (pr r + pm m) + i (pr m - pm r)
-    __m256 p0;
-    if (G.imaginary) {
-      p0 = _mm256_fmsub_ps(pr0, m0, _mm256_mul_ps(pm0, r0));
-      if constexpr (Wide) p1 = _mm256_fmsub_ps(pr1, m1, _mm256_mul_ps(pm1, r1));
-    } else {
-      p0 = _mm256_fmadd_ps(pr0, r0, _mm256_mul_ps(pm0, m0));
-      if constexpr (Wide) p1 = _mm256_fmadd_ps(pr1, r1, _mm256_mul_ps(pm1, m1));
-    }
-    for (int64_t c = G.first; c < G.first + G.count; ++c) {
-      const float* coef = plan.state_coef + c * kPauliLaneStates;
-      __m256 t = _mm256_mul_ps(p0, _mm256_loadu_ps(coef));
-      if constexpr (Wide) t = _mm256_fmadd_ps(p1, _mm256_loadu_ps(coef + 8), t);
-      v[n++] = t;
-      if (n == 8) flush(c + 1);
+    for (const int64_t end = g + plan.state_runs[3]; g < end; ++g) {
+      const __m256i idx = lanes(g);
+      prod[g][0] =
+          _mm256_fmsub_ps(_mm256_permutevar8x32_ps(r1, idx), m0, _mm256_mul_ps(_mm256_permutevar8x32_ps(m1, idx), r0));
+      prod[g][1] = _mm256_setzero_ps();
     }
   }
-  if (n > 0) flush(plan.strings);
+  for (int64_t k0 = 0; k0 < plan.strings; k0 += 8) {  // the plan pads the columns to a multiple of 8
+    const float* coef = plan.state_coef + k0 * kPauliLaneStates;
+    const int32_t* group = plan.state_group + k0;
+    __m256 v[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; ++i) {
+      const __m256* p = prod[group[i]];
+      v[i] = _mm256_mul_ps(p[0], _mm256_loadu_ps(coef + i * kPauliLaneStates));
+      if constexpr (Wide) v[i] = _mm256_fmadd_ps(p[1], _mm256_loadu_ps(coef + i * kPauliLaneStates + 8), v[i]);
+    }
+    if (plan.strings - k0 >= 8)
+      _mm256_storeu_ps(out + k0, hsum8(v));
+    else
+      _mm256_maskstore_ps(out + k0, first_lanes(plan.strings - k0), hsum8(v));
+  }
 }
 
 // PauliSumsKernel on the small-state layout: phi copied into zero-padded vectors.
@@ -837,10 +847,11 @@ void pauli_lanes(const PauliPlan& plan, const float* re, const float* im, float*
     r[j] = re[j];
     m[j] = im[j];
   }
+  const __m256 r0 = _mm256_load_ps(r), r1 = _mm256_load_ps(r + 8), m0 = _mm256_load_ps(m), m1 = _mm256_load_ps(m + 8);
   if (plan.D > 8)
-    pauli_groups<true>(plan, r, m, out);
+    pauli_groups<true>(plan, r0, r1, m0, m1, out);
   else
-    pauli_groups<false>(plan, r, m, out);
+    pauli_groups<false>(plan, r0, r1, m0, m1, out);
 }
 
 // Few rows of small states, the whole value projection per row (the
@@ -852,7 +863,6 @@ void pauli_lanes(const PauliPlan& plan, const float* re, const float* im, float*
 template <bool Wide>
 void small_value_rows_of(const PauliPlan& plan, const float* u_cols, const float* x, int64_t ldx, int64_t d,
                          int64_t rows, bool normalized, float* out, int64_t stride) {
-  alignas(32) float phi[2][16];
   const __m256i in0 = first_lanes(d < 8 ? d : 8), in1 = first_lanes(d > 8 ? d - 8 : 0);
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * ldx;
@@ -898,11 +908,7 @@ void small_value_rows_of(const PauliPlan& plan, const float* u_cols, const float
       const __m256 inv = _mm256_set1_ps(1.0f / (norm > 1e-12f ? norm : 1e-12f));
       for (auto& t : v) t = _mm256_mul_ps(t, inv);
     }
-    _mm256_store_ps(phi[0], v[0]);
-    _mm256_store_ps(phi[0] + 8, v[1]);
-    _mm256_store_ps(phi[1], v[2]);
-    _mm256_store_ps(phi[1] + 8, v[3]);
-    pauli_groups<Wide>(plan, phi[0], phi[1], out + r * stride);
+    pauli_groups<Wide>(plan, v[0], v[1], v[2], v[3], out + r * stride);
   }
 }
 

@@ -82,14 +82,37 @@ PauliPlanData::PauliPlanData(const std::vector<PauliString>& paulis, int64_t D) 
         if (std::popcount(static_cast<uint64_t>(j) & p.z_mask) & 1)
           lane_sign_[static_cast<size_t>(j * n + k)] = 0x80000000u;
     }
-    // The same signs with the states in lanes, the strings in group order.
-    state_coef_.assign(static_cast<size_t>(strings * kPauliLaneStates), 0.0f);
-    for (int64_t c = 0; c < strings; ++c) {
-      const PauliString p = paulis[static_cast<size_t>(out_[static_cast<size_t>(c)])];
+    // The states in lanes (state_*): the groups again, in runs by (x >= 8,
+    // part), each with its lane permutation; per output column its string's
+    // group and signs. A string with x >= 8 (D = 16) takes twice its terms
+    // over the states below 8 and none above (the halving above).
+    std::vector<int32_t> order, position(groups_.size());
+    for (int run = 0; run < 4; ++run) {
+      for (size_t g = 0; g < groups_.size(); ++g) {
+        if ((groups_[g].x >= 8 ? 2 : 0) + (groups_[g].imaginary ? 1 : 0) != run) continue;
+        position[g] = static_cast<int32_t>(order.size());
+        order.push_back(static_cast<int32_t>(g));
+        ++state_runs_[run];
+      }
+    }
+    for (int32_t g : order)
+      for (uint64_t lane = 0; lane < 8; ++lane)
+        state_perm_.push_back(static_cast<int32_t>(lane ^ (groups_[static_cast<size_t>(g)].x & 7)));
+    state_coef_.assign(static_cast<size_t>(n * kPauliLaneStates), 0.0f);
+    state_group_.assign(static_cast<size_t>(n), 0);
+    for (size_t g = 0; g < groups_.size(); ++g) {
+      const PauliPlanGroup& pg = groups_[g];
+      for (int32_t c = pg.first; c < pg.first + pg.count; ++c)
+        state_group_[static_cast<size_t>(out_[static_cast<size_t>(c)])] = position[g];
+    }
+    for (int64_t k = 0; k < strings; ++k) {
+      const PauliString p = paulis[static_cast<size_t>(k)];
       const float phase = pauli_part(p).phase;
-      for (int64_t j = 0; j < D; ++j)
-        state_coef_[static_cast<size_t>(c * kPauliLaneStates + j)] =
-            std::popcount(static_cast<uint64_t>(j) & p.z_mask) & 1 ? -phase : phase;
+      const bool halved = p.x_mask >= 8;
+      for (int64_t j = 0; j < (halved ? 8 : D); ++j) {
+        const float c = std::popcount(static_cast<uint64_t>(j) & p.z_mask) & 1 ? -phase : phase;
+        state_coef_[static_cast<size_t>(k * kPauliLaneStates + j)] = halved ? 2.0f * c : c;
+      }
     }
   }
 }

@@ -49,6 +49,9 @@ class PauliPlanData {
       p.lane_scale = lane_scale_.data();
       p.lane_sign = lane_sign_.data();
       p.state_coef = state_coef_.data();
+      p.state_group = state_group_.data();
+      p.state_perm = state_perm_.data();
+      for (int run = 0; run < 4; ++run) p.state_runs[run] = state_runs_[run];
     }
     return p;
   }
@@ -64,7 +67,10 @@ class PauliPlanData {
   std::vector<int32_t> lane_x_;
   std::vector<uint32_t> lane_imag_, lane_sign_;
   std::vector<float> lane_scale_;
-  std::vector<float> state_coef_;  // PauliPlan::state_coef
+  std::vector<float> state_coef_;     // PauliPlan::state_coef
+  std::vector<int32_t> state_group_;  // PauliPlan::state_group
+  std::vector<int32_t> state_perm_;   // PauliPlan::state_perm
+  int64_t state_runs_[4] = {};        // PauliPlan::state_runs
 };
 
 }  // namespace qisa
