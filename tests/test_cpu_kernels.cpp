@@ -718,26 +718,27 @@ TEST(CpuKernels, DotMatchesADoubleSum) {
 // formula summed in double precision: both scores, every length around the
 // kernels' 4-key and 8-lane steps, head sizes around their 8- and 64-column
 // blocks, keys of interleaved heads (strides), and scores far apart (the
-// softmax's small weights underflow the same way).
+// softmax's small weights underflow the same way), one head or the middle
+// one of three (the key norms' stride).
 TEST(CpuKernels, AttentionMatchesADoubleComputation) {
   for (const CpuKernels* k : kernel_sets()) {
     for (bool gaussian : {false, true}) {
       for (int64_t h : {1, 4, 8, 12, 16, 24, 40, 56, 64, 72, 100, 128}) {
         for (int64_t n : {1, 3, 4, 5, 8, 9, 16, 33, 130}) {
           for (float spread : {0.3f, 4.0f}) {
-            const int64_t heads = 3, stride = heads * h;  // this head is head 1 of 3
+            const int64_t heads = spread < 1.0f ? 3 : 1, head = heads / 2, stride = heads * h;
             auto q = random_values(static_cast<size_t>(h), 21);
             auto keys = random_values(static_cast<size_t>(n * stride), 22);
             const auto values = random_values(static_cast<size_t>(n * stride), 23);
             for (auto& x : q) x *= spread;
             for (auto& x : keys) x *= spread;
-            const float* kh = keys.data() + h;
-            const float* vh = values.data() + h;
+            const float* kh = keys.data() + head * h;
+            const float* vh = values.data() + head * h;
             std::vector<float> norms(static_cast<size_t>(n * heads));
             for (int64_t j = 0; j < n; ++j) {
               double nn = 0.0;
               for (int64_t i = 0; i < h; ++i) nn += double(kh[j * stride + i]) * kh[j * stride + i];
-              norms[static_cast<size_t>(j * heads + 1)] = static_cast<float>(nn);
+              norms[static_cast<size_t>(j * heads + head)] = static_cast<float>(nn);
             }
             const float scale = 1.0f / std::sqrt(static_cast<float>(h));
             std::vector<double> sc(static_cast<size_t>(n));
@@ -754,14 +755,14 @@ TEST(CpuKernels, AttentionMatchesADoubleComputation) {
             double total = 0.0;
             for (auto& x : sc) total += (x = std::exp(x - mx));
             std::vector<float> out(static_cast<size_t>(h)), scratch(static_cast<size_t>(n));
-            attention(k, out.data(), q.data(), kh, norms.data() + 1, vh, n, h, stride, stride, heads, gaussian, scale,
-                      scratch.data());
+            attention(k, out.data(), q.data(), kh, norms.data() + head, vh, n, h, stride, stride, heads, gaussian,
+                      scale, scratch.data());
             for (int64_t i = 0; i < h; ++i) {
               double want = 0.0;
               for (int64_t j = 0; j < n; ++j) want += sc[j] / total * vh[j * stride + i];
               ASSERT_NEAR(out[i], want, 2e-5 + 2e-5 * std::abs(want))
                   << k->name << (gaussian ? " gaussian" : " dot") << " h " << h << " n " << n << " spread " << spread
-                  << " column " << i;
+                  << " heads " << heads << " column " << i;
             }
           }
         }

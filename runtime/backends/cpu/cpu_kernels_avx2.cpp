@@ -627,6 +627,11 @@ void scores(float* s, const float* q, const float* keys, const float* key_norms,
   const int64_t full = h / 8 * 8;
   const __m256i tail = first_lanes(h - full);
   const __m256 qt = _mm256_maskload_ps(q + full, tail);
+  // Gaussian: -|q-k|^2 = 2 q.k - (|q|^2 + |k|^2), the keys' norms from the cache.
+  const __m256 qn = _mm256_set1_ps(gaussian ? dot<F32>(q, reinterpret_cast<const uint8_t*>(q), h) : 0.0f);
+  const __m256 vscale = _mm256_set1_ps(scale), two = _mm256_set1_ps(2.0f);
+  const __m256i norm_at =
+      _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(norm_stride)));
   for (int64_t j = 0; j < n; j += 8) {
     const float* k[8];
     for (int t = 0; t < 8; ++t) k[t] = keys + (j + t < n ? j + t : j) * k_stride;
@@ -642,17 +647,18 @@ void scores(float* s, const float* q, const float* keys, const float* key_norms,
 #pragma GCC unroll 8
       for (int t = 0; t < 8; ++t) a[t] = _mm256_fmadd_ps(qt, _mm256_maskload_ps(k[t] + full, tail), a[t]);
     }
-    const __m256 r = hsum8(a);
-    if (j + 8 <= n)
-      _mm256_storeu_ps(s + j, r);
-    else
-      _mm256_maskstore_ps(s + j, first_lanes(n - j), r);
-  }
-  if (gaussian) {  // -|q-k|^2 with |q-k|^2 = |q|^2 + |k|^2 - 2 q.k
-    const float qn = dot<F32>(q, reinterpret_cast<const uint8_t*>(q), h);
-    for (int64_t j = 0; j < n; ++j) s[j] = -(qn + key_norms[j * norm_stride] - 2.0f * s[j]);
-  } else {
-    for (int64_t j = 0; j < n; ++j) s[j] *= scale;
+    __m256 r = hsum8(a);
+    const __m256i valid = j + 8 <= n ? _mm256_set1_epi32(-1) : first_lanes(n - j);
+    if (gaussian) {
+      const float* kn = key_norms + j * norm_stride;
+      const __m256 norms =
+          norm_stride == 1 ? _mm256_maskload_ps(kn, valid)
+                           : _mm256_mask_i32gather_ps(_mm256_setzero_ps(), kn, norm_at, _mm256_castsi256_ps(valid), 4);
+      r = _mm256_fmsub_ps(two, r, _mm256_add_ps(qn, norms));
+    } else {
+      r = _mm256_mul_ps(r, vscale);
+    }
+    _mm256_maskstore_ps(s + j, valid, r);
   }
 }
 
