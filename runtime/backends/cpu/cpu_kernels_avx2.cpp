@@ -628,7 +628,10 @@ void scores(float* s, const float* q, const float* keys, const float* key_norms,
   const __m256i tail = first_lanes(h - full);
   const __m256 qt = _mm256_maskload_ps(q + full, tail);
   // Gaussian: -|q-k|^2 = 2 q.k - (|q|^2 + |k|^2), the keys' norms from the cache.
-  const __m256 qn = _mm256_set1_ps(gaussian ? dot<F32>(q, reinterpret_cast<const uint8_t*>(q), h) : 0.0f);
+  __m256 qq = _mm256_mul_ps(qt, qt);
+  for (int64_t i = 0; gaussian && i < full; i += 8)
+    qq = _mm256_fmadd_ps(_mm256_loadu_ps(q + i), _mm256_loadu_ps(q + i), qq);
+  const __m256 qn = _mm256_set1_ps(hsum(qq));
   const __m256 vscale = _mm256_set1_ps(scale), two = _mm256_set1_ps(2.0f);
   const __m256i norm_at =
       _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(norm_stride)));

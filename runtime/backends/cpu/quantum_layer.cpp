@@ -112,7 +112,9 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
                     scratch);
     }
   }
-  if (!observables() && D <= kPauliLaneStates && cpu_kernels().small_value_rows && plans_.at(0).view().lane_count > 0) {
+  for (const auto& plan : plans_) views_.push_back(plan.view());
+  views_.resize(projections_.size());  // observables: empty plans
+  if (!observables() && D <= kPauliLaneStates && cpu_kernels().small_value_rows && views_.at(0).lane_count > 0) {
     // U's values as the dense path multiplies them (unitary_planes).
     small_cols_.assign(projections_.size() * static_cast<size_t>(d_ * 2 * kPauliLaneStates), 0.0f);
     std::vector<float> planes[2];
@@ -168,8 +170,8 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
   const auto cols = static_cast<size_t>(d_ * 2 * kPauliLaneStates);  // of small_cols_ per projection
   if (small_rows(R)) {
     for (size_t p = 0; p < projections_.size(); ++p)
-      cpu_kernels().small_value_rows(plans_[p].view(), small_cols_.data() + p * cols, u, d_, d_, R, normalized_,
-                                     dest[p], stride);
+      cpu_kernels().small_value_rows(views_[p], small_cols_.data() + p * cols, u, d_, d_, R, normalized_, dest[p],
+                                     stride);
     return;
   }
   const CpuKernels& kern = cpu_kernels();
@@ -183,7 +185,7 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
   };
   if (unitary_rows(R)) {
     for (size_t p = 0; p < projections_.size(); ++p) {
-      const PauliPlan plan = plans_[p].view();
+      const PauliPlan& plan = views_[p];
       row_blocks([&](int64_t r0, int64_t n, float* scratch) {
         kern.unitary_pauli_rows(plan, small_cols_.data() + p * cols, u + r0 * d_, d_, d_, n, normalized_,
                                 dest[p] + r0 * stride, stride, scratch);
@@ -196,7 +198,7 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
     // a time, rows in vector lanes (psi and phi stay in the scratch).
     for (size_t p = 0; p < projections_.size(); ++p) {
       const CircuitPlan circuit = gates_[p].plan();
-      const PauliPlan plan = plans_[p].view();
+      const PauliPlan& plan = views_[p];
       row_blocks([&](int64_t r0, int64_t n, float* scratch) {
         kern.circuit_pauli_rows(circuit, plan, u + r0 * d_, d_, d_, n, normalized_, dest[p] + r0 * stride, stride,
                                 scratch);
@@ -222,7 +224,7 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
   const bool unitary = !observables();
   for (size_t p = 0; p < projections_.size(); ++p) {
     const auto pi = static_cast<int64_t>(p);
-    const PauliPlan plan = unitary ? plans_[p].view() : PauliPlan{};
+    const PauliPlan& plan = views_[p];
     const bool lanes = plan.lane_count > 0 && kern.pauli_lanes;
     if (unitary && !lanes && row_scratch_size_ > 0 && R >= kPauliRowsMinRows) {  // rows in lanes
       row_blocks([&](int64_t r0, int64_t n, float* scratch) {

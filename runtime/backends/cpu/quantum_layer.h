@@ -62,6 +62,10 @@ class QuantumLayer {
   // on the projection's plan (products and sums in L1); where the kernel
   // set has pauli_rows, blocks of kPauliRows rows per call.
   std::vector<PauliPlanData> plans_;
+  // Their views, made once plans_ is complete (a view is a few hundred
+  // bytes to fill: made per call, it cost a one-row call at n_embd 16 a
+  // tenth of its time).
+  std::vector<PauliPlan> views_;
   // Many rows of small states: the strings grouped by (X mask, Re or Im
   // part); a group's signed sums over j are one product [rows, D] x
   // coef^T [D, strings] of the rows' products conj(phi[j ^ x]) phi[j].
