@@ -330,38 +330,50 @@ constexpr LaneSigns make_lane_signs() {
 }
 constexpr LaneSigns kLaneSigns = make_lane_signs();
 
-// The signs of the block of 8 from j0: the lane signs flipped when
-// parity(j0 & z) is odd. Computed, not selected: as a ternary GCC made it a
-// branch on the parity (no time difference measured on the 2-vCPU AMD EPYC
-// VM; branch-free does not depend on a predictor learning the pattern).
-inline __m256 block_signs(__m256 lane_sign, int64_t j0, uint64_t z) {
-  const auto odd = static_cast<unsigned>(__builtin_popcountll(static_cast<uint64_t>(j0) & z) & 1);
-  return _mm256_xor_ps(lane_sign, _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(odd << 31))));
+// +1, or -1 where `odd`, in every lane.
+inline __m256 plus_minus(bool odd) {
+  return _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(0x3f800000u | (odd ? 0x80000000u : 0u))));
+}
+
+// sum over blocks b < B (a power of two) of (-1)^parity(b & zb) v(b), the
+// vectors v(b) of blocks of 8 states: a string's signed sum over the
+// states is this with zb = z >> 3, its lane signs (parity(l & z & 7))
+// applied once to the result. Four blocks per step, combined by the two
+// low bits of zb as v0 + s0 v1 + s1 (v2 + s0 v3), then the step's own
+// sign (no per-block sign work: it took a third of the per-row sums).
+template <class V>
+inline __m256 signed_blocks(int64_t B, uint64_t zb, V v) {
+  if (B == 1) return v(0);
+  const __m256 s0 = plus_minus(zb & 1);
+  if (B == 2) return _mm256_fmadd_ps(v(1), s0, v(0));
+  const __m256 s1 = plus_minus(zb & 2);
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0;
+  for (int64_t b = 0; b < B; b += 8) {  // two steps per pass: their adds do not wait on each other
+    const __m256 q0 = _mm256_fmadd_ps(_mm256_fmadd_ps(v(b + 3), s0, v(b + 2)), s1, _mm256_fmadd_ps(v(b + 1), s0, v(b)));
+    a0 = _mm256_fmadd_ps(q0, plus_minus(__builtin_popcountll(static_cast<uint64_t>(b) & zb) & 1), a0);
+    if (b + 4 < B) {
+      const __m256 q1 =
+          _mm256_fmadd_ps(_mm256_fmadd_ps(v(b + 7), s0, v(b + 6)), s1, _mm256_fmadd_ps(v(b + 5), s0, v(b + 4)));
+      a1 = _mm256_fmadd_ps(q1, plus_minus(__builtin_popcountll(static_cast<uint64_t>(b + 4) & zb) & 1), a1);
+    }
+  }
+  return _mm256_add_ps(a0, a1);
+}
+
+inline __m256 lane_signs(uint64_t z) {
+  return _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(kLaneSigns.mask[z & 7])));
 }
 
 // Blocks of 8: the sign of lane l is parity(l & z & 7) (fixed per string),
-// times parity(j0 & z) for the block; applied by flipping sign bits.
+// times parity(j0 & z) for the block (signed_blocks).
 float signed_sum(const float* p, uint64_t z, int64_t D) {
   if (D < 8) {
     float s = 0.0f;
     for (int64_t j = 0; j < D; ++j) s += (__builtin_popcountll(static_cast<uint64_t>(j) & z) & 1) ? -p[j] : p[j];
     return s;
   }
-  const __m256 lane_sign =
-      _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(kLaneSigns.mask[z & 7])));
-  const __m256 zero = _mm256_setzero_ps();
-  __m256 a0 = zero, a1 = zero;
-  int64_t j0 = 0;
-  for (; j0 + 16 <= D; j0 += 16) {
-    const __m256 s0 = block_signs(lane_sign, j0, z), s1 = block_signs(lane_sign, j0 + 8, z);
-    a0 = _mm256_add_ps(a0, _mm256_xor_ps(_mm256_loadu_ps(p + j0), s0));
-    a1 = _mm256_add_ps(a1, _mm256_xor_ps(_mm256_loadu_ps(p + j0 + 8), s1));
-  }
-  for (; j0 < D; j0 += 8) {
-    const __m256 s0 = block_signs(lane_sign, j0, z);
-    a0 = _mm256_add_ps(a0, _mm256_xor_ps(_mm256_loadu_ps(p + j0), s0));
-  }
-  return hsum(_mm256_add_ps(a0, a1));
+  const __m256 sum = signed_blocks(D / 8, z >> 3, [&](int64_t b) { return _mm256_loadu_ps(p + 8 * b); });
+  return hsum(_mm256_xor_ps(sum, lane_signs(z)));
 }
 
 // y = M v for a K = 8 matrix stored [column][row] and the 8 values at v:
@@ -522,21 +534,15 @@ void pauli_sums(const PauliPlan& plan, const float* re, const float* im, float* 
         _mm256_xor_si256(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(xm & 7)));
     const int64_t hi = xm & ~int64_t{7};
     const int bit = g.bit;
-    if (g.count == 1) {
+    if (g.count == 1) {  // products, signs and sum in one pass
       const uint64_t z = plan.z[g.first];
-      const __m256 lane_sign =
-          _mm256_castsi256_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(kLaneSigns.mask[z & 7])));
-      __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-      group_blocks(D, bit, [&](int64_t j0, int64_t t0) {
-        const __m256 v = pauli_products8(re, im, j0, hi, perm, g.imaginary);
-        const __m256 sign = block_signs(lane_sign, t0, z);
-        // Two accumulators: the adds of consecutive blocks do not wait on each other.
-        if ((t0 & 8) == 0)
-          a0 = _mm256_add_ps(a0, _mm256_xor_ps(v, sign));
-        else
-          a1 = _mm256_add_ps(a1, _mm256_xor_ps(v, sign));
+      const int64_t n = bit < 0 ? D : D / 2, low = bit < 0 ? 0 : (int64_t{1} << bit) - 1;
+      // Block b of the group's states: state t = 8 b, with `bit` put back in (clear) when halved.
+      const __m256 sum = signed_blocks(n / 8, z >> 3, [&](int64_t b) {
+        const int64_t t0 = 8 * b, j0 = bit < 0 ? t0 : (t0 & low) | ((t0 & ~low) << 1);
+        return pauli_products8(re, im, j0, hi, perm, g.imaginary);
       });
-      out[plan.out[g.first]] = plan.scale[g.first] * hsum(_mm256_add_ps(a0, a1));
+      out[plan.out[g.first]] = plan.scale[g.first] * hsum(_mm256_xor_ps(sum, lane_signs(z)));
       continue;
     }
     group_blocks(D, bit, [&](int64_t j0, int64_t t0) {
