@@ -219,7 +219,7 @@ BENCHMARK(BM_ValuePath)
     ->ArgsProduct({{QISA_VALUE_PATH_UNITARY, QISA_VALUE_PATH_GATES, QISA_VALUE_PATH_OBSERVABLES},
                    {4, 16, 128},
                    {1, 8, 64}})
-    ->ArgsProduct({{QISA_VALUE_PATH_UNITARY, QISA_VALUE_PATH_GATES}, {256}, {1, 8, 64}})
+    ->ArgsProduct({{QISA_VALUE_PATH_UNITARY, QISA_VALUE_PATH_GATES}, {256, 512}, {1, 8, 64}})
     // n_embd 768: the dense observables would be 768 x 1024 x 1024 floats
     // (3.2 GB) for one projection; only the unitary and gates paths are measured.
     ->ArgsProduct({{QISA_VALUE_PATH_UNITARY, QISA_VALUE_PATH_GATES}, {768}, {1, 8, 64}})
