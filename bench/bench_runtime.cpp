@@ -217,7 +217,7 @@ void BM_ValuePath(benchmark::State& state) {
 BENCHMARK(BM_ValuePath)
     ->ArgNames({"path", "n_embd", "rows"})
     ->ArgsProduct({{QISA_VALUE_PATH_UNITARY, QISA_VALUE_PATH_GATES, QISA_VALUE_PATH_OBSERVABLES},
-                   {4, 16, 128},
+                   {4, 8, 16, 128},
                    {1, 8, 64}})
     ->ArgsProduct({{QISA_VALUE_PATH_UNITARY, QISA_VALUE_PATH_GATES}, {256, 512}, {1, 8, 64}})
     // n_embd 768: the dense observables would be 768 x 1024 x 1024 floats

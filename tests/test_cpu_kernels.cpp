@@ -682,10 +682,19 @@ TEST(QuantumLayer, GatesPathMatchesTheDenseUnitaryAndIsTakenOnlyWhereValid) {
   }
   // Auto (quantum_layer.cpp): 128 states take the gates for up to 8 rows,
   // 256 and more always; from 16 rows with the sums in row lanes where the
-  // kernel set has circuit_pauli_rows (states up to 256).
+  // kernel set has circuit_pauli_rows (states up to 256). Up to 16 states
+  // the dense U always, where the kernel set has small_value_rows.
   const bool fused = cpu_kernels().circuit_pauli_rows != nullptr;
-  for (auto [width, rows, want] :
-       {std::tuple{128, 1, true}, {128, 8, true}, {128, 9, false}, {128, 16, fused}, {256, 1, true}, {256, 16, true}}) {
+  const bool small = cpu_kernels().small_value_rows != nullptr;
+  for (auto [width, rows, want] : {std::tuple{128, 1, true},
+                                   {128, 8, true},
+                                   {128, 9, false},
+                                   {128, 16, fused},
+                                   {256, 1, true},
+                                   {256, 16, true},
+                                   {16, 1, false},
+                                   {16, 64, !small && fused},
+                                   {4, 64, !small && fused}}) {
     writer::SyntheticSpec spec;
     spec.kind = QISA_ATTENTION_QISA_V3;
     spec.n_embd = static_cast<uint32_t>(width);
@@ -699,7 +708,8 @@ TEST(QuantumLayer, GatesPathMatchesTheDenseUnitaryAndIsTakenOnlyWhereValid) {
     LinearScratch scratch;
     QuantumLayer automatic({&*head.qp(Role::V)}, width, width, QISA_VALUE_PATH_AUTO, 1, dnnl.get(), 16, &scratch);
     EXPECT_EQ(automatic.uses_gates(rows), want) << width << " states, " << rows << " rows";
-    EXPECT_EQ(automatic.fused_rows(rows), fused && rows >= 16) << width << " states, " << rows << " rows";
+    EXPECT_EQ(automatic.fused_rows(rows), fused && rows >= 16 && (width > 16 || !small))
+        << width << " states, " << rows << " rows";
   }
 }
 

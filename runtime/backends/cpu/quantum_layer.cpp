@@ -142,25 +142,32 @@ QuantumLayer::QuantumLayer(std::vector<const QuantumProjection*> projections, in
 }
 
 bool QuantumLayer::fused_rows(int64_t R) const {
-  return !gates_.empty() && cpu_kernels().circuit_pauli_rows && row_scratch_size_ > 0 && R >= kPauliRowsMinRows;
+  return !gates_.empty() && cpu_kernels().circuit_pauli_rows && row_scratch_size_ > 0 && R >= kPauliRowsMinRows &&
+         !small_rows(R) && !unitary_rows(R);
 }
 
-// Below the rows that pauli_rows takes (where the gates are not asked for).
+// Row by row (small_value_rows, where the gates are not asked for): below
+// the rows that pauli_rows takes, and for any number of rows from
+// kSmallRowsAnyStates states. Measured with BM_ValuePath, 64 rows, on a
+// 2-vCPU AMD EPYC (Zen 3), row by row / rows in lanes: D = 16 3.0-4.1 /
+// 3.8-6.4 us, D = 8 1.1-1.9 / 1.7-2.5 us, D = 4 1.3-1.4 / 0.6-0.8 us.
+constexpr int64_t kSmallRowsAnyStates = 8;
+
 bool QuantumLayer::small_rows(int64_t R) const {
-  return !small_cols_.empty() && R < kPauliRowsMinRows && !uses_gates(R);
+  const bool gates_asked = path_ == QISA_VALUE_PATH_GATES && !gates_.empty();
+  return !small_cols_.empty() && !gates_asked && (R < kPauliRowsMinRows || D_ >= kSmallRowsAnyStates);
 }
 
-// From the rows that pauli_rows takes, small states' dense U with the rows
-// in lanes (unitary_pauli_rows), where the gates are not asked for: at
-// these sizes U costs fewer flops than the gates (64 rows at n_embd 16 on
-// a Zen 3: docs/benchmarks.md).
+// Otherwise, from the rows that pauli_rows takes, small states' dense U
+// with the rows in lanes (unitary_pauli_rows), where the gates are not
+// asked for: at these sizes U costs fewer flops than the gates.
 bool QuantumLayer::unitary_rows(int64_t R) const {
   return !small_cols_.empty() && path_ != QISA_VALUE_PATH_GATES && cpu_kernels().unitary_pauli_rows &&
          row_scratch_size_ > 0 && R >= kPauliRowsMinRows;
 }
 
 bool QuantumLayer::uses_gates(int64_t R) const {
-  if (gates_.empty()) return false;
+  if (gates_.empty() || small_rows(R) || unitary_rows(R)) return false;
   return fused_rows(R) || path_ == QISA_VALUE_PATH_GATES || D_ >= kGatesAlwaysStates ||
          (D_ >= kGatesMinStates && R <= kGatesMaxRows);
 }
@@ -168,12 +175,6 @@ bool QuantumLayer::uses_gates(int64_t R) const {
 void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t stride) {
   const int64_t D = D_, width = this->width(), psi_ld = this->psi_ld();
   const auto cols = static_cast<size_t>(d_ * 2 * kPauliLaneStates);  // of small_cols_ per projection
-  if (small_rows(R)) {
-    for (size_t p = 0; p < projections_.size(); ++p)
-      cpu_kernels().small_value_rows(views_[p], small_cols_.data() + p * cols, u, d_, d_, R, normalized_, dest[p],
-                                     stride);
-    return;
-  }
   const CpuKernels& kern = cpu_kernels();
   // f(r0, n, scratch) for the blocks of kPauliRows rows, split over the
   // threads like the per-row sums (each thread its own row scratch).
@@ -183,6 +184,14 @@ void QuantumLayer::run(const float* u, int64_t R, float* const* dest, int64_t st
       f(r0, std::min(kPauliRows, R - r0), row_scratch_.data() + t * row_scratch_size_);
     });
   };
+  if (small_rows(R)) {
+    row_blocks([&](int64_t r0, int64_t n, float*) {
+      for (size_t p = 0; p < projections_.size(); ++p)
+        kern.small_value_rows(views_[p], small_cols_.data() + p * cols, u + r0 * d_, d_, d_, n, normalized_,
+                              dest[p] + r0 * stride, stride);
+    });
+    return;
+  }
   if (unitary_rows(R)) {
     for (size_t p = 0; p < projections_.size(); ++p) {
       const PauliPlan& plan = views_[p];
