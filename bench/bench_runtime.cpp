@@ -377,6 +377,27 @@ BENCHMARK(BM_LinearKernel)
     ->ArgsProduct({{0, 3, 4}, {3072}, {768}, {0, 48}})
     ->Unit(benchmark::kMicrosecond);
 
+// The kernel sets this run uses (cpu_kernels() with QISA_CPU_KERNELS
+// applied), for the report: "avx2 + AVX-512 + VNNI" and the like.
+std::string kernels_in_use() {
+  const qisa::CpuKernels& k = qisa::cpu_kernels();
+  std::string s = k.name;
+  if (const auto* a = qisa::avx512_kernels(); a && k.pauli_lanes == a->pauli_lanes) s += " + AVX-512";
+  if (const auto* v = qisa::vnni_kernels(); v && k.linear[QISA_DTYPE_Q8_0] == v->linear[QISA_DTYPE_Q8_0])
+    s += " + AVX-512 VNNI";
+  if (const auto* amx = qisa::amx_batch_kernels();
+      amx && amx[QISA_DTYPE_Q8_0].product && k.batch[QISA_DTYPE_Q8_0].product == amx[QISA_DTYPE_Q8_0].product)
+    s += " + AMX";
+  return s;
+}
+
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::AddCustomContext("cpu_kernels", kernels_in_use());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
