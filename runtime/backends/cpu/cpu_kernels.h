@@ -128,7 +128,7 @@ using CircuitPauliRowsKernel = void (*)(const CircuitPlan& circuit, const PauliP
 using UnitaryPauliRowsKernel = void (*)(const PauliPlan& plan, const float* u_cols, const float* x, int64_t ld,
                                         int64_t d, int64_t rows, bool normalized, float* out, int64_t stride,
                                         float* scratch);
-// Few rows of small states (D <= kPauliLaneStates, a plan with lanes), the
+// Rows of small states (D <= kPauliLaneStates, a plan with lanes), the
 // whole value projection per row: psi = x (x / max(|x|, 1e-12) when
 // normalized; d <= D values at x + i ldx, zero past d), phi = U psi with U
 // as columns (u_cols [d][2 kPauliLaneStates]: Re then Im of column c, zero
@@ -210,7 +210,7 @@ struct CpuKernels {
   // The circuit and then pauli_rows, rows in lanes (phi never leaves the
   // scratch); nullptr: none.
   CircuitPauliRowsKernel circuit_pauli_rows;
-  // The value projection of few rows of small states (SmallValueKernel);
+  // The value projection of small states row by row (SmallValueKernel);
   // nullptr: none.
   SmallValueKernel small_value_rows;
   // LayerNorm; a set that leaves it empty gets the generic one.

@@ -798,11 +798,10 @@ void attend(float* out, float* scores, const uint32_t* pos, int64_t n, const flo
 // wrote each sum to its column, took 1.16-1.18x CSA's decode step at
 // n_embd 16 for v3, this one 1.13-1.15x (docs/benchmarks.md).
 // r0, r1 and m0, m1: phi's Re and Im, zero past D (in registers: inlined
-// into the one-row value projection, phi never goes through memory); the
-// sums are multiplied by `scale`.
+// into the one-row value projection, phi never goes through memory).
 template <bool Wide>
 __attribute__((always_inline)) inline void pauli_groups(const PauliPlan& plan, __m256 r0, __m256 r1, __m256 m0,
-                                                        __m256 m1, __m256 scale, float* out) {
+                                                        __m256 m1, float* out) {
   // Each group's products (at most 2 D groups: X masks below D, two parts).
   __m256 prod[2 * kPauliLaneStates][Wide ? 2 : 1];
   const int32_t* perm = plan.state_perm;
@@ -849,7 +848,7 @@ __attribute__((always_inline)) inline void pauli_groups(const PauliPlan& plan, _
       v[i] = _mm256_mul_ps(p[0], _mm256_loadu_ps(coef + i * kPauliLaneStates));
       if constexpr (Wide) v[i] = _mm256_fmadd_ps(p[1], _mm256_loadu_ps(coef + i * kPauliLaneStates + 8), v[i]);
     }
-    const __m256 sums = _mm256_mul_ps(hsum8(v), scale);
+    const __m256 sums = hsum8(v);
     if (plan.strings - k0 >= 8)
       _mm256_storeu_ps(out + k0, sums);
     else
@@ -866,17 +865,18 @@ void pauli_lanes(const PauliPlan& plan, const float* re, const float* im, float*
   }
   const __m256 r0 = _mm256_load_ps(r), r1 = _mm256_load_ps(r + 8), m0 = _mm256_load_ps(m), m1 = _mm256_load_ps(m + 8);
   if (plan.D > 8)
-    pauli_groups<true>(plan, r0, r1, m0, m1, _mm256_set1_ps(1.0f), out);
+    pauli_groups<true>(plan, r0, r1, m0, m1, out);
   else
-    pauli_groups<false>(plan, r0, r1, m0, m1, _mm256_set1_ps(1.0f), out);
+    pauli_groups<false>(plan, r0, r1, m0, m1, out);
 }
 
-// Few rows of small states, the whole value projection per row (the
+// Small states row by row, the whole value projection per row (the
 // SmallValueKernel contract): U psi as d broadcast multiply-adds of U's
 // columns (two sums per vector so that consecutive FMAs do not wait on
-// each other; 1 / |x| applied to phi, which is linear in psi), then the
-// sums with the strings in lanes. Replaces an encoding pass, a oneDNN
-// product and the grouped sums (measured in docs/benchmarks.md).
+// each other; 1 / |x| applied to phi, which is linear in psi), then
+// pauli_groups on phi in registers. Replaces an encoding pass, a oneDNN
+// product and the grouped sums, and from 8 states also the rows in lanes
+// (measured in docs/benchmarks.md).
 template <bool Wide>
 void small_value_rows_of(const PauliPlan& plan, const float* u_cols, const float* x, int64_t ldx, int64_t d,
                          int64_t rows, bool normalized, float* out, int64_t stride) {
@@ -914,7 +914,6 @@ void small_value_rows_of(const PauliPlan& plan, const float* u_cols, const float
       }
     }
     __m256 v[4] = {_mm256_add_ps(re0, re2), _mm256_add_ps(re1, re3), _mm256_add_ps(im0, im2), _mm256_add_ps(im1, im3)};
-    __m256 scale = _mm256_set1_ps(1.0f);
     if (normalized) {
       const __m256 x0 = _mm256_maskload_ps(xr, in0);
       __m256 sq = _mm256_mul_ps(x0, x0);
@@ -922,11 +921,13 @@ void small_value_rows_of(const PauliPlan& plan, const float* u_cols, const float
         const __m256 x1 = _mm256_maskload_ps(xr + 8, in1);
         sq = _mm256_fmadd_ps(x1, x1, sq);
       }
-      // The sums are quadratic in phi: 1 / |x|^2 on them, off the chain from x to phi.
-      const float norm2 = hsum(sq);
-      scale = _mm256_set1_ps(1.0f / (norm2 > 1e-24f ? norm2 : 1e-24f));
+      // phi itself normalized (not 1 / |x|^2 on the quadratic sums): its
+      // products stay bounded whatever |x| is.
+      const float norm = __builtin_sqrtf(hsum(sq));
+      const __m256 inv = _mm256_set1_ps(1.0f / (norm > 1e-12f ? norm : 1e-12f));
+      for (auto& t : v) t = _mm256_mul_ps(t, inv);
     }
-    pauli_groups<Wide>(plan, v[0], v[1], v[2], v[3], scale, out + r * stride);
+    pauli_groups<Wide>(plan, v[0], v[1], v[2], v[3], out + r * stride);
   }
 }
 
