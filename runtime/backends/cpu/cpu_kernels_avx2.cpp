@@ -784,6 +784,32 @@ void attend(float* out, float* scores, const uint32_t* pos, int64_t n, const flo
   }
 }
 
+// Re (Im with Im) of conj(a + i b) (c + i e), a and b taken at lanes idx.
+template <bool Im>
+inline __m256 group_product(__m256 a, __m256 b, __m256 c, __m256 e, __m256i idx) {
+  const __m256 pa = _mm256_permutevar8x32_ps(a, idx), pb = _mm256_permutevar8x32_ps(b, idx);
+  return Im ? _mm256_fmsub_ps(pa, e, _mm256_mul_ps(pb, c)) : _mm256_fmadd_ps(pa, c, _mm256_mul_ps(pb, e));
+}
+
+// pauli_groups' products of the n groups from g (their lane permutations
+// at perm): Im the part, Cross for x >= 8, where phi[j ^ x] for j < 8 is
+// in the high vector and only the states below 8 count. Returns g + n.
+template <bool Wide, bool Im, bool Cross>
+__attribute__((always_inline)) inline int64_t group_run(__m256 (*prod)[Wide ? 2 : 1], const int32_t* perm, int64_t g,
+                                                        int64_t n, __m256 r0, __m256 r1, __m256 m0, __m256 m1) {
+  for (const int64_t end = g + n; g < end; ++g) {
+    const __m256i idx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(perm + 8 * g));
+    if constexpr (Cross) {
+      prod[g][0] = group_product<Im>(r1, m1, r0, m0, idx);
+      if constexpr (Wide) prod[g][1] = _mm256_setzero_ps();
+    } else {
+      prod[g][0] = group_product<Im>(r0, m0, r0, m0, idx);
+      if constexpr (Wide) prod[g][1] = group_product<Im>(r1, m1, r1, m1, idx);
+    }
+  }
+  return g;
+}
+
 // Small states (D <= 16) with the states in lanes (PauliPlan state_*):
 // per group of strings sharing an X mask and part, the products
 // conj(phi[j ^ x]) phi[j] of every state at once (one lane permute by
@@ -805,38 +831,11 @@ __attribute__((always_inline)) inline void pauli_groups(const PauliPlan& plan, _
   // Each group's products (at most 2 D groups: X masks below D, two parts).
   __m256 prod[2 * kPauliLaneStates][Wide ? 2 : 1];
   const int32_t* perm = plan.state_perm;
-  auto lanes = [&](int64_t g) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(perm + 8 * g)); };
-  // conj(pr + i pm) (r + i m) = (pr r + pm m) + i (pr m - pm r)
-  int64_t g = 0;
-  for (const int64_t end = g + plan.state_runs[0]; g < end; ++g) {
-    const __m256i idx = lanes(g);
-    prod[g][0] =
-        _mm256_fmadd_ps(_mm256_permutevar8x32_ps(r0, idx), r0, _mm256_mul_ps(_mm256_permutevar8x32_ps(m0, idx), m0));
-    if constexpr (Wide)
-      prod[g][1] =
-          _mm256_fmadd_ps(_mm256_permutevar8x32_ps(r1, idx), r1, _mm256_mul_ps(_mm256_permutevar8x32_ps(m1, idx), m1));
-  }
-  for (const int64_t end = g + plan.state_runs[1]; g < end; ++g) {
-    const __m256i idx = lanes(g);
-    prod[g][0] =
-        _mm256_fmsub_ps(_mm256_permutevar8x32_ps(r0, idx), m0, _mm256_mul_ps(_mm256_permutevar8x32_ps(m0, idx), r0));
-    if constexpr (Wide)
-      prod[g][1] =
-          _mm256_fmsub_ps(_mm256_permutevar8x32_ps(r1, idx), m1, _mm256_mul_ps(_mm256_permutevar8x32_ps(m1, idx), r1));
-  }
-  if constexpr (Wide) {  // x >= 8: phi[j ^ x] for j < 8 is in the high vector
-    for (const int64_t end = g + plan.state_runs[2]; g < end; ++g) {
-      const __m256i idx = lanes(g);
-      prod[g][0] =
-          _mm256_fmadd_ps(_mm256_permutevar8x32_ps(r1, idx), r0, _mm256_mul_ps(_mm256_permutevar8x32_ps(m1, idx), m0));
-      prod[g][1] = _mm256_setzero_ps();
-    }
-    for (const int64_t end = g + plan.state_runs[3]; g < end; ++g) {
-      const __m256i idx = lanes(g);
-      prod[g][0] =
-          _mm256_fmsub_ps(_mm256_permutevar8x32_ps(r1, idx), m0, _mm256_mul_ps(_mm256_permutevar8x32_ps(m1, idx), r0));
-      prod[g][1] = _mm256_setzero_ps();
-    }
+  int64_t g = group_run<Wide, false, false>(prod, perm, 0, plan.state_runs[0], r0, r1, m0, m1);
+  g = group_run<Wide, true, false>(prod, perm, g, plan.state_runs[1], r0, r1, m0, m1);
+  if constexpr (Wide) {
+    g = group_run<Wide, false, true>(prod, perm, g, plan.state_runs[2], r0, r1, m0, m1);
+    group_run<Wide, true, true>(prod, perm, g, plan.state_runs[3], r0, r1, m0, m1);
   }
   for (int64_t k0 = 0; k0 < plan.strings; k0 += 8) {  // the plan pads the columns to a multiple of 8
     const float* coef = plan.state_coef + k0 * kPauliLaneStates;
