@@ -641,9 +641,13 @@ TEST(CircuitGates, MatchTheDoubleCircuitSimulation) {
 // angles (f32 unitaries are the angles', quantized ones stand for them:
 // docs/format.md), and auto takes them where measured faster.
 TEST(QuantumLayer, GatesPathMatchesTheDenseUnitaryAndIsTakenOnlyWhereValid) {
-  // 24 wide: 5 qubits (the fused kernel's last qubit alone), 64: 6.
-  for (auto [t, d] :
-       {std::pair{QISA_DTYPE_F32, int64_t{24}}, {QISA_DTYPE_Q8_0, int64_t{24}}, {QISA_DTYPE_F32, int64_t{64}}}) {
+  // 24 wide: 5 qubits (the fused kernel's last qubit alone), 64: 6; 16: 4,
+  // where the dense path runs the small-state kernel row by row (19 rows: a
+  // block of 16 and one of 3) and the gates go with the rows in lanes.
+  for (auto [t, d] : {std::pair{QISA_DTYPE_F32, int64_t{24}},
+                      {QISA_DTYPE_Q8_0, int64_t{24}},
+                      {QISA_DTYPE_F32, int64_t{64}},
+                      {QISA_DTYPE_F32, int64_t{16}}}) {
     writer::SyntheticSpec spec;
     spec.kind = QISA_ATTENTION_QISA_V1;  // quantum q, k and v: three projections per head
     spec.n_embd = static_cast<uint32_t>(d);
@@ -667,7 +671,7 @@ TEST(QuantumLayer, GatesPathMatchesTheDenseUnitaryAndIsTakenOnlyWhereValid) {
     QuantumLayer automatic(qp, d, h, QISA_VALUE_PATH_AUTO, 1, dnnl.get(), R, &s3);
     EXPECT_FALSE(dense.uses_gates(1));
     EXPECT_TRUE(gates.uses_gates(R));
-    EXPECT_FALSE(automatic.uses_gates(1));  // 32 or 64 states: the dense U is faster
+    EXPECT_FALSE(automatic.uses_gates(1));  // 16, 32 or 64 states: the dense U is faster
     const auto u = random_values(static_cast<size_t>(R * d), 4);
     std::vector<float> a(static_cast<size_t>(R * 6 * h)), b(a.size(), 9.0f);
     std::vector<float*> da, db;
