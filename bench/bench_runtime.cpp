@@ -14,6 +14,7 @@
 
 #include "api_model.h"
 #include "backends/cpu/cpu_kernels.h"
+#include "backends/cpu/linear_op.h"
 #include "backends/cpu/matmul_dnnl.h"
 #include "backends/cpu/omp_threads.h"
 #include "backends/cpu/quantum_layer.h"
@@ -297,6 +298,51 @@ void BM_PeakGemm(benchmark::State& state) {
 }
 BENCHMARK(BM_PeakGemm)->ArgNames({"threads"})->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+// The six-layer models' products alone, as the CPU engine makes and runs
+// them (LinearOp, f32; per layer Q, K, V and the output d -> d, up d -> 4d
+// with GELU fused, down 4d -> d; each layer its own weights, as in the
+// model) on `rows` rows: what the products of a batched workload reach at
+// its row count, against BM_PeakGemm's 1024^3. Items/s: FLOPs (2 * rows *
+// 12 d^2 per layer).
+void BM_LayerProducts(benchmark::State& state) {
+  constexpr int kLayers = 6;
+  const int64_t d = state.range(0), rows = state.range(1);
+  const int threads = static_cast<int>(state.range(2));
+  const qisa::OmpThreadsScope omp(threads);
+  const qisa::ThreadPolicy policy = qisa::measure_thread_policy(threads);
+  auto dnnl = qisa::make_dnnl_context();
+  qisa::LinearScratch scratch;
+  const int64_t shapes[6][2] = {{d, d}, {d, d}, {d, d}, {d, d}, {d, 4 * d}, {4 * d, d}};  // in, out
+  std::vector<std::vector<float>> w(kLayers * 6), b(kLayers * 6);
+  std::vector<qisa::LinearOp> ops(kLayers * 6);
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const auto [in, out] = shapes[i % 6];
+    w[i].resize(static_cast<size_t>(in * out));
+    for (size_t j = 0; j < w[i].size(); ++j) w[i][j] = static_cast<float>((j * 37 + i) % 101) / 500.0f - 0.1f;
+    b[i].assign(static_cast<size_t>(out), 0.01f);
+    ops[i].init(qisa::MatrixRef::of(w[i].data(), in), b[i].data(), in, out, policy, dnnl.get(), &scratch, true,
+                i % 6 == 4 ? qisa::PostOp::GeluErf : qisa::PostOp::None);
+  }
+  std::vector<float> x(static_cast<size_t>(rows * d), 0.25f), hidden(static_cast<size_t>(rows * 4 * d)),
+      y(static_cast<size_t>(rows * d));
+  for (auto _ : state) {
+    for (size_t l = 0; l < kLayers; ++l) {
+      qisa::LinearOp* op = ops.data() + l * 6;
+      for (size_t i = 0; i < 4; ++i) op[i].run(x.data(), y.data(), rows);
+      op[4].run(x.data(), hidden.data(), rows, qisa::PostOp::GeluErf);
+      op[5].run(hidden.data(), y.data(), rows);
+    }
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetItemsProcessed(state.iterations() * 2 * rows * 12 * d * d * kLayers);
+}
+BENCHMARK(BM_LayerProducts)
+    ->ArgNames({"n_embd", "rows", "threads"})
+    ->ArgsProduct({{128}, {64, 1024}, {1, 2}})
+    ->ArgsProduct({{768}, {64}, {1, 2}})
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime();
+
 void BM_StreamRead(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(0));
   const size_t n = (static_cast<size_t>(state.range(1)) << 20) / sizeof(uint32_t);
@@ -375,6 +421,43 @@ BENCHMARK(BM_LinearKernel)
     ->ArgNames({"dtype", "in", "out", "mib"})
     ->ArgsProduct({{0, 3, 4}, {768}, {768, 3072}, {0, 48}})
     ->ArgsProduct({{0, 3, 4}, {3072}, {768}, {0, 48}})
+    ->Unit(benchmark::kMicrosecond);
+
+// The many-row product kernel alone (cpu_kernels().batch[dtype]: pack and
+// product, 1 thread) of `rows` rows by one matrix of `out` x `in` weights,
+// which stays in the caches as far as it fits. Items/s: multiply-adds.
+void BM_BatchKernel(benchmark::State& state) {
+  const auto dtype = static_cast<qisa_dtype>(state.range(0));
+  const int64_t rows = state.range(1), in = state.range(2), out = state.range(3);
+  const qisa::BatchKernel& batch = qisa::cpu_kernels().batch[dtype];
+  if (!batch.product) {
+    state.SkipWithError("this kernel set has no batch kernel for the type");
+    return;
+  }
+  const size_t stride = *qisa::row_bytes(dtype, static_cast<size_t>(in));
+  std::vector<float> row(static_cast<size_t>(in)), x(static_cast<size_t>(rows * in)),
+      y(static_cast<size_t>(rows * out));
+  for (int64_t i = 0; i < rows * in; ++i) x[static_cast<size_t>(i)] = static_cast<float>((i * 53) % 97) / 48.0f - 1.0f;
+  std::vector<uint8_t> w(stride * static_cast<size_t>(out));
+  for (int64_t r = 0; r < out; ++r) {
+    for (int64_t i = 0; i < in; ++i)
+      row[static_cast<size_t>(i)] = static_cast<float>((i * 37 + r) % 101) / 50.0f - 1.0f;
+    qisa::quantize_row(dtype, row.data(), static_cast<size_t>(in), w.data() + static_cast<size_t>(r) * stride);
+  }
+  std::vector<uint8_t> packed(batch.bytes(rows, in)), work(batch.work_bytes(in));
+  for (auto _ : state) {
+    batch.pack(x.data(), in, rows, in, packed.data());
+    batch.product(y.data(), out, packed.data(), rows, in, w.data(), stride, nullptr, out, work.data());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.SetLabel(qisa::dtype_name(dtype));
+  state.SetItemsProcessed(state.iterations() * rows * in * out);
+}
+BENCHMARK(BM_BatchKernel)
+    ->ArgNames({"dtype", "rows", "in", "out"})
+    ->ArgsProduct({{3, 4}, {8, 64}, {512}, {2048}})
+    ->ArgsProduct({{3, 4}, {8, 64}, {2048}, {512}})
+    ->ArgsProduct({{3, 4}, {16, 64}, {128}, {64}})
     ->Unit(benchmark::kMicrosecond);
 
 // The kernel sets this run uses (cpu_kernels() with QISA_CPU_KERNELS

@@ -274,8 +274,11 @@ def main():
               "weights stay in the caches" + l2_text() + " reads them faster than any of the measured arrays. "
               "Below 67% (issue #23's line), the last column gives the reason as this run measured it: the "
               "same work at n_embd 4 (what a step costs per operation, whatever the width), QISA v3's time "
-              "over CSA's (its value path and attention, which the bound leaves out), and 2 threads' speed-up "
-              "against the one that the 2-thread peak or bandwidth allows.\n")
+              "over CSA's (its value path and attention, which the bound leaves out), the layers' products "
+              "alone at a batch's row count (what the matmuls reach at that shape, and their share of the "
+              "step), the one-row kernel alone on a quantized decode (whether its arithmetic keeps up with "
+              "the bandwidth), and 2 threads' speed-up against the one that the 2-thread peak or bandwidth "
+              "allows.\n")
 
     # (seconds, what bounds it, the 2-thread / 1-thread ratio of that limit as measured)
     def bound(d, tokens, bytes_per_weight, th):
@@ -293,10 +296,24 @@ def main():
     # workload without kind and threads, so that rows can be compared (v3 with CSA, 2 with 1 thread).
     entries = []
 
-    def add(name, k, key, d, tokens, bpw, th, s, small=None):
+    def add(name, k, key, d, tokens, bpw, th, s, small=None, rows=None, dtype=0):
         b, which, scaling = bound(d, tokens, bpw, th)
         entries.append(dict(name=f"{name}, {KINDS[k]}", k=k, key=key, d=d, th=th, s=s, b=b, which=which,
-                             scaling=scaling, small=small))
+                             scaling=scaling, small=small, rows=rows, dtype=dtype))
+
+    # The one-row kernel's rate alone (BM_LinearKernel, n_embd 768, 1 thread): bytes of weights per second
+    # over a layer's matrices (four 768 x 768, one 768 x 3072, one 3072 x 768), held in the caches (mib 0)
+    # or streamed from 48 MiB.
+    def kernel_rate(t, mib):
+        shapes = ((768, 768, 4), (768, 3072, 1), (3072, 768, 1))  # in, out, count per layer
+        times = [rt.get(("BM_LinearKernel", t, i, o, mib)) for i, o, _ in shapes]
+        if any(x is None for x in times):
+            return None
+        # BM_LinearKernel: mib 0 multiplies one matrix 64 times; mib 48 reads max(1, 48 MiB / matrix) of them.
+        rates = [(64 if mib == 0 else max(1, (48 << 20) // int(i * o * BYTES_PER_WEIGHT[t]))) * i * o *
+                 BYTES_PER_WEIGHT[t] / x for (i, o, _), x in zip(shapes, times)]
+        total = sum(i * o * c for i, o, c in shapes)
+        return total / sum(i * o * c / r for (i, o, c), r in zip(shapes, rates))
 
     for th in (1, 2):
         for k in (0, 3):
@@ -304,14 +321,15 @@ def main():
                 add("decode step", k, ("step", d), d, 1, 4.0, th, rt.get(("BM_DecodeStep", k, d, th)),
                     rt.get(("BM_DecodeStep", k, 4, th)) if d == 16 else None)
             for d, B in ((128, 64), (128, 1024), (768, 64)):
-                add(f"batched decode B={B}", k, ("batched", d, B), d, B, 4.0, th, rt.get(("BM_Batched", k, d, B, th)))
+                add(f"batched decode B={B}", k, ("batched", d, B), d, B, 4.0, th, rt.get(("BM_Batched", k, d, B, th)),
+                    rows=B)
             for d in (16, 128):
                 add("batch-1024 forward (16-token windows)", k, ("forward", d), d, 1024 * 16, 4.0, th,
                     lt.get(("BM_Forward", 2, k, d, 1024, th)),
                     lt.get(("BM_Forward", 2, k, 4, 1024, th)) if d == 16 else None)
             for t in (3, 4):
                 add(f"decode step {DTYPES[t]}", k, ("step", 768, t), 768, 1, BYTES_PER_WEIGHT[t], th,
-                    rt.get(("BM_DecodeDtype", k, 768, t, 1, th)))
+                    rt.get(("BM_DecodeDtype", k, 768, t, 1, th)), dtype=t)
                 add(f"batched decode B=64 {DTYPES[t]}", k, ("batched", 512, 64, t), 512, 64, BYTES_PER_WEIGHT[t], th,
                     rt.get(("BM_DecodeDtype", k, 512, t, 64, th)))
 
@@ -323,8 +341,9 @@ def main():
 
     # Issue #23: every figure at >= 67% of its bound, or the measured reason it cannot be. The reasons
     # are figures of this same run: the same work at n_embd 4 (what costs per operation rather than per
-    # FLOP or byte), QISA v3 against CSA (its value path and Gaussian attention lie outside the bound),
-    # 2 threads against 1 (against the 2-thread peak or bandwidth that the bound assumes).
+    # FLOP or byte), the products alone at the batch's rows, the one-row kernel alone, QISA v3 against
+    # CSA (its value path and Gaussian attention lie outside the bound), 2 threads against 1 (against
+    # the 2-thread peak or bandwidth that the bound assumes).
     def reason(e):
         f = frac(e)
         if f is None or f >= 0.67:
@@ -333,6 +352,21 @@ def main():
         if e["small"] and e["s"]:
             why.append(f"per-operation costs: the same work at n_embd 4 (1/{(e['d'] // 4) ** 2} of the weights) "
                        f"takes {fmt_time(e['small'])}, {e['small'] / e['s']:.0%} of this time")
+        products = rt.get(("BM_LayerProducts", e["d"], e["rows"], e["th"])) if e["rows"] else None
+        if products and e["s"] and peak[e["th"]]:
+            eff = 2 * e["rows"] * 12 * e["d"] ** 2 * LAYERS / products / peak[e["th"]]
+            share = products / e["s"]
+            why.append(f"the layers' products alone at {e['rows']} rows reach {eff:.0%} of the peak "
+                       f"(BM_LayerProducts) and take {share:.0%} of this time; attention, LayerNorm, the "
+                       f"residual adds and the LM head the other {max(0.0, 1 - share):.0%}")
+        if e["which"].startswith("bytes") and e["d"] == 768 and e["th"] == 1 and e["b"] and e["s"]:
+            held, streamed = kernel_rate(e["dtype"], 0), kernel_rate(e["dtype"], 48)
+            needed = (LAYERS * 12 * 768 ** 2 + VOCAB * 768) * BYTES_PER_WEIGHT[e["dtype"]] / e["b"]
+            if held and streamed:
+                why.append(f"the {DTYPES[e['dtype']]} one-row kernel alone (BM_LinearKernel) reads weights held "
+                           f"in the caches at {held / 1e9:.1f} GB/s and streamed from 48 MiB at "
+                           f"{streamed / 1e9:.1f} GB/s, where the bound reads {needed / 1e9:.1f} GB/s: "
+                           f"{'its arithmetic, not memory, is the limit' if held < 1.2 * needed else 'it streams below the bound'}")
         csa = find(e["key"], 0, e["th"]) if e["k"] == 3 else None
         if csa and csa["s"] and e["s"] and e["s"] > csa["s"] and frac(csa):
             why.append(f"QISA v3's value path and attention (outside the bound): {fmt_time(e['s'] - csa['s'])} "
