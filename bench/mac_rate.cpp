@@ -92,6 +92,43 @@ __attribute__((target("avx2"))) int s16_s16(long n) {
   return integer_rate<S16S16>(n, _mm256_set1_epi16(3));
 }
 
+// The AVX2 Q8_0 batch kernel's step (cpu_batch_avx2.cpp) on data in L1:
+// four weight quads broadcast from memory and their |w|, two tiles of 8
+// rows' quads loaded, eight sums of vpsignb, vpmaddubsw, vpmaddwd, vpaddd:
+// 256 MACs. kSigned false drops vpabsb and vpsignb (wrong products: what
+// the sign handling costs). The kernel cannot run faster than this loop.
+template <bool kSigned>
+__attribute__((target("avx2"))) int kernel_step(long n) {
+  alignas(32) static int8_t w[4][256], x[2][2048];
+  for (int i = 0; i < 256; ++i)
+    for (int o = 0; o < 4; ++o) w[o][i] = static_cast<int8_t>((i * 7 + o) % 255 - 127);
+  for (int i = 0; i < 2048; ++i) x[0][i] = x[1][i] = static_cast<int8_t>(i % 251 - 125);
+  const __m256i ones = _mm256_set1_epi16(1);
+  __m256i c[2][4];
+  for (auto& t : c)
+    for (auto& v : t) v = _mm256_setzero_si256();
+  for (long i = 0; i < n; ++i) {
+    const long q = i & 63;
+    __m256i wv[4], aw[4];
+    for (int o = 0; o < 4; ++o) {
+      int32_t quad;
+      std::memcpy(&quad, &w[o][q * 4], 4);
+      wv[o] = _mm256_set1_epi32(quad);
+      aw[o] = kSigned ? _mm256_abs_epi8(wv[o]) : wv[o];
+    }
+    for (int t = 0; t < 2; ++t) {
+      const __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(&x[t][q * 32]));
+      for (int o = 0; o < 4; ++o)
+        c[t][o] = _mm256_add_epi32(
+            c[t][o], _mm256_madd_epi16(_mm256_maddubs_epi16(aw[o], kSigned ? _mm256_sign_epi8(xq, wv[o]) : xq), ones));
+    }
+  }
+  __m256i sum = _mm256_setzero_si256();
+  for (auto& t : c)
+    for (auto& v : t) sum = _mm256_add_epi32(sum, v);
+  return _mm256_extract_epi32(sum, 0);
+}
+
 // AVX-512 VNNI on 256-bit registers: 32 u8 x s8 products per instruction,
 // which accumulates itself (its own loop: integer_rate is built for AVX2
 // and cannot inline VNNI code).
@@ -153,6 +190,10 @@ int main(int argc, char** argv) {
   row("s8 x s8: vpsignb, vpmaddubsw, vpmaddwd, vpaddd", 32, rate(s8_s8, 32, kSums, rounds));
   row("u8 x s8: vpmaddubsw, vpmaddwd, vpaddd", 32, rate(u8_s8, 32, kSums, rounds));
   row("s16 x s16: vpmaddwd, vpaddd", 16, rate(s16_s16, 16, kSums, rounds));
+  row("the Q8_0 batch kernel's step: 4 broadcasts + vpabsb, 2 x 4 sums as s8 x s8", 256,
+      rate(kernel_step<true>, 256, 1, rounds));
+  row("the same step without vpabsb / vpsignb (wrong products: their cost)", 256,
+      rate(kernel_step<false>, 256, 1, rounds));
   if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl"))
     row("u8 x s8: vpdpbusd (VNNI)", 32, rate(vnni, 32, kSums, rounds));
   else
