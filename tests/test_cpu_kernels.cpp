@@ -642,8 +642,9 @@ TEST(CircuitGates, MatchTheDoubleCircuitSimulation) {
 // docs/format.md), and auto takes them where measured faster.
 TEST(QuantumLayer, GatesPathMatchesTheDenseUnitaryAndIsTakenOnlyWhereValid) {
   // 24 wide: 5 qubits (the fused kernel's last qubit alone), 64: 6; 16: 4,
-  // where the dense path runs the small-state kernel row by row (19 rows: a
-  // block of 16 and one of 3) and the gates go with the rows in lanes.
+  // where the dense path runs the small-state kernel row by row with the
+  // AVX2 set (19 rows: a block of 16 and one of 3) and the gates go with
+  // the rows in lanes.
   for (auto [t, d] : {std::pair{QISA_DTYPE_F32, int64_t{24}},
                       {QISA_DTYPE_Q8_0, int64_t{24}},
                       {QISA_DTYPE_F32, int64_t{64}},
@@ -687,9 +688,15 @@ TEST(QuantumLayer, GatesPathMatchesTheDenseUnitaryAndIsTakenOnlyWhereValid) {
   // Auto (quantum_layer.cpp): 128 states take the gates for up to 8 rows,
   // 256 and more always; from 16 rows with the sums in row lanes where the
   // kernel set has circuit_pauli_rows (states up to 256). Up to 16 states
-  // the dense U always, where the kernel set has small_value_rows.
-  const bool fused = cpu_kernels().circuit_pauli_rows != nullptr;
-  const bool small = cpu_kernels().small_value_rows != nullptr;
+  // the dense U where the kernel set has small_value_rows: row by row below
+  // 16 rows and from the set's small_value_rows_from_states states, else
+  // in row lanes where it has unitary_pauli_rows; the gates otherwise.
+  const CpuKernels& k = cpu_kernels();
+  const bool fused = k.circuit_pauli_rows != nullptr, small = k.small_value_rows != nullptr;
+  auto by_row = [&](int64_t states) {  // 64 rows
+    return small && k.small_value_rows_from_states > 0 && states >= k.small_value_rows_from_states;
+  };
+  auto dense_many = [&](int64_t states) { return by_row(states) || (small && k.unitary_pauli_rows != nullptr); };
   for (auto [width, rows, want] : {std::tuple{128, 1, true},
                                    {128, 8, true},
                                    {128, 9, false},
@@ -697,8 +704,8 @@ TEST(QuantumLayer, GatesPathMatchesTheDenseUnitaryAndIsTakenOnlyWhereValid) {
                                    {256, 1, true},
                                    {256, 16, true},
                                    {16, 1, false},
-                                   {16, 64, !small && fused},
-                                   {4, 64, !small && fused}}) {
+                                   {16, 64, !dense_many(16) && fused},
+                                   {4, 64, !dense_many(4) && fused}}) {
     writer::SyntheticSpec spec;
     spec.kind = QISA_ATTENTION_QISA_V3;
     spec.n_embd = static_cast<uint32_t>(width);
@@ -712,8 +719,13 @@ TEST(QuantumLayer, GatesPathMatchesTheDenseUnitaryAndIsTakenOnlyWhereValid) {
     LinearScratch scratch;
     QuantumLayer automatic({&*head.qp(Role::V)}, width, width, QISA_VALUE_PATH_AUTO, 1, dnnl.get(), 16, &scratch);
     EXPECT_EQ(automatic.uses_gates(rows), want) << width << " states, " << rows << " rows";
-    EXPECT_EQ(automatic.fused_rows(rows), fused && rows >= 16 && (width > 16 || !small))
+    EXPECT_EQ(automatic.fused_rows(rows), fused && rows >= 16 && (width > 16 || !dense_many(width)))
         << width << " states, " << rows << " rows";
+    if (width <= 16 && rows >= 16) {
+      EXPECT_EQ(automatic.small_rows(rows), by_row(width)) << width << " states, " << rows << " rows";
+      EXPECT_EQ(automatic.unitary_rows(rows), dense_many(width) && !by_row(width))
+          << width << " states, " << rows << " rows";
+    }
   }
 }
 

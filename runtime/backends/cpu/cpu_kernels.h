@@ -218,6 +218,10 @@ struct CpuKernels {
   // The value projection of many rows of small states, rows in lanes
   // (UnitaryPauliRowsKernel); nullptr: none.
   UnitaryPauliRowsKernel unitary_pauli_rows;
+  // From this many states small_value_rows also takes many rows (from
+  // kPauliRowsMinRows), row by row; 0: only fewer rows. Each set's choice
+  // is measured with its own kernels (quantum_layer.cpp).
+  int64_t small_value_rows_from_states;
 };
 
 // The best implementation this CPU runs, completed with generic kernels
@@ -229,7 +233,9 @@ const CpuKernels& generic_cpu_kernels();
 const CpuKernels* avx2_cpu_kernels();
 // Only pauli_lanes, pauli_rows, circuit_pauli_rows and small_value_rows, with AVX-512
 // F/DQ/BW/VL; nullptr when the CPU lacks them. cpu_kernels() puts them over
-// the AVX2 set's unless QISA_CPU_KERNELS asks for less.
+// the AVX2 set's unless QISA_CPU_KERNELS asks for less, with this set's
+// small-state choices (no unitary_pauli_rows, small_value_rows_from_states
+// 0: many rows take circuit_pauli_rows, as measured with these kernels).
 const CpuKernels* avx512_kernels();
 // Only linear[], activations[] and batch[] for Q8_0 and Q4_0, with AVX-512
 // VNNI; nullptr when the CPU lacks it. cpu_kernels() puts them over the

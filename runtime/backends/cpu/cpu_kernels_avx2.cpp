@@ -1169,7 +1169,12 @@ constexpr CpuKernels kAvx2{"avx2",
                            avx2_rows::circuit_pauli_rows,
                            small_value_rows,
                            layernorm,
-                           avx2_rows::unitary_pauli_rows};
+                           avx2_rows::unitary_pauli_rows,
+                           // Row by row for any row count from 8 states: BM_ValuePath, 64
+                           // rows, Zen 3, row by row / rows in lanes (unitary_pauli_rows):
+                           // D = 16 3.0-4.1 / 3.8-6.4 us, D = 8 1.1-1.9 / 1.7-2.5 us,
+                           // D = 4 1.3-1.4 / 0.6-0.8 us (docs/benchmarks.md).
+                           8};
 
 }  // namespace
 

@@ -274,7 +274,8 @@ constexpr CpuKernels kGeneric{"generic",
                               nullptr,
                               nullptr,
                               layernorm,
-                              nullptr};
+                              nullptr,
+                              0};
 
 }  // namespace
 
@@ -343,6 +344,12 @@ const CpuKernels& cpu_kernels() {
       k.pauli_rows = avx512->pauli_rows;
       k.circuit_pauli_rows = avx512->circuit_pauli_rows;
       k.small_value_rows = avx512->small_value_rows;
+      // With the AVX-512 kernels, many rows of small states take the gates
+      // in 16 row lanes (circuit_pauli_rows), as measured with them (Zen 4,
+      // docs/benchmarks.md): the AVX2 set's row-by-row and dense-U-in-lanes
+      // choices were measured against its own 8-lane kernels only.
+      k.unitary_pauli_rows = avx512->unitary_pauli_rows;
+      k.small_value_rows_from_states = avx512->small_value_rows_from_states;
     }
     if (const BatchKernel* amx = amx_batch_kernels())  // over VNNI's where both exist
       for (int t = 0; t < kDtypeCount; ++t)

@@ -147,15 +147,12 @@ bool QuantumLayer::fused_rows(int64_t R) const {
 }
 
 // Row by row (small_value_rows, where the gates are not asked for): below
-// the rows that pauli_rows takes, and for any number of rows from
-// kSmallRowsAnyStates states. Measured with BM_ValuePath, 64 rows, on a
-// 2-vCPU AMD EPYC (Zen 3), row by row / rows in lanes: D = 16 3.0-4.1 /
-// 3.8-6.4 us, D = 8 1.1-1.9 / 1.7-2.5 us, D = 4 1.3-1.4 / 0.6-0.8 us.
-constexpr int64_t kSmallRowsAnyStates = 8;
-
+// the rows that pauli_rows takes, and for any number of rows from the
+// states the kernel set measured (small_value_rows_from_states).
 bool QuantumLayer::small_rows(int64_t R) const {
   const bool gates_asked = path_ == QISA_VALUE_PATH_GATES && !gates_.empty();
-  return !small_cols_.empty() && !gates_asked && (R < kPauliRowsMinRows || D_ >= kSmallRowsAnyStates);
+  const int64_t from = cpu_kernels().small_value_rows_from_states;
+  return !small_cols_.empty() && !gates_asked && (R < kPauliRowsMinRows || (from > 0 && D_ >= from));
 }
 
 // Otherwise, from the rows that pauli_rows takes, small states' dense U
@@ -163,7 +160,7 @@ bool QuantumLayer::small_rows(int64_t R) const {
 // asked for: at these sizes U costs fewer flops than the gates.
 bool QuantumLayer::unitary_rows(int64_t R) const {
   return !small_cols_.empty() && path_ != QISA_VALUE_PATH_GATES && cpu_kernels().unitary_pauli_rows &&
-         row_scratch_size_ > 0 && R >= kPauliRowsMinRows;
+         row_scratch_size_ > 0 && R >= kPauliRowsMinRows && !small_rows(R);
 }
 
 bool QuantumLayer::uses_gates(int64_t R) const {

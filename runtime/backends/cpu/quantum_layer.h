@@ -44,6 +44,10 @@ class QuantumLayer {
   // Whether it does so with the sums, kPauliRows rows at a time in vector
   // lanes (the kernel set's circuit_pauli_rows; states up to kPauliRowStates).
   bool fused_rows(int64_t R) const;
+  // Whether it runs small states' dense U row by row (small_value_rows),
+  // or with the rows in vector lanes (unitary_pauli_rows).
+  bool small_rows(int64_t R) const;
+  bool unitary_rows(int64_t R) const;
 
  private:
   std::vector<const QuantumProjection*> projections_;
@@ -85,8 +89,6 @@ class QuantumLayer {
   // small_value_rows: each projection's stored U as f32 columns [d][32]
   // for few-row calls and unitary_pauli_rows; empty otherwise.
   std::vector<float> small_cols_;
-  bool small_rows(int64_t R) const;
-  bool unitary_rows(int64_t R) const;
   int64_t row_scratch_size_ = 0;
 };
 
