@@ -346,7 +346,10 @@ typedef struct qisa_batch_entry {
  * On failure no sequence changes, except that a sequence whose full window
  * the call was re-evaluating (overflow policies SLIDE and SHIFT_HALF) is
  * emptied when the failure happens during the computation (out of memory,
- * backend error): its cached positions were being rewritten. */
+ * backend error): its cached positions were being rewritten.
+ * QISA_ERR_NUMERIC when a kept logit is NaN or infinite (a value overflowed
+ * f32: the model's weights, or a loaded state far outside what the model
+ * computes); NaN or infinity never comes back with QISA_OK. */
 QISA_API qisa_status qisa_decode(qisa_context* ctx, const qisa_batch_entry* entries, int32_t n_entries);
 
 /* The vocab-size logits of entry `index` of the last qisa_decode call, if

@@ -141,6 +141,7 @@ void Context::run_pending() {
     backend_->forward(pending_, nullptr, argmax_.data());
   } else {
     backend_->forward(pending_, logits_.data(), nullptr);
+    check_logits_finite();
     if (output_ == Output::Argmax) {
       const int32_t V = static_cast<int32_t>(model_.config.vocab_size);
       for (const Row& r : pending_) {
@@ -152,6 +153,27 @@ void Context::run_pending() {
   }
   for (const Row& r : pending_) has_pending_[static_cast<size_t>(r.seq)] = 0;
   pending_.clear();
+}
+
+// A logit that is not finite means a value overflowed f32 on the way: the
+// model's weights, or a loaded sequence state whose finite keys or values
+// are far outside what the model computes (qisa_seq_state_load checks
+// what it can without a forward pass). The decode fails rather than hand
+// out NaN or infinity with QISA_OK.
+void Context::check_logits_finite() const {
+  const auto V = static_cast<size_t>(model_.config.vocab_size);
+  for (const Row& r : pending_) {
+    if (r.logits_slot < 0) continue;
+    const float* l = logits_.data() + static_cast<size_t>(r.logits_slot) * V;
+    for (size_t i = 0; i < V; ++i) {
+      if (!std::isfinite(l[i])) {
+        fail(QISA_ERR_NUMERIC,
+             "entry %d (sequence %d, position %d): logit %zu is %g; a value overflowed f32 (the model's weights, or "
+             "a loaded sequence state far outside what the model computes)",
+             r.logits_slot, r.seq, r.pos, i, static_cast<double>(l[i]));
+      }
+    }
+  }
 }
 
 void Context::push(const Row& row) {

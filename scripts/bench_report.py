@@ -356,9 +356,9 @@ def main():
         if products and e["s"] and peak[e["th"]]:
             eff = 2 * e["rows"] * 12 * e["d"] ** 2 * LAYERS / products / peak[e["th"]]
             share = products / e["s"]
-            why.append(f"the layers' products alone at {e['rows']} rows reach {eff:.0%} of the peak "
-                       f"(BM_LayerProducts) and take {share:.0%} of this time; attention, LayerNorm, the "
-                       f"residual adds and the LM head the other {max(0.0, 1 - share):.0%}")
+            why.append(f"the layers' products alone at {e['rows']} rows (BM_LayerProducts) take "
+                       f"{fmt_time(products)}, {share:.0%} of this time, at {eff:.0%} of the peak; the rest is "
+                       f"attention, LayerNorm, the residual adds and the LM head")
         if e["which"].startswith("bytes") and e["d"] == 768 and e["th"] == 1 and e["b"] and e["s"]:
             held, streamed = kernel_rate(e["dtype"], 0), kernel_rate(e["dtype"], 48)
             needed = (LAYERS * 12 * 768 ** 2 + VOCAB * 768) * BYTES_PER_WEIGHT[e["dtype"]] / e["b"]

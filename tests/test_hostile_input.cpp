@@ -18,6 +18,7 @@
 #include <limits>
 
 #include "hash.h"
+#include "tensor_names.h"
 #include "test_support.h"
 
 // ASan and TSan reserve terabytes of address space for their shadow
@@ -386,6 +387,38 @@ TEST(HostileInput, StatesAreCheckedBeforeTheyLoad) {
   const auto a = test::decode_all(ctx.get(), 0, {11});
   const auto c = test::decode_all(ctx.get(), 1, {11});
   EXPECT_EQ(test::max_abs_diff(a, c), 0.0f);
+}
+
+// Found by fuzz_state_load: a state whose edited values are finite but far
+// outside what the model computes loaded (every check it can make without
+// a forward pass passed), and the next decode gave non-finite logits with
+// QISA_OK. Any overflow to NaN or infinity on the way to a kept logit now
+// fails the decode (QISA_ERR_NUMERIC), and the sequence keeps its tokens.
+// Made certain here with an LM head of 3e38 weights (finite, loadable).
+TEST(HostileInput, LogitsThatOverflowFailTheDecode) {
+  auto desc = writer::make_synthetic_model({});
+  writer::TensorData* head = desc.find_tensor(names::kLmHeadWeight);
+  ASSERT_NE(head, nullptr);
+  ASSERT_EQ(head->dtype, QISA_DTYPE_F32);
+  const std::vector<float> huge(head->bytes.size() / 4, 3e38f);
+  std::memcpy(head->bytes.data(), huge.data(), head->bytes.size());
+  auto loaded = test::load_desc(std::move(desc));
+  ASSERT_EQ(loaded.status, QISA_OK) << loaded.message;
+  for (qisa_engine engine : {QISA_ENGINE_FAST, QISA_ENGINE_REFERENCE}) {
+    auto ctx = test::make_context(loaded.model.get(), 1, 16, engine);
+    const qisa_batch_entry prompt[2] = {{0, 5, 0}, {0, 6, 0}};
+    ASSERT_EQ(qisa_decode(ctx.get(), prompt, 2), QISA_OK);  // no logit kept, none checked
+    const qisa_batch_entry next{0, 7, 1};
+    int32_t n = 0, token = 0;
+    EXPECT_EQ(qisa_decode(ctx.get(), &next, 1), QISA_ERR_NUMERIC);
+    EXPECT_NE(std::strstr(qisa_context_last_error(ctx.get()), "overflowed"), nullptr)
+        << qisa_context_last_error(ctx.get());
+    ASSERT_EQ(qisa_seq_length(ctx.get(), 0, &n), QISA_OK);
+    EXPECT_EQ(n, 2);
+    EXPECT_EQ(qisa_decode_greedy(ctx.get(), &next, 1, &token), QISA_ERR_NUMERIC);
+    ASSERT_EQ(qisa_seq_length(ctx.get(), 0, &n), QISA_OK);
+    EXPECT_EQ(n, 2);
+  }
 }
 
 // Defect 7: the state of an empty sequence and text without tokens went

@@ -74,8 +74,13 @@ void exercise(const qisa_model* m) {
   if (fast != nullptr && ref != nullptr) {
     const qisa_batch_entry entries[3] = {{0, 0, 1}, {0, info.vocab_size - 1, 1}, {0, info.vocab_size / 2, 1}};
     const qisa_status a = qisa_decode(fast, entries, 3), b = qisa_decode(ref, entries, 3);
-    FUZZ_CHECK(a == b, "fast %d vs reference %d", a, b);
-    if (a == QISA_OK) {
+    // A logit that overflows fails the decode (QISA_ERR_NUMERIC); at the
+    // edge of f32 one summation order may overflow where the other does
+    // not, so only models with huge weights may differ there.
+    const bool overflow_edge =
+        !moderate && (a == QISA_ERR_NUMERIC || b == QISA_ERR_NUMERIC) && (a == QISA_OK || b == QISA_OK);
+    FUZZ_CHECK(a == b || overflow_edge, "fast %d vs reference %d", a, b);
+    if (a == QISA_OK && b == QISA_OK) {
       for (int32_t i = 0; i < 3; ++i) {
         const float *x = nullptr, *y = nullptr;
         FUZZ_CHECK(qisa_get_logits(fast, i, &x) == QISA_OK && qisa_get_logits(ref, i, &y) == QISA_OK, "logits");
