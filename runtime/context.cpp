@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "context_budget.h"
 #include "error.h"
@@ -165,6 +166,9 @@ void Context::check_logits_finite() const {
   for (const Row& r : pending_) {
     if (r.logits_slot < 0) continue;
     const float* l = logits_.data() + static_cast<size_t>(r.logits_slot) * V;
+    bool finite = true;  // branch-free over the row (vectorized); NaN compares false
+    for (size_t i = 0; i < V; ++i) finite &= std::fabs(l[i]) <= std::numeric_limits<float>::max();
+    if (finite) continue;
     for (size_t i = 0; i < V; ++i) {
       if (!std::isfinite(l[i])) {
         fail(QISA_ERR_NUMERIC,
