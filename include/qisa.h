@@ -410,7 +410,8 @@ QISA_API qisa_status qisa_context_probe(qisa_context* ctx, int32_t seq_id, const
 
 /* Evaluates tokens[0..n_tokens) as one window from position 0 of sequence
  * seq_id (emptied first; it then holds these tokens, as after qisa_decode)
- * and writes the logits of every position, [n_tokens, vocab_size], into
+ * and writes the logits of every position (QISA_ERR_NUMERIC, as in
+ * qisa_decode, when one is NaN or infinite), [n_tokens, vocab_size], into
  * logits, which has room for logits_count floats. For a causal model row i
  * is what qisa_decode gives the token at position i. For a model trained
  * with the research code's transposed attention (a context created with
@@ -419,8 +420,8 @@ QISA_API qisa_status qisa_context_probe(qisa_context* ctx, int32_t seq_id, const
  * numbers measure nothing a generator could do. n_tokens is 1..n_ctx; for a
  * transposed model also at most the context's rows per pass,
  * max(max_batch, min(n_ctx, 256)) (the whole window must be in one pass). On
- * failure the sequence is unchanged, except after a backend failure during
- * the computation (then it is empty). */
+ * failure the sequence is unchanged, except after a failure during the
+ * computation (backend, QISA_ERR_NUMERIC: then it is empty). */
 QISA_API qisa_status qisa_evaluate_window(qisa_context* ctx, int32_t seq_id, const int32_t* tokens, int32_t n_tokens,
                                           float* logits, size_t logits_count);
 

@@ -129,6 +129,7 @@ void Context::evaluate_window(int32_t seq, std::span<const int32_t> tokens, floa
   run_window(seq, tokens, [&](std::span<Row> rows, size_t at) {
     for (size_t i = 0; i < rows.size(); ++i) rows[i].logits_slot = static_cast<int32_t>(i);
     backend_->forward(rows, logits + at * V, nullptr);
+    check_logits_finite(rows, logits + at * V);
   });
 }
 
@@ -142,7 +143,7 @@ void Context::run_pending() {
     backend_->forward(pending_, nullptr, argmax_.data());
   } else {
     backend_->forward(pending_, logits_.data(), nullptr);
-    check_logits_finite();
+    check_logits_finite(pending_, logits_.data());
     if (output_ == Output::Argmax) {
       const int32_t V = static_cast<int32_t>(model_.config.vocab_size);
       for (const Row& r : pending_) {
@@ -160,21 +161,21 @@ void Context::run_pending() {
 // model's weights, or a loaded sequence state whose finite keys or values
 // are far outside what the model computes (qisa_seq_state_load checks
 // what it can without a forward pass). The decode fails rather than hand
-// out NaN or infinity with QISA_OK.
-void Context::check_logits_finite() const {
+// out NaN or infinity with QISA_OK. rows' logits_slot index `logits`.
+void Context::check_logits_finite(std::span<const Row> rows, const float* logits) const {
   const auto V = static_cast<size_t>(model_.config.vocab_size);
-  for (const Row& r : pending_) {
+  for (const Row& r : rows) {
     if (r.logits_slot < 0) continue;
-    const float* l = logits_.data() + static_cast<size_t>(r.logits_slot) * V;
+    const float* l = logits + static_cast<size_t>(r.logits_slot) * V;
     bool finite = true;  // branch-free over the row (vectorized); NaN compares false
     for (size_t i = 0; i < V; ++i) finite &= std::fabs(l[i]) <= std::numeric_limits<float>::max();
     if (finite) continue;
     for (size_t i = 0; i < V; ++i) {
       if (!std::isfinite(l[i])) {
         fail(QISA_ERR_NUMERIC,
-             "entry %d (sequence %d, position %d): logit %zu is %g; a value overflowed f32 (the model's weights, or "
-             "a loaded sequence state far outside what the model computes)",
-             r.logits_slot, r.seq, r.pos, i, static_cast<double>(l[i]));
+             "sequence %d, position %d: logit %zu is %g; a value overflowed f32 (the model's weights, or a loaded "
+             "sequence state far outside what the model computes)",
+             r.seq, r.pos, i, static_cast<double>(l[i]));
       }
     }
   }

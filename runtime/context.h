@@ -65,9 +65,10 @@ class Context {
   bool supports_transposed() const { return backend_->caps().transposed_window; }
 
  private:
-  void run_pending();                // runs the pending rows (a pass of at most max_rows)
-  void check_logits_finite() const;  // after a pass with logits: fails QISA_ERR_NUMERIC on NaN or infinity
-  void push(const Row& row);         // queues a row, running a full pass first
+  void run_pending();  // runs the pending rows (a pass of at most max_rows)
+  // After a pass with logits: fails QISA_ERR_NUMERIC on NaN or infinity.
+  void check_logits_finite(std::span<const Row> rows, const float* logits) const;
+  void push(const Row& row);  // queues a row, running a full pass first
   void check_entry(int32_t index) const;
   // The checks of a window evaluated from position 0 (probe, evaluate_window).
   void check_window(int32_t seq, std::span<const int32_t> tokens) const;

@@ -393,8 +393,8 @@ TEST(HostileInput, StatesAreCheckedBeforeTheyLoad) {
 // outside what the model computes loaded (every check it can make without
 // a forward pass passed), and the next decode gave non-finite logits with
 // QISA_OK. Any overflow to NaN or infinity on the way to a kept logit now
-// fails the decode (QISA_ERR_NUMERIC), and the sequence keeps its tokens.
-// Made certain here with an LM head of 3e38 weights (finite, loadable).
+// fails the decode (QISA_ERR_NUMERIC), and the sequence keeps its tokens;
+// a window evaluation fails the same way. Made certain here with an LM head of 3e38 weights (finite, loadable).
 TEST(HostileInput, LogitsThatOverflowFailTheDecode) {
   auto desc = writer::make_synthetic_model({});
   writer::TensorData* head = desc.find_tensor(names::kLmHeadWeight);
@@ -418,6 +418,13 @@ TEST(HostileInput, LogitsThatOverflowFailTheDecode) {
     EXPECT_EQ(qisa_decode_greedy(ctx.get(), &next, 1, &token), QISA_ERR_NUMERIC);
     ASSERT_EQ(qisa_seq_length(ctx.get(), 0, &n), QISA_OK);
     EXPECT_EQ(n, 2);
+    // A whole window too (its sequence, rewritten from position 0, is empty).
+    const int32_t window[3] = {5, 6, 7};
+    std::vector<float> logits(3 * 65);  // vocab 65
+    EXPECT_EQ(qisa_evaluate_window(ctx.get(), 0, window, 3, logits.data(), logits.size()), QISA_ERR_NUMERIC);
+    EXPECT_NE(std::strstr(qisa_context_last_error(ctx.get()), "overflowed"), nullptr);
+    ASSERT_EQ(qisa_seq_length(ctx.get(), 0, &n), QISA_OK);
+    EXPECT_EQ(n, 0);
   }
 }
 
