@@ -36,7 +36,7 @@ def l2_text():
 def load(path):
     with open(path) as f:
         data = json.load(f)
-    rows = {}
+    rows, rates = {}, {}  # seconds; and items/s or bytes/s where a benchmark counts them
     for b in data["benchmarks"]:
         if b.get("run_type") == "aggregate":
             continue
@@ -45,7 +45,9 @@ def load(path):
         scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b.get("time_unit", "ns")]
         seconds = None if b.get("error_occurred") else b["real_time"] * scale
         rows[(parts[0],) + args] = seconds
-    return data["context"], rows
+        if seconds is not None:
+            rates[(parts[0],) + args] = b.get("items_per_second") or b.get("bytes_per_second")
+    return data["context"], rows, rates
 
 
 def fmt_time(s):
@@ -77,8 +79,8 @@ def main():
     ap.add_argument("--blas", default="unknown")
     ap.add_argument("--elapsed", default="?")
     a = ap.parse_args()
-    ctx, rt = load(a.runtime)
-    _, lt = load(a.libtorch)
+    ctx, rt, rt_rate = load(a.runtime)
+    _, lt, _ = load(a.libtorch)
     md = []
     cpu = ""
     try:
@@ -306,12 +308,9 @@ def main():
     # or streamed from 48 MiB.
     def kernel_rate(t, mib):
         shapes = ((768, 768, 4), (768, 3072, 1), (3072, 768, 1))  # in, out, count per layer
-        times = [rt.get(("BM_LinearKernel", t, i, o, mib)) for i, o, _ in shapes]
-        if any(x is None for x in times):
+        rates = [rt_rate.get(("BM_LinearKernel", t, i, o, mib)) for i, o, _ in shapes]  # bytes/s
+        if not all(rates):
             return None
-        # BM_LinearKernel: mib 0 multiplies one matrix 64 times; mib 48 reads max(1, 48 MiB / matrix) of them.
-        rates = [(64 if mib == 0 else max(1, (48 << 20) // int(i * o * BYTES_PER_WEIGHT[t]))) * i * o *
-                 BYTES_PER_WEIGHT[t] / x for (i, o, _), x in zip(shapes, times)]
         total = sum(i * o * c for i, o, c in shapes)
         return total / sum(i * o * c / r for (i, o, c), r in zip(shapes, rates))
 
@@ -352,9 +351,10 @@ def main():
         if e["small"] and e["s"]:
             why.append(f"per-operation costs: the same work at n_embd 4 (1/{(e['d'] // 4) ** 2} of the weights) "
                        f"takes {fmt_time(e['small'])}, {e['small'] / e['s']:.0%} of this time")
-        products = rt.get(("BM_LayerProducts", e["d"], e["rows"], e["th"])) if e["rows"] else None
-        if products and e["s"] and peak[e["th"]]:
-            eff = 2 * e["rows"] * 12 * e["d"] ** 2 * LAYERS / products / peak[e["th"]]
+        key = ("BM_LayerProducts", e["d"], e["rows"], e["th"])
+        products = rt.get(key) if e["rows"] else None
+        if products and e["s"] and peak[e["th"]] and rt_rate.get(key):
+            eff = rt_rate[key] / peak[e["th"]]  # its FLOPs/s
             share = products / e["s"]
             why.append(f"the layers' products alone at {e['rows']} rows (BM_LayerProducts) take "
                        f"{fmt_time(products)}, {share:.0%} of this time, at {eff:.0%} of the peak; the rest is "
