@@ -78,20 +78,11 @@ class HostBackend : public Backend, public Ops {
   // Keys and values as they are, and |k|^2 per head (the Gaussian score's
   // |q - k|^2 = |q|^2 + |k|^2 - 2 q.k).
   void kv_write(int64_t l, Buf kb, Buf vb) override {
-    const int64_t H = model_.config.n_head;
-    const float* k = buf(kb).data();
-    const float* v = buf(vb).data();
-    for (size_t r = 0; r < rows_.size(); ++r, k += d_, v += d_) {
-      const Row& row = rows_[r];
-      std::memcpy(kv_.key(l, row.seq, row.pos), k, d_ * sizeof(float));
-      std::memcpy(kv_.value(l, row.seq, row.pos), v, d_ * sizeof(float));
-      float* kn = kv_.key_norm(l, row.seq, row.pos);
-      for (int64_t h = 0; h < H; ++h) {
-        float sum = 0.0f;
-        for (int64_t i = 0; i < hs_; ++i) sum += k[h * hs_ + i] * k[h * hs_ + i];
-        kn[h] = sum;
-      }
-    }
+    write_kv_rows(l, kb, vb, 0, static_cast<int64_t>(rows_.size()), [](const float* k, int64_t n) {
+      float sum = 0.0f;
+      for (int64_t i = 0; i < n; ++i) sum += k[i] * k[i];
+      return sum;
+    });
   }
 
   void add(Buf outb, Buf ab, Buf bb) override { add_rows(outb, ab, bb, 0, static_cast<int64_t>(rows_.size())); }
@@ -129,6 +120,23 @@ class HostBackend : public Backend, public Ops {
     before_forward();
     rows_ = rows;
     logits_ = logits;
+  }
+
+  // kv_write for rows [r0, r0 + n), |k|^2 of each head's hs_ keys by
+  // squared(k, hs_) (a backend may split the rows: each row has its own
+  // sequence and position).
+  template <class SquaredNorm>
+  void write_kv_rows(int64_t l, Buf kb, Buf vb, int64_t r0, int64_t n, SquaredNorm&& squared) {
+    const int64_t H = model_.config.n_head;
+    const float* k = buf(kb).data() + r0 * d_;
+    const float* v = buf(vb).data() + r0 * d_;
+    for (int64_t r = r0; r < r0 + n; ++r, k += d_, v += d_) {
+      const Row& row = rows_[static_cast<size_t>(r)];
+      std::memcpy(kv_.key(l, row.seq, row.pos), k, static_cast<size_t>(d_) * sizeof(float));
+      std::memcpy(kv_.value(l, row.seq, row.pos), v, static_cast<size_t>(d_) * sizeof(float));
+      float* kn = kv_.key_norm(l, row.seq, row.pos);
+      for (int64_t h = 0; h < H; ++h) kn[h] = squared(k + h * hs_, hs_);
+    }
   }
 
   int64_t width(Buf b) const { return b == Buf::Hidden ? model_.config.n_ff : d_; }

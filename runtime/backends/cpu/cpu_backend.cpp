@@ -13,6 +13,7 @@
 #include "backends/host_backend.h"
 #include "backends/ref/reference_ops.h"
 #include "backends/weights.h"
+#include "cpu_kernels.h"
 #include "dtype.h"
 #include "error.h"
 #include "fast_ops.h"
@@ -79,14 +80,19 @@ class CpuBackend final : public HostBackend {
 
   // ---- operations of the forward pass ----
 
+  // Rows split over the threads, each part with its own rows of cols_ for
+  // the position's embedding.
   void embed(Buf out) override {
-    float* x = buf(out).data();
-    float* p = cols_.data();
-    for (size_t r = 0; r < rows_.size(); ++r, x += d_) {
-      dequantize_row(model_.tok_emb->dtype, model_.tok_emb->row(static_cast<uint64_t>(rows_[r].token)), d_, x);
-      dequantize_row(model_.pos_emb->dtype, model_.pos_emb->row(static_cast<uint64_t>(rows_[r].pos)), d_, p);
-      for (int64_t i = 0; i < d_; ++i) x[i] += p[i];
-    }
+    split_rows(static_cast<int64_t>(rows_.size()), d_, threads_, [&](int64_t r0, int64_t n) {
+      float* x = buf(out).data() + r0 * d_;
+      float* p = cols_.data() + r0 * d_;
+      for (int64_t r = r0; r < r0 + n; ++r, x += d_) {
+        const Row& row = rows_[static_cast<size_t>(r)];
+        dequantize_row(model_.tok_emb->dtype, model_.tok_emb->row(static_cast<uint64_t>(row.token)), d_, x);
+        dequantize_row(model_.pos_emb->dtype, model_.pos_emb->row(static_cast<uint64_t>(row.pos)), d_, p);
+        for (int64_t i = 0; i < d_; ++i) x[i] += p[i];
+      }
+    });
   }
 
   void layernorm(Buf out, Buf in, int64_t norm, int64_t rows) override {
@@ -101,6 +107,16 @@ class CpuBackend final : public HostBackend {
   void add(Buf outb, Buf ab, Buf bb) override {
     split_rows(static_cast<int64_t>(rows_.size()), d_, threads_,
                [&](int64_t r0, int64_t count) { add_rows(outb, ab, bb, r0, count); });
+  }
+
+  // As the host backend's, |k|^2 by the kernel set's dot and the rows split
+  // over the threads (a serial loop here left the second thread waiting in
+  // batch forwards).
+  void kv_write(int64_t l, Buf kb, Buf vb) override {
+    const DotKernel dot = cpu_kernels().dot;
+    split_rows(static_cast<int64_t>(rows_.size()), 2 * d_, threads_, [&](int64_t r0, int64_t n) {
+      write_kv_rows(l, kb, vb, r0, n, [dot](const float* k, int64_t m) { return dot(k, k, m); });
+    });
   }
 
   void linear(int64_t id, Buf in, Buf out, int64_t col, Act act, int64_t rows) override {
