@@ -361,7 +361,8 @@ QISA_API qisa_status qisa_get_logits(qisa_context* ctx, int32_t index, const flo
  * (ties: the lowest index); other entries get -1. out_tokens has n_entries
  * slots. On a GPU context only these ids are copied to the host instead of
  * rows of logits. qisa_get_logits fails (QISA_ERR_INVALID_ARGUMENT) for the
- * entries of this call. */
+ * entries of this call. Fails as qisa_decode does, QISA_ERR_NUMERIC
+ * included (checked on the device on a GPU context). */
 QISA_API qisa_status qisa_decode_greedy(qisa_context* ctx, const qisa_batch_entry* entries, int32_t n_entries,
                                         int32_t* out_tokens);
 

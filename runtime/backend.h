@@ -49,7 +49,8 @@ class Backend {
   // every row attends to its sequence's positions 0..pos. With logits:
   // [slots, vocab] on the host get the rows' logits; otherwise (only where
   // caps().device_argmax) argmax[slot] gets the index of the largest
-  // (ties: the lowest index, as greedy sampling picks).
+  // (ties: the lowest index, as greedy sampling picks), or -1 where a
+  // logit of the row is NaN or infinite.
   virtual void forward(std::span<const Row> rows, float* logits, int32_t* argmax) = 0;
   // As forward() for rows that want no logits, copying the probed matrix
   // ([rows, n_embd], forward.h) to the host on the way.

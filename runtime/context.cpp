@@ -141,6 +141,9 @@ void Context::run_pending() {
   if (pending_.empty()) return;
   if (output_ == Output::Argmax && backend_->caps().device_argmax) {
     backend_->forward(pending_, nullptr, argmax_.data());
+    for (const Row& r : pending_) {  // -1: a logit of the row was not finite (backend.h)
+      if (r.logits_slot >= 0 && argmax_[static_cast<size_t>(r.logits_slot)] < 0) fail_not_finite(r, "a logit");
+    }
   } else {
     backend_->forward(pending_, logits_.data(), nullptr);
     check_logits_finite(pending_, logits_.data());
@@ -171,14 +174,17 @@ void Context::check_logits_finite(std::span<const Row> rows, const float* logits
     for (size_t i = 0; i < V; ++i) finite &= std::fabs(l[i]) <= std::numeric_limits<float>::max();
     if (finite) continue;
     for (size_t i = 0; i < V; ++i) {
-      if (!std::isfinite(l[i])) {
-        fail(QISA_ERR_NUMERIC,
-             "sequence %d, position %d: logit %zu is %g; a value overflowed f32 (the model's weights, or a loaded "
-             "sequence state far outside what the model computes)",
-             r.seq, r.pos, i, static_cast<double>(l[i]));
-      }
+      if (!std::isfinite(l[i]))
+        fail_not_finite(r, ("logit " + std::to_string(i) + " (" + std::to_string(l[i]) + ")").c_str());
     }
   }
+}
+
+void Context::fail_not_finite(const Row& r, const char* what) {
+  fail(QISA_ERR_NUMERIC,
+       "sequence %d, position %d: %s is not finite; a value overflowed f32 (the model's weights, or a loaded "
+       "sequence state far outside what the model computes)",
+       r.seq, r.pos, what);
 }
 
 void Context::push(const Row& row) {

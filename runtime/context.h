@@ -68,6 +68,7 @@ class Context {
   void run_pending();  // runs the pending rows (a pass of at most max_rows)
   // After a pass with logits: fails QISA_ERR_NUMERIC on NaN or infinity.
   void check_logits_finite(std::span<const Row> rows, const float* logits) const;
+  [[noreturn]] static void fail_not_finite(const Row& r, const char* what);
   void push(const Row& row);  // queues a row, running a full pass first
   void check_entry(int32_t index) const;
   // The checks of a window evaluated from position 0 (probe, evaluate_window).

@@ -7,8 +7,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "backends/cuda/cuda_kernels.cuh"
@@ -124,6 +126,20 @@ TEST(CudaKernels, ArgmaxTakesTheLowestIndexOfEqualLargest) {
   EXPECT_EQ(got[0], 7);
   EXPECT_EQ(got[1], 0);
   EXPECT_EQ(got[2], V - 1);
+}
+
+// A row with one NaN or infinite logit, wherever it is (each thread's
+// stride, the last index), answers -1; the other rows their argmax.
+TEST(CudaKernels, ArgmaxAnswersMinusOneForALogitThatIsNotFinite) {
+  const int V = 300;
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<std::pair<int, float>> bad = {{0, nan}, {1, inf}, {kThreads + 5, -inf}, {V - 1, nan}, {V - 2, inf}};
+  std::vector<float> logits = random_values((bad.size() + 1) * V, 6);
+  for (size_t r = 0; r < bad.size(); ++r) logits[r * V + static_cast<size_t>(bad[r].first)] = bad[r].second;
+  std::vector<int32_t> got(bad.size() + 1, 7);
+  launch(dim3(static_cast<unsigned>(got.size())), dim3(kThreads), 0, cuda::argmax_kernel, got.data(), logits.data(), V);
+  for (size_t r = 0; r < bad.size(); ++r) EXPECT_EQ(got[r], -1) << "row " << r;
+  EXPECT_EQ(got.back(), argmax(logits.data() + bad.size() * V, V));
 }
 
 TEST(CudaKernels, EmbeddingAddsTheStoredTokenAndPositionRows) {

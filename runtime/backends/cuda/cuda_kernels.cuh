@@ -22,6 +22,7 @@
 #define QISA_LAUNCH(kernel, grid, block, shared, stream, ...) kernel<<<grid, block, shared, stream>>>(__VA_ARGS__)
 #endif
 
+#include <cfloat>
 #include <climits>
 #include <cstdint>
 
@@ -174,14 +175,18 @@ inline WidenKernel widen_for(qisa_dtype t) {
 }
 
 // out[r] = index of the largest of logits[r, :V] (ties: the lowest index,
-// as the host sampler's greedy choice); one block of kThreads per row.
+// as the host sampler's greedy choice), or -1 where a logit of the row is
+// NaN or infinite (the host fails the decode, as it does on the logits
+// themselves); one block of kThreads per row.
 __global__ void argmax_kernel(int32_t* out, const float* logits, int V) {
   __shared__ float best_v[kThreads];
   __shared__ int best_i[kThreads];
+  __shared__ int bad[kThreads];
   const float* l = logits + static_cast<size_t>(blockIdx.x) * V;
   float bv = -INFINITY;
-  int bi = INT_MAX;
+  int bi = INT_MAX, b = 0;
   for (int i = threadIdx.x; i < V; i += blockDim.x) {  // increasing i: '>' keeps the lowest of equals
+    b |= !(fabsf(l[i]) <= FLT_MAX);                    // NaN compares false
     if (l[i] > bv || bi == INT_MAX) {
       bv = l[i];
       bi = i;
@@ -189,6 +194,7 @@ __global__ void argmax_kernel(int32_t* out, const float* logits, int V) {
   }
   best_v[threadIdx.x] = bv;
   best_i[threadIdx.x] = bi;
+  bad[threadIdx.x] = b;
   __syncthreads();
   for (unsigned half = blockDim.x / 2; half > 0; half >>= 1) {
     if (threadIdx.x < half) {
@@ -198,10 +204,11 @@ __global__ void argmax_kernel(int32_t* out, const float* logits, int V) {
         best_v[threadIdx.x] = v;
         best_i[threadIdx.x] = i;
       }
+      bad[threadIdx.x] |= bad[threadIdx.x + half];
     }
     __syncthreads();
   }
-  if (threadIdx.x == 0) out[blockIdx.x] = best_i[0];
+  if (threadIdx.x == 0) out[blockIdx.x] = bad[0] ? -1 : best_i[0];
 }
 
 // Sum over the block (blockDim.x a multiple of 32, <= 1024).
