@@ -149,8 +149,9 @@ TEST(CpuKernels, LinearOfEveryDtypeMatchesADoubleSum) {
   for (const CpuKernels* k : linear_sets()) {
     for (qisa_dtype t : types(true)) {
       const LinearKernel fn = k->linear[t];
-      if (!fn) continue;                                               // a type this set leaves to the generic kernels
-      for (int64_t in : {1, 5, 8, 31, 32, 40, 100, 128, 8192 + 40}) {  // the last: two stack chunks (Q4_0)
+      if (!fn) continue;  // a type this set leaves to the generic kernels
+      // 72: a pair of blocks and an odd one (Q4_0 pairs); the last: two stack chunks
+      for (int64_t in : {1, 5, 8, 31, 32, 40, 72, 100, 128, 8192 + 40}) {
         // out 9: two groups of four outputs (or one of eight) and one alone; 3 and no bias: no
         // group; 21: eight, eight, four and one.
         for (auto [rows, out, with_bias] :

@@ -1018,43 +1018,122 @@ inline __m256 eight_scales(const uint8_t* w) {
   return _mm256_cvtph_ps(h);
 }
 
-// One Q8_0 (kNibbles false) or Q4_0 row times int8 activations: per block
-// dw * dx * (its integer sum), Q4_0 less dw * offset (the nibbles' 8), as
-// 8 lanes to be summed (less *tail, the offsets of the last nb % 8 blocks).
-// Eight blocks per step: their scales converted and multiplied as one
-// vector and spread by lane permutes, the offsets one multiply-add, two
+// One Q8_0 row times int8 activations: per block dw * dx * (its integer
+// sum), as 8 lanes to be summed. Eight blocks per step: their scales
+// converted and multiplied as one vector and spread by lane permutes, two
 // sums for alternate blocks.
-template <bool kNibbles>
-__attribute__((always_inline)) inline __m256 row_lanes(const Q8Activations& a, int64_t nb, const uint8_t* w,
-                                                       float* tail) {
-  constexpr size_t kBytes = kNibbles ? kQ4BlockBytes : kQ8BlockBytes;
+__attribute__((always_inline)) inline __m256 q8_row_lanes(const Q8Activations& a, int64_t nb, const uint8_t* w) {
   auto products = [](const uint8_t* block, const int8_t* q) {
-    const __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(q));
-    return _mm256_cvtepi32_ps(kNibbles ? q4_block_products(block, xq) : q8_block_products(block, xq));
+    return _mm256_cvtepi32_ps(q8_block_products(block, _mm256_load_si256(reinterpret_cast<const __m256i*>(q))));
   };
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, offsets = acc0;
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0;
   int64_t b = 0;
-  for (; b + 8 <= nb; b += 8, w += 8 * kBytes) {
-    const __m256 dw = eight_scales<kBytes>(w);
-    const __m256 s = _mm256_mul_ps(dw, _mm256_loadu_ps(a.d + b));
-    if constexpr (kNibbles) offsets = _mm256_fmadd_ps(dw, _mm256_loadu_ps(a.offset + b), offsets);
+  for (; b + 8 <= nb; b += 8, w += 8 * kQ8BlockBytes) {
+    const __m256 s = _mm256_mul_ps(eight_scales<kQ8BlockBytes>(w), _mm256_loadu_ps(a.d + b));
     const int8_t* q = a.q + b * 32;
 #pragma GCC unroll 4
     for (int k = 0; k < 8; k += 2) {
-      acc0 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(k)), products(w + k * kBytes, q + k * 32),
-                             acc0);
+      acc0 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(k)),
+                             products(w + k * kQ8BlockBytes, q + k * 32), acc0);
       acc1 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(k + 1)),
-                             products(w + (k + 1) * kBytes, q + (k + 1) * 32), acc1);
+                             products(w + (k + 1) * kQ8BlockBytes, q + (k + 1) * 32), acc1);
+    }
+  }
+  for (; b < nb; ++b, w += kQ8BlockBytes)
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(scale_of(w) * a.d[b]), products(w, a.q + b * 32), acc0);
+  return _mm256_add_ps(acc0, acc1);
+}
+
+// Q4_0's activations: as quantize_q8_blocks, then each pair of blocks
+// (2k, 2k + 1) as [q_2k[0..16) q_2k+1[0..16)] [q_2k[16..32) q_2k+1[16..32)],
+// the order of two consecutive Q4_0 blocks' nibbles in one vector (low
+// nibbles: values 0..15 of each block, high: 16..31). A last odd block
+// stays as it is.
+void quantize_q4_pairs(const float* x, int64_t n, int8_t* q, float* d, float* offset) {
+  quantize_q8_blocks(x, n, q, d, offset);
+  const int64_t nb = (n + kActivationBlock - 1) / kActivationBlock;
+  for (int64_t b = 0; b + 2 <= nb; b += 2) {
+    auto* p = reinterpret_cast<__m256i*>(q + b * 32);
+    const __m256i u = _mm256_load_si256(p), v = _mm256_load_si256(p + 1);
+    _mm256_store_si256(p, _mm256_permute2x128_si256(u, v, 0x20));
+    _mm256_store_si256(p + 1, _mm256_permute2x128_si256(u, v, 0x31));
+  }
+}
+
+// Two consecutive Q4_0 blocks (from w) times their activations in pair
+// order (lo, hi: quantize_q4_pairs): 8 int32 sums, lanes 0..3 the first
+// block's, 4..7 the second's. Both blocks' nibble bytes fill one vector,
+// so each vpmaddubsw covers half of both blocks; a block took one
+// broadcast, a shift and two multiplies of its own before (w < 16 and
+// |q| <= 127: the two 16-bit pair sums added stay below 2^15).
+inline __m256i q4_pair_products(const uint8_t* w, __m256i lo, __m256i hi) {
+  const __m256i raw =
+      _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2))),
+                              _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kQ4BlockBytes + 2)), 1);
+  const __m256i m = _mm256_set1_epi8(0x0f);
+  const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(_mm256_and_si256(raw, m), lo),
+                                     _mm256_maddubs_epi16(_mm256_and_si256(_mm256_srli_epi16(raw, 4), m), hi));
+  return _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+}
+
+inline __m256i load_q(const int8_t* q) {
+  return _mm256_load_si256(reinterpret_cast<const __m256i*>(q));
+}
+
+// Lanes k (0..3) and k + j (4..7) of s.
+inline __m256 spread_pair(__m256 s, int k, int j) {
+  return _mm256_permutevar8x32_ps(s, _mm256_setr_epi32(k, k, k, k, k + j, k + j, k + j, k + j));
+}
+
+// One Q4_0 row times activations in pair order: per block dw * dx * (its
+// integer sum) less dw * offset (the nibbles' 8), as 8 lanes to be summed
+// (less *tail, the offsets of the last nb % 8 blocks). Eight blocks per
+// step, as q8_row_lanes, a pair of them per product.
+__attribute__((always_inline)) inline __m256 q4_row_lanes(const Q8Activations& a, int64_t nb, const uint8_t* w,
+                                                          float* tail) {
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, offsets = acc0;
+  int64_t b = 0;
+  for (; b + 8 <= nb; b += 8, w += 8 * kQ4BlockBytes) {
+    const __m256 dw = eight_scales<kQ4BlockBytes>(w);
+    const __m256 s = _mm256_mul_ps(dw, _mm256_loadu_ps(a.d + b));
+    offsets = _mm256_fmadd_ps(dw, _mm256_loadu_ps(a.offset + b), offsets);
+    const int8_t* q = a.q + b * 32;
+#pragma GCC unroll 2
+    for (int k = 0; k < 8; k += 4) {
+      acc0 = _mm256_fmadd_ps(
+          spread_pair(s, k, 1),
+          _mm256_cvtepi32_ps(q4_pair_products(w + k * kQ4BlockBytes, load_q(q + k * 32), load_q(q + k * 32 + 32))),
+          acc0);
+      acc1 = _mm256_fmadd_ps(spread_pair(s, k + 2, 1),
+                             _mm256_cvtepi32_ps(q4_pair_products(w + (k + 2) * kQ4BlockBytes, load_q(q + k * 32 + 64),
+                                                                 load_q(q + k * 32 + 96))),
+                             acc1);
     }
   }
   float offset = 0.0f;
-  for (; b < nb; ++b, w += kBytes) {
+  for (; b + 2 <= nb; b += 2, w += 2 * kQ4BlockBytes) {
+    const float d0 = scale_of(w), d1 = scale_of(w + kQ4BlockBytes);
+    const __m256 s = _mm256_setr_m128(_mm_set1_ps(d0 * a.d[b]), _mm_set1_ps(d1 * a.d[b + 1]));
+    const int8_t* q = a.q + b * 32;
+    acc0 = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(q4_pair_products(w, load_q(q), load_q(q + 32))), acc0);
+    offset += d0 * a.offset[b] + d1 * a.offset[b + 1];
+  }
+  if (b < nb) {  // the last, odd block in block order
     const float dw = scale_of(w);
-    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(dw * a.d[b]), products(w, a.q + b * 32), acc0);
-    if constexpr (kNibbles) offset += dw * a.offset[b];
+    acc0 = _mm256_fmadd_ps(_mm256_set1_ps(dw * a.d[b]), _mm256_cvtepi32_ps(q4_block_products(w, load_q(a.q + b * 32))),
+                           acc0);
+    offset += dw * a.offset[b];
   }
   *tail = offset;
   return _mm256_sub_ps(_mm256_add_ps(acc0, acc1), offsets);
+}
+
+template <bool kNibbles>
+__attribute__((always_inline)) inline __m256 row_lanes(const Q8Activations& a, int64_t nb, const uint8_t* w,
+                                                       float* tail) {
+  if constexpr (kNibbles) return q4_row_lanes(a, nb, w, tail);
+  *tail = 0.0f;
+  return q8_row_lanes(a, nb, w);
 }
 
 template <bool kNibbles>
@@ -1080,39 +1159,74 @@ __attribute__((noinline)) void dot4_in_order(const Q8Activations& a, int64_t nb,
   _mm_storeu_ps(out, _mm_sub_ps(hsum4(v0, v1, v2, v3), _mm_load_ps(tails)));
 }
 
-// Four Q8_0 or Q4_0 rows in step: each activation block is loaded once
-// for the four, their scales gathered and converted together.
-template <bool kNibbles>
-__attribute__((noinline)) void dot4_blocks(const Q8Activations& a, int64_t nb, int64_t, const uint8_t* w0,
-                                           const uint8_t* w1, const uint8_t* w2, const uint8_t* w3, float* out) {
-  constexpr size_t kBytes = kNibbles ? kQ4BlockBytes : kQ8BlockBytes;
-  auto products = [](const uint8_t* block, __m256i xq) {
-    return _mm256_cvtepi32_ps(kNibbles ? q4_block_products(block, xq) : q8_block_products(block, xq));
-  };
+// Four Q8_0 rows in step: each activation block is loaded once for the
+// four, their scales gathered and converted together.
+__attribute__((noinline)) void q8_dot4_blocks(const Q8Activations& a, int64_t nb, int64_t, const uint8_t* w0,
+                                              const uint8_t* w1, const uint8_t* w2, const uint8_t* w3, float* out) {
+  auto products = [](const uint8_t* block, __m256i xq) { return _mm256_cvtepi32_ps(q8_block_products(block, xq)); };
   __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-  __m128 offset = _mm_setzero_ps();
   for (int64_t b = 0; b < nb; ++b) {
-    const size_t off = static_cast<size_t>(b) * kBytes;
+    const size_t off = static_cast<size_t>(b) * kQ8BlockBytes;
     prefetch(w0 + off + kPrefetchBytes);
     prefetch(w1 + off + kPrefetchBytes);
     prefetch(w2 + off + kPrefetchBytes);
     prefetch(w3 + off + kPrefetchBytes);
-    const __m256i xq = _mm256_load_si256(reinterpret_cast<const __m256i*>(a.q + b * 32));
-    const __m128 dw = four_scales(w0, w1, w2, w3, off);
-    const __m256 s = _mm256_castps128_ps256(_mm_mul_ps(dw, _mm_set1_ps(a.d[b])));
-    if constexpr (kNibbles) offset = _mm_fmadd_ps(dw, _mm_set1_ps(a.offset[b]), offset);
+    const __m256i xq = load_q(a.q + b * 32);
+    const __m256 s = _mm256_castps128_ps256(_mm_mul_ps(four_scales(w0, w1, w2, w3, off), _mm_set1_ps(a.d[b])));
     a0 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(0)), products(w0 + off, xq), a0);
     a1 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(1)), products(w1 + off, xq), a1);
     a2 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(2)), products(w2 + off, xq), a2);
     a3 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(3)), products(w3 + off, xq), a3);
+  }
+  _mm_storeu_ps(out, hsum4(a0, a1, a2, a3));
+}
+
+// Four Q4_0 rows in step, activations in pair order: each pair of
+// activation blocks is loaded once for the four rows, the two blocks'
+// scales of the four rows gathered and converted together.
+__attribute__((noinline)) void q4_dot4_pairs(const Q8Activations& a, int64_t nb, int64_t, const uint8_t* w0,
+                                             const uint8_t* w1, const uint8_t* w2, const uint8_t* w3, float* out) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  __m128 offset = _mm_setzero_ps();
+  int64_t b = 0;
+  for (; b + 2 <= nb; b += 2) {
+    const size_t off = static_cast<size_t>(b) * kQ4BlockBytes, next = off + kQ4BlockBytes;
+    prefetch(w0 + off + kPrefetchBytes);
+    prefetch(w1 + off + kPrefetchBytes);
+    prefetch(w2 + off + kPrefetchBytes);
+    prefetch(w3 + off + kPrefetchBytes);
+    const __m256i lo = load_q(a.q + b * 32), hi = load_q(a.q + b * 32 + 32);
+    const __m128 d0 = four_scales(w0, w1, w2, w3, off), d1 = four_scales(w0, w1, w2, w3, next);
+    // Lane r: row r's first block, lane 4 + r: its second.
+    const __m256 s = _mm256_setr_m128(_mm_mul_ps(d0, _mm_set1_ps(a.d[b])), _mm_mul_ps(d1, _mm_set1_ps(a.d[b + 1])));
+    offset = _mm_fmadd_ps(d0, _mm_set1_ps(a.offset[b]), _mm_fmadd_ps(d1, _mm_set1_ps(a.offset[b + 1]), offset));
+    a0 = _mm256_fmadd_ps(spread_pair(s, 0, 4), _mm256_cvtepi32_ps(q4_pair_products(w0 + off, lo, hi)), a0);
+    a1 = _mm256_fmadd_ps(spread_pair(s, 1, 4), _mm256_cvtepi32_ps(q4_pair_products(w1 + off, lo, hi)), a1);
+    a2 = _mm256_fmadd_ps(spread_pair(s, 2, 4), _mm256_cvtepi32_ps(q4_pair_products(w2 + off, lo, hi)), a2);
+    a3 = _mm256_fmadd_ps(spread_pair(s, 3, 4), _mm256_cvtepi32_ps(q4_pair_products(w3 + off, lo, hi)), a3);
+  }
+  if (b < nb) {  // the last, odd block in block order
+    const size_t off = static_cast<size_t>(b) * kQ4BlockBytes;
+    const __m256i xq = load_q(a.q + b * 32);
+    const __m128 dw = four_scales(w0, w1, w2, w3, off);
+    const __m256 s = _mm256_castps128_ps256(_mm_mul_ps(dw, _mm_set1_ps(a.d[b])));
+    offset = _mm_fmadd_ps(dw, _mm_set1_ps(a.offset[b]), offset);
+    a0 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(0)),
+                         _mm256_cvtepi32_ps(q4_block_products(w0 + off, xq)), a0);
+    a1 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(1)),
+                         _mm256_cvtepi32_ps(q4_block_products(w1 + off, xq)), a1);
+    a2 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(2)),
+                         _mm256_cvtepi32_ps(q4_block_products(w2 + off, xq)), a2);
+    a3 = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(s, _mm256_set1_epi32(3)),
+                         _mm256_cvtepi32_ps(q4_block_products(w3 + off, xq)), a3);
   }
   _mm_storeu_ps(out, _mm_sub_ps(hsum4(a0, a1, a2, a3), offset));
 }
 
 void linear_q4(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride, const float* bias,
                int64_t rows, int64_t in, int64_t out) {
-  Int8Rows<quantize_q8_blocks> buf;
-  rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ4BlockBytes, buf, dot4_blocks<true>, dot_row<true>,
+  Int8Rows<quantize_q4_pairs> buf;
+  rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ4BlockBytes, buf, q4_dot4_pairs, dot_row<true>,
                  dot4_in_order<true>);
 }
 
@@ -1120,8 +1234,8 @@ void linear_q4(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t
 void linear_q8(float* y, int64_t ldy, const float* x, int64_t ldx, const uint8_t* w, size_t w_stride, const float* bias,
                int64_t rows, int64_t in, int64_t out) {
   Int8Rows<quantize_q8_blocks> buf;
-  rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ8BlockBytes, buf, dot4_blocks<false>,
-                 dot_row<false>, dot4_in_order<false>);
+  rounded_linear(y, ldy, x, ldx, w, w_stride, bias, rows, in, out, kQ8BlockBytes, buf, q8_dot4_blocks, dot_row<false>,
+                 dot4_in_order<false>);
 }
 
 void widen_q4(const uint8_t* row, int64_t n, float* out) {
