@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cstring>
 #include <random>
 
 #include "api_context.h"
@@ -17,7 +16,6 @@
 #include "golden_file.h"
 #include "sampler.h"
 #include "synthetic_model.h"
-#include "tensor_names.h"
 #include "test_support.h"
 
 namespace qisa {
@@ -242,25 +240,14 @@ TEST_P(Cuda, StoredTypesStayStoredOnTheDevice) {
             (dtype_traits(GetParam().dtype).block > 1 ? 0.45 : 0.6) * static_cast<double>(wb - ub));
 }
 
-// The final LayerNorm giving 1 in every column and an LM head of 3e38:
-// every logit is n_embd x 3e38, past f32 in any summation order. A greedy
+// A model whose every logit overflows (test::overflowing_model): a greedy
 // decode, whose argmax is taken on the device, fails as the decode of the
 // logits does, and the sequence keeps what it held.
 TEST(CudaNumeric, LogitsThatOverflowFailTheGreedyDecode) {
   std::string why;
   if (!cuda_usable(&why)) GTEST_SKIP() << why;
-  auto desc = writer::make_synthetic_model({});
-  for (const auto& [name, value] :
-       {std::pair{names::kLnFWeight, 0.0f}, std::pair{names::kLnFBias, 1.0f}, std::pair{names::kLmHeadWeight, 3e38f}}) {
-    writer::TensorData* t = desc.find_tensor(name);
-    ASSERT_NE(t, nullptr) << name;
-    ASSERT_EQ(t->dtype, QISA_DTYPE_F32) << name;
-    const std::vector<float> v(t->bytes.size() / 4, value);
-    std::memcpy(t->bytes.data(), v.data(), t->bytes.size());
-  }
-  auto loaded = test::load_desc(std::move(desc));
-  ASSERT_EQ(loaded.status, QISA_OK) << loaded.message;
-  auto ctx = cuda_context(loaded.model.get());
+  const auto model = test::overflowing_model();
+  auto ctx = cuda_context(model.get());
   const qisa_batch_entry prompt[2] = {{0, 5, 0}, {0, 6, 0}};
   ASSERT_EQ(qisa_decode(ctx.get(), prompt, 2), QISA_OK);
   const qisa_batch_entry next{0, 7, 1};

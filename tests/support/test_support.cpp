@@ -4,11 +4,14 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <stdexcept>
+#include <utility>
 
 #include "api_context.h"
 #include "dtype.h"
+#include "tensor_names.h"
 
 namespace qisa::test {
 
@@ -29,6 +32,20 @@ Loaded load_bytes(const std::vector<uint8_t>& bytes, const qisa_model_params* pa
 
 Loaded load_desc(const writer::ModelDesc& desc, const qisa_model_params* params) {
   return load_bytes(writer::serialize(desc), params);
+}
+
+ModelPtr overflowing_model() {
+  auto desc = writer::make_synthetic_model({});
+  for (const auto& [name, value] :
+       {std::pair{names::kLnFWeight, 0.0f}, std::pair{names::kLnFBias, 1.0f}, std::pair{names::kLmHeadWeight, 3e38f}}) {
+    writer::TensorData* t = desc.find_tensor(name);
+    if (t == nullptr || t->dtype != QISA_DTYPE_F32) throw std::runtime_error(std::string("no f32 tensor ") + name);
+    const std::vector<float> v(t->bytes.size() / 4, value);
+    std::memcpy(t->bytes.data(), v.data(), t->bytes.size());
+  }
+  Loaded loaded = load_desc(desc);
+  if (loaded.status != QISA_OK) throw std::runtime_error("overflowing model: " + loaded.message);
+  return std::move(loaded.model);
 }
 
 ModelPtr load_file(const std::string& path) {

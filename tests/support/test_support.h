@@ -57,6 +57,11 @@ float cross_path_tolerance(qisa_dtype weights, float tol);
 std::vector<float> random_values(size_t n, uint32_t seed);
 // n token ids in 0..vocab-1, the same for the same seed.
 std::vector<int32_t> random_tokens(size_t n, uint32_t vocab, uint32_t seed);
+// The default synthetic model (vocab 65, f32) with every kept logit
+// overflowing f32 in any summation order: the final LayerNorm gives 1 in
+// every column (weight 0, bias 1) and the LM head is all 3e38, so each
+// logit is n_embd x 3e38. Finite weights: it loads. Throws if it cannot.
+ModelPtr overflowing_model();
 // Path of a committed fixture under tests/fixtures.
 std::string fixture(const std::string& name);
 
